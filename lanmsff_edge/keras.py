@@ -1,9 +1,35 @@
-"""The Keras the whole package uses: Keras 2 (``tf_keras``), as tensorflow-model-optimization requires."""
+"""The Keras the whole package uses: Keras 2 (``tf_keras``), as tensorflow-model-optimization requires.
+
+TensorFlow's native libraries print start-up notes (oneDNN, "no CUDA drivers") straight to file descriptor 2
+before any logging setting applies; they are hidden while importing unless ``LANMSFF_VERBOSE=1``.
+"""
+import contextlib
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
 
-__all__ = ["tf", "keras"]
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence C-level writes to stderr for the duration (Python exceptions still propagate afterwards)."""
+    if os.environ.get("LANMSFF_VERBOSE") == "1":
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with quiet_native_stderr():
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.config.list_physical_devices("GPU")  # the CUDA probe prints here, once
+
+__all__ = ["tf", "keras", "quiet_native_stderr"]

@@ -1,0 +1,36 @@
+"""`lanmsff-edge info`: what a model costs, per block."""
+import click
+
+
+@click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A .keras file (default: build one).")
+@click.option("--classes", default=8, show_default=True, type=click.IntRange(2, None), help="Classes of a built model.")
+@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(0, None, min_open=True),
+              help="Width multiplier of a built model.")
+@click.option("--no-massatt", is_flag=True, help="Build without MassAtt (ablation).")
+@click.option("--no-pwfs", is_flag=True, help="Build without PWFS (ablation).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
+    import json
+
+    from lanmsff_edge.atomic import write_text
+    from lanmsff_edge.model import build_model, load_model, model_summary
+
+    if model_path:
+        model = load_model(model_path)
+    else:
+        model = build_model(classes, width=width, massatt=not no_massatt, pwfs=not no_pwfs)
+    summary = model_summary(model)
+    click.echo(f"model       {summary['name']}")
+    click.echo(f"input       {summary['input_shape']}")
+    click.echo(f"classes     {summary['num_classes']}")
+    click.echo(f"parameters  {summary['params']:,} ({summary['trainable_params']:,} trainable)")
+    click.echo(f"MACs        {summary['macs']:,} ({summary['macs'] / 1e6:.1f} M per image)")
+    click.echo("")
+    click.echo(f"{'block':<8} {'params':>10} {'MACs':>14} {'share':>7}  output")
+    for block in summary["blocks"]:
+        share = block["macs"] / summary["macs"] if summary["macs"] else 0.0
+        shape = "×".join(str(d) for d in block["output_shape"][1:])
+        click.echo(f"{block['block']:<8} {block['params']:>10,} {block['macs']:>14,} {share:>7.1%}  {shape}")
+    if json_path:
+        write_text(json_path, json.dumps(summary, indent=2) + "\n")
