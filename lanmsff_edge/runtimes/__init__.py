@@ -1,0 +1,1 @@
+"""Interpreters that run exported models: LiteRT on the host CPU (``litert``) and TFLite Micro (``micro``)."""
