@@ -9,8 +9,10 @@ from lanmsff_edge.model.layers import CUSTOM_OBJECTS
 
 def save_model(model, path, include_optimizer=True):
     """Save atomically to ``path`` (``.keras``): an interrupted save leaves the previous file intact."""
+    if not include_optimizer and getattr(model, "optimizer", None) is not None:
+        model = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, no optimizer state
     with atomic_path(path) as temporary:
-        model.save(temporary, include_optimizer=include_optimizer)
+        model.save(temporary)
 
 
 def load_model(path, compile=False):
