@@ -1,0 +1,318 @@
+"""What a ``.tflite`` file holds, read straight from its flatbuffer: ops, tensors, quantization, MACs.
+
+No interpreter is started: the file is parsed with the schema that ships with LiteRT (``ai_edge_litert``), so this
+works for models no runtime can load (unknown custom ops, float ops a microcontroller lacks) and answers in
+milliseconds. ``read_tflite(path)`` → ``TFLiteGraph``; a file that is not a TFLite flatbuffer raises ``UserError``.
+
+MACs follow the convention of ``lanmsff_edge.model.summary``: multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D,
+TRANSPOSE_CONV, FULLY_CONNECTED and BATCH_MATMUL; element-wise ops count 0.
+"""
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from lanmsff_edge.errors import UserError
+
+# Bytes 4..8 of every TFLite flatbuffer (the schema's file_identifier).
+TFLITE_IDENTIFIER = b"TFL3"
+
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
+
+_OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+_TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
+_FLOAT_TYPES = {"float32", "float16", "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2"}
+_INTEGER_TYPES = {"int2", "int4", "uint4", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
+                  "uint64", "bool"}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of subgraph 0. ``scales``/``zero_points`` are empty for a float tensor, one entry per tensor
+    for per-tensor quantization, one per channel (along ``quantized_dimension``) for per-axis."""
+
+    index: int
+    name: str
+    shape: tuple
+    dtype: str
+    scales: tuple = ()
+    zero_points: tuple = ()
+    quantized_dimension: int = 0
+    constant: bool = False
+    variable: bool = False
+    shape_signature: tuple = ()
+
+    @property
+    def quantized(self):
+        return bool(self.scales)
+
+    @property
+    def scale(self):
+        """Per-tensor scale (the first one of a per-axis tensor); None when not quantized."""
+        return float(self.scales[0]) if self.scales else None
+
+    @property
+    def zero_point(self):
+        return int(self.zero_points[0]) if self.zero_points else None
+
+    @property
+    def elements(self):
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def as_dict(self):
+        return {"index": self.index, "name": self.name, "shape": list(self.shape), "dtype": self.dtype,
+                "scale": self.scale, "zero_point": self.zero_point, "per_axis": len(self.scales) > 1,
+                "constant": self.constant}
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One operator in execution order. ``name`` is the builtin name (``CONV_2D``) or ``CUSTOM:<code>``."""
+
+    index: int
+    name: str
+    builtin: bool
+    version: int
+    inputs: tuple
+    outputs: tuple
+    macs: int = 0
+    custom_code: str | None = None
+
+
+@dataclass(frozen=True)
+class TFLiteGraph:
+    """The parsed model. Tensor and op details describe subgraph 0 (the one a TFLite/TFLM interpreter runs)."""
+
+    size_bytes: int
+    schema_version: int
+    subgraph_count: int
+    tensors: tuple
+    ops: tuple
+    input_indices: tuple
+    output_indices: tuple
+    description: str = ""
+    source: str = ""
+    metadata_names: tuple = field(default=())
+
+    @property
+    def inputs(self):
+        return [self.tensors[i] for i in self.input_indices]
+
+    @property
+    def outputs(self):
+        return [self.tensors[i] for i in self.output_indices]
+
+    @property
+    def op_names(self):
+        """Distinct op names in order of first use (builtins as ``CONV_2D``, custom ops as ``CUSTOM:<code>``)."""
+        return list(dict.fromkeys(op.name for op in self.ops))
+
+    @property
+    def op_set(self):
+        return set(self.op_names)
+
+    @property
+    def builtin_ops(self):
+        return [name for name in self.op_names if not name.startswith("CUSTOM:")]
+
+    @property
+    def custom_ops(self):
+        """Custom-op codes (e.g. ``FlexCumprod``), in order of first use."""
+        return list(dict.fromkeys(op.custom_code for op in self.ops if not op.builtin))
+
+    @property
+    def op_counts(self):
+        return dict(Counter(op.name for op in self.ops))
+
+    @property
+    def macs(self):
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def macs_by_op(self):
+        totals = Counter()
+        for op in self.ops:
+            if op.macs:
+                totals[op.name] += op.macs
+        return dict(totals)
+
+    @property
+    def non_integer_tensors(self):
+        """Activations (non-constant, non-I/O tensors) whose type is not an integer type."""
+        io = set(self.input_indices) | set(self.output_indices)
+        return [t for t in self.tensors if t.index not in io and not t.constant and t.dtype not in _INTEGER_TYPES]
+
+    @property
+    def float_constants(self):
+        return [t for t in self.tensors if t.constant and t.dtype in _FLOAT_TYPES]
+
+    @property
+    def fully_integer(self):
+        """True when every activation and every constant is an integer type (int8 weights/activations, int32
+        biases, integer shape tensors): what an integer-only accelerator or a microcontroller kernel runs.
+        Input and output tensors may still be float (a QUANTIZE/DEQUANTIZE pair at the edges); see ``integer_io``."""
+        return not self.non_integer_tensors and not self.float_constants
+
+    @property
+    def integer_io(self):
+        return all(t.dtype in _INTEGER_TYPES for t in self.inputs + self.outputs)
+
+    def summary(self):
+        """A JSON-friendly dict of everything a report needs."""
+        return {
+            "size_bytes": self.size_bytes,
+            "schema_version": self.schema_version,
+            "subgraphs": self.subgraph_count,
+            "ops": self.op_names,
+            "op_counts": self.op_counts,
+            "custom_ops": self.custom_ops,
+            "macs": self.macs,
+            "macs_by_op": self.macs_by_op,
+            "fully_integer": self.fully_integer,
+            "integer_io": self.integer_io,
+            "inputs": [t.as_dict() for t in self.inputs],
+            "outputs": [t.as_dict() for t in self.outputs],
+            "tensors": len(self.tensors),
+        }
+
+
+def is_tflite(data):
+    """True when ``data`` (bytes) carries the TFLite flatbuffer identifier."""
+    return len(data) >= 8 and bytes(data[4:8]) == TFLITE_IDENTIFIER
+
+
+def read_tflite(model, source=None):
+    """Parse a ``.tflite`` file (path) or its bytes into a ``TFLiteGraph``.
+
+    Raises ``UserError("<path> is not a .tflite model")`` for anything that is not a readable TFLite flatbuffer.
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+        source = source or "<bytes>"
+    else:
+        path = Path(model)
+        source = source or str(path)
+        if not path.is_file():
+            raise UserError(f"{path}: no such model file")
+        data = path.read_bytes()
+    if not is_tflite(data):
+        raise UserError(f"{source} is not a .tflite model (no TFL3 flatbuffer identifier)")
+    try:
+        return _parse(data, source)
+    except UserError:
+        raise
+    except Exception as error:  # a truncated or corrupt flatbuffer fails deep inside the generated reader
+        raise UserError(f"{source} is not a .tflite model ({type(error).__name__} while reading it)") from None
+
+
+def _parse(data, source):
+    model = schema.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise UserError(f"{source} is not a .tflite model (no subgraph)")
+    graph = model.Subgraphs(0)
+    tensors = tuple(_tensor(model, graph.Tensors(i), i) for i in range(graph.TensorsLength()))
+    opcodes = [_opcode(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        name, builtin, version, custom = opcodes[op.OpcodeIndex()]
+        inputs = tuple(int(x) for x in op.InputsAsNumpy()) if op.InputsLength() else ()
+        outputs = tuple(int(x) for x in op.OutputsAsNumpy()) if op.OutputsLength() else ()
+        macs = _macs(name, op, inputs, outputs, tensors)
+        ops.append(OpInfo(i, name, builtin, version, inputs, outputs, macs, custom))
+    metadata = tuple(_text(model.Metadata(i).Name()) for i in range(model.MetadataLength()))
+    return TFLiteGraph(
+        size_bytes=len(data),
+        schema_version=int(model.Version()),
+        subgraph_count=int(model.SubgraphsLength()),
+        tensors=tensors,
+        ops=tuple(ops),
+        input_indices=tuple(int(x) for x in graph.InputsAsNumpy()) if graph.InputsLength() else (),
+        output_indices=tuple(int(x) for x in graph.OutputsAsNumpy()) if graph.OutputsLength() else (),
+        description=_text(model.Description()),
+        source=source,
+        metadata_names=metadata,
+    )
+
+
+def _text(raw):
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _opcode(code):
+    # Since schema v3a the real code lives in builtin_code; old files only fill deprecated_builtin_code (< 127).
+    value = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    name = _OP_NAMES.get(value, f"BUILTIN_{value}")
+    if name == "CUSTOM":
+        custom = _text(code.CustomCode())
+        return f"CUSTOM:{custom}", False, int(code.Version()), custom
+    return name, True, int(code.Version()), None
+
+
+def _tensor(model, tensor, index):
+    shape = tuple(int(x) for x in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    signature = tuple(int(x) for x in tensor.ShapeSignatureAsNumpy()) if tensor.ShapeSignatureLength() else shape
+    scales, zero_points, axis = (), (), 0
+    quant = tensor.Quantization()
+    if quant is not None and quant.ScaleLength():
+        scales = tuple(float(x) for x in quant.ScaleAsNumpy())
+        zero_points = tuple(int(x) for x in quant.ZeroPointAsNumpy()) if quant.ZeroPointLength() else (0,) * len(
+            scales)
+        axis = int(quant.QuantizedDimension())
+    buffer_index = int(tensor.Buffer())
+    constant = False
+    if 0 < buffer_index < model.BuffersLength():
+        buffer = model.Buffers(buffer_index)
+        constant = buffer.DataLength() > 0 or int(buffer.Offset()) > 1
+    return TensorInfo(
+        index=index,
+        name=_text(tensor.Name()),
+        shape=shape,
+        dtype=_TYPE_NAMES.get(int(tensor.Type()), f"type_{int(tensor.Type())}"),
+        scales=scales,
+        zero_points=zero_points,
+        quantized_dimension=axis,
+        constant=constant,
+        variable=bool(tensor.IsVariable()),
+        shape_signature=signature,
+    )
+
+
+def _shape(tensors, index):
+    return tensors[index].shape if 0 <= index < len(tensors) else ()
+
+
+def _macs(name, op, inputs, outputs, tensors):
+    """Multiply-accumulates of one op for the shapes stored in the file (batch included)."""
+    if name not in MAC_OPS or not outputs:
+        return 0
+    out = _shape(tensors, outputs[0])
+    if not out:
+        return 0
+    if name == "CONV_2D":  # filter [out_ch, kh, kw, in_ch / groups]
+        _, kh, kw, cin = _shape(tensors, inputs[1])
+        return int(np.prod(out)) * kh * kw * cin
+    if name == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, out_ch]
+        _, kh, kw, _ = _shape(tensors, inputs[1])
+        return int(np.prod(out)) * kh * kw
+    if name == "TRANSPOSE_CONV":  # inputs: output_shape, filter [out_ch, kh, kw, in_ch], input [n, h, w, in_ch]
+        cout, kh, kw, _ = _shape(tensors, inputs[1])
+        return int(np.prod(_shape(tensors, inputs[2]))) * kh * kw * cout
+    if name == "FULLY_CONNECTED":  # weights [units, in_features]
+        units, depth = _shape(tensors, inputs[1])
+        return int(np.prod(out)) * depth
+    if name == "BATCH_MATMUL":
+        options = schema.BatchMatMulOptions()
+        table = op.BuiltinOptions()
+        adj_x = False
+        if table is not None:
+            options.Init(table.Bytes, table.Pos)
+            adj_x = bool(options.AdjX())
+        lhs = _shape(tensors, inputs[0])
+        depth = lhs[-2] if adj_x else lhs[-1]
+        return int(np.prod(out)) * depth
+    return 0
