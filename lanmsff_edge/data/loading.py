@@ -1,0 +1,44 @@
+"""``load_dataset``: one entry point for every data set, split, fold and pose subset."""
+from pathlib import Path
+
+from lanmsff_edge.data.classes import DATASETS, SPLITS
+from lanmsff_edge.data.common import LabeledImages
+from lanmsff_edge.errors import UserError
+
+
+def load_dataset(name, data=None, split="train", *, fold=None, pose_lists=(), limit=None, seed=0,
+                 size=None) -> LabeledImages:
+    """One split of a data set as uint8 64×64 grayscale faces with labels.
+
+    name: one of ``DATASETS``; split: "train", "val" or "test".
+    data: the data set as distributed — a directory in its original layout, the .tar.gz / .tar / .zip archive
+        (read directly), or for FER-2013 the Kaggle ``fer2013.csv``; not used by "synthetic".
+    fold: KDEF cross-validation fold 1..5 (val and test = the fold's subjects, train = the other subjects).
+    pose_lists: RAN pose-list files; only listed images are kept, ``poses`` = the list's file stem.
+        An image on several lists appears once per list (the >45° list is a subset of the >30° one).
+    limit: keep the first N images (quick runs); seed, size: synthetic generator seed and image count.
+    """
+    if name not in DATASETS:
+        raise UserError(f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    if limit is not None and int(limit) < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    if name == "synthetic":
+        from lanmsff_edge.data import synthetic
+
+        if size is not None and int(size) < 1:
+            raise UserError(f"synthetic size must be at least 1, got {size}")
+        if pose_lists:
+            raise UserError("pose lists select FERPlus / FER-2013 images; the synthetic set has its own poses")
+        images = synthetic.generate(split, size, seed)
+    else:
+        if data is None:
+            raise UserError(f"--dataset {name} needs --data: the data set's folder or archive as distributed "
+                            f"(or use --dataset synthetic, which needs no download)")
+        if not Path(data).exists():
+            raise UserError(f"--data {data}: no such file or directory")
+        raise UserError(f"the {name} loader is not in this build yet")
+    if limit is not None:
+        images = images.subset(range(min(int(limit), len(images))))
+    return images
