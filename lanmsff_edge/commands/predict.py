@@ -1,0 +1,39 @@
+"""`lanmsff-edge predict`: facial expressions of the faces in photos."""
+import click
+
+
+@click.command(help="Find the faces in each IMAGE and print their expression with the top-k probabilities.\n\n"
+                    "Faces are found with OpenCV's Haar cascade and cropped like FER-2013 (the detector box "
+                    "×1.02), then resized to 64×64 gray. Several faces → one line each, left to right. "
+                    "Exit code 1 when any IMAGE could not be read (the others are still processed); "
+                    "an image without a face is not an error.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", default="ferplus", show_default=True,
+              help="ferplus or fer2013 (bundled int8, LiteRT), a .tflite file, a .keras file or a training run folder.")
+@click.option("--no-detect", is_flag=True, help="Each image is already a face crop: classify the whole image.")
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, None), help="Probabilities shown.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write all results as JSON.")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False),
+              help="Write each image with boxes and labels into this folder (<name>_annotated.<ext>).")
+@click.pass_context
+def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir):
+    import json
+
+    from lanmsff_edge.atomic import write_text
+    from lanmsff_edge.predict import format_result, load_classifier, predict_files, results_to_json, \
+        write_annotations
+
+    classifier = load_classifier(model)
+    results = predict_files(images, classifier, detect=not no_detect, keep_images=bool(annotate_dir))
+    for result in results:
+        for line in format_result(result, top_k):
+            click.echo(line, err=bool(result.error))
+    if json_path:
+        write_text(json_path, json.dumps(results_to_json(results, classifier, top_k), indent=2) + "\n")
+    if annotate_dir:
+        written = write_annotations(results, annotate_dir)
+        click.echo(f"annotated images: {len(written)} written to {annotate_dir}")
+    failed = [result.path for result in results if result.error]
+    if failed:
+        click.echo(f"{len(failed)} of {len(results)} images could not be read", err=True)
+        ctx.exit(1)

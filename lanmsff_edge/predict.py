@@ -1,0 +1,249 @@
+"""Expressions of the faces in photos: detect → crop to the FER framing → 64×64 gray → model → top-k labels.
+
+    classifier = load_classifier("ferplus")            # bundled int8 model through LiteRT
+    results = predict_files(["a.jpg", "b.png"], classifier)
+    for result in results: print("\\n".join(format_result(result)))
+
+Models: a bundled name (``ferplus``, ``fer2013``: int8 by default), a ``.tflite`` file (LiteRT), a ``.keras`` file
+or a training run folder (float Keras). Class names come from the model card / a sidecar JSON (``<model>.json``
+written by quantize, the run's ``config.json``) or, failing those, from the class count (8 → FERPlus, 7 → FER-2013).
+"""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.faces import find_faces, read_image
+
+NO_FACE_HINT = "no face found (if the image is already a face crop, use --no-detect)"
+
+
+@dataclass
+class FaceResult:
+    """One classified face: detector box and crop square (x, y, w, h) in photo pixels, probabilities per class."""
+
+    box: tuple
+    crop_box: tuple
+    probabilities: np.ndarray
+    class_names: tuple
+
+    @property
+    def index(self):
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self):
+        return self.class_names[self.index]
+
+    @property
+    def probability(self):
+        return float(self.probabilities[self.index])
+
+    def top(self, k=3):
+        """The k most probable (label, probability) pairs, most probable first."""
+        order = np.argsort(-self.probabilities, kind="stable")[:max(1, k)]
+        return [(self.class_names[i], float(self.probabilities[i])) for i in order]
+
+
+@dataclass
+class ImageResult:
+    """Everything predict found in one file; ``error`` is set (and ``faces`` empty) when it could not be read."""
+
+    path: str
+    size: tuple | None = None  # (width, height)
+    faces: list = field(default_factory=list)
+    error: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)  # the decoded photo (BGR), for --annotate
+
+
+class ExpressionClassifier:
+    """uint8 (N, 64, 64) face crops → (N, C) probabilities, with the model's class names."""
+
+    def __init__(self, predictor, class_names, source):
+        if len(class_names) != predictor.num_classes:
+            raise UserError(f"{source} predicts {predictor.num_classes} classes but its labels name "
+                            f"{len(class_names)} ({', '.join(class_names)})")
+        self.predictor = predictor
+        self.class_names = tuple(class_names)
+        self.source = str(source)
+
+    def __call__(self, crops):
+        crops = np.asarray(crops, dtype=np.uint8)
+        if len(crops) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.asarray(self.predictor.predict(crops), dtype=np.float32)
+
+
+def load_classifier(model="ferplus", fmt="int8"):
+    """An ``ExpressionClassifier`` for a bundled model name (in format ``fmt``) or a model file / run folder."""
+    from lanmsff_edge import pretrained
+    from lanmsff_edge.evaluation import load_predictor, resolve_model_path
+
+    if str(model) in pretrained.NAMES:
+        path = pretrained.require(str(model), fmt)
+        predictor = load_predictor(path)
+        names = pretrained.class_names(str(model))
+        return ExpressionClassifier(predictor, names, f"{model} ({fmt}, bundled)")
+    path = resolve_model_path(model)
+    if path.suffix not in (".tflite", ".keras", ".h5"):
+        raise UserError(f"--model {model}: expected ferplus, fer2013, a .tflite or .keras file, or a run folder")
+    predictor = load_predictor(path)
+    return ExpressionClassifier(predictor, class_names_for(path, predictor.num_classes), path)
+
+
+def class_names_for(model_path, num_classes):
+    """Class names of a model file: its sidecar ``<stem>.json``, else its run's ``config.json``, else by count."""
+    from lanmsff_edge.data.classes import CLASS_NAMES
+
+    model_path = Path(model_path)
+    for sidecar in (model_path.with_suffix(".json"), model_path.parent / "config.json"):
+        names = _names_in_json(sidecar, CLASS_NAMES)
+        if names is not None:
+            if len(names) != num_classes:
+                raise UserError(f"{sidecar} names {len(names)} classes but {model_path.name} predicts {num_classes}")
+            return names
+    by_count = {len(CLASS_NAMES[name]): CLASS_NAMES[name] for name in ("fer2013", "ferplus")}
+    return by_count.get(num_classes, tuple(f"class{i}" for i in range(num_classes)))
+
+
+def _names_in_json(path, known_datasets):
+    """``class_names`` (top level or one level down) or a known ``dataset`` name in a JSON file; None if absent."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    levels = [data] + [value for value in data.values() if isinstance(value, dict)]
+    for level in levels:
+        names = level.get("class_names")
+        if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+            return tuple(names)
+    for level in levels:
+        dataset = level.get("dataset")
+        if isinstance(dataset, str) and dataset in known_datasets:
+            return tuple(known_datasets[dataset])
+    return None
+
+
+def predict_image(image, classifier, detect=True, detector=None):
+    """``FaceResult`` per face of a decoded photo, left to right (one for the whole photo with ``detect=False``)."""
+    faces = find_faces(image, detect=detect, detector=detector)
+    probabilities = classifier(np.stack([face.image for face in faces])) if faces else []
+    return [FaceResult(face.box, face.crop_box, probs, classifier.class_names)
+            for face, probs in zip(faces, probabilities)]
+
+
+def predict_files(paths, classifier, detect=True, detector=None, keep_images=False):
+    """An ``ImageResult`` per path; a file that cannot be read gets ``error`` set and the others go on."""
+    if detect and detector is None:
+        from lanmsff_edge.faces import HaarFaceDetector
+
+        detector = HaarFaceDetector()
+    results = []
+    for path in paths:
+        try:
+            image = read_image(path)
+        except UserError as error:
+            results.append(ImageResult(str(path), error=str(error)))
+            continue
+        faces = predict_image(image, classifier, detect=detect, detector=detector)
+        results.append(ImageResult(str(path), (image.shape[1], image.shape[0]), faces,
+                                   image=image if keep_images else None))
+    return results
+
+
+def format_result(result, top_k=3):
+    """Printable lines for one image."""
+    if result.error:
+        return [result.error]
+    width, height = result.size
+    head = f"{result.path}  {width}×{height}"
+    if not result.faces:
+        return [f"{head}  {NO_FACE_HINT}"]
+    lines = [f"{head}  {len(result.faces)} face{'s' if len(result.faces) > 1 else ''}"]
+    for number, face in enumerate(result.faces, start=1):
+        x, y, w, h = face.box
+        ranked = "  ".join(f"{name} {p:.3f}" for name, p in face.top(top_k))
+        lines.append(f"  face {number}  at ({x}, {y}) {w}×{h}  {face.label:<10} {ranked}")
+    return lines
+
+
+def results_to_json(results, classifier, top_k=3):
+    """A JSON-ready dict of all results (``--json``)."""
+    images = []
+    for result in results:
+        entry = {"path": result.path, "error": result.error}
+        if not result.error:
+            entry["width"], entry["height"] = result.size
+            entry["faces"] = [{
+                "box": list(face.box),
+                "crop_box": list(face.crop_box),
+                "label": face.label,
+                "probability": face.probability,
+                "top_k": [{"label": name, "probability": p} for name, p in face.top(top_k)],
+                "probabilities": {name: float(p) for name, p in zip(face.class_names, face.probabilities)},
+            } for face in result.faces]
+        images.append(entry)
+    return {"model": classifier.source, "class_names": list(classifier.class_names), "images": images}
+
+
+def annotated_image(image, faces):
+    """A copy of a BGR photo with each face's box and ``label probability`` drawn on it."""
+    import cv2
+
+    canvas = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    height, width = canvas.shape[:2]
+    thickness = max(2, round(min(height, width) / 250))
+    for face in faces:
+        x, y, w, h = face.box
+        color = _class_color(face.index)
+        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
+        text = f"{face.label} {face.probability:.0%}"
+        scale = max(0.35, min(1.5, w / 220))
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y  # above the box, else inside
+        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 2), color, cv2.FILLED)
+        cv2.putText(canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    thickness, cv2.LINE_AA)
+    return canvas
+
+
+def write_annotations(results, out_dir):
+    """Write ``<stem>_annotated<suffix>`` into ``out_dir`` for each readable image (atomically); returns paths.
+
+    Needs results made with ``keep_images=True``. Two inputs with the same name get ``_2``, ``_3`` … suffixes.
+    """
+    import cv2
+
+    from lanmsff_edge.atomic import write_bytes
+
+    out_dir = Path(out_dir)
+    written = []
+    for result in results:
+        if result.error or result.image is None:
+            continue
+        source = Path(result.path)
+        suffix = source.suffix.lower() if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
+        target = out_dir / f"{source.stem}_annotated{suffix}"
+        number = 2
+        while target in written:
+            target = out_dir / f"{source.stem}_annotated_{number}{suffix}"
+            number += 1
+        ok, encoded = cv2.imencode(suffix, annotated_image(result.image, result.faces))
+        if not ok:
+            raise UserError(f"cannot encode {target}")
+        write_bytes(target, encoded.tobytes())
+        written.append(target)
+    return written
+
+
+def _class_color(index):
+    """A distinct BGR colour per class index (matplotlib's tab10)."""
+    palette = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148), (75, 86, 140),
+               (194, 119, 227), (127, 127, 127), (34, 189, 188), (207, 190, 23)]
+    return palette[index % len(palette)]

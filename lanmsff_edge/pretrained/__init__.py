@@ -1,0 +1,115 @@
+"""Trained LANMSFF models shipped inside the package.
+
+    model = pretrained.load("ferplus")               # float Keras model
+    tflite = pretrained.load("ferplus", fmt="int8")   # TFLiteModel: .predict(N×64×64×1 float) -> probabilities
+    pretrained.card("ferplus")["class_names"]
+
+Files, in this folder: ``lanmsff_<name>.keras`` (float), ``lanmsff_<name>_int8.tflite`` (QAT int8) and
+``lanmsff_<name>.json`` (model card: data, splits, recipe, accuracies, class names, reproducing command).
+
+Model card keys read here (others are free-form documentation): ``dataset`` (a ``load_dataset`` name),
+``class_names`` (label order of the model's output), and ``check``: ``{"split": "val", "limit": N,
+"accuracy": {"float": a, "int8": b}}``, the accuracy of each file on the first N images of the split, as
+``check_accuracy`` measures it; the tests re-measure it on ../shared/data to prove the shipped files are the
+ones the card describes.
+"""
+import json
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+NAMES = ("ferplus", "fer2013")
+FORMATS = ("float", "int8")
+HERE = Path(__file__).resolve().parent
+
+_HOW_TO_MAKE = {
+    "ferplus": "lanmsff-edge train --dataset ferplus --data ferplus.tar.gz --out runs/ferplus, then "
+               "lanmsff-edge quantize --method qat",
+    "fer2013": "lanmsff-edge train --dataset fer2013 --data fer2013.tar.gz --out runs/fer2013, then "
+               "lanmsff-edge quantize --method qat",
+}
+
+
+def model_path(name, fmt="float", directory=None):
+    """Where the ``fmt`` file of pretrained model ``name`` lives (whether or not it is installed)."""
+    _check(name, fmt)
+    directory = HERE if directory is None else directory
+    suffix = ".keras" if fmt == "float" else "_int8.tflite"
+    return Path(directory) / f"lanmsff_{name}{suffix}"
+
+
+def card_path(name, directory=None):
+    _check(name, "float")
+    directory = HERE if directory is None else directory
+    return Path(directory) / f"lanmsff_{name}.json"
+
+
+def available(directory=None):
+    """``[(name, fmt), ...]`` of the model files installed in ``directory``."""
+    return [(name, fmt) for name in NAMES for fmt in FORMATS if model_path(name, fmt, directory).is_file()]
+
+
+def card(name, directory=None):
+    """The model card (dict) of pretrained model ``name``; ``{}`` when it has none."""
+    path = card_path(name, directory)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read model card {path}: {error}") from None
+
+
+def class_names(name, directory=None):
+    """Class names of pretrained model ``name``: from its card, else the data set's own label order."""
+    names = card(name, directory).get("class_names")
+    if names:
+        return tuple(names)
+    from lanmsff_edge.data.classes import CLASS_NAMES
+
+    return CLASS_NAMES[name]
+
+
+def require(name, fmt="float", directory=None):
+    """The path of an installed pretrained model file; a missing one is a ``UserError`` that lists what is
+    bundled and how to make the missing one."""
+    path = model_path(name, fmt, directory)
+    if not path.is_file():
+        bundled = ", ".join(f"{n} ({f})" for n, f in available(directory)) or "none"
+        raise UserError(f"pretrained model '{name}' ({fmt}) is not installed ({path.name} missing; bundled: "
+                        f"{bundled}); make one with `{_HOW_TO_MAKE[name]}` and pass --model PATH")
+    return path
+
+
+def load(name, fmt="float", directory=None, num_threads=None):
+    """The float Keras model (``fmt="float"``) or the int8 ``TFLiteModel`` (``fmt="int8"``) of ``name``."""
+    path = require(name, fmt, directory)
+    if fmt == "float":
+        from lanmsff_edge.model import load_model
+
+        return load_model(path)
+    from lanmsff_edge.runtimes.litert import TFLiteModel
+
+    return TFLiteModel(path, num_threads=num_threads)
+
+
+def check_accuracy(name, data, split=None, limit=None, formats=FORMATS, directory=None):
+    """``{fmt: accuracy}`` of the installed files of ``name`` on the first ``limit`` images of ``split``.
+
+    ``data``: the data set's archive or folder. Without ``split``/``limit`` the card's ``check`` entry decides.
+    """
+    from lanmsff_edge.evaluation import evaluate
+
+    recorded = card(name, directory).get("check", {})
+    split = recorded.get("split", "val") if split is None else split
+    limit = recorded.get("limit") if limit is None else limit
+    dataset = card(name, directory).get("dataset", name)
+    return {fmt: evaluate(str(require(name, fmt, directory)), dataset=dataset, data=data, split=split,
+                          limit=limit)["accuracy"] for fmt in formats}
+
+
+def _check(name, fmt):
+    if name not in NAMES:
+        raise UserError(f"unknown pretrained model '{name}': choose one of {', '.join(NAMES)} or give a model file")
+    if fmt not in FORMATS:
+        raise UserError(f"unknown model format '{fmt}': choose one of {', '.join(FORMATS)}")

@@ -1,0 +1,221 @@
+"""predict: face detection, FER framing, classification through Keras and LiteRT, per-file errors, outputs."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from lanmsff_edge.data.classes import CLASS_NAMES
+from lanmsff_edge.data.common import to_model_input
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.faces import FRAME_SCALE, HaarFaceDetector, cut, find_faces, square_crop_box
+
+
+class FixedDetector:
+    """Stands in for the Haar cascade: returns the boxes it was given (in the given, unsorted order)."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect(self, gray):
+        return list(self.boxes)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """An untrained width-0.25 LANMSFF (8 classes), saved; its outputs differ per face, which is all we need."""
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge.model import build_model, save_model
+
+    keras.utils.set_random_seed(1)
+    model = build_model(8, width=0.25)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    save_model(model, path)
+    return model, path
+
+
+@pytest.fixture
+def photos(tmp_path, face_scene):
+    """two faces, one face, a blank image, a corrupt JPEG."""
+    paths = {
+        "two": tmp_path / "two.png",
+        "one": tmp_path / "one.jpg",
+        "blank": tmp_path / "blank.png",
+        "corrupt": tmp_path / "corrupt.jpg",
+    }
+    cv2.imwrite(str(paths["two"]), face_scene(640, 360, [(470, 180, 60), (160, 180, 70)]))
+    cv2.imwrite(str(paths["one"]), cv2.cvtColor(face_scene(400, 360, [(200, 180, 80)]), cv2.COLOR_GRAY2BGR))
+    cv2.imwrite(str(paths["blank"]), np.full((200, 300), 128, np.uint8))
+    paths["corrupt"].write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)  # a JPEG header and nothing else
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ framing and crops
+
+def test_crop_box_is_the_detector_box_scaled_by_the_fer_frame_factor():
+    x, y, w, h = square_crop_box((100, 50, 80, 80))
+    assert w == h == round(80 * FRAME_SCALE)
+    assert (x + w / 2, y + h / 2) == pytest.approx((140, 90), abs=0.5)  # same centre
+    assert square_crop_box((0, 0, 60, 100))[2] == round(100 * FRAME_SCALE)  # longer side, square
+
+
+def test_crop_of_an_injected_box_shows_that_region_at_64x64():
+    photo = np.zeros((300, 400), np.uint8)
+    photo[100:200, 150:250] = 255  # a white 100×100 square where the "detector" says the face is
+    faces = find_faces(photo, detector=FixedDetector([(150, 100, 100, 100)]))
+    assert len(faces) == 1
+    crop = faces[0].image
+    assert crop.shape == (64, 64) and crop.dtype == np.uint8
+    assert crop[32, 32] == 255 and crop[4:60, 4:60].min() == 255  # the square fills the crop ...
+    assert crop[0, 0] < 128 and crop[63, 63] < 128  # ... up to a 1 % margin of background (scale 1.02)
+
+
+def test_crop_leaving_the_photo_replicates_the_border():
+    photo = np.tile(np.arange(100, dtype=np.uint8), (100, 1))  # values = column index
+    crop = cut(photo, (-50, 0, 100, 100), size=100)
+    assert crop.shape == (100, 100)
+    assert (crop[:, :50] == 0).all()  # left of the photo: column 0 repeated
+    assert crop[:, 60] == pytest.approx(10, abs=1)
+
+
+def test_faces_come_left_to_right_whatever_the_detector_order():
+    photo = np.full((200, 600), 100, np.uint8)
+    boxes = [(400, 50, 80, 80), (20, 60, 70, 70), (200, 40, 90, 90)]
+    faces = find_faces(photo, detector=FixedDetector(boxes))
+    assert [face.box[0] for face in faces] == [20, 200, 400]
+
+
+def test_no_detect_classifies_the_whole_image():
+    photo = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    faces = find_faces(photo, detect=False)
+    assert len(faces) == 1 and faces[0].box == (0, 0, 48, 48)
+    assert np.array_equal(faces[0].image, cv2.resize(photo, (64, 64), interpolation=cv2.INTER_LINEAR))
+
+
+def test_haar_cascade_finds_drawn_faces_and_nothing_on_a_blank(face_scene):
+    detector = HaarFaceDetector()
+    centres = [(160, 180), (470, 180)]
+    boxes = detector.detect(face_scene(640, 360, [(470, 180, 60), (160, 180, 70)]))
+    assert len(boxes) == 2
+    for (x, y, w, h), (cx, cy) in zip(boxes, centres):  # left to right, each box around its face
+        assert x < cx < x + w and y < cy < y + h
+        assert 100 < w < 250
+    assert detector.detect(np.full((300, 300), 128, np.uint8)) == []
+
+
+# --------------------------------------------------------------------------------------------- the library
+
+def test_predict_files_classifies_each_face_with_the_model(tiny_model, photos):
+    from lanmsff_edge.predict import load_classifier, predict_files
+
+    model, path = tiny_model
+    classifier = load_classifier(str(path))
+    assert classifier.class_names == CLASS_NAMES["ferplus"]  # 8 classes, no sidecar → FERPlus labels
+    results = predict_files([photos["two"], photos["corrupt"], photos["one"]], classifier)
+    assert [len(r.faces) for r in results] == [2, 0, 1]
+    assert results[1].error and "corrupt.jpg" in results[1].error
+    # the probabilities are the model's on exactly the crops find_faces makes
+    photo = cv2.imread(str(photos["two"]))
+    crops = np.stack([face.image for face in find_faces(photo)])
+    expected = model.predict(to_model_input(crops), verbose=0)
+    got = np.stack([face.probabilities for face in results[0].faces])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    face = results[0].faces[0]
+    assert face.label == CLASS_NAMES["ferplus"][int(np.argmax(expected[0]))]
+    top = face.top(3)
+    assert len(top) == 3 and top[0] == (face.label, pytest.approx(face.probability))
+    assert top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_tflite_model_runs_through_litert_with_the_same_answers(photos, tmp_path):
+    from lanmsff_edge.keras import keras, tf
+    from lanmsff_edge.predict import load_classifier, predict_files
+
+    # a three-layer stand-in: converting LANMSFF itself takes half a minute, and the route is the same
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((64, 64, 1))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(features))
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    (tmp_path / "tiny.json").write_text(json.dumps({"class_names": [f"c{i}" for i in range(8)]}))
+    classifier = load_classifier(str(path))
+    assert classifier.class_names == tuple(f"c{i}" for i in range(8))  # from the sidecar JSON
+    (result,) = predict_files([photos["two"]], classifier)
+    crops = np.stack([face.image for face in find_faces(cv2.imread(str(photos["two"])))])
+    np.testing.assert_allclose(np.stack([face.probabilities for face in result.faces]),
+                               model.predict(to_model_input(crops), verbose=0), atol=1e-5)
+
+
+def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
+    from lanmsff_edge.predict import class_names_for
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"options": {"dataset": "fer2013"}}))
+    assert class_names_for(run / "model.keras", 7) == CLASS_NAMES["fer2013"]
+    assert class_names_for(tmp_path / "other.keras", 7) == CLASS_NAMES["fer2013"]
+    assert class_names_for(tmp_path / "other.keras", 8) == CLASS_NAMES["ferplus"]
+    assert class_names_for(tmp_path / "other.keras", 3) == ("class0", "class1", "class2")
+    with pytest.raises(UserError, match="names 7 classes but model.keras predicts 8"):
+        class_names_for(run / "model.keras", 8)
+
+
+# -------------------------------------------------------------------------------------------------- the CLI
+
+def test_cli_reports_every_image_and_fails_on_the_corrupt_one(run_cli, tiny_model, photos, tmp_path):
+    _, path = tiny_model
+    out_json, out_dir = tmp_path / "out.json", tmp_path / "annotated"
+    result = run_cli("predict", photos["two"], photos["corrupt"], photos["blank"], photos["one"],
+                     "--model", path, "--top-k", "2", "--json", out_json, "--annotate", out_dir)
+    assert result.exit_code == 1
+    assert "two.png  640×360  2 faces" in result.output
+    assert "one.jpg  400×360  1 face" in result.output
+    assert f"cannot read {photos['corrupt']}" in result.output
+    assert "blank.png  300×200  no face found" in result.output and "--no-detect" in result.output
+    assert "1 of 4 images could not be read" in result.output
+
+    report = json.loads(out_json.read_text())
+    assert [image["path"] for image in report["images"]] == [str(photos[k]) for k in ("two", "corrupt", "blank", "one")]
+    two, corrupt, blank, one = report["images"]
+    assert corrupt["error"] and "faces" not in corrupt
+    assert blank["faces"] == [] and len(one["faces"]) == 1
+    assert [face["box"][0] for face in two["faces"]] == sorted(face["box"][0] for face in two["faces"])
+    for face in two["faces"] + one["faces"]:
+        assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert len(face["top_k"]) == 2 and face["top_k"][0]["label"] == face["label"]
+
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert written == ["blank_annotated.png", "one_annotated.jpg", "two_annotated.png"]
+    original = cv2.imread(str(photos["two"]))
+    annotated = cv2.imread(str(out_dir / "two_annotated.png"))
+    assert annotated.shape == original.shape
+    x, y, w, h = two["faces"][0]["box"]
+    changed = np.any(annotated != original, axis=2)
+    assert changed[y + h // 2, x] and not changed[y + h // 2, x + w // 2]  # a box edge, not the face inside
+
+
+def test_cli_no_detect_on_face_crops_exits_zero(run_cli, tiny_model, tmp_path):
+    _, path = tiny_model
+    crop = tmp_path / "crop.png"
+    cv2.imwrite(str(crop), np.random.default_rng(2).integers(0, 256, (48, 48), dtype=np.uint8))
+    result = run_cli("predict", crop, "--model", path, "--no-detect")
+    assert result.exit_code == 0, result.output
+    assert "crop.png  48×48  1 face" in result.output and "face 1  at (0, 0) 48×48" in result.output
+
+
+def test_cli_default_model_explains_what_is_missing(run_cli, photos, monkeypatch, tmp_path):
+    from lanmsff_edge import pretrained
+
+    monkeypatch.setattr(pretrained, "HERE", tmp_path)  # an installation without bundled models
+    result = run_cli("predict", photos["one"])
+    assert result.exit_code == 1
+    assert "pretrained model 'ferplus' (int8) is not installed" in result.output
+    assert "bundled: none" in result.output and "quantize --method qat" in result.output
+
+
+def test_cli_rejects_a_model_file_of_another_kind(run_cli, photos, tmp_path):
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"0")
+    result = run_cli("predict", photos["one"], "--model", other)
+    assert result.exit_code == 1 and "--model" in result.output and "weights.bin" in result.output
