@@ -31,14 +31,14 @@ _NEUTRAL = dict(eye=1.0, brow_in=0.0, brow_out=0.0, mouth_l=0.0, mouth_r=0.0, op
                 upper=0.0, wrinkle=0.0)
 EXPRESSIONS = {
     "neutral": {},
-    "happiness": dict(eye=0.7, brow_in=0.02, brow_out=0.02, mouth_l=0.16, mouth_r=0.16, open=0.06, width=1.2),
-    "surprise": dict(eye=1.6, brow_in=0.14, brow_out=0.14, open=0.42, width=0.5),
-    "sadness": dict(eye=0.8, brow_in=0.12, brow_out=-0.05, mouth_l=-0.13, mouth_r=-0.13, width=0.9),
-    "anger": dict(eye=0.7, brow_in=-0.13, brow_out=0.05, mouth_l=-0.03, mouth_r=-0.03, width=0.7),
-    "disgust": dict(eye=0.55, brow_in=-0.07, brow_out=-0.02, mouth_l=-0.06, mouth_r=-0.06, open=0.10,
-                    width=0.85, upper=0.10, wrinkle=1.0),
-    "fear": dict(eye=1.6, brow_in=0.13, brow_out=0.05, mouth_l=-0.05, mouth_r=-0.05, open=0.16, width=1.25),
-    "contempt": dict(brow_out=0.03, mouth_r=0.15, mouth_l=-0.01, width=0.95),  # mirrored at random
+    "happiness": dict(eye=0.65, brow_in=0.03, brow_out=0.03, mouth_l=0.26, mouth_r=0.26, open=0.08, width=1.25),
+    "surprise": dict(eye=1.7, brow_in=0.2, brow_out=0.2, open=0.5, width=0.5),
+    "sadness": dict(eye=0.8, brow_in=0.18, brow_out=-0.06, mouth_l=-0.2, mouth_r=-0.2, width=0.9),
+    "anger": dict(eye=0.6, brow_in=-0.18, brow_out=0.06, mouth_l=-0.03, mouth_r=-0.03, width=0.65),
+    "disgust": dict(eye=0.5, brow_in=-0.1, brow_out=-0.03, mouth_l=-0.08, mouth_r=-0.08, open=0.12,
+                    width=0.85, upper=0.14, wrinkle=1.0),
+    "fear": dict(eye=1.7, brow_in=0.18, brow_out=0.06, mouth_l=-0.06, mouth_r=-0.06, open=0.2, width=1.3),
+    "contempt": dict(brow_out=0.04, mouth_r=0.24, mouth_l=-0.02, width=0.95),  # mirrored at random
 }
 assert tuple(EXPRESSIONS) == FERPLUS_CLASSES
 
@@ -66,10 +66,11 @@ def generate(split="train", size=None, seed=0):
 
 
 def _expression(rng, name):
-    """The expression's part displacements at a random intensity (70–110 %), contempt mirrored at random."""
-    intensity = rng.uniform(0.7, 1.1)
+    """The expression's part displacements at a random intensity (80–110 %), contempt mirrored at random."""
+    intensity = rng.uniform(0.8, 1.1)
     params = {key: value + intensity * (EXPRESSIONS[name].get(key, value) - value) for key, value in _NEUTRAL.items()}
-    if name == "contempt" and rng.random() < 0.5:
+    mirror = rng.random() < 0.5  # drawn for every class, so identity draws stay aligned across expressions
+    if name == "contempt" and mirror:
         params["mouth_l"], params["mouth_r"] = params["mouth_r"], params["mouth_l"]
     return params
 
@@ -78,17 +79,17 @@ def _draw_face(rng, expression, yaw_degrees):
     """One face as float32 64×64 in 0..255 (before lighting and noise)."""
     e = _expression(rng, expression)
     background = rng.uniform(10, 245)
-    skin = rng.uniform(90, 230)
-    if abs(skin - background) < 35:  # keep the head visible
-        skin = background + 35 if background < 140 else background - 35
-    dark = max(0.0, skin - rng.uniform(70, 130))  # eyes, brows, lips
+    skin = rng.uniform(110, 235)
+    if abs(skin - background) < 40:  # keep the head visible
+        skin = background + 40 if background < 150 else background - 40
+    dark = max(0.0, skin - rng.uniform(90, 150))  # eyes, brows, lips
 
     image = Image.new("L", (_CANVAS, _CANVAS), int(background))
     draw = ImageDraw.Draw(image)
-    half_width = rng.uniform(36, 46)
-    half_height = half_width * rng.uniform(1.2, 1.4)
-    centre_x = _CANVAS / 2 + rng.uniform(-7, 7)
-    centre_y = _CANVAS / 2 + rng.uniform(-5, 9)
+    half_width = rng.uniform(42, 50)
+    half_height = half_width * rng.uniform(1.15, 1.3)
+    centre_x = _CANVAS / 2 + rng.uniform(-5, 5)
+    centre_y = _CANVAS / 2 + rng.uniform(-3, 7)
     yaw = math.radians(yaw_degrees)
     draw.ellipse(_box(centre_x, centre_y, half_width, half_height), fill=int(skin))
     if rng.random() < 0.6:  # hair: a darker cap over the top of the head
@@ -108,10 +109,10 @@ def _draw_face(rng, expression, yaw_degrees):
 
     eye_u = rng.uniform(0.32, 0.42)
     eye_v = rng.uniform(-0.35, -0.2)
-    eye_w = rng.uniform(0.13, 0.18)
-    eye_h = rng.uniform(0.06, 0.085) * e["eye"]
+    eye_w = rng.uniform(0.15, 0.2)
+    eye_h = rng.uniform(0.07, 0.09) * e["eye"]
     brow_gap = rng.uniform(0.12, 0.18)
-    brow_thick = max(2, int(rng.uniform(2.5, 5.0)))
+    brow_thick = int(rng.uniform(4, 7))
     for side in (-1, 1):
         u = side * eye_u
         x, y = point(u, eye_v)
@@ -135,12 +136,12 @@ def _draw_face(rng, expression, yaw_degrees):
                 b = point(side * 0.2, nose_v - 0.14 + step)
                 draw.line((a, b), fill=int(dark), width=2)
 
-    _draw_mouth(draw, point, squeeze, e, rng.uniform(0.5, 0.62), rng.uniform(0.26, 0.34), dark, skin)
+    _draw_mouth(draw, point, e, rng.uniform(0.5, 0.6), rng.uniform(0.3, 0.38), dark)
     small = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=None)
     return np.asarray(small, dtype=np.float32)
 
 
-def _draw_mouth(draw, point, squeeze, e, mouth_v, mouth_w, dark, skin):
+def _draw_mouth(draw, point, e, mouth_v, mouth_w, dark):
     """Lips as two curves through the corners; an open mouth is filled dark between them."""
     width = mouth_w * e["width"]
     t = np.linspace(-1.0, 1.0, 15)
@@ -156,10 +157,10 @@ def _draw_mouth(draw, point, squeeze, e, mouth_v, mouth_w, dark, skin):
     lip = int(dark)
     if e["open"] > 0.03:
         draw.polygon(upper_points + lower_points[::-1], fill=int(dark * 0.4), outline=lip)
-        draw.line(upper_points, fill=lip, width=3)
-        draw.line(lower_points, fill=lip, width=3)
+        draw.line(upper_points, fill=lip, width=4)
+        draw.line(lower_points, fill=lip, width=4)
     else:
-        draw.line(upper_points, fill=lip, width=4 if e["width"] < 0.8 else 3)
+        draw.line(upper_points, fill=lip, width=7 if e["width"] < 0.8 else 5)
 
 
 def _box(x, y, rx, ry):
@@ -171,12 +172,12 @@ def _light_and_noise(rng, faces):
     n = len(faces)
     coords = np.linspace(-1.0, 1.0, IMAGE_SIZE, dtype=np.float32)
     angle = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
-    strength = rng.uniform(0.0, 0.45, n).astype(np.float32)
+    strength = rng.uniform(0.0, 0.3, n).astype(np.float32)
     gradient = (np.cos(angle)[:, None, None] * coords[None, None, :]
                 + np.sin(angle)[:, None, None] * coords[None, :, None])
     lit = faces * (1.0 + strength[:, None, None] * gradient)
-    contrast = rng.uniform(0.6, 1.2, n).astype(np.float32)[:, None, None]
+    contrast = rng.uniform(0.75, 1.2, n).astype(np.float32)[:, None, None]
     mean = lit.mean(axis=(1, 2), keepdims=True)
     lit = mean + contrast * (lit - mean)
-    noise = rng.normal(0.0, 1.0, faces.shape).astype(np.float32) * rng.uniform(2, 10, n).astype(np.float32)[:, None, None]
+    noise = rng.normal(0.0, 1.0, faces.shape).astype(np.float32) * rng.uniform(2, 7, n).astype(np.float32)[:, None, None]
     return np.clip(np.rint(lit + noise), 0, 255).astype(np.uint8)
