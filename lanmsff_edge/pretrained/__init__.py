@@ -23,10 +23,9 @@ FORMATS = ("float", "int8")
 HERE = Path(__file__).resolve().parent
 
 _HOW_TO_MAKE = {
-    "ferplus": "lanmsff-edge train --dataset ferplus --data ferplus.tar.gz --out runs/ferplus, then "
-               "lanmsff-edge quantize --method qat",
-    "fer2013": "lanmsff-edge train --dataset fer2013 --data fer2013.tar.gz --out runs/fer2013, then "
-               "lanmsff-edge quantize --method qat",
+    name: f"lanmsff-edge train --dataset {name} --data {name}.tar.gz --out runs/{name}`, then `lanmsff-edge "
+          f"quantize --method qat --model runs/{name} --out runs/{name}/lanmsff_{name}_int8.tflite"
+    for name in NAMES
 }
 
 
