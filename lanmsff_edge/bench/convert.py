@@ -1,0 +1,72 @@
+"""A ``.keras`` input becomes three rows: the Keras model, its float32 TFLite and its full-int8 TFLite (PTQ).
+
+Calibration uses faces from the data set's train split when a data set is given (the evaluated split stays
+unseen), else synthetic faces, and the report says which: speed and size figures do not depend on it, int8
+accuracy does.
+"""
+from pathlib import Path
+
+from lanmsff_edge.bench.models import tflite_model
+from lanmsff_edge.errors import UserError
+
+CALIBRATION_IMAGES = 200
+
+
+def calibration_faces(dataset=None, data=None, eval_images=None):
+    """(uint8 faces, description) for int8 calibration."""
+    from lanmsff_edge.data import load_dataset
+
+    if dataset is not None:
+        try:
+            faces = load_dataset(dataset, data, "train", limit=CALIBRATION_IMAGES, size=CALIBRATION_IMAGES)
+            return faces.images, f"{len(faces)} images of {dataset} train"
+        except UserError as error:
+            if eval_images is None:
+                raise
+            images = eval_images[:CALIBRATION_IMAGES]
+            return images, (f"{len(images)} images of the evaluated split ({dataset} train unavailable: {error}; "
+                            f"int8 accuracy is optimistic)")
+    faces = load_dataset("synthetic", split="train", size=CALIBRATION_IMAGES, seed=1)
+    return faces.images, (f"{len(faces)} synthetic faces (no --dataset): latency and size are valid, "
+                          f"int8 accuracy needs real calibration data")
+
+
+def convert_keras_model(keras_model, calibration, calibration_note, precisions=("float32", "int8")):
+    """``TFLiteBenchModel``s (float32, int8 by default) made from a ``KerasBenchModel``."""
+    from lanmsff_edge.bench._shims import convert_keras
+    from lanmsff_edge.keras import quiet_native_stderr
+
+    stem = Path(keras_model.path).stem
+    converted = []
+    for precision in precisions:
+        samples = keras_model.inputs(calibration) if precision == "int8" else None
+        try:
+            with quiet_native_stderr():
+                data = convert_keras(keras_model.model, precision, samples)
+        except UserError:
+            raise
+        except Exception as error:  # the converter raises many types; one line for the user
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"{keras_model.path}: TFLite {precision} conversion failed: {first}") from None
+        model = tflite_model(data, f"{keras_model.path} → {precision}", f"{stem}_{precision}.tflite",
+                             keras_model.input_range, origin="converted")
+        model.notes.append(f"converted from {Path(keras_model.path).name} by the bench"
+                           + (f"; calibrated on {calibration_note}" if precision == "int8" else ""))
+        converted.append(model)
+    return converted
+
+
+def expand_models(models, dataset=None, data=None, eval_images=None, notes=None, precisions=("float32", "int8")):
+    """Every Keras model followed by its converted TFLite models (``precisions``); TFLite inputs unchanged."""
+    from lanmsff_edge.bench.models import KerasBenchModel
+
+    expanded, calibration = [], None
+    for model in models:
+        expanded.append(model)
+        if isinstance(model, KerasBenchModel):
+            if calibration is None:
+                calibration = calibration_faces(dataset, data, eval_images) if "int8" in precisions else ([], "")
+                if notes is not None and "int8" in precisions:
+                    notes.append(f"int8 models converted by the bench were calibrated on {calibration[1]}")
+            expanded.extend(convert_keras_model(model, *calibration, precisions))
+    return expanded

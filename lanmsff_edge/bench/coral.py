@@ -1,0 +1,201 @@
+"""``--device coral``: Edge TPU compatibility of each TFLite model, ``edgetpu_compiler`` when it is on PATH, and
+latency through the Edge TPU delegate when ``libedgetpu.so.1`` loads. What is missing is said, not fatal."""
+import gc
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.bench import edgetpu_rules
+from lanmsff_edge.bench.measure import accuracy, time_tflite, timing_input
+from lanmsff_edge.bench.models import KerasBenchModel
+from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
+
+COMPILER = "edgetpu_compiler"
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+COMPILE_TIMEOUT_S = 180
+
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+_NUMBERS = {
+    "ops_on_tpu": r"Number of operations that will run on Edge TPU:\s*(\d+)",
+    "ops_on_cpu": r"Number of operations that will run on CPU:\s*(\d+)",
+    "ops_total": r"Total number of operations:\s*(\d+)",
+    "subgraphs": r"Number of Edge TPU subgraphs:\s*(\d+)",
+}
+_SIZES = {
+    "on_chip_memory_bytes": r"On-chip memory used for caching model parameters:\s*([\d.]+)\s*([KMG]?i?B)",
+    "on_chip_remaining_bytes": r"On-chip memory remaining for caching model parameters:\s*([\d.]+)\s*([KMG]?i?B)",
+    "off_chip_memory_bytes": r"Off-chip memory used for streaming uncached model parameters:\s*([\d.]+)\s*([KMG]?i?B)",
+}
+_OPERATOR_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s+(\d+)\s+(\S.*?)\s*$")
+
+
+def parse_compiler_report(text):
+    """The figures of an ``edgetpu_compiler`` report (stdout and/or its ``*_edgetpu.log``).
+
+    When the report has no "will run on" lines the whole graph mapped, so ops_on_tpu = total, ops_on_cpu = 0.
+    """
+    found = {}
+    version = re.search(r"Edge TPU Compiler version\s+(\S+)", text)
+    found["version"] = version.group(1) if version else None
+    for key, pattern in _NUMBERS.items():
+        match = re.search(pattern, text)
+        found[key] = int(match.group(1)) if match else None
+    for key, pattern in _SIZES.items():
+        match = re.search(pattern, text)
+        found[key] = int(round(float(match.group(1)) * _UNITS[match.group(2)])) if match else None
+    operators = []
+    for line in text.splitlines():
+        match = _OPERATOR_LINE.match(line.strip())
+        if match and match.group(1) not in ("Operator",):
+            operators.append({"op": match.group(1), "count": int(match.group(2)), "status": match.group(3)})
+    found["operators"] = operators
+    if found["ops_on_tpu"] is None and operators:
+        found["ops_on_tpu"] = sum(o["count"] for o in operators if o["status"] == "Mapped to Edge TPU")
+        found["ops_on_cpu"] = sum(o["count"] for o in operators if o["status"] != "Mapped to Edge TPU")
+    if found["ops_on_tpu"] is None and found["ops_total"] is not None and "successfully" in text:
+        found["ops_on_tpu"], found["ops_on_cpu"] = found["ops_total"], 0
+    if found["ops_total"] is None and found["ops_on_tpu"] is not None and found["ops_on_cpu"] is not None:
+        found["ops_total"] = found["ops_on_tpu"] + found["ops_on_cpu"]
+    total = found["ops_total"]
+    found["fraction_on_tpu"] = (found["ops_on_tpu"] / total) if total and found["ops_on_tpu"] is not None else None
+    return found
+
+
+def run_command(args, timeout=None):
+    """The default command runner: (exit code, stdout + stderr text)."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout} s: {' '.join(map(str, args))}"
+    return done.returncode, (done.stdout or "") + (done.stderr or "")
+
+
+def compile_model(model, folder, runner=None):
+    """Run ``edgetpu_compiler -s`` on ``model`` into ``folder``; (report dict, compiled bytes or None)."""
+    runner = runner or run_command
+    source = Path(folder) / (Path(model.name).stem + ".tflite")
+    source.write_bytes(model.data)
+    code, output = runner([COMPILER, "-s", "-o", str(folder), str(source)], timeout=COMPILE_TIMEOUT_S)
+    log = Path(folder) / f"{source.stem}_edgetpu.log"
+    text = output + ("\n" + log.read_text(errors="replace") if log.exists() else "")
+    report = parse_compiler_report(text)
+    report["exit_code"] = code
+    compiled = Path(folder) / f"{source.stem}_edgetpu.tflite"
+    if code != 0:
+        lines = [line for line in output.splitlines() if line.strip()]
+        report["error"] = lines[-1] if lines else f"exit code {code}"
+    return report, (compiled.read_bytes() if code == 0 and compiled.exists() else None)
+
+
+def load_edgetpu_delegate():
+    """(delegate, None) when ``libedgetpu.so.1`` loads, else (None, why)."""
+    try:
+        from ai_edge_litert.interpreter import load_delegate
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import load_delegate
+        except ImportError:
+            return None, "no LiteRT with load_delegate installed"
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None  # LiteRT's half-built Delegate complains from __del__ when loading fails
+    try:
+        return load_delegate(EDGETPU_LIBRARY), None
+    except (ValueError, OSError, RuntimeError) as error:
+        return None, f"{EDGETPU_LIBRARY} did not load ({one_line(error)}): install libedgetpu1-std and plug in a Coral"
+    finally:
+        gc.collect()
+        sys.unraisablehook = hook
+
+
+def is_compiled(model):
+    return any(op.custom_code == EDGETPU_CUSTOM_OP for op in model.graph.ops if not op.builtin)
+
+
+class EdgeTPURuntime:
+    """A LiteRT interpreter with the Edge TPU delegate: the calls the timing loop and ``accuracy`` use."""
+
+    backend = "LiteRT + libedgetpu"
+
+    def __init__(self, data, delegate, threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=data, experimental_delegates=[delegate], num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+
+    def quantize_input(self, x):
+        from lanmsff_edge.bench._shims import quantize
+
+        return quantize(x, self._input)
+
+    def invoke_raw(self, x):
+        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"]).copy()
+
+    def predict(self, x):
+        from lanmsff_edge.bench._shims import dequantize
+
+        return np.concatenate([dequantize(self.invoke_raw(self.quantize_input(image[None])), self._output)
+                               for image in np.asarray(x, np.float32)])
+
+
+def coral_row(model, settings, compiler_path, delegate, folder):
+    row = new_row(model, "Edge TPU check (published rules)")
+    result = {"check": None, "compiler": None, "timed": False}
+    row.extra["edgetpu"] = result
+    if is_compiled(model):
+        row.notes.append("already compiled for the Edge TPU (edgetpu-custom-op)")
+        compiled = model.data
+    else:
+        result["check"] = edgetpu_rules.check(model.data, model.path)
+        row.notes.append(edgetpu_rules.summary(result["check"]))
+        compiled = None
+        if compiler_path:
+            settings.say(f"{model.name}: compiling with edgetpu_compiler")
+            report, compiled = compile_model(model, folder, settings.command_runner)
+            result["compiler"] = report
+            row.runtime = f"edgetpu_compiler {report.get('version')}"
+            if report.get("error"):
+                row.notes.append(f"edgetpu_compiler failed: {report['error']}")
+    if delegate is not None and compiled is not None:
+        settings.say(f"{model.name}: timing on the Edge TPU")
+        try:
+            runtime = EdgeTPURuntime(compiled, delegate, settings.threads)
+            row.runtime = "Edge TPU (libedgetpu delegate)"
+            row.latency = time_tflite(runtime, timing_input(model, settings.data), settings.runs, settings.warmup)
+            result["timed"] = True
+            if settings.data is not None:
+                row.accuracy, row.information_density = accuracy(model, runtime.predict, settings.data)
+        except RUNTIME_ERRORS as error:
+            row.error = one_line(error)
+    return row
+
+
+def run(models, settings):
+    compiler_path = shutil.which(COMPILER)
+    delegate, delegate_problem = load_edgetpu_delegate()
+    notes = []
+    if compiler_path is None:
+        notes.append(f"{COMPILER} not on PATH: mapping from Coral's published rules only ({edgetpu_rules.DOCS}); "
+                     f"the compiler (Debian package edgetpu-compiler, x86-64 Linux) gives the authoritative report")
+    if delegate is None:
+        notes.append(f"no Edge TPU timing: {delegate_problem}")
+    elif compiler_path is None:
+        notes.append("libedgetpu loaded, but only models already compiled for the Edge TPU can be timed")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lanmsff-edgetpu-") as folder:
+        for model in models:
+            if isinstance(model, KerasBenchModel):
+                rows.append(keras_row(model, settings))
+            else:
+                rows.append(coral_row(model, settings, compiler_path, delegate, folder))
+    tools = {"edgetpu_compiler": compiler_path, "libedgetpu": delegate is not None}
+    return rows, notes, {"coral": tools}

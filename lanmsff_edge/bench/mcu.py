@@ -1,0 +1,117 @@
+"""``--device mcu``: each TFLite model in TFLite Micro on the host, plus a board fit table.
+
+Per model: op coverage (ops TFLM has no kernel for), the smallest tensor arena that allocates (bisection),
+flash = model bytes, output parity with LiteRT (max |difference| in output quantization steps, top-1
+agreement), the HOST invoke time of the TFLM reference kernels (a host figure, not an MCU one), and for every
+board of ``lanmsff_edge.boards``: fits or not, and a latency ESTIMATE from the MAC count at the stated int8
+MACs-per-cycle of its core. Keras rows are timed on the host CPU as the float reference.
+"""
+import numpy as np
+
+from lanmsff_edge.bench.measure import timing_input
+from lanmsff_edge.bench.models import KerasBenchModel
+from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
+from lanmsff_edge.bench.timing import time_calls
+
+PARITY_IMAGES = 8
+INTEGER_PRECISIONS = ("int8", "uint8", "int16x8")
+
+
+def quantize_for(tensor, x):
+    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``)."""
+    if not tensor.quantized:
+        return np.asarray(x, dtype=np.float32)
+    info = np.iinfo(np.dtype(tensor.dtype))
+    return np.clip(np.round(x / tensor.scale) + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
+
+
+def parity_faces(data):
+    if data is not None and len(data):
+        return data.images[:PARITY_IMAGES]
+    return np.random.default_rng(1).integers(0, 256, size=(PARITY_IMAGES, 64, 64), dtype=np.uint8)
+
+
+def output_parity(tflm_outputs, litert_outputs, output_tensor):
+    """Max |TFLM − LiteRT| (in quantization steps for an integer output, in output units for float) and the
+    fraction of inputs whose top-1 class agrees."""
+    a = np.stack([np.asarray(o).reshape(-1) for o in tflm_outputs])
+    b = np.stack([np.asarray(o).reshape(-1) for o in litert_outputs])
+    difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    unit = "quantization steps" if output_tensor.quantized else "output units"
+    return {"images": int(len(a)), "max_abs_diff": float(difference.max()), "unit": unit,
+            "top1_agreement": float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))}
+
+
+def tflm_row(model, settings):
+    from lanmsff_edge.runtimes import micro
+
+    row = new_row(model, f"TFLite Micro {micro.tflm_version()} reference kernels, HOST time (not MCU time)")
+    graph = model.graph
+    missing = micro.unsupported_ops(graph)
+    row.extra.update(flash_bytes=model.size_bytes, arena_bytes=None, tflm_unsupported_ops=missing, parity=None)
+    if missing:
+        row.error = f"TFLite Micro has no kernel for: {', '.join(missing)}"
+        return row
+    settings.say(f"{model.name}: searching the smallest TFLite Micro arena")
+    try:
+        arena = micro.find_arena_size(model.data)
+        row.extra["arena_bytes"] = arena
+        interpreter = micro.load(model.data, arena)
+        source = graph.inputs[0]
+        x = quantize_for(source, timing_input(model, settings.data))
+        settings.say(f"{model.name}: timing TFLite Micro on the host")
+        row.latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)
+        runtime = model.runtime(settings.threads)
+        inputs = [quantize_for(source, face[None]) for face in model.inputs(parity_faces(settings.data))]
+        row.extra["parity"] = output_parity([micro.invoke(interpreter, x)[0] for x in inputs],
+                                            [runtime.invoke_raw(x) for x in inputs], graph.outputs[0])
+        if settings.data is not None:
+            from lanmsff_edge.bench.measure import accuracy
+
+            row.accuracy, row.information_density = accuracy(model, runtime.predict, settings.data)
+            row.notes.append("accuracy computed with LiteRT (TFLM parity is in the parity column)")
+    except (*RUNTIME_ERRORS, micro.MicroAllocationError) as error:
+        row.error = one_line(error)
+    return row
+
+
+def board_rows(rows):
+    """The fit table: one entry per (model, board), with the labelled latency ESTIMATE for integer models."""
+    from lanmsff_edge import boards
+
+    table = []
+    for row in rows:
+        arena = row.extra.get("arena_bytes")
+        if row.format != "tflite" or arena is None:
+            continue
+        for fit in boards.fit_table(row.extra["flash_bytes"], arena):
+            estimate = boards.estimate_latency(row.macs, fit.board) if row.precision in INTEGER_PRECISIONS else None
+            table.append({
+                "title": "Board fit and latency ESTIMATE (from MACs at an assumed int8 MACs/cycle; not measured)",
+                "board": fit.board.name, "core": fit.board.core, "clock_mhz": fit.board.clock_mhz,
+                "ram_bytes": fit.board.ram, "flash_bytes": fit.board.flash, "model": row.model,
+                "precision": row.precision, "verdict": fit.verdict, "fits": fit.fits,
+                "reason": fit.reason, "flash_needed": fit.flash_needed,
+                "ram_needed": fit.ram_needed,
+                "estimated_cycles": None if estimate is None else estimate["cycles"],
+                "estimated_latency_ms": None if estimate is None else estimate["ms"],
+                "estimate_assumption": None if estimate is None else estimate["assumption"],
+            })
+    return table
+
+
+def estimate_note():
+    from lanmsff_edge import boards
+
+    rates = ", ".join(f"{core} {rate:g}" for core, rate in boards.MACS_PER_CYCLE.items())
+    return (f"board latency is an ESTIMATE = MACs / (int8 MACs per cycle × clock) with {rates} MAC/cycle "
+            f"(optimized kernels); float models get no estimate; flash needed = model + "
+            f"~{boards.DEFAULT_CODE_FLASH // 1024} KB code, RAM needed = arena + ~{boards.DEFAULT_RAM_RESERVE // 1024} KB "
+            f"application (lanmsff_edge.boards)")
+
+
+def run(models, settings):
+    rows = [keras_row(m, settings) if isinstance(m, KerasBenchModel) else tflm_row(m, settings) for m in models]
+    notes = ["TFLite Micro rows are HOST timings of the reference kernels on this CPU, not microcontroller "
+             "timings; see the board table for the labelled estimate", estimate_note()]
+    return rows, notes, {"boards": board_rows(rows)}

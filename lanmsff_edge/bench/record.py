@@ -1,0 +1,136 @@
+"""The result record: one ``BenchResult`` per table row, one ``BenchReport`` per bench run.
+
+JSON schema (``BenchReport.to_dict``)::
+
+    {"schema": "lanmsff-edge.bench/1", "device": "cpu", "host": {...}, "settings": {...}, "notes": [...],
+     "reference": "<model of the float reference row>" | null,
+     "results": [{"model", "path", "format", "precision", "runtime", "params", "macs", "size_bytes",
+                  "latency_ms": {"mean", "p50", "p90", "p99", "std", "min", "max", "runs"} | null,
+                  "images_per_s", "accuracy", "information_density", "speedup_vs_float", "size_ratio_vs_float",
+                  "is_reference", "error", "notes", ...target-specific fields (arena_bytes, edgetpu, android...)}]}
+
+Speed-up and size ratio compare each row with the float reference row (see ``choose_reference``):
+``speedup_vs_float = reference latency mean / row latency mean`` and
+``size_ratio_vs_float = reference size_bytes / row size_bytes`` (how many times smaller the row is).
+"""
+from dataclasses import dataclass, field
+
+SCHEMA = "lanmsff-edge.bench/1"
+
+
+@dataclass
+class BenchResult:
+    """One row: a model in one format on one runtime. ``extra`` holds the target-specific fields."""
+
+    model: str
+    path: str
+    format: str  # "keras" | "tflite"
+    precision: str  # "float32" | "int8" | "uint8" | "float16" | "dynamic-int8" | "mixed"
+    runtime: str  # where it ran, e.g. "LiteRT 2.3 XNNPACK, 1 thread (host CPU)"
+    params: int | None = None
+    macs: int | None = None
+    size_bytes: int | None = None
+    latency: object = None  # timing.Latency or None when the row was not timed
+    accuracy: float | None = None
+    information_density: float | None = None
+    speedup_vs_float: float | None = None
+    size_ratio_vs_float: float | None = None
+    is_reference: bool = False
+    error: str | None = None
+    notes: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_float(self):
+        return self.precision == "float32"
+
+    @property
+    def latency_ms(self):
+        return None if self.latency is None else self.latency.typical
+
+    def to_dict(self):
+        record = {
+            "model": self.model,
+            "path": self.path,
+            "format": self.format,
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "params": self.params,
+            "macs": self.macs,
+            "size_bytes": self.size_bytes,
+            "latency_ms": None if self.latency is None else self.latency.to_dict(),
+            "images_per_s": None if self.latency is None else _round(self.latency.images_per_s),
+            "accuracy": _round(self.accuracy),
+            "information_density": _round(self.information_density),
+            "speedup_vs_float": _round(self.speedup_vs_float),
+            "size_ratio_vs_float": _round(self.size_ratio_vs_float),
+            "is_reference": self.is_reference,
+            "error": self.error,
+            "notes": list(self.notes),
+        }
+        for key, value in self.extra.items():
+            if key in record:
+                raise KeyError(f"target field {key!r} would overwrite a common field")
+            record[key] = value
+        return record
+
+
+def _round(value, digits=6):
+    return None if value is None else round(float(value), digits)
+
+
+def choose_reference(results):
+    """The float reference row: the first timed float Keras row, else the first timed float32 TFLite row.
+
+    The issue asks for the float Keras model as the reference; where Keras cannot run on the target (android)
+    or was not given (only .tflite files), the float32 TFLite model stands in, so a ratio is still shown.
+    """
+    timed_float = [r for r in results if r.is_float and r.latency is not None and r.error is None]
+    ranked = [r for r in timed_float if r.format == "keras"] + [r for r in timed_float if r.format != "keras"]
+    if ranked:
+        return ranked[0]
+    untimed_keras = [r for r in results if r.is_float and r.format == "keras" and r.error is None]
+    return untimed_keras[0] if untimed_keras else None
+
+
+def attach_ratios(results):
+    """Mark the reference row and fill ``speedup_vs_float`` / ``size_ratio_vs_float`` of every row; returns it."""
+    reference = choose_reference(results)
+    for row in results:
+        row.is_reference = row is reference
+        row.speedup_vs_float = None
+        row.size_ratio_vs_float = None
+        if reference is None or row.error is not None:
+            continue
+        if reference.latency is not None and row.latency is not None and row.latency.mean > 0:
+            row.speedup_vs_float = reference.latency.mean / row.latency.mean
+        if reference.size_bytes and row.size_bytes:
+            row.size_ratio_vs_float = reference.size_bytes / row.size_bytes
+    return reference
+
+
+@dataclass
+class BenchReport:
+    device: str
+    host: dict
+    settings: dict
+    results: list
+    notes: list = field(default_factory=list)
+    tables: dict = field(default_factory=dict)  # extra per-target tables, e.g. {"boards": [...]} for mcu
+
+    @property
+    def reference(self):
+        return next((r for r in self.results if r.is_reference), None)
+
+    def to_dict(self):
+        reference = self.reference
+        return {
+            "schema": SCHEMA,
+            "device": self.device,
+            "host": self.host,
+            "settings": self.settings,
+            "reference": None if reference is None else f"{reference.model} [{reference.format}]",
+            "notes": list(self.notes),
+            "results": [row.to_dict() for row in self.results],
+            **self.tables,
+        }

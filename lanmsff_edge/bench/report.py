@@ -1,0 +1,173 @@
+"""The bench report as a terminal table, Markdown and JSON (schema in ``record.py``)."""
+import json
+
+from lanmsff_edge.atomic import write_text
+
+
+def _count(value, unit=""):
+    if value is None:
+        return "-"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.1f}{suffix}{unit}"
+    return f"{value}{unit}"
+
+
+def _bytes(value):
+    if value is None:
+        return "-"
+    if value >= 1024 * 1024:
+        return f"{value / (1024 * 1024):.2f} MB"
+    return f"{value / 1024:.1f} KB"
+
+
+def _fixed(value, spec, suffix=""):
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _percent(value):
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _mcu_parity(row):
+    parity = row.extra.get("parity")
+    if not parity:
+        return "-"
+    return f"{100 * parity['top1_agreement']:.0f}% / {parity['max_abs_diff']:g}"
+
+
+def _coral_mapped(row):
+    check = row.extra.get("edgetpu")
+    if not check:
+        return "-"
+    source = check.get("compiler") or check.get("check")
+    if not source or source.get("ops_total") is None:
+        return "-"
+    text = f"{source['ops_on_tpu']}/{source['ops_total']} ops"
+    macs = source.get("macs_fraction_on_tpu")
+    return text + (f", {100 * macs:.0f}% MACs" if macs is not None else "")
+
+
+# Per-device columns: (header, function of a row → text).
+EXTRA_COLUMNS = {
+    "gpu": [("GPU peak", lambda r: _bytes(r.extra.get("gpu_peak_memory_bytes")))],
+    "mcu": [("arena", lambda r: _bytes(r.extra.get("arena_bytes"))),
+            ("flash", lambda r: _bytes(r.extra.get("flash_bytes"))),
+            ("TFLM ops", lambda r: "-" if "tflm_unsupported_ops" not in r.extra
+             else ("all" if not r.extra["tflm_unsupported_ops"] else "missing " + ",".join(r.extra["tflm_unsupported_ops"]))),
+            ("parity top1/max", _mcu_parity)],
+    "coral": [("Edge TPU ops", _coral_mapped)],
+    "android": [("init ms", lambda r: _fixed((r.extra.get("android") or {}).get("init_ms"), ".1f")),
+                ("peak mem", lambda r: _fixed((r.extra.get("android") or {}).get("peak_memory_mb"), ".1f", " MB"))],
+}
+
+BASE_COLUMNS = [
+    ("model", lambda r: r.model + (" *" if r.is_reference else "")),
+    ("format", lambda r: r.format),
+    ("precision", lambda r: r.precision),
+    ("params", lambda r: _count(r.params)),
+    ("MACs", lambda r: _count(r.macs)),
+    ("size", lambda r: _bytes(r.size_bytes)),
+    ("p50 ms", lambda r: "error" if r.error else _fixed(r.latency and r.latency.p50, ".3f")),
+    ("mean±std ms", lambda r: "-" if r.latency is None else f"{r.latency.mean:.3f}±{r.latency.std:.3f}"),
+    ("p99 ms", lambda r: _fixed(r.latency and r.latency.p99, ".3f")),
+    ("img/s", lambda r: _fixed(r.latency and r.latency.images_per_s, ".1f")),
+    ("speed-up", lambda r: _fixed(r.speedup_vs_float, ".2f", "×")),
+    ("smaller", lambda r: _fixed(r.size_ratio_vs_float, ".2f", "×")),
+    ("accuracy", lambda r: _percent(r.accuracy)),
+    ("ID", lambda r: _fixed(r.information_density, ".1f")),
+]
+
+
+def columns_for(report):
+    columns = list(BASE_COLUMNS)
+    if not any(r.accuracy is not None for r in report.results):
+        columns = [c for c in columns if c[0] not in ("accuracy", "ID")]
+    return columns + EXTRA_COLUMNS.get(report.device, []) + [("runtime", lambda r: r.runtime)]
+
+
+def _cells(report):
+    columns = columns_for(report)
+    return [c[0] for c in columns], [[c[1](row) for c in columns] for row in report.results]
+
+
+def _footnotes(report):
+    lines = []
+    for index, row in enumerate(report.results, 1):
+        if row.error:
+            lines.append(f"[{index}] {row.model} ({row.runtime}): ERROR {row.error}")
+        for note in row.notes:
+            lines.append(f"[{index}] {row.model}: {note}")
+    return lines
+
+
+def _header_lines(report):
+    host, settings = report.host, report.settings
+    lines = [f"lanmsff-edge bench --device {report.device}: {host.get('cpu')} ({host.get('logical_cores')} cores), "
+             f"TensorFlow {host.get('tensorflow')}, LiteRT {host.get('ai_edge_litert') or host.get('tflite_runtime')}, "
+             f"{settings.get('threads')} thread(s), batch 1, {settings.get('runs')} runs after "
+             f"{settings.get('warmup')} warm-up, {host.get('date')}"]
+    if settings.get("dataset"):
+        lines.append(f"accuracy on {settings['dataset']} {settings['split']} ({settings['images']} images)")
+    reference = report.reference
+    if reference is not None:
+        lines.append(f"speed-up and 'smaller' are against the float reference * ({reference.model}, "
+                     f"{reference.format})")
+    return lines
+
+
+def _board_lines(report, markdown=False):
+    boards = report.tables.get("boards")
+    if not boards:
+        return []
+    header = ["board", "core", "MHz", "RAM", "flash", "model", "fits", "est. ms"]
+    body = [[b["board"], b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"]),
+             b["model"], b["verdict"], _fixed(b["estimated_latency_ms"], ".1f")] for b in boards]
+    title = boards[0].get("title", "Board fit (ESTIMATE)")
+    return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+
+
+def _text_table(header, body):
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    rule = "  ".join("-" * w for w in widths)
+    return [line, rule] + ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
+
+
+def _markdown_table(header, body):
+    escape = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(escape(c) for c in row) + " |" for row in body]
+
+
+def format_table(report):
+    """The terminal table, then board / per-row notes and the report's notes."""
+    header, body = _cells(report)
+    lines = _header_lines(report) + [""] + _text_table(header, body) + _board_lines(report)
+    footnotes = _footnotes(report)
+    if footnotes or report.notes:
+        lines.append("")
+    lines += footnotes + [f"note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def to_markdown(report):
+    header, body = _cells(report)
+    lines = ["## lanmsff-edge bench", ""] + [f"{line}  " for line in _header_lines(report)] + [""]
+    lines += _markdown_table(header, body) + _board_lines(report, markdown=True)
+    footnotes = _footnotes(report) + [f"note: {note}" for note in report.notes]
+    if footnotes:
+        lines += [""] + [f"- {line}" for line in footnotes]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(report):
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json(report, path):
+    write_text(path, to_json(report))
+
+
+def write_markdown(report, path):
+    write_text(path, to_markdown(report))

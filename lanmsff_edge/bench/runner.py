@@ -1,0 +1,98 @@
+"""``run_bench``: open the models, load the data, convert Keras models, run the device module, compare rows."""
+import importlib
+
+from lanmsff_edge.bench.host import host_info
+from lanmsff_edge.bench.record import BenchReport, attach_ratios
+from lanmsff_edge.bench.settings import ANDROID_DELEGATES, DEVICES, BenchSettings
+from lanmsff_edge.errors import UserError
+
+
+def bundled_models(dataset=None, directory=None):
+    """Paths of the pretrained float and int8 models shipped in ``lanmsff_edge/pretrained``: those trained on
+    ``dataset`` when it is one of them, else the first installed; a UserError when none is installed."""
+    from lanmsff_edge import pretrained
+
+    installed = pretrained.available(directory)
+    if not installed:
+        raise UserError("no bundled pretrained models yet; pass --model")
+    names = [name for name, _ in installed]
+    chosen = dataset if dataset in names else names[0]
+    return [pretrained.model_path(name, fmt, directory) for name, fmt in installed if name == chosen]
+
+
+def preflight(device, settings):
+    """Fail before loading anything when the target is missing (no GPU, no adb/device/binary)."""
+    if device == "gpu":
+        from lanmsff_edge.bench.gpu import require_gpu
+
+        require_gpu()
+    elif device == "android":
+        from lanmsff_edge.bench.android import preflight as android_preflight
+
+        settings.extra["adb"] = android_preflight(settings)
+
+
+def load_data(dataset, data, split, limit):
+    if dataset is None:
+        if data is not None:
+            raise UserError("--data needs --dataset (which data set the folder or archive holds)")
+        return None
+    from lanmsff_edge.data import load_dataset
+
+    return load_dataset(dataset, data, split, limit=limit)
+
+
+def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="test",
+              limit=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
+              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None):
+    """Benchmark ``models`` (paths; none → the bundled pretrained models) on ``device``; returns a ``BenchReport``.
+
+    Each ``.keras`` model is also converted to float32 and int8 TFLite (``convert=False`` skips that). With a
+    data set, each row gets accuracy and information density on ``split`` (first ``limit`` images).
+    """
+    from lanmsff_edge.bench import measure
+    from lanmsff_edge.bench.convert import expand_models
+    from lanmsff_edge.bench.models import open_models, parse_input_range
+
+    if device not in DEVICES:
+        raise UserError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    if runs is not None and runs < 1:
+        raise UserError(f"--runs must be at least 1, got {runs}")
+    if warmup is not None and warmup < 0:
+        raise UserError(f"--warmup must be 0 or more, got {warmup}")
+    unknown = [d for d in android_delegates if d not in ANDROID_DELEGATES]
+    if unknown:
+        raise UserError(f"unknown Android delegate(s) {', '.join(unknown)}: choose from {', '.join(ANDROID_DELEGATES)}")
+    value_range = parse_input_range(input_range)
+    settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup,
+                             benchmark_binary=benchmark_binary, android_serial=android_serial,
+                             android_delegates=tuple(android_delegates), command_runner=command_runner,
+                             progress=progress)
+    preflight(device, settings)
+    notes = []
+    settings.keras_threads, note = measure.configure_tf_threads(threads)
+    if note:
+        notes.append(note)
+
+    paths = list(models) or bundled_models(dataset)
+    # the bundled int8 model is the QAT one: only the float32 TFLite is worth adding beside it
+    precisions = ("float32", "int8") if models or not any(str(p).endswith(".tflite") for p in paths) else ("float32",)
+    opened = open_models(paths, value_range)
+    settings.data = load_data(dataset, data, split, limit)
+    for model in opened:
+        measure.check_classes(model, settings.data)
+    if convert:
+        opened = expand_models(opened, dataset, data, None if settings.data is None else settings.data.images, notes,
+                               precisions)
+
+    module = importlib.import_module(f"lanmsff_edge.bench.{device}")
+    rows, device_notes, tables = module.run(opened, settings)
+    notes.extend(device_notes)
+    reference = attach_ratios(rows)
+    if reference is None:
+        notes.append("no float model was timed: speed-up and size ratio are not shown")
+    host = host_info({"threads": threads})
+    return BenchReport(device=device, host=host, settings=settings.to_dict(), results=rows, notes=notes,
+                       tables=tables)

@@ -1,0 +1,52 @@
+"""`lanmsff-edge bench`: latency, size and accuracy of models on a target, beside the float model."""
+import click
+
+DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
+
+
+@click.command(help="""Benchmark models on a target: one table, a row per model and format.
+
+Each --model may be a .keras or .tflite image classifier (NHWC, 1 or 3 channels, any fixed size); a .keras
+model is also converted to float32 and int8 TFLite. Without --model the bundled pretrained models are used.
+Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLite when no Keras row ran).""")
+@click.option("--model", "models", multiple=True, type=click.Path(), help="Model file (repeat for several).")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True, help="Target.")
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (LiteRT, TensorFlow, Android).")
+@click.option("--runs", type=int, default=None, help="Timed runs per model [cpu/gpu/coral 100, mcu 5, android 50].")
+@click.option("--warmup", type=int, default=None, help="Untimed warm-up runs [cpu/gpu/coral 10, mcu 1, android 5].")
+@click.option("--dataset", default=None, help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
+@click.option("--data", type=click.Path(), default=None, help="The data set's folder or archive.")
+@click.option("--split", default="test", show_default=True, help="Split to measure accuracy on.")
+@click.option("--limit", type=int, default=None, help="Use the first N images of the split.")
+@click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
+@click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
+              help="Value range the models expect (faces are min-max scaled to it).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the rows as JSON.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write accuracy/latency/size plot (PNG).")
+@click.option("--benchmark-binary", type=click.Path(), default=None,
+              help="android: TFLite's benchmark_model binary built for the phone.")
+@click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
+@click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
+              help="android: comma-separated subset of cpu,gpu,nnapi.")
+def command(models, device, threads, runs, warmup, dataset, data, split, limit, no_convert, input_range, json_path,
+            markdown_path, plot_path, benchmark_binary, serial, android_delegates):
+    from lanmsff_edge.bench import run_bench
+    from lanmsff_edge.bench.report import format_table, write_json, write_markdown
+
+    delegates = tuple(d.strip() for d in android_delegates.split(",") if d.strip())
+    report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
+                       split=split, limit=limit, convert=not no_convert, input_range=input_range,
+                       benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
+                       progress=lambda message: click.echo(message, err=True))
+    click.echo(format_table(report))
+    if json_path:
+        write_json(report, json_path)
+    if markdown_path:
+        write_markdown(report, markdown_path)
+    if plot_path:
+        from lanmsff_edge.bench.plot import write_plot
+
+        write_plot(report, plot_path)
+    if any(row.error for row in report.results) and all(row.error for row in report.results):
+        raise click.ClickException("no model could be benchmarked (see the errors above)")

@@ -1,0 +1,285 @@
+"""bench core: timing statistics, the float reference and its ratios, the JSON schema, table / Markdown / plot
+writers, input preparation for any NHWC classifier, the cpu device end to end, and bad input on the CLI."""
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from lanmsff_edge.bench import report as report_module
+from lanmsff_edge.bench.models import ImageSpec, prepare_images
+from lanmsff_edge.bench.record import BenchReport, BenchResult, attach_ratios, choose_reference
+from lanmsff_edge.bench.timing import Latency, time_calls
+from lanmsff_edge.data.common import to_model_input
+from lanmsff_edge.errors import UserError
+
+LATENCY_KEYS = {"mean", "p50", "p90", "p99", "std", "min", "max", "runs"}
+RESULT_KEYS = {"model", "path", "format", "precision", "runtime", "params", "macs", "size_bytes", "latency_ms",
+               "images_per_s", "accuracy", "information_density", "speedup_vs_float", "size_ratio_vs_float",
+               "is_reference", "error", "notes"}
+
+
+# ------------------------------------------------------------------------------------------- pure pieces
+
+def test_latency_statistics_from_samples():
+    latency = Latency.from_samples([4.0, 1.0, 3.0, 2.0, 100.0])
+    assert latency.mean == pytest.approx(22.0)
+    assert latency.p50 == pytest.approx(3.0)
+    assert latency.min == 1.0 and latency.max == 100.0 and latency.runs == 5
+    assert latency.std == pytest.approx(np.std([4, 1, 3, 2, 100]))
+    assert latency.p90 == pytest.approx(np.percentile([1, 2, 3, 4, 100], 90))
+    assert latency.p50 <= latency.p90 <= latency.p99 <= latency.max
+    assert latency.images_per_s == pytest.approx(1000.0 / 22.0)
+    assert set(latency.to_dict()) == LATENCY_KEYS
+
+
+def test_time_calls_warms_up_then_times_each_run():
+    calls = []
+    latency = time_calls(lambda: calls.append(1), runs=7, warmup=3)
+    assert len(calls) == 10 and latency.runs == 7
+    with pytest.raises(ValueError):
+        time_calls(lambda: None, runs=0, warmup=0)
+
+
+def _row(name, fmt, precision, mean, size, error=None):
+    latency = None if mean is None else Latency(mean, mean, mean, mean, 0.0, mean, mean, 5)
+    return BenchResult(model=name, path=name, format=fmt, precision=precision, runtime="test", size_bytes=size,
+                       latency=latency, error=error)
+
+
+def test_float_keras_is_the_reference_and_ratios_divide_by_it():
+    rows = [_row("m.tflite", "tflite", "float32", 8.0, 1000), _row("m.keras", "keras", "float32", 20.0, 4000),
+            _row("m_int8.tflite", "tflite", "int8", 2.5, 250), _row("bad.tflite", "tflite", "int8", None, 100, "x")]
+    reference = attach_ratios(rows)
+    assert reference is rows[1] and rows[1].is_reference and not rows[0].is_reference
+    assert rows[1].speedup_vs_float == 1.0 and rows[1].size_ratio_vs_float == 1.0
+    assert rows[2].speedup_vs_float == pytest.approx(20.0 / 2.5)
+    assert rows[2].size_ratio_vs_float == pytest.approx(4000 / 250)
+    assert rows[0].speedup_vs_float == pytest.approx(20.0 / 8.0)
+    assert rows[3].speedup_vs_float is None and rows[3].size_ratio_vs_float is None
+
+
+def test_float32_tflite_is_the_reference_without_a_timed_keras_row():
+    rows = [_row("m.keras", "keras", "float32", None, 4000), _row("m_int8.tflite", "tflite", "int8", 2.0, 250),
+            _row("m.tflite", "tflite", "float32", 6.0, 1000)]
+    assert choose_reference(rows) is rows[2]
+    attach_ratios(rows)
+    assert rows[1].speedup_vs_float == pytest.approx(3.0)
+    assert rows[0].speedup_vs_float is None  # untimed Keras row: no speed, but a size ratio
+    assert rows[0].size_ratio_vs_float == pytest.approx(0.25)
+    only_int8 = [_row("a.tflite", "tflite", "int8", 2.0, 250)]
+    assert attach_ratios(only_int8) is None and only_int8[0].speedup_vs_float is None
+
+
+def test_target_fields_cannot_overwrite_common_fields():
+    row = _row("m.tflite", "tflite", "int8", 1.0, 10)
+    row.extra["arena_bytes"] = 1234
+    assert row.to_dict()["arena_bytes"] == 1234
+    row.extra["accuracy"] = 1.0
+    with pytest.raises(KeyError):
+        row.to_dict()
+
+
+def test_lanmsff_input_is_exactly_the_data_contract():
+    faces = np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    np.testing.assert_array_equal(prepare_images(faces, ImageSpec(64, 64, 1)), to_model_input(faces))
+
+
+def test_faces_are_resized_and_mapped_for_another_classifier():
+    faces = np.random.default_rng(1).integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    x = prepare_images(faces, ImageSpec(32, 48, 3), input_range=(-1.0, 1.0))
+    assert x.shape == (2, 32, 48, 3) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[..., 0], x[..., 2])  # gray repeated into RGB
+    assert x.min() == pytest.approx(-1.0) and x.max() == pytest.approx(1.0)
+    assert prepare_images(faces, ImageSpec(96, 96, 1))[..., 0].shape == (2, 96, 96)
+
+
+# -------------------------------------------------------------------------------------- cpu, end to end
+
+@pytest.fixture(scope="module")
+def cpu_report(int8_lanmsff, tmp_path_factory):
+    """One bench run: the tiny LANMSFF .keras (→ + float32 + int8 conversions) and the PTQ int8 file, with
+    accuracy on 24 synthetic test faces."""
+    from lanmsff_edge.bench import run_bench
+    from lanmsff_edge.model import save_model
+
+    folder = tmp_path_factory.mktemp("bench")
+    keras_path = folder / "tiny.keras"
+    save_model(int8_lanmsff.keras_model, keras_path)
+    report = run_bench([keras_path, int8_lanmsff.path], device="cpu", threads=1, runs=3, warmup=1,
+                       dataset="synthetic", split="test", limit=24)
+    return report, keras_path
+
+
+def test_cpu_rows_formats_and_costs(cpu_report, int8_lanmsff):
+    from lanmsff_edge.model import model_summary
+
+    report, _ = cpu_report
+    rows = report.results
+    assert [(r.format, r.precision) for r in rows] == [("keras", "float32"), ("tflite", "float32"),
+                                                       ("tflite", "int8"), ("tflite", "int8")]
+    assert [r.model for r in rows] == ["tiny.keras", "tiny_float32.tflite", "tiny_int8.tflite",
+                                       int8_lanmsff.path.name]
+    assert all(r.error is None for r in rows), [r.error for r in rows]
+    summary = model_summary(int8_lanmsff.keras_model)
+    assert rows[0].params == summary["params"] and rows[0].macs == summary["macs"]
+    assert all(r.macs == summary["macs"] for r in rows[1:])  # counted from each graph: the same convolutions
+    assert all(0 < r.params < summary["params"] for r in rows[1:])  # batch norm folded away in TFLite
+    assert rows[2].size_bytes < rows[1].size_bytes < rows[0].size_bytes
+    assert rows[3].size_bytes == int8_lanmsff.path.stat().st_size
+    assert "XNNPACK" in rows[2].runtime and "1 thread" in rows[2].runtime and "TensorFlow" in rows[0].runtime
+    assert any("calibrated on 200 images of synthetic train" in note for note in rows[2].notes)
+
+
+def test_json_schema_and_consistency(cpu_report, tmp_path):
+    report, _ = cpu_report
+    path = tmp_path / "out" / "bench.json"
+    report_module.write_json(report, path)
+    document = json.loads(path.read_text())
+    assert document["device"] == "cpu" and document["schema"] == "lanmsff-edge.bench/1"
+    for key in ("cpu", "logical_cores", "threads", "tensorflow", "ai_edge_litert", "tflite_micro", "date"):
+        assert key in document["host"], key
+    assert document["settings"]["runs"] == 3 and document["settings"]["dataset"] == "synthetic"
+    assert document["settings"]["images"] == 24
+    results = document["results"]
+    assert len(results) == 4
+    reference = [r for r in results if r["is_reference"]]
+    assert len(reference) == 1 and reference[0]["format"] == "keras"
+    assert document["reference"] == f"{reference[0]['model']} [keras]"
+    for result in results:
+        assert RESULT_KEYS <= set(result), RESULT_KEYS - set(result)
+        assert set(result["latency_ms"]) == LATENCY_KEYS and result["latency_ms"]["runs"] == 3
+        speedup = reference[0]["latency_ms"]["mean"] / result["latency_ms"]["mean"]
+        assert result["speedup_vs_float"] == pytest.approx(speedup, rel=1e-4)
+        assert result["size_ratio_vs_float"] == pytest.approx(reference[0]["size_bytes"] / result["size_bytes"],
+                                                              rel=1e-4)
+        assert result["images_per_s"] == pytest.approx(1000 / result["latency_ms"]["mean"], rel=1e-4)
+        assert 0.0 <= result["accuracy"] <= 1.0
+        assert result["information_density"] == pytest.approx(100 * result["accuracy"] / (result["params"] / 1e6),
+                                                              rel=1e-4)
+    assert reference[0]["speedup_vs_float"] == 1.0
+
+
+def test_table_and_markdown_render_every_row(cpu_report, tmp_path):
+    report, _ = cpu_report
+    table = report_module.format_table(report)
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("model "))
+    for column in ("params", "MACs", "size", "p50 ms", "speed-up", "accuracy", "ID", "runtime"):
+        assert column in header
+    for row in report.results:
+        assert any(line.startswith(row.model) for line in lines), row.model
+    assert "tiny.keras *" in table and "1.00×" in table and "--device cpu" in lines[0]
+    path = tmp_path / "bench.md"
+    report_module.write_markdown(report, path)
+    markdown = path.read_text()
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(table_rows) == 1 + len(report.results)  # header + one per model
+    assert table_rows[0].count("|") == table_rows[1].count("|")
+
+
+def _is_png(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width > 100 and height > 100
+
+
+def test_plot_with_and_without_accuracy(cpu_report, tmp_path):
+    from lanmsff_edge.bench.plot import write_plot
+
+    report, _ = cpu_report
+    write_plot(report, tmp_path / "accuracy.png")
+    assert _is_png(tmp_path / "accuracy.png")
+    speed_only = BenchReport(device="cpu", host={}, settings={}, results=[
+        _row("a.keras", "keras", "float32", 10.0, 4000), _row("a.tflite", "tflite", "int8", 2.0, 1000)])
+    write_plot(speed_only, tmp_path / "speed.png")
+    assert _is_png(tmp_path / "speed.png")
+
+
+def test_another_rgb_classifier_sits_beside_lanmsff(tmp_path):
+    """A user's 3-channel 40×40 Keras classifier: faces resized and repeated, no conversion asked for."""
+    from lanmsff_edge.bench import run_bench
+    from lanmsff_edge.keras import keras
+
+    inputs = keras.Input((40, 40, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(x))
+    path = tmp_path / "user_net.keras"
+    model.save(path)
+    report = run_bench([path], runs=2, warmup=0, dataset="synthetic", split="val", limit=8, convert=False,
+                       input_range="-1,1")
+    (row,) = report.results
+    assert row.error is None and row.is_reference and row.accuracy is not None
+    assert row.macs == 19 * 19 * 4 * 3 * 3 * 3 + 4 * 8
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+def test_cli_writes_json_markdown_plot_for_a_tflite(run_cli, int8_lanmsff, tmp_path):
+    result = run_cli("bench", "--model", int8_lanmsff.path, "--runs", 2, "--warmup", 0, "--json", tmp_path / "b.json",
+                     "--markdown", tmp_path / "b.md", "--plot", tmp_path / "b.png")
+    assert result.exit_code == 0, result.output
+    assert int8_lanmsff.path.name in result.output and "no float model was timed" in result.output
+    document = json.loads((tmp_path / "b.json").read_text())
+    assert document["results"][0]["speedup_vs_float"] is None
+    assert (tmp_path / "b.md").read_text().startswith("## lanmsff-edge bench")
+    assert _is_png(tmp_path / "b.png")
+
+
+def _keras_file(tmp_path, name, inputs_shape, classes=8):
+    from lanmsff_edge.keras import keras
+
+    inputs = keras.Input(inputs_shape)
+    x = keras.layers.Flatten()(inputs) if len(inputs_shape) > 1 else inputs
+    model = keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+    path = tmp_path / name
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "absent.keras", "model file not found"),
+    (lambda tmp: (tmp / "notes.txt").write_text("hello") and tmp / "notes.txt", "not a model file the bench knows"),
+    (lambda tmp: (tmp / "fake.tflite").write_bytes(b"\x00" * 64) and tmp / "fake.tflite", "is not a .tflite model"),
+    (lambda tmp: (tmp / "fake.keras").write_text("zip?") and tmp / "fake.keras", "cannot load model"),
+    (lambda tmp: _keras_file(tmp, "vector.keras", (10,)), "is not an image tensor"),
+    (lambda tmp: _keras_file(tmp, "two_channel.keras", (16, 16, 2)), "is not an image tensor"),
+])
+def test_bad_model_files_are_one_line_errors(run_cli, tmp_path, make, message):
+    result = run_cli("bench", "--model", make(tmp_path), "--runs", 1)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_dataset_classes_must_match_the_model(run_cli, tmp_path):
+    path = _keras_file(tmp_path, "five.keras", (64, 64, 1), classes=5)
+    result = run_cli("bench", "--model", path, "--dataset", "synthetic", "--limit", 4, "--runs", 1)
+    assert result.exit_code == 1
+    assert "predicts 5 classes but synthetic test has 8" in result.output
+
+
+def test_option_errors(run_cli, tmp_path):
+    path = _keras_file(tmp_path, "ok.keras", (64, 64, 1))
+    for args, message in ((("--threads", 0), "--threads must be at least 1"), (("--runs", 0), "--runs must be"),
+                          (("--data", tmp_path), "--data needs --dataset"),
+                          (("--android-delegates", "cpu,tpu"), "unknown Android delegate")):
+        result = run_cli("bench", "--model", path, *args)
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
+
+
+def test_no_model_and_nothing_bundled(tmp_path):
+    from lanmsff_edge.bench.runner import bundled_models
+
+    with pytest.raises(UserError, match="no bundled pretrained models yet; pass --model"):
+        bundled_models(directory=tmp_path)
+
+
+def test_bundled_models_follow_the_data_set(tmp_path):
+    from lanmsff_edge.bench.runner import bundled_models
+
+    for name in ("lanmsff_ferplus.keras", "lanmsff_ferplus_int8.tflite", "lanmsff_fer2013.keras"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in bundled_models("fer2013", tmp_path)] == ["lanmsff_fer2013.keras"]
+    assert [p.name for p in bundled_models(None, tmp_path)] == ["lanmsff_ferplus.keras", "lanmsff_ferplus_int8.tflite"]
