@@ -161,3 +161,108 @@ def tiny_tflite(tmp_path_factory):
         return path
 
     return make
+
+
+def _convert(concrete, keras_model, int8=False, representative=None, select_tf_ops=False):
+    from lanmsff_edge.keras import quiet_native_stderr, tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model)
+    if int8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    if select_tf_ops:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    with quiet_native_stderr():
+        return converter.convert()
+
+
+@pytest.fixture(scope="session")
+def int8_lanmsff(tmp_path_factory):
+    """A full-integer int8 LANMSFF (8 classes, width 0.25, batch 1) as ``SimpleNamespace(path, macs)``: quick PTQ
+    with synthetic faces as calibration data; the head's weights are scaled up so the untrained model's softmax is
+    not flat (golden vectors need distinct scores). ``macs`` is the Keras model summary's count."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lanmsff_edge.data.common import to_model_input
+    from lanmsff_edge.data.synthetic import generate
+    from lanmsff_edge.keras import keras, tf
+    from lanmsff_edge.model import build_model, model_summary
+
+    keras.utils.set_random_seed(7)
+    model = build_model(8, width=0.25)
+    head = model.get_layer("head_softmax")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * 60.0, bias])
+    faces = to_model_input(generate("train", size=16, seed=3).images)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 64, 64, 1], tf.float32))
+    data = _convert(concrete, model, int8=True,
+                    representative=lambda: ([faces[i:i + 1]] for i in range(len(faces))))
+    path = tmp_path_factory.mktemp("int8") / "lanmsff_w025_int8.tflite"
+    path.write_bytes(data)
+    return SimpleNamespace(path=path, macs=model_summary(model)["macs"], keras_model=model,
+                           calibration=np.asarray(faces))
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory):
+    """``make(kind) -> Path`` of a tiny converted model (cached per session): ``"float"`` (float32 conv net with
+    CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED, BATCH_MATMUL of known sizes), ``"gelu_int8"``
+    (full-integer, uses GELU, which TFLite Micro lacks), ``"flex"`` (a SELECT_TF_OPS custom op, FlexCumprod)."""
+    import numpy as np
+
+    from lanmsff_edge.keras import keras, tf
+
+    cache = {}
+    folder = tmp_path_factory.mktemp("tiny")
+
+    def conv_net(gelu=False):
+        inputs = keras.Input((8, 8, 2), batch_size=1)
+        x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)  # 8*8*4 * 3*3*2 = 4608 MACs
+        if gelu:
+            x = keras.layers.Lambda(tf.nn.gelu)(x)
+        x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)  # 8*8*4 * 9 = 2304
+        x = keras.layers.MaxPooling2D(2)(x)
+        x = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="transpose")(x)  # 4*4*4 * 9*3 = 1728
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        outputs = keras.layers.Dense(5, activation="softmax", name="dense")(x)  # 3*5 = 15
+        return keras.Model(inputs, outputs)
+
+    def make(kind):
+        if kind in cache:
+            return cache[kind]
+        keras.utils.set_random_seed(1)
+        if kind == "float":
+            model = conv_net()
+
+            @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 2], tf.float32), tf.TensorSpec([1, 3, 4], tf.float32)])
+            def graph(image, left):
+                right = tf.constant(np.linspace(-1, 1, 20, dtype=np.float32).reshape(1, 4, 5))
+                return model(image), tf.linalg.matmul(left, right)  # BATCH_MATMUL: 3*5 * 4 = 60 MACs
+
+            data = _convert(graph.get_concrete_function(), model)
+        elif kind == "gelu_int8":
+            model = conv_net(gelu=True)
+            concrete = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([1, 8, 8, 2], tf.float32))
+            rng = np.random.default_rng(0)
+            data = _convert(concrete, model, int8=True,
+                            representative=lambda: ([rng.random((1, 8, 8, 2), dtype=np.float32)] for _ in range(4)))
+        elif kind == "flex":
+            @tf.function(input_signature=[tf.TensorSpec([1, 6], tf.float32)])
+            def graph(x):
+                return tf.math.cumprod(x, axis=1) + 1.0
+
+            data = _convert(graph.get_concrete_function(), None, select_tf_ops=True)
+        else:
+            raise ValueError(kind)
+        path = folder / f"{kind}.tflite"
+        path.write_bytes(data)
+        cache[kind] = path
+        return path
+
+    return make

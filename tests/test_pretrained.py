@@ -85,5 +85,6 @@ def test_shipped_models_give_the_accuracy_their_card_records(name):
         f"the {name} model card has no check entry (split, limit, accuracy per format)"
     archive = shared_archive(f"{card.get('dataset', name)}.tar.gz")
     measured = pretrained.check_accuracy(name, archive)
+    tolerance = 1.0 / check["limit"] + 1e-9  # one image may flip on another CPU
     for fmt in pretrained.FORMATS:
-        assert measured[fmt] == pytest.approx(check["accuracy"][fmt], abs=1.0 / check["limit"] + 1e-9), fmt  # one image may flip
+        assert measured[fmt] == pytest.approx(check["accuracy"][fmt], abs=tolerance), fmt

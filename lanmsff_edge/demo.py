@@ -1,0 +1,165 @@
+"""The whole pipeline in one call, without downloading anything:
+
+synthetic faces → ``train`` → ``quantize --method qat`` (int8) → ``bench`` on cpu and mcu → ``export-firmware``,
+then one summary table: float vs int8 accuracy on the synthetic validation split, file sizes, latency ratio,
+TFLite Micro arena and the boards the firmware fits. Every step is the library function the CLI command runs;
+this module only chains them and reads their reports.
+
+Presets (``PRESETS``): ``full`` trains the exact published LANMSFF (width 1.0) on the default synthetic split
+sizes; ``quick`` trains a half-width model on 800 training images. The folder ``out`` receives ``run/`` (the
+training run), ``lanmsff_int8.tflite`` (+ its quantize report ``.json``), ``bench_cpu.json``, ``bench_mcu.json``,
+``firmware/`` (the TFLite Micro bundle) and ``summary.json`` / ``summary.md``.
+"""
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+DATASET = "synthetic"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    width: float = 1.0
+    epochs: int = 3
+    limit: int | None = None  # first N images of each synthetic split (None: 2400 train / 480 val)
+    qat_epochs: int = 1
+    cpu_runs: int = 50
+    mcu_runs: int = 3
+
+
+PRESETS = {
+    "full": DemoSettings(),
+    "quick": DemoSettings(width=0.5, epochs=2, limit=800, cpu_runs=30, mcu_runs=2),
+}
+
+
+def settings_for(quick=False, epochs=None, width=None, limit=None):
+    """The preset (``quick`` or ``full``) with any explicit value put over it."""
+    settings = PRESETS["quick" if quick else "full"]
+    changes = {key: value for key, value in dict(epochs=epochs, width=width, limit=limit).items() if value is not None}
+    if changes.get("epochs", 1) < 1:
+        raise UserError(f"--epochs must be at least 1, got {changes['epochs']}")
+    if changes.get("width", 1.0) <= 0:
+        raise UserError(f"--width must be positive, got {changes['width']}")
+    if changes.get("limit", 1) < 1:
+        raise UserError(f"--limit must be at least 1, got {changes['limit']}")
+    return replace(settings, **changes)
+
+
+def run_demo(out="demo", settings=None, log=print):
+    """Run every step into ``out`` (which must not hold anything yet); returns the summary dict."""
+    from firmware_export import export_firmware
+    from lanmsff_edge.atomic import write_text
+    from lanmsff_edge.bench import run_bench
+    from lanmsff_edge.bench.report import write_json
+    from lanmsff_edge.quantize.pipeline import quantize
+    from lanmsff_edge.training import train
+
+    settings = settings or PRESETS["full"]
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out} already exists and is not empty: remove it or choose another folder")
+    int8_path = out / "lanmsff_int8.tflite"
+
+    log(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} epoch(s)")
+    trained = train(DATASET, out=out / "run", epochs=settings.epochs, width=settings.width, limit=settings.limit,
+                    verbose=2)
+    model_path = Path(trained["model"])
+
+    log(f"[2/5] quantization-aware training ({settings.qat_epochs} epoch) and int8 conversion")
+    quantized = quantize(model_path, dataset=DATASET, method="qat", out=int8_path, epochs=settings.qat_epochs,
+                         limit=settings.limit, log=lambda message: log(f"      {message}"))
+
+    log("[3/5] bench on the host CPU (Keras float vs LiteRT int8, 1 thread)")
+    cpu = run_bench([model_path, int8_path], device="cpu", threads=1, runs=settings.cpu_runs, dataset=DATASET,
+                    split="val", limit=settings.limit, convert=False)
+    write_json(cpu, out / "bench_cpu.json")
+
+    log("[4/5] bench in TFLite Micro (arena, parity, board fit)")
+    mcu = run_bench([int8_path], device="mcu", runs=settings.mcu_runs, dataset=DATASET, split="val",
+                    limit=settings.limit, convert=False)
+    write_json(mcu, out / "bench_mcu.json")
+
+    log("[5/5] TFLite Micro firmware bundle")
+    bundle = export_firmware(int8_path, out / "firmware", name="lanmsff")
+
+    summary = summarize(settings, trained, quantized, cpu, mcu, bundle, out)
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "summary.md", "\n".join(summary_lines(summary, markdown=True)) + "\n")
+    return summary
+
+
+def _row(report, format_, precision=None):
+    for row in report.results:
+        if row.format == format_ and (precision is None or row.precision == precision) and row.error is None:
+            return row
+    raise UserError(f"bench on {report.device} produced no {format_} row: "
+                    + "; ".join(f"{r.model}: {r.error}" for r in report.results if r.error))
+
+
+def summarize(settings, trained, quantized, cpu, mcu, bundle, out):
+    """The numbers the demo reports, from the steps' own results (JSON-ready)."""
+    float_row, int8_row = _row(cpu, "keras"), _row(cpu, "tflite")
+    micro_row = _row(mcu, "tflite")
+    fitting = [fit.board.name for fit in bundle.fit if fit.fits]
+    return {
+        "out": str(out),
+        "settings": settings.__dict__,
+        "validation": {"dataset": DATASET, "split": "val", "images": cpu.settings.get("images")},
+        "float": {"file": float_row.path, "accuracy": float_row.accuracy, "size_bytes": float_row.size_bytes,
+                  "latency_ms": float_row.latency_ms, "params": float_row.params,
+                  "training_accuracy_at_best_epoch": trained.get("accuracy"),
+                  "epochs_run": trained.get("training", {}).get("epochs_run")},
+        "int8": {"file": int8_row.path, "accuracy": int8_row.accuracy, "size_bytes": int8_row.size_bytes,
+                 "latency_ms": int8_row.latency_ms, "speedup_vs_float": int8_row.speedup_vs_float,
+                 "size_ratio_vs_float": int8_row.size_ratio_vs_float,
+                 "agreement_with_float": quantized["variants"][0].get("agreement")},
+        "micro": {"arena_bytes": micro_row.extra.get("arena_bytes"), "parity": micro_row.extra.get("parity"),
+                  "host_latency_ms": micro_row.latency_ms},
+        "firmware": {"folder": str(bundle.out), "files": len(bundle.files), "arena_size": bundle.arena_size,
+                     "boards_that_fit": fitting,
+                     "boards": [{"board": fit.board.name, "verdict": fit.verdict} for fit in bundle.fit]},
+        "runtimes": {"float": float_row.runtime, "int8": int8_row.runtime, "micro": micro_row.runtime},
+    }
+
+
+def _kb(value):
+    return "–" if value is None else f"{value / 1024:,.0f} KB"
+
+
+def _pct(value):
+    return "–" if value is None else f"{100 * value:.2f} %"
+
+
+def _ms(value):
+    return "–" if value is None else f"{value:.2f} ms"
+
+
+def summary_lines(summary, markdown=False):
+    """The summary table (plain text, or Markdown for ``summary.md``)."""
+    f, q, m, fw = summary["float"], summary["int8"], summary["micro"], summary["firmware"]
+    speedup = "–" if q["speedup_vs_float"] is None else f"{q['speedup_vs_float']:.1f}× faster"
+    smaller = "–" if q["size_ratio_vs_float"] is None else f"{q['size_ratio_vs_float']:.1f}× smaller"
+    images = summary["validation"]["images"]
+    rows = [
+        ("", "float (Keras)", "int8 (QAT, LiteRT)", "int8 vs float"),
+        (f"accuracy, synthetic val ({images} images)", _pct(f["accuracy"]), _pct(q["accuracy"]),
+         "–" if None in (f["accuracy"], q["accuracy"]) else f"{100 * (q['accuracy'] - f['accuracy']):+.2f} points"),
+        ("file size", _kb(f["size_bytes"]), _kb(q["size_bytes"]), smaller),
+        ("latency, 1 thread, host CPU (median)", _ms(f["latency_ms"]), _ms(q["latency_ms"]), speedup),
+        ("TFLite Micro arena (smallest / bundle)", "", f"{_kb(m['arena_bytes'])} / {_kb(fw['arena_size'])}", ""),
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    else:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.append("")
+    lines.append(f"boards the firmware fits: {', '.join(fw['boards_that_fit']) or 'none'}")
+    lines.append(f"firmware bundle: {fw['folder']} ({fw['files']} files); reports: bench_cpu.json, bench_mcu.json, "
+                 f"summary.json")
+    lines.append("synthetic faces are a smoke test of the pipeline, not a benchmark of expression recognition")
+    return lines
