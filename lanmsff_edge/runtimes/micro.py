@@ -9,6 +9,7 @@ TFLM reports allocation failures with C++ ``printf``s to stderr ("Failed to resi
 they are captured here (file-descriptor level) and only surface inside an error message when they explain one.
 """
 import contextlib
+import faulthandler
 import os
 import sys
 import tempfile
@@ -225,6 +226,8 @@ def load(model, arena_size):
     """A TFLM host interpreter for ``model`` (path or bytes) with ``arena_size`` bytes of tensor arena.
 
     Raises ``MicroAllocationError`` (with TFLM's diagnostic) when the tensors do not fit or an op is missing.
+    Runs in this process: give it an arena known to be large enough (``find_arena_size``), because TFLM can
+    crash on some too-small arenas instead of failing (see ``allocates``).
     """
     data = _bytes(model)
     with captured_native_stderr() as report:
@@ -237,32 +240,62 @@ def load(model, arena_size):
 
 
 def allocates(model, arena_size):
-    """True when TFLM's ``AllocateTensors`` succeeds for ``model`` in ``arena_size`` bytes."""
-    try:
-        load(model, arena_size)
-    except MicroAllocationError:
-        return False
-    return True
+    """True when TFLM's ``AllocateTensors`` succeeds for ``model`` in ``arena_size`` bytes.
+
+    Probed in a forked child process: for some arenas that are too small, TFLM kernels dereference a failed
+    persistent allocation and the process segfaults (seen with tflite-micro 2026 wheels between ~14 and ~19 KB
+    for a small LANMSFF), so a crash here counts as "does not allocate" instead of killing the caller.
+    """
+    data = _bytes(model)
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows: no isolation available
+        try:
+            load(data, arena_size)
+        except MicroAllocationError:
+            return False
+        return True
+    runtime = _runtime()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child: silence C++ output, try, report through the exit status only
+        code = 3
+        try:
+            faulthandler.disable()  # a crash is an answer here, not something to dump on the terminal
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            try:
+                runtime.Interpreter.from_bytes(data, arena_size=int(arena_size))
+                code = 0
+            except RuntimeError:
+                code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3:
+        raise RuntimeError("the TFLM allocation probe failed unexpectedly (not an allocation error)")
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def find_arena_size(model, granularity=ARENA_ALIGNMENT, start=64 * 1024):
     """The smallest arena (a multiple of ``granularity`` bytes, 16 by default) in which the model allocates.
 
     Doubles from ``start`` until the model allocates, then bisects; allocation is monotonic in the arena size
-    (TFLM's planner is deterministic). About 20 interpreter constructions, ~1 s for LANMSFF. Raises ``UserError``
-    when an op is missing or nothing up to 1 GiB allocates.
+    (TFLM's planner is deterministic). About 20 probes, each a forked ``allocates``: 1-3 s for LANMSFF.
+    Raises ``UserError`` when an op is missing or nothing up to 1 GiB allocates.
     """
     data = _bytes(model)
     check_supported(data)
     high = max(granularity, _round_up(start, granularity))
-    while True:
-        try:
-            load(data, high)
-            break
-        except MicroAllocationError as error:
-            if high >= MAX_ARENA:
-                raise UserError(f"TFLite Micro could not allocate the model even with {MAX_ARENA} bytes: {error}")
-            high *= 2
+    while not allocates(data, high):
+        if high >= MAX_ARENA:
+            try:
+                load(data, MAX_ARENA)
+            except MicroAllocationError as error:
+                raise UserError(f"TFLite Micro could not allocate the model even with {MAX_ARENA} bytes: "
+                                f"{error}") from None
+            raise RuntimeError("TFLM allocates in-process but not in the forked probe")
+        high *= 2
     low = 0  # largest size known to fail (0 trivially does)
     while high - low > granularity:
         middle = _round_up((low + high) // 2, granularity)
