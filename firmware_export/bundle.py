@@ -1,0 +1,419 @@
+"""``export_firmware``: an int8 ``.tflite`` → a TensorFlow Lite Micro bundle (sources, settings, golden vector,
+example, README, manifest), verified against the ``tflite_micro`` interpreter and written atomically.
+
+Order of work: everything that can fail on the user's input (file, model, ops, output directory) is checked
+before anything is measured; the bundle is rendered into a temporary directory beside ``out`` and renamed
+into place at the end, so ``out`` holds either the previous bundle or the complete new one, never half of one.
+"""
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import string
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from firmware_export import csource
+from firmware_export.golden import golden_face, quantize_input
+from firmware_export.labels import resolve_labels
+from lanmsff_edge import __version__ as TOOL_VERSION
+from lanmsff_edge import boards
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.runtimes import micro
+from lanmsff_edge.tflite_graph import read_tflite
+
+LAYOUTS = ("plain", "cmake", "arduino")
+DEFAULT_MARGIN = "10%"
+INPUT_SHAPE = (1, 64, 64, 1)
+
+
+class _Template(string.Template):
+    delimiter = "@@"
+
+
+def render(template_name, **values):
+    text = resources.files("firmware_export").joinpath("templates", template_name).read_text(encoding="utf-8")
+    try:
+        return _Template(text).substitute(values)
+    except KeyError as missing:  # a template/code mismatch, not a user error
+        raise RuntimeError(f"template {template_name} needs {missing}") from None
+
+
+def parse_margin(text, minimum):
+    """``"10%"`` → 10 % of ``minimum``; ``"4096"``, ``"4KB"``/``"4K"`` → bytes. Returns the margin in bytes."""
+    value = str(text).strip().upper().replace(" ", "")
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%|B|K|KB|KIB)?", value)
+    if not match:
+        raise UserError(f"--arena-margin {text!r}: give a percentage (10%) or a byte count (4096, 8KB)")
+    number, unit = float(match.group(1)), match.group(2) or "B"
+    if unit == "%":
+        if number > 1000:
+            raise UserError(f"--arena-margin {text!r}: a percentage above 1000% is surely a mistake")
+        return int(np.ceil(minimum * number / 100.0))
+    return int(np.ceil(number * (1024 if unit in ("K", "KB", "KIB") else 1)))
+
+
+def _round_up(value, multiple=16):
+    return -(-int(value) // multiple) * multiple
+
+
+@dataclass
+class Bundle:
+    """What ``export_firmware`` wrote and measured (also serialised as ``bundle.json``)."""
+
+    out: Path
+    name: str
+    layout: str
+    files: dict
+    model_bytes: int
+    arena_minimum: int
+    arena_margin: int
+    arena_size: int
+    ops: list
+    resolver_methods: list
+    labels: tuple
+    golden_output: list
+    golden_top: int
+    fit: list = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+
+def _validate_model(graph, source):
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UserError(f"{source} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                        "a LANMSFF classifier has one of each")
+    x, y = graph.inputs[0], graph.outputs[0]
+    problems = []
+    if x.dtype != "int8":
+        problems.append(f"input '{x.name}' is {x.dtype}")
+    if y.dtype != "int8":
+        problems.append(f"output '{y.name}' is {y.dtype}")
+    floats = graph.non_integer_tensors + graph.float_constants
+    if floats:
+        example = floats[0].name if len(floats[0].name) <= 60 else floats[0].name[:57] + "..."
+        problems.append(f"{len(floats)} tensor(s) are {floats[0].dtype}, e.g. '{example}'")
+    if problems:
+        raise UserError(f"{source} is not a full-integer int8 model ({'; '.join(problems)}); make one with "
+                        "`lanmsff-edge quantize` (int8 PTQ or QAT, int8 input and output)")
+
+
+def _validate_shapes(graph, source):
+    x, y = graph.inputs[0], graph.outputs[0]
+    if tuple(x.shape) != INPUT_SHAPE:
+        raise UserError(f"{source}: input shape {list(x.shape)}, expected {list(INPUT_SHAPE)} "
+                        "(batch-1 64×64 grayscale; export with a static batch of 1)")
+    if len(y.shape) != 2 or y.shape[0] != 1 or y.shape[1] < 2:
+        raise UserError(f"{source}: output shape {list(y.shape)}, expected [1, classes]")
+    if not x.quantized or not y.quantized or x.scale <= 0 or y.scale <= 0:
+        raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale")
+
+
+def _check_out_dir(out):
+    """Refuse early what would fail late: a file in the way, or a non-empty directory that is not a bundle."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "bundle.json").is_file():
+        raise UserError(f"--out {out} is a non-empty directory without a bundle.json; "
+                        "give a new or empty directory (an earlier bundle is replaced as a whole)")
+    parent = out.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: {existing} is not writable")
+
+
+def _layout_paths(name, layout):
+    """Logical file → path inside the bundle."""
+    common = {
+        "model_data_cc": f"{name}_model_data.cc",
+        "model_data_h": f"{name}_model_data.h",
+        "op_resolver_h": f"{name}_op_resolver.h",
+        "model_settings_h": f"{name}_model_settings.h",
+        "preprocess_h": f"{name}_preprocess.h",
+        "golden_h": f"{name}_golden.h",
+        "main_functions_cc": "main_functions.cc",
+        "main_functions_h": "main_functions.h",
+        "main_cc": "main.cc",
+        "readme": "README.md",
+    }
+    if layout == "cmake":
+        common["cmakelists"] = "CMakeLists.txt"
+    if layout == "arduino":
+        paths = {key: f"src/{value}" for key, value in common.items()
+                 if key not in ("main_functions_cc", "main_functions_h", "main_cc", "readme", "golden_h")}
+        paths["library_h"] = f"src/{name}.h"
+        paths["golden_h"] = f"examples/{name}/{name}_golden.h"
+        paths["sketch"] = f"examples/{name}/{name}.ino"
+        paths["library_properties"] = "library.properties"
+        paths["readme"] = "README.md"
+        return paths
+    return common
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEFAULT_MARGIN, labels=None):
+    """Write a TFLite Micro bundle for the int8 model at ``model`` into the directory ``out``; return a ``Bundle``.
+
+    Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
+    with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``.
+    """
+    model_path = Path(model)
+    out = Path(out).expanduser().absolute()
+    if not csource.check_identifier(name):
+        raise UserError(f"--name {name!r} must be a C identifier (letters, digits, _; not starting with a digit)")
+    if layout not in LAYOUTS:
+        raise UserError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    graph = read_tflite(model_path)
+    data = model_path.read_bytes()
+    source = str(model_path)
+    _validate_model(graph, source)
+    micro.check_supported(graph, source)
+    _validate_shapes(graph, source)
+    _check_out_dir(out)
+    num_classes = int(graph.outputs[0].shape[1])
+    label_names, label_source = resolve_labels(model_path, data, num_classes, labels)
+
+    # Measure: the smallest arena that allocates, then the margin on top.
+    minimum = micro.find_arena_size(data)
+    margin = parse_margin(arena_margin, minimum)
+    arena = _round_up(minimum + margin)
+
+    # Golden vector, produced by TFLM with the arena the bundle declares (so it is proven to be enough).
+    image, golden_description = golden_face()
+    x, y = graph.inputs[0], graph.outputs[0]
+    golden_input = quantize_input(image, x.scale, x.zero_point)
+    try:
+        interpreter = micro.load(data, arena)
+    except micro.MicroAllocationError as error:
+        raise UserError(f"{source}: TFLite Micro could not allocate the model in the measured {arena}-byte "
+                        f"arena: {error}") from None
+    golden_output = micro.invoke(interpreter, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    golden_top = int(np.argmax(golden_output))
+    probabilities = (golden_output.astype(np.float32) - y.zero_point) * y.scale
+
+    methods = micro.resolver_methods(graph)
+    fit = boards.fit_table(len(data), arena)
+    latency = {board.key: boards.estimate_latency(graph.macs, board) for board in boards.BOARDS}
+    values = _values(name, layout, graph, data, model_path, label_names, label_source, minimum, margin, arena,
+                     arena_margin, methods, image, golden_input, golden_output, golden_top, probabilities,
+                     golden_description, fit, latency)
+    paths = _layout_paths(name, layout)
+    contents = _render_all(paths, values, layout)
+
+    manifest = _manifest(name, layout, graph, data, model_path, label_names, label_source, minimum, margin,
+                         arena, methods, golden_output, golden_top, probabilities, golden_description, fit,
+                         latency, contents)
+    contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    _write_directory(out, contents)
+    return Bundle(out=out, name=name, layout=layout, files={path: len(body) for path, body in contents.items()},
+                  model_bytes=len(data), arena_minimum=minimum, arena_margin=margin, arena_size=arena,
+                  ops=graph.builtin_ops, resolver_methods=methods, labels=label_names,
+                  golden_output=golden_output.tolist(), golden_top=golden_top, fit=fit, manifest=manifest)
+
+
+def _millions(macs):
+    return f"{macs / 1e6:,.1f} M" if macs >= 100_000 else f"{macs:,}"
+
+
+def _margin_text(arena_margin, margin):
+    text = str(arena_margin).strip()
+    return f"{text} ({margin} bytes)" if text.endswith("%") else f"{margin}-byte"
+
+
+def _values(name, layout, graph, data, model_path, labels, label_source, minimum, margin, arena, arena_margin,
+            methods, image, golden_input, golden_output, golden_top, probabilities, golden_description, fit,
+            latency):
+    x, y = graph.inputs[0], graph.outputs[0]
+    camel = csource.camel(name)
+    sha = _sha256(data)
+    fit_rows, fitting, not_fitting = [], [], []
+    for verdict in fit:
+        board = verdict.board
+        estimate = latency[board.key]
+        fit_rows.append(
+            f"| {board.name} | {board.core} @ {board.clock_mhz} MHz | {board.flash // 1024:,} KB"
+            f"{' (external)' if board.flash_external else ''} | {board.ram // 1024:,} KB ({board.ram_block // 1024:,} KB) "
+            f"| **{verdict.verdict}**{': ' + verdict.reason if verdict.reason else ''} "
+            f"| ~{estimate['ms']:,.0f} ms ({estimate['macs_per_cycle']:g} MAC/cycle) |")
+        (fitting if verdict.fits else not_fitting).append(board.name)
+    if fitting:
+        summary = f"Fits on-chip: {', '.join(fitting)}."
+    else:
+        summary = "No board of the table holds this model in on-chip memory with this arena."
+    with_psram = [v.board.name for v in fit if v.fits_with_psram]
+    if with_psram:
+        summary += f" With external PSRAM for the arena: {', '.join(with_psram)} (slower memory)."
+    if not_fitting and fitting:
+        summary += f" Does not fit: {', '.join(n for n in not_fitting if n not in with_psram) or 'none'}."
+    macs_by_op = graph.macs_by_op
+    values = dict(
+        name=name, camel=camel, layout=layout, tool_version=TOOL_VERSION, model_file=model_path.name,
+        model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
+        schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
+        input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",
+        output_scale=csource.c_float(y.scale), output_zero_point=y.zero_point, num_classes=len(labels),
+        labels_source=label_source, label_rows="\n".join(f"    {csource.c_string(label)}," for label in labels),
+        labels_inline=", ".join(labels), arena_minimum=minimum, arena_size=arena,
+        margin_text=_margin_text(arena_margin, margin), tflm_version=micro.tflm_version(),
+        op_count=len(methods), resolver_calls="\n".join(
+            f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;" for method in methods),
+        golden_description=golden_description, golden_top_index=golden_top, golden_top_label=labels[golden_top],
+        golden_top_probability=f"{probabilities[golden_top]:.3f}",
+        golden_image_rows=csource.int_rows(np.asarray(image, np.uint8).reshape(-1), per_line=16),
+        golden_input_rows=csource.int_rows(golden_input.reshape(-1), per_line=16),
+        golden_output_rows=csource.int_rows(golden_output.reshape(-1), per_line=16),
+        golden_output_inline=", ".join(str(int(v)) for v in golden_output),
+        model_rows=csource.byte_rows(data), code_flash=boards.DEFAULT_CODE_FLASH, ram_reserve=boards.DEFAULT_RAM_RESERVE,
+        macs_m=f"{graph.macs / 1e6:,.1f}",
+        mac_ops=", ".join(f"{op} {_millions(macs)}" for op, macs in macs_by_op.items()) or "none",
+        model_bytes_text=f"{len(data):,}", arena_size_text=f"{arena:,}", arena_minimum_text=f"{minimum:,}",
+        code_flash_text=f"{boards.DEFAULT_CODE_FLASH:,}", ram_reserve_text=f"{boards.DEFAULT_RAM_RESERVE:,}",
+        fit_rows="\n".join(fit_rows), fit_summary=summary, library_version="1.0.0",
+    )
+    return values
+
+
+_LAYOUT_NOTES = {
+    "plain": "",
+    "cmake": ("\n### CMake\n\n`CMakeLists.txt` builds the TFLM tree, a `{name}_model` library and the `{name}_self_test` "
+              "executable:\n\n```sh\ncmake -S . -B build -DTFLM_DIR=/path/to/tflm-tree\ncmake --build build -j\n"
+              "./build/{name}_self_test    # exit status 0 = golden self-test passed\n```\n\nAdd "
+              "`-DTFLM_CMSIS_NN=ON` for a tree generated with `OPTIMIZED_KERNEL_DIR=cmsis_nn`, and a toolchain file "
+              "for your MCU to cross-compile.\n"),
+    "arduino": ("\n### Arduino\n\nThis directory is an Arduino library: copy it to `~/Arduino/libraries/{camel}` (or "
+                "*Sketch → Include Library → Add .ZIP Library* on a zip of it), install a TensorFlow Lite Micro "
+                "Arduino library (`Arduino_TensorFlowLite`, from tflite-micro-arduino-examples), then open "
+                "*File → Examples → {camel} → {name}*. The sketch prints the self-test on the serial monitor. "
+                "`src/` holds the model, op resolver, settings and preprocessing; the golden vector lives with "
+                "the example.\n"),
+}
+
+
+def _render_all(paths, values, layout):
+    name = values["name"]
+    guards = {key: csource.include_guard(Path(path).name) for key, path in paths.items()}
+    contents = {}
+
+    def put(key, template, **extra):
+        if key in paths:
+            text = render(template, **{**values, "guard": guards[key], **extra})
+            contents[paths[key]] = text.encode("utf-8")
+
+    put("model_data_cc", "model_data.cc.tmpl")
+    put("model_data_h", "model_data.h.tmpl")
+    put("op_resolver_h", "op_resolver.h.tmpl")
+    put("model_settings_h", "model_settings.h.tmpl")
+    put("preprocess_h", "preprocess.h.tmpl")
+    put("golden_h", "golden.h.tmpl")
+    put("main_functions_h", "main_functions.h.tmpl")
+    put("main_functions_cc", "main_functions.cc.tmpl", platform_includes="", self_include='#include "main_functions.h"')
+    put("main_cc", "main.cc.tmpl")
+    put("cmakelists", "CMakeLists.txt.tmpl")
+    put("library_h", "library_header.h.tmpl")
+    put("library_properties", "library.properties.tmpl")
+    put("sketch", "main_functions.cc.tmpl", platform_includes="#include <TensorFlowLite.h>\n",
+        self_include=f"#include <{name}.h>")
+    described = dict(_FILE_ROLES)
+    rows = [f"| `{path}` | {described.get(key, '')} |" for key, path in paths.items()]
+    rows.append("| `bundle.json` | manifest: checksums, sizes, arena, ops, quantization, golden vector, fit table |")
+    notes = _LAYOUT_NOTES[layout].format(name=name, camel=values["camel"])
+    put("readme", "README.md.tmpl", file_rows="\n".join(rows), layout_notes=notes)
+    return contents
+
+
+_FILE_ROLES = {
+    "model_data_cc": "the model as a 16-byte-aligned `const unsigned char` array",
+    "model_data_h": "`extern` declarations of the array and its length",
+    "op_resolver_h": "`MicroMutableOpResolver` with exactly the model's ops",
+    "model_settings_h": "input shape, quantization, labels, arena size",
+    "preprocess_h": "min-max + quantization of a gray face, dequantize, argmax (no TFLM dependency)",
+    "golden_h": "golden face, its int8 input and TFLM's int8 output",
+    "main_functions_cc": "`setup()`/`loop()`: load, check, allocate, self-test, classify",
+    "main_functions_h": "entry points of the example",
+    "main_cc": "`main()` for a host or bare-metal build",
+    "cmakelists": "CMake build against a TFLM tree (`-DTFLM_DIR=`)",
+    "library_h": "Arduino library header",
+    "library_properties": "Arduino library metadata",
+    "sketch": "Arduino example sketch (self-test over Serial)",
+    "readme": "this file",
+}
+
+
+def _manifest(name, layout, graph, data, model_path, labels, label_source, minimum, margin, arena, methods,
+              golden_output, golden_top, probabilities, golden_description, fit, latency, contents):
+    x, y = graph.inputs[0], graph.outputs[0]
+    return {
+        "format": "lanmsff-edge firmware bundle",
+        "tool": "lanmsff-edge",
+        "tool_version": TOOL_VERSION,
+        "tflite_micro_version": micro.tflm_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "name": name,
+        "layout": layout,
+        "model": {"file": model_path.name, "sha256": _sha256(data), "bytes": len(data),
+                  "schema_version": graph.schema_version, "subgraphs": graph.subgraph_count, "macs": graph.macs,
+                  "macs_by_op": graph.macs_by_op},
+        "input": {"name": x.name, "shape": list(x.shape), "dtype": x.dtype, "scale": x.scale,
+                  "zero_point": x.zero_point,
+                  "preprocessing": "64x64 gray, per-image min-max to [0,1], q = zp + floor(x/scale + 0.5)"},
+        "output": {"name": y.name, "shape": list(y.shape), "dtype": y.dtype, "scale": y.scale,
+                   "zero_point": y.zero_point},
+        "labels": list(labels),
+        "labels_source": label_source,
+        "ops": graph.builtin_ops,
+        "op_counts": graph.op_counts,
+        "resolver_methods": methods,
+        "arena": {"minimum": minimum, "margin": margin, "size": arena, "granularity": micro.ARENA_ALIGNMENT,
+                  "measured_with": f"tflite_micro {micro.tflm_version()} host interpreter (64-bit)"},
+        "flash": {"model_bytes": len(data), "code_estimate": boards.DEFAULT_CODE_FLASH},
+        "golden": {"description": golden_description, "output": [int(v) for v in golden_output],
+                   "top_index": golden_top, "top_label": labels[golden_top],
+                   "probabilities": [round(float(p), 6) for p in probabilities]},
+        "boards": [{**verdict.as_dict(), "latency_ms_estimate": round(latency[verdict.board.key]["ms"], 1),
+                    "latency_assumption": latency[verdict.board.key]["assumption"]} for verdict in fit],
+        "files": {path: {"bytes": len(body), "sha256": _sha256(body)} for path, body in sorted(contents.items())},
+    }
+
+
+def _write_directory(out, contents):
+    """Write ``contents`` (relative path → bytes) as the directory ``out``: staged beside it, renamed at the end."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as error:
+        raise UserError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+    try:
+        for relative, body in contents.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700
+        if out.exists():
+            retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, retired)
+            try:
+                os.replace(staging, out)
+            except OSError:
+                os.replace(retired, out)
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as error:
+        raise UserError(f"--out {out}: writing the bundle failed ({error.strerror or error})") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

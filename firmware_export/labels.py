@@ -1,0 +1,101 @@
+"""Class labels for the bundle: ``--labels``, the quantize command's sidecar JSON, the model's metadata, or the
+data set whose class count matches."""
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+_JSON_KEYS = ("class_names", "labels", "classes")
+
+
+def default_labels(num_classes):
+    """FERPlus's 8 labels for 8 outputs, FER-2013's 7 for 7, ``class_0…`` otherwise."""
+    from lanmsff_edge.data.classes import FER2013_CLASSES, FERPLUS_CLASSES
+
+    if num_classes == len(FERPLUS_CLASSES):
+        return tuple(FERPLUS_CLASSES), "FERPlus class order (8 outputs)"
+    if num_classes == len(FER2013_CLASSES):
+        return tuple(FER2013_CLASSES), "FER-2013 class order (7 outputs)"
+    return tuple(f"class_{i}" for i in range(num_classes)), "generic names (no labels found)"
+
+
+def _from_json(data, source):
+    if isinstance(data, dict):
+        for key in _JSON_KEYS:
+            if isinstance(data.get(key), list):
+                return data[key]
+        for value in data.values():  # e.g. {"dataset": {"class_names": [...]}}
+            if isinstance(value, dict):
+                found = _from_json(value, source)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(data, list):
+        return data
+    return None
+
+
+def _read_option(option):
+    path = Path(option)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            try:
+                labels = _from_json(json.loads(text), path)
+            except json.JSONDecodeError as error:
+                raise UserError(f"--labels {path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+            if labels is None:
+                raise UserError(f"--labels {path}: no list and no {'/'.join(_JSON_KEYS)} key")
+            return labels, f"--labels {path}"
+        return [line.strip() for line in text.splitlines() if line.strip()], f"--labels {path}"
+    return [part.strip() for part in str(option).split(",")], "--labels"
+
+
+def _sidecars(model_path):
+    model_path = Path(model_path)
+    return [model_path.with_suffix(".json"), model_path.with_name(model_path.name + ".json")]
+
+
+def _from_metadata(model_bytes):
+    """Labels packed into the model by the TFLite metadata writer (a zip appended to the flatbuffer)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
+            for name in archive.namelist():
+                if name.lower().endswith(".txt"):
+                    lines = archive.read(name).decode("utf-8", "replace").splitlines()
+                    return [line.strip() for line in lines if line.strip()], f"model metadata ({name})"
+    except zipfile.BadZipFile:
+        return None
+    return None
+
+
+def resolve_labels(model_path, model_bytes, num_classes, option=None):
+    """``(labels, source)`` for a model with ``num_classes`` outputs; a count mismatch in an explicit source is a
+    ``UserError`` naming it."""
+    candidates = []
+    if option:
+        candidates.append((*_read_option(option), True))
+    else:
+        for sidecar in _sidecars(model_path):
+            if sidecar.is_file():
+                try:
+                    labels = _from_json(json.loads(sidecar.read_text(encoding="utf-8")), sidecar)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if labels is not None:
+                    candidates.append((labels, f"sidecar {sidecar.name}", True))
+                    break
+        if not candidates:
+            found = _from_metadata(model_bytes)
+            if found:
+                candidates.append((*found, False))
+    for labels, source, strict in candidates:
+        labels = [str(label) for label in labels]
+        if len(labels) != num_classes or any(not label for label in labels):
+            if not strict:
+                continue
+            raise UserError(f"{source} gives {len(labels)} label(s) but the model has {num_classes} outputs")
+        return tuple(labels), source
+    return default_labels(num_classes)
