@@ -191,7 +191,9 @@ def android_row(model, adb, remote_model, delegate, settings):
     row.extra["android"] = {"delegate": delegate, "command": " ".join(command), "exit_code": code, **parsed}
     row.latency = latency_from(parsed)
     if code != 0 or row.latency is None:
-        problem = parsed["errors"][-1] if parsed["errors"] else f"benchmark_model exit code {code}, no timings"
+        errors = list(dict.fromkeys(parsed["errors"]))
+        problem = "; ".join(errors[:1] + errors[-1:] if len(errors) > 1 else errors) or (
+            f"benchmark_model exit code {code}, no timings")
         row.error = problem
         row.latency = None
     elif delegate != "cpu" and parsed["fully_delegated"] is False:

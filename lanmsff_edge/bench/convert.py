@@ -31,18 +31,24 @@ def calibration_faces(dataset=None, data=None, eval_images=None):
                           f"int8 accuracy needs real calibration data")
 
 
-def convert_keras_model(keras_model, calibration, calibration_note, precisions=("float32", "int8")):
-    """``TFLiteBenchModel``s (float32, int8 by default) made from a ``KerasBenchModel``."""
+def to_tflite(model, precision, calibration=None):
+    """A Keras model → TFLite bytes at batch 1: ``"float32"``, or ``"int8"`` (full-integer PTQ, int8 I/O,
+    calibrated on ``calibration``, float model inputs)."""
     from lanmsff_edge.bench._shims import convert_keras
     from lanmsff_edge.keras import quiet_native_stderr
 
+    with quiet_native_stderr():
+        return convert_keras(model, precision, calibration)
+
+
+def convert_keras_model(keras_model, calibration, calibration_note, precisions=("float32", "int8")):
+    """``TFLiteBenchModel``s (float32, int8 by default) made from a ``KerasBenchModel``."""
     stem = Path(keras_model.path).stem
     converted = []
     for precision in precisions:
         samples = keras_model.inputs(calibration) if precision == "int8" else None
         try:
-            with quiet_native_stderr():
-                data = convert_keras(keras_model.model, precision, samples)
+            data = to_tflite(keras_model.model, precision, samples)
         except UserError:
             raise
         except Exception as error:  # the converter raises many types; one line for the user

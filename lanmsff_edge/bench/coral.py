@@ -35,13 +35,14 @@ _SIZES = {
 _OPERATOR_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s+(\d+)\s+(\S.*?)\s*$")
 
 
-def parse_compiler_report(text):
-    """The figures of an ``edgetpu_compiler`` report (stdout and/or its ``*_edgetpu.log``).
+def parse_compiler_report(text, log=None):
+    """The figures of an ``edgetpu_compiler`` run: ``text`` is its output, ``log`` its ``*_edgetpu.log`` (the
+    per-operator table; taken from ``text`` when there is no log, as ``-s`` prints it there too).
 
     When the report has no "will run on" lines the whole graph mapped, so ops_on_tpu = total, ops_on_cpu = 0.
     """
     found = {}
-    version = re.search(r"Edge TPU Compiler version\s+(\S+)", text)
+    version = re.search(r"Edge TPU Compiler version\s+(\S+)", text + "\n" + (log or ""))
     found["version"] = version.group(1) if version else None
     for key, pattern in _NUMBERS.items():
         match = re.search(pattern, text)
@@ -50,7 +51,7 @@ def parse_compiler_report(text):
         match = re.search(pattern, text)
         found[key] = int(round(float(match.group(1)) * _UNITS[match.group(2)])) if match else None
     operators = []
-    for line in text.splitlines():
+    for line in (log if log else text).splitlines():
         match = _OPERATOR_LINE.match(line.strip())
         if match and match.group(1) not in ("Operator",):
             operators.append({"op": match.group(1), "count": int(match.group(2)), "status": match.group(3)})
@@ -83,8 +84,7 @@ def compile_model(model, folder, runner=None):
     source.write_bytes(model.data)
     code, output = runner([COMPILER, "-s", "-o", str(folder), str(source)], timeout=COMPILE_TIMEOUT_S)
     log = Path(folder) / f"{source.stem}_edgetpu.log"
-    text = output + ("\n" + log.read_text(errors="replace") if log.exists() else "")
-    report = parse_compiler_report(text)
+    report = parse_compiler_report(output, log.read_text(errors="replace") if log.exists() else None)
     report["exit_code"] = code
     compiled = Path(folder) / f"{source.stem}_edgetpu.tflite"
     if code != 0:
