@@ -38,7 +38,32 @@ def load_dataset(name, data=None, split="train", *, fold=None, pose_lists=(), li
                             f"(or use --dataset synthetic, which needs no download)")
         if not Path(data).exists():
             raise UserError(f"--data {data}: no such file or directory")
-        raise UserError(f"the {name} loader is not in this build yet")
+        if fold is not None and name != "kdef":
+            raise UserError(f"--fold applies to kdef's cross-validation, not to {name}")
+        images = _load_real(name, Path(data), split, fold, limit if not pose_lists else None)
+    if pose_lists:
+        from lanmsff_edge.data import poselists
+
+        images = poselists.select(images, pose_lists, data)
     if limit is not None:
         images = images.subset(range(min(int(limit), len(images))))
+    return images
+
+
+def _load_real(name, data, split, fold, limit):
+    """Decode (or reuse the cached decode of) a real data set; ``limit`` decodes only the first N, uncached."""
+    from lanmsff_edge.data import cache, fer2013, ferplus, kdef
+
+    if name == "kdef":
+        kdef.check_fold(fold)
+        everything = cache.cached("kdef", "all", data, {}, lambda: kdef.load_all(data))
+        return kdef.select_fold(everything, int(fold), split)
+    loader = {"ferplus": ferplus.load, "fer2013": fer2013.load}[name]
+    entry = cache.entry_path(name, split, data, {})
+    images = cache.load(entry)
+    if images is None and limit is not None:
+        return loader(data, split, limit=int(limit))
+    if images is None:
+        images = loader(data, split)
+        cache.store(entry, images)
     return images

@@ -1,0 +1,63 @@
+"""Image bytes → the stored form: uint8 64×64 grayscale.
+
+Enlarging (FER's 48×48 → 64×64) is bilinear; shrinking (KDEF's 562×762 photos) uses area averaging, which is
+bilinear's anti-aliased counterpart (plain bilinear would alias a ×9 reduction). Camera frames at prediction time
+should go through ``prepare_face`` too, so a deployed model sees what it was trained on.
+"""
+import cv2
+import numpy as np
+
+from lanmsff_edge.data.common import IMAGE_SIZE
+
+cv2.setNumThreads(1)  # tiny images: threads only add overhead on shared cores
+
+
+def centre_square(gray):
+    """The largest centred square of a 2-D image."""
+    height, width = gray.shape
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return gray[top:top + side, left:left + side]
+
+
+def prepare_face(gray, square_crop=False):
+    """2-D grayscale array (any size, uint8) → uint8 64×64; ``square_crop`` takes the centred square first."""
+    gray = np.asarray(gray)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY) if gray.shape[2] == 3 else gray[..., 0]
+    if gray.dtype != np.uint8:
+        gray = np.clip(gray, 0, 255).astype(np.uint8)
+    if square_crop:
+        gray = centre_square(gray)
+    if gray.shape == (IMAGE_SIZE, IMAGE_SIZE):
+        return gray.copy()
+    shrinking = gray.shape[0] > IMAGE_SIZE or gray.shape[1] > IMAGE_SIZE
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interpolation)
+
+
+def decode_gray(data):
+    """Encoded image bytes → 2-D uint8 grayscale array, or None when undecodable."""
+    if not data:
+        return None
+    gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if gray is None or gray.size == 0:
+        return None
+    return gray
+
+
+def decode_files(source, names, square_crop=False):
+    """Decode ``names`` from a Source into uint8 (N, 64, 64) in the order given.
+
+    Returns (images, ok) where ok[i] is False for unreadable or undecodable files (their rows are zero).
+    """
+    index = {name: i for i, name in enumerate(names)}
+    images = np.zeros((len(names), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    ok = np.zeros(len(names), bool)
+    for name, data in source.iter_bytes(names):
+        gray = decode_gray(data) if data is not None else None
+        if gray is not None:
+            i = index[name]
+            images[i] = prepare_face(gray, square_crop)
+            ok[i] = True
+    return images, ok

@@ -1,0 +1,149 @@
+"""FERPlus: Microsoft's relabelling of FER-2013 by 10 annotators per image, 8 emotions.
+
+Two layouts:
+- the output of Microsoft's ``generate_training_data.py``: ``FER2013Train|FER2013Valid|FER2013Test/`` each with
+  ``label.csv`` (``fer0000000.png,"(x, y, w, h)",<10 vote counts>``, no header) and the 48×48 PNGs;
+- the label file ``fer2013new.csv`` (``Usage,Image name,<10 vote columns>``) beside the original ``fer2013.csv``,
+  whose row i holds the pixels of ``fer2013new.csv`` row i.
+Labels follow FERPlus's "majority" mode: votes of 1 are dropped as outliers, then an image is kept only when its
+top emotion has more than half of the remaining votes and is one of the 8 emotions (not unknown, not NF).
+"""
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.data import fer2013
+from lanmsff_edge.data.classes import FERPLUS_CLASSES
+from lanmsff_edge.data.common import IMAGE_SIZE, LabeledImages
+from lanmsff_edge.data.decode import decode_files
+from lanmsff_edge.data.sources import find_root, open_source, text_lines
+from lanmsff_edge.errors import UserError
+
+FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
+VOTE_COLUMNS = FERPLUS_CLASSES + ("unknown", "NF")
+LABEL_COLUMNS = 2 + len(VOTE_COLUMNS)  # image name, face box, votes
+
+
+def majority_label(votes):
+    """FERPlus majority rule on the 10 vote counts → class index 0..7, or None when the image is dropped."""
+    counts = np.asarray(votes, dtype=float)
+    counts = np.where(counts <= 1, 0.0, counts)  # a single vote is an outlier
+    total = counts.sum()
+    top = int(np.argmax(counts))
+    if total <= 0 or counts[top] <= 0.5 * total or top >= len(FERPLUS_CLASSES):
+        return None
+    return top
+
+
+def load(path, split, limit=None):
+    """FERPlus ``split`` from a directory or archive (either layout) or from the path of ``fer2013new.csv``."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _load_from_csv_pair(open_source(path.parent), path.name, split, limit, where=path.parent)
+    source = open_source(path)
+    files = source.files()
+    roots = {s: find_root(files, f"{folder}/label.csv") for s, folder in FOLDERS.items()}
+    if roots[split] is not None:
+        return _load_microsoft_layout(source, roots[split] + FOLDERS[split], split, limit)
+    new_csv = _find_file(files, "fer2013new.csv")
+    if new_csv is not None:
+        return _load_from_csv_pair(source, new_csv, split, limit, where=path)
+    present = [s for s, root in roots.items() if root is not None]
+    if present:
+        raise UserError(f"{path} has no {FOLDERS[split]}/label.csv: the {split} split is not in this copy of "
+                        f"FERPlus (it has {', '.join(present)})")
+    raise UserError(f"{path} holds no FERPlus data: expected {FOLDERS['train']}/label.csv (Microsoft's FERPlus "
+                    f"layout) or fer2013new.csv beside fer2013.csv")
+
+
+def read_label_csv(source, name):
+    """Rows of a FERPlus ``label.csv`` as (image name, 10 vote counts), with one-line errors naming the row."""
+    rows = []
+    where = source.describe(name)
+    for line, row in enumerate(csv.reader(text_lines(source, name)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != LABEL_COLUMNS:
+            raise UserError(f"{where} line {line}: {len(row)} columns, expected {LABEL_COLUMNS} "
+                            f"(image name, face box, {len(VOTE_COLUMNS)} vote counts)")
+        try:
+            votes = [int(float(value)) for value in row[2:]]
+        except ValueError:
+            if line == 1 and not row[0].lower().endswith(".png"):
+                continue  # a header row
+            raise UserError(f"{where} line {line}: vote counts must be numbers, got {row[2:]}") from None
+        rows.append((row[0].strip(), votes))
+    return rows
+
+
+def _load_microsoft_layout(source, folder, split, limit):
+    rows = read_label_csv(source, f"{folder}/label.csv")
+    if not rows:
+        raise UserError(f"{source.describe(folder + '/label.csv')} is empty")
+    kept = [(name, label) for name, votes in rows if (label := majority_label(votes)) is not None]
+    if limit is not None:
+        kept = kept[:limit]
+    names = [name for name, _ in kept]
+    images, ok = decode_files(source, [f"{folder}/{name}" for name in names])
+    return LabeledImages(
+        dataset="ferplus",
+        split=split,
+        class_names=FERPLUS_CLASSES,
+        images=images[ok],
+        labels=np.array([label for _, label in kept], np.int64)[ok],
+        names=[name for name, good in zip(names, ok) if good],
+        skipped=int((~ok).sum()),
+        skipped_names=[name for name, good in zip(names, ok) if not good],
+    )
+
+
+def _load_from_csv_pair(source, new_csv, split, limit, where):
+    """fer2013new.csv (labels) + fer2013.csv (pixels), row by row."""
+    pixels_csv = _find_file(source.files(), "fer2013.csv")
+    if pixels_csv is None:
+        raise UserError(f"{where}: {new_csv} needs the original fer2013.csv beside it (it holds the pixels)")
+    usage = fer2013.USAGE[split]
+    label_rows = csv.reader(text_lines(source, new_csv))
+    header = next(label_rows, None)
+    expected = 2 + len(VOTE_COLUMNS)
+    if header is None or len(header) != expected:
+        raise UserError(f"{source.describe(new_csv)} line 1: expected the header Usage,Image name,"
+                        f"{','.join(VOTE_COLUMNS)}")
+    wanted = {}  # fer2013.csv row → (image name, label)
+    for row_number, row in enumerate(label_rows):
+        line = row_number + 2
+        if len(row) != expected:
+            raise UserError(f"{source.describe(new_csv)} line {line}: {len(row)} columns, expected {expected}")
+        if row[0].strip() != usage or not row[1].strip():
+            continue
+        try:
+            label = majority_label([int(float(v)) for v in row[2:]])
+        except ValueError:
+            raise UserError(f"{source.describe(new_csv)} line {line}: vote counts must be numbers") from None
+        if label is not None:
+            wanted[row_number] = (row[1].strip(), label)
+            if limit is not None and len(wanted) >= limit:
+                break
+    if not wanted:
+        raise UserError(f"{source.describe(new_csv)}: no {usage} rows: the {split} split is not in this copy")
+    rows, images = fer2013.read_csv_rows(source, pixels_csv, set(wanted))
+    order = [row for row in sorted(wanted) if row in rows]
+    if len(order) != len(wanted):
+        missing = min(set(wanted) - set(order))
+        raise UserError(f"{source.describe(pixels_csv)} has no row {missing}, which {new_csv} labels: "
+                        f"use the fer2013.csv that matches fer2013new.csv")
+    return LabeledImages(
+        dataset="ferplus",
+        split=split,
+        class_names=FERPLUS_CLASSES,
+        images=images[[rows[r] for r in order]] if order else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        labels=np.array([wanted[r][1] for r in order], np.int64),
+        names=[wanted[r][0] for r in order],
+    )
+
+
+def _find_file(files, basename):
+    """The shallowest file called ``basename`` (case-insensitive), or None."""
+    matches = [f for f in files if f.rsplit("/", 1)[-1].lower() == basename.lower()]
+    return min(matches, key=lambda f: f.count("/")) if matches else None

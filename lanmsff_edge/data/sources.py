@@ -1,0 +1,167 @@
+"""Read a data set where the user keeps it: a directory, or the .tar.gz / .tar / .zip archive as downloaded.
+
+A ``Source`` lists its files by relative POSIX path and streams their bytes; archives are read in one sequential
+pass (no unpacking to disk). ``find_root`` locates the data set's own top folder however deep the copy nests it.
+"""
+import contextlib
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def is_image_name(name):
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+class DirectorySource:
+    def __init__(self, path):
+        self.path = Path(path)
+        self._files = None
+
+    def files(self):
+        if self._files is None:
+            found = []
+            for folder, subfolders, names in os.walk(self.path):
+                subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
+                relative = Path(folder).relative_to(self.path).as_posix()
+                prefix = "" if relative == "." else relative + "/"
+                found.extend(prefix + name for name in names if not name.startswith("."))
+            self._files = sorted(found)
+        return self._files
+
+    def open(self, name):
+        return open(self.path / name, "rb")
+
+    def iter_bytes(self, names):
+        for name in names:
+            try:
+                yield name, (self.path / name).read_bytes()
+            except OSError:
+                yield name, None
+
+    def describe(self, name=""):
+        return str(self.path / name) if name else str(self.path)
+
+
+class TarSource:
+    def __init__(self, path):
+        self.path = Path(path)
+        self._files = None
+
+    def files(self):
+        if self._files is None:
+            try:
+                with tarfile.open(self.path, "r:*") as archive:
+                    self._files = sorted(_member_name(m) for m in archive.getmembers() if m.isfile())
+            except (tarfile.TarError, OSError, EOFError) as error:
+                raise UserError(f"{self.path}: unreadable archive ({error})") from None
+        return self._files
+
+    @contextlib.contextmanager
+    def open(self, name):
+        """A stream of one member, read in a single pass (fine for the CSV files this is used for)."""
+        with tarfile.open(self.path, "r|*") as archive:
+            for member in archive:
+                if member.isfile() and _member_name(member) == name:
+                    yield io.BufferedReader(_ForwardOnly(archive.extractfile(member)))
+                    return
+        raise UserError(f"{self.path}: no member {name}")
+
+    def iter_bytes(self, names):
+        """One streaming pass over the archive, yielding the wanted members in archive order."""
+        wanted = set(names)
+        try:
+            with tarfile.open(self.path, "r|*") as archive:
+                for member in archive:
+                    name = _member_name(member)
+                    if member.isfile() and name in wanted:
+                        yield name, archive.extractfile(member).read()
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise UserError(f"{self.path}: unreadable archive ({error})") from None
+
+    def describe(self, name=""):
+        return f"{self.path}:{name}" if name else str(self.path)
+
+
+class ZipSource:
+    def __init__(self, path):
+        self.path = Path(path)
+        self._archive = zipfile.ZipFile(self.path)
+
+    def files(self):
+        return sorted(info.filename for info in self._archive.infolist() if not info.is_dir())
+
+    def open(self, name):
+        return self._archive.open(name)
+
+    def iter_bytes(self, names):
+        for name in names:
+            try:
+                yield name, self._archive.read(name)
+            except (KeyError, zipfile.BadZipFile, OSError):
+                yield name, None
+
+    def describe(self, name=""):
+        return f"{self.path}:{name}" if name else str(self.path)
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A member of a streamed tar, readable front to back (TextIOWrapper asks streams whether they seek)."""
+
+    def __init__(self, member):
+        self._member = member
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._member.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _member_name(member):
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def open_source(path):
+    """The directory or archive at ``path`` as a Source; anything else is a UserError."""
+    path = Path(path)
+    if path.is_dir():
+        return DirectorySource(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    if tarfile.is_tarfile(path):
+        return TarSource(path)
+    if zipfile.is_zipfile(path):
+        return ZipSource(path)
+    raise UserError(f"{path}: not a directory nor a .tar.gz / .tar / .zip archive of a data set")
+
+
+def text_lines(source, name):
+    """Decoded lines of a text file inside a source (UTF-8, BOM tolerated)."""
+    with source.open(name) as handle:
+        yield from io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+
+
+def find_root(files, marker):
+    """The shallowest folder prefix P such that P + marker is one of ``files`` (e.g. marker "FER2013Train/label.csv").
+
+    Returns None when absent. P is "" or ends with "/".
+    """
+    best = None
+    for name in files:
+        if name == marker or name.endswith("/" + marker):
+            prefix = name[: len(name) - len(marker)]
+            if best is None or prefix.count("/") < best.count("/"):
+                best = prefix
+    return best
