@@ -225,8 +225,9 @@ def open_model(path, input_range=(0.0, 1.0)):
 
 
 def open_models(paths, input_range=(0.0, 1.0)):
-    """Open every path; duplicate file names get their parent folder prepended so rows stay distinguishable."""
-    models = [open_model(path, input_range) for path in paths]
+    """Open every path (``BenchModel``s pass through); duplicate file names get their parent folder prepended so
+    rows stay distinguishable."""
+    models = [path if isinstance(path, BenchModel) else open_model(path, input_range) for path in paths]
     names = [m.name for m in models]
     for model in models:
         if names.count(model.name) > 1:

@@ -45,7 +45,8 @@ def load_data(dataset, data, split, limit):
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="test",
               limit=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
               android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None):
-    """Benchmark ``models`` (paths; none → the bundled pretrained models) on ``device``; returns a ``BenchReport``.
+    """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
+    returns a ``BenchReport``.
 
     Each ``.keras`` model is also converted to float32 and int8 TFLite (``convert=False`` skips that). With a
     data set, each row gets accuracy and information density on ``split`` (first ``limit`` images).
