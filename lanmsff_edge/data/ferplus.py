@@ -82,6 +82,9 @@ def _load_microsoft_layout(source, folder, split, limit):
     if not rows:
         raise UserError(f"{source.describe(folder + '/label.csv')} is empty")
     kept = [(name, label) for name, votes in rows if (label := majority_label(votes)) is not None]
+    if not kept:
+        raise UserError(f"{source.describe(folder + '/label.csv')}: none of its {len(rows)} images has a "
+                        f"majority label")
     if limit is not None:
         kept = kept[:limit]
     names = [name for name, _ in kept]
@@ -111,12 +114,14 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
         raise UserError(f"{source.describe(new_csv)} line 1: expected the header Usage,Image name,"
                         f"{','.join(VOTE_COLUMNS)}")
     wanted = {}  # fer2013.csv row → (image name, label)
+    in_split = 0
     for row_number, row in enumerate(label_rows):
         line = row_number + 2
         if len(row) != expected:
             raise UserError(f"{source.describe(new_csv)} line {line}: {len(row)} columns, expected {expected}")
         if row[0].strip() != usage or not row[1].strip():
             continue
+        in_split += 1
         try:
             label = majority_label([int(float(v)) for v in row[2:]])
         except ValueError:
@@ -125,9 +130,11 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
             wanted[row_number] = (row[1].strip(), label)
             if limit is not None and len(wanted) >= limit:
                 break
-    if not wanted:
+    if not in_split:
         raise UserError(f"{source.describe(new_csv)}: no {usage} rows: the {split} split is not in this copy")
-    rows, images = fer2013.read_csv_rows(source, pixels_csv, set(wanted))
+    if not wanted:
+        raise UserError(f"{source.describe(new_csv)}: none of the {in_split} {usage} images has a majority label")
+    rows, images, _ = fer2013.read_csv_rows(source, pixels_csv, set(wanted))
     order = [row for row in sorted(wanted) if row in rows]
     if len(order) != len(wanted):
         missing = min(set(wanted) - set(order))

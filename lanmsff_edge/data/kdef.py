@@ -6,8 +6,8 @@ one letter, so names are parsed from both ends. Images are converted to gray, cr
 (the face sits in the middle of KDEF's portrait frames) and reduced to 64×64.
 
 Cross-validation: 5 folds over subjects (gender + number: both sessions of a person are one subject), fixed and
-seed-free so results are comparable: in each gender, subjects sorted by number are dealt to folds 1..5 in turn
-(7 women and 7 men per fold for the full set). Fold k's subjects are its val and test split; train is the rest.
+seed-free so results are comparable: subjects sorted by gender, then number, are dealt to folds 1..5 in turn
+(7 women and 7 men per fold for the full set of 35 + 35). Fold k's subjects are its val and test split; train is the rest.
 """
 import re
 
@@ -66,13 +66,9 @@ def load_all(path):
 
 
 def subject_folds(subjects):
-    """{subject: fold 1..5}: per gender, subjects in number order dealt round-robin to the folds."""
-    folds = {}
-    for gender in sorted({subject[0] for subject in subjects}):
-        ordered = sorted((s for s in set(subjects) if s[0] == gender), key=lambda s: int(s[1:]))
-        for rank, subject in enumerate(ordered):
-            folds[subject] = rank % FOLDS + 1
-    return folds
+    """{subject: fold 1..5}: subjects ordered by gender then number, dealt round-robin to the folds."""
+    ordered = sorted(set(subjects), key=lambda subject: (subject[0], int(subject[1:])))
+    return {subject: rank % FOLDS + 1 for rank, subject in enumerate(ordered)}
 
 
 def check_fold(fold):
