@@ -1,0 +1,81 @@
+"""demo: presets, the summary table, and the whole pipeline end to end with tiny settings."""
+import json
+import re
+
+import pytest
+
+from lanmsff_edge.demo import PRESETS, run_demo, settings_for, summary_lines
+from lanmsff_edge.errors import UserError
+
+
+def test_presets_and_explicit_values():
+    assert settings_for() == PRESETS["full"] and PRESETS["full"].width == 1.0
+    quick = settings_for(quick=True)
+    assert quick.width < 1.0 and quick.limit is not None
+    custom = settings_for(quick=True, epochs=5, width=0.25, limit=64)
+    assert (custom.epochs, custom.width, custom.limit) == (5, 0.25, 64)
+    assert custom.qat_epochs == quick.qat_epochs  # untouched fields keep the preset
+    with pytest.raises(UserError, match="--epochs"):
+        settings_for(epochs=0)
+
+
+def test_an_occupied_out_folder_is_refused_before_any_work(tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(UserError, match=f"--out {tmp_path} already exists and is not empty"):
+        run_demo(tmp_path)
+
+
+def test_summary_table_compares_int8_with_float():
+    summary = {
+        "validation": {"images": 480},
+        "float": {"accuracy": 0.9, "size_bytes": 1_474_560, "latency_ms": 24.0},
+        "int8": {"accuracy": 0.895, "size_bytes": 430_080, "latency_ms": 2.0, "speedup_vs_float": 12.0,
+                 "size_ratio_vs_float": 3.43},
+        "micro": {"arena_bytes": 552_960},
+        "firmware": {"folder": "demo/firmware", "files": 9, "arena_size": 608_256,
+                     "boards_that_fit": ["STM32H743 (NUCLEO-H743ZI2)"]},
+    }
+    lines = summary_lines(summary)
+    cells = {row[0]: row[1:] for row in (re.split(r"\s{2,}", line.strip()) for line in lines[:5])}
+    assert cells["accuracy, synthetic val (480 images)"] == ["90.00 %", "89.50 %", "-0.50 points"]
+    assert cells["file size"] == ["1,440 KB", "420 KB", "3.4× smaller"]
+    assert cells["latency, 1 thread, host CPU (median)"] == ["24.00 ms", "2.00 ms", "12.0× faster"]
+    assert cells["TFLite Micro arena (smallest / bundle)"] == ["540 KB / 594 KB"]
+    assert "boards the firmware fits: STM32H743 (NUCLEO-H743ZI2)" in lines
+    markdown = summary_lines(summary, markdown=True)
+    assert markdown[0].startswith("| ") and markdown[1].startswith("|---|")
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_with_tiny_settings(run_cli, tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", out, "--width", "0.25", "--limit", "64", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    for step in ("[1/5] training", "[2/5] quantization-aware", "[3/5] bench", "[4/5] bench", "[5/5] TFLite Micro"):
+        assert step in result.output
+    assert "accuracy, synthetic val (64 images)" in result.output
+    assert "boards the firmware fits:" in result.output
+
+    for name in ("run/model.keras", "run/config.json", "lanmsff_int8.tflite", "lanmsff_int8.json", "bench_cpu.json",
+                 "bench_mcu.json", "firmware/bundle.json", "summary.json", "summary.md"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    cpu = json.loads((out / "bench_cpu.json").read_text())
+    int8_row = next(row for row in cpu["results"] if row["format"] == "tflite")
+    assert summary["int8"]["accuracy"] == pytest.approx(int8_row["accuracy"])
+    assert summary["int8"]["size_bytes"] == (out / "lanmsff_int8.tflite").stat().st_size
+    assert summary["float"]["size_bytes"] > summary["int8"]["size_bytes"]
+    assert summary["micro"]["arena_bytes"] <= summary["firmware"]["arena_size"]
+    bundle = json.loads((out / "firmware" / "bundle.json").read_text())
+    assert bundle  # the firmware manifest the bundle writes
+
+    # what the demo made is usable by the other commands: predict with the int8 model
+    from lanmsff_edge.data import load_dataset
+
+    import cv2
+
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), load_dataset("synthetic", split="val", limit=1).images[0])
+    result = run_cli("predict", face, "--model", out / "lanmsff_int8.tflite", "--no-detect")
+    assert result.exit_code == 0, result.output
+    assert "face.png  64×64  1 face" in result.output
