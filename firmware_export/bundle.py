@@ -86,22 +86,18 @@ class Bundle:
 
 
 def _validate_model(graph, source):
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UserError(f"{source} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                        "a LANMSFF classifier has one of each")
-    x, y = graph.inputs[0], graph.outputs[0]
-    problems = []
-    if x.dtype != "int8":
-        problems.append(f"input '{x.name}' is {x.dtype}")
-    if y.dtype != "int8":
-        problems.append(f"output '{y.name}' is {y.dtype}")
+    problems = [f"input '{t.name}' is {t.dtype}" for t in graph.inputs if t.dtype != "int8"]
+    problems += [f"output '{t.name}' is {t.dtype}" for t in graph.outputs if t.dtype != "int8"]
     floats = graph.non_integer_tensors + graph.float_constants
     if floats:
         example = floats[0].name if len(floats[0].name) <= 60 else floats[0].name[:57] + "..."
         problems.append(f"{len(floats)} tensor(s) are {floats[0].dtype}, e.g. '{example}'")
     if problems:
-        raise UserError(f"{source} is not a full-integer int8 model ({'; '.join(problems)}); make one with "
+        raise UserError(f"{source} is not a full-integer int8 model ({'; '.join(problems[:3])}); make one with "
                         "`lanmsff-edge quantize` (int8 PTQ or QAT, int8 input and output)")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UserError(f"{source} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                        "a LANMSFF classifier has one of each")
 
 
 def _validate_shapes(graph, source):
