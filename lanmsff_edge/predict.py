@@ -18,6 +18,7 @@ from lanmsff_edge.errors import UserError
 from lanmsff_edge.faces import find_faces, read_image
 
 NO_FACE_HINT = "no face found (if the image is already a face crop, use --no-detect)"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
 @dataclass
@@ -138,14 +139,32 @@ def predict_image(image, classifier, detect=True, detector=None):
             for face, probs in zip(faces, probabilities)]
 
 
+def expand_inputs(paths):
+    """Files stay as given; a folder becomes its image files (by suffix, sorted, not recursive)."""
+    expanded = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            expanded.extend(images or [path])  # an empty folder stays, to be reported as unreadable
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def predict_files(paths, classifier, detect=True, detector=None, keep_images=False):
-    """An ``ImageResult`` per path; a file that cannot be read gets ``error`` set and the others go on."""
+    """An ``ImageResult`` per image (folders expand to their images); a file that cannot be read gets ``error``
+    set and the others go on."""
     if detect and detector is None:
         from lanmsff_edge.faces import HaarFaceDetector
 
         detector = HaarFaceDetector()
     results = []
-    for path in paths:
+    for path in expand_inputs(paths):
+        if path.is_dir():
+            results.append(ImageResult(str(path), error=f"cannot read {path}: a folder without image files "
+                                                         f"({', '.join(IMAGE_SUFFIXES)})"))
+            continue
         try:
             image = read_image(path)
         except UserError as error:

@@ -147,6 +147,21 @@ def test_tflite_model_runs_through_litert_with_the_same_answers(photos, tmp_path
                                model.predict(to_model_input(crops), verbose=0), atol=1e-5)
 
 
+def test_a_folder_expands_to_its_images_and_an_empty_folder_is_reported(photos, tmp_path):
+    from lanmsff_edge.evaluation import Predictor
+    from lanmsff_edge.predict import ExpressionClassifier, predict_files
+
+    uniform = ExpressionClassifier(Predictor(lambda x: np.full((len(x), 8), 1 / 8), 8), CLASS_NAMES["ferplus"], "u")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    results = predict_files([tmp_path, empty], uniform)
+    assert [r.path for r in results] == [str(tmp_path / name) for name in
+                                         ("blank.png", "corrupt.jpg", "one.jpg", "two.png")] + [str(empty)]
+    assert [bool(r.error) for r in results] == [False, True, False, False, True]
+    assert "a folder without image files" in results[-1].error
+    assert [len(r.faces) for r in results] == [0, 0, 1, 2, 0]
+
+
 def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
     from lanmsff_edge.predict import class_names_for
 

@@ -2,12 +2,13 @@
 import click
 
 
-@click.command(help="Find the faces in each IMAGE and print their expression with the top-k probabilities.\n\n"
+@click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
+                    "the top-k probabilities.\n\n"
                     "Faces are found with OpenCV's Haar cascade and cropped like FER-2013 (the detector box "
                     "×1.02), then resized to 64×64 gray. Several faces → one line each, left to right. "
                     "Exit code 1 when any IMAGE could not be read (the others are still processed); "
                     "an image without a face is not an error.")
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--model", default="ferplus", show_default=True,
               help="ferplus or fer2013 (bundled int8, LiteRT), a .tflite file, a .keras file or a training run folder.")
 @click.option("--no-detect", is_flag=True, help="Each image is already a face crop: classify the whole image.")
