@@ -22,10 +22,16 @@ def default_labels(num_classes):
 
 
 def _from_json(data, source):
+    """A label list from JSON: a plain list, a ``class_names``/``labels``/``classes`` list (at any depth), or the
+    class order of the data set named by ``dataset`` (what ``lanmsff-edge quantize`` writes in ``OUT.json``)."""
+    from lanmsff_edge.data.classes import CLASS_NAMES
+
     if isinstance(data, dict):
         for key in _JSON_KEYS:
             if isinstance(data.get(key), list):
                 return data[key]
+        if isinstance(data.get("dataset"), str) and data["dataset"].lower() in CLASS_NAMES:
+            return list(CLASS_NAMES[data["dataset"].lower()])
         for value in data.values():  # e.g. {"dataset": {"class_names": [...]}}
             if isinstance(value, dict):
                 found = _from_json(value, source)
