@@ -2,8 +2,9 @@
 
 The ``tflite-micro`` wheel ships the real TFLM C++ interpreter (reference kernels, every op registered), so a model
 that allocates and runs here is a model a microcontroller build of the same TFLM can run; an op missing from
-``TFLM_BUILTIN_OPS`` fails on both. Arena figures are measured with this 64-bit host build: a 32-bit Cortex-M
-needs a little less (its pointers and per-tensor structs are half the size), never more, for the same TFLM.
+``TFLM_BUILTIN_OPS`` fails on both. Arena figures are measured with this 64-bit host build: with the same TFLM
+version and kernels a 32-bit Cortex-M typically needs a little less (pointers and per-tensor structs are half the
+size); optimized kernels (CMSIS-NN scratch buffers) or another TFLM version can need more, hence a margin.
 
 TFLM reports allocation failures with C++ ``printf``s to stderr ("Failed to resize buffer. Requested: …");
 they are captured here (file-descriptor level) and only surface inside an error message when they explain one.
