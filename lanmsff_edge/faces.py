@@ -7,13 +7,13 @@ Framing: FER-2013 faces are tightly cropped. Running this detector on 600 FERPlu
 borders padded so the box may leave the frame) gave a box of median 0.98 × the 48×48 frame (IQR 0.91–1.05),
 centred to within 1 % of the box size; 600 FER-2013 PublicTest images gave the same (median frame/box 1.02).
 So a crop is the detector's square box scaled by ``FRAME_SCALE`` = 1.02 about its centre; parts outside the photo
-are filled by replicating the border, then the crop is resized to 64×64 gray.
+are filled by replicating the border, then the crop is resized to 64×64 gray exactly as the loaders resize
+training faces (``data.decode.prepare_face``).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from lanmsff_edge.data.common import IMAGE_SIZE
 from lanmsff_edge.errors import UserError
 
 FRAME_SCALE = 1.02
@@ -98,8 +98,8 @@ def square_crop_box(box, frame_scale=FRAME_SCALE):
     return (int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, side)
 
 
-def cut(gray, crop_box, size=IMAGE_SIZE):
-    """Cut ``crop_box`` out of ``gray`` (border replicated where it leaves the photo) and resize to size×size."""
+def cut(gray, crop_box):
+    """The ``crop_box`` region of ``gray`` at its own resolution, the border replicated where it leaves the photo."""
     import cv2
 
     x, y, w, h = crop_box
@@ -107,9 +107,7 @@ def cut(gray, crop_box, size=IMAGE_SIZE):
     pad = max(0, -x, -y, x + w - width, y + h - height)
     if pad:
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    patch = gray[y + pad:y + pad + h, x + pad:x + pad + w]
-    interpolation = cv2.INTER_AREA if min(w, h) >= size else cv2.INTER_LINEAR
-    return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interpolation))
+    return np.ascontiguousarray(gray[y + pad:y + pad + h, x + pad:x + pad + w])
 
 
 def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
@@ -117,15 +115,18 @@ def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
 
     ``detect=False``: the whole photo is the face (resized to 64×64; a non-square photo is stretched).
     ``detector``: anything with ``detect(gray) -> [(x, y, w, h)]`` (default: ``HaarFaceDetector()``).
+    Crops are resized by ``prepare_face``, the function the data loaders resize training faces with.
     """
+    from lanmsff_edge.data.decode import prepare_face
+
     gray = to_gray(image)
     height, width = gray.shape[:2]
     if not detect:
         whole = (0, 0, width, height)
-        return [Face(whole, whole, cut(gray, whole))]
+        return [Face(whole, whole, prepare_face(gray))]
     detector = detector or HaarFaceDetector()
     faces = []
     for box in sorted(detector.detect(gray), key=lambda b: (b[0], b[1])):
         crop_box = square_crop_box(box, frame_scale)
-        faces.append(Face(tuple(int(v) for v in box), crop_box, cut(gray, crop_box)))
+        faces.append(Face(tuple(int(v) for v in box), crop_box, prepare_face(cut(gray, crop_box))))
     return faces

@@ -150,7 +150,7 @@ def explain_image(image_path, model="ferplus", class_name="auto", detect=True, o
             raise UserError(f"--class {class_name}: the model's classes are {', '.join(class_names)} (or auto)")
         class_index = class_names.index(class_name)
     result = grad_cam(keras_model, face.image, class_index, layer)
-    display = cut(to_gray(image), face.crop_box, size)
+    display = cut(to_gray(image), face.crop_box)
     picture = render(display, result.heat, title_for(result, class_names), size)
     ok, encoded = cv2.imencode(".png", picture)
     if not ok:

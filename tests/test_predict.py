@@ -72,7 +72,7 @@ def test_crop_of_an_injected_box_shows_that_region_at_64x64():
 
 def test_crop_leaving_the_photo_replicates_the_border():
     photo = np.tile(np.arange(100, dtype=np.uint8), (100, 1))  # values = column index
-    crop = cut(photo, (-50, 0, 100, 100), size=100)
+    crop = cut(photo, (-50, 0, 100, 100))
     assert crop.shape == (100, 100)
     assert (crop[:, :50] == 0).all()  # left of the photo: column 0 repeated
     assert crop[:, 60] == pytest.approx(10, abs=1)
