@@ -430,3 +430,22 @@ def test_gpu_absent_is_a_clear_error(run_cli, crafted):
         pytest.skip("a GPU is visible here")
     result = run_cli("bench", "--model", crafted("clean_int8"), "--device", "gpu")
     assert result.exit_code == 1 and "no GPU visible to TensorFlow" in result.output
+
+
+def test_gpu_rows_on_a_stand_in_device(crafted, tmp_path, monkeypatch):
+    """The gpu code path with TensorFlow's CPU standing in for the GPU: Keras rows on that device with a
+    (here unavailable) peak-memory field, TFLite rows on LiteRT, the Keras row as the reference."""
+    from lanmsff_edge.bench import gpu
+    from lanmsff_edge.keras import keras
+
+    monkeypatch.setattr(gpu, "require_gpu", lambda: "/CPU:0")
+    monkeypatch.setattr(gpu, "gpu_name", lambda: "stand-in")
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    path = tmp_path / "small.keras"
+    keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(x)).save(path)
+    report = run_bench([path, crafted("clean_int8")], device="gpu", runs=2, warmup=0, convert=False)
+    keras_row, tflite_row = report.results
+    assert keras_row.is_reference and "GPU stand-in" in keras_row.runtime and keras_row.latency.runs == 2
+    assert "gpu_peak_memory_bytes" in keras_row.extra and "XNNPACK" in tflite_row.runtime
+    assert report.tables["gpu"] == {"name": "stand-in"}

@@ -62,7 +62,7 @@ def convert_keras_model(keras_model, calibration, calibration_note, precisions=(
     return converted
 
 
-def expand_models(models, dataset=None, data=None, eval_images=None, notes=None, precisions=("float32", "int8")):
+def expand_models(models, dataset=None, data=None, eval_images=None, precisions=("float32", "int8")):
     """Every Keras model followed by its converted TFLite models (``precisions``); TFLite inputs unchanged."""
     from lanmsff_edge.bench.models import KerasBenchModel
 
@@ -72,7 +72,5 @@ def expand_models(models, dataset=None, data=None, eval_images=None, notes=None,
         if isinstance(model, KerasBenchModel):
             if calibration is None:
                 calibration = calibration_faces(dataset, data, eval_images) if "int8" in precisions else ([], "")
-                if notes is not None and "int8" in precisions:
-                    notes.append(f"int8 models converted by the bench were calibrated on {calibration[1]}")
             expanded.extend(convert_keras_model(model, *calibration, precisions))
     return expanded

@@ -39,6 +39,7 @@ def _scatter(axes, points, xlabel, ylabel):
         axes.scatter([x], [y], marker=marker, s=90 if row.is_reference else 50)
         axes.annotate(f"{row.model} ({row.precision})", (x, y), textcoords="offset points", xytext=(5, 4),
                       fontsize=8)
+    axes.margins(0.2, 0.1)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.3)

@@ -10,7 +10,8 @@ JSON schema (``BenchReport.to_dict``)::
                   "is_reference", "error", "notes", ...target-specific fields (arena_bytes, edgetpu, android...)}]}
 
 Speed-up and size ratio compare each row with the float reference row (see ``choose_reference``):
-``speedup_vs_float = reference latency mean / row latency mean`` and
+``speedup_vs_float = reference latency p50 / row latency p50`` (medians: robust to a shared machine's spikes;
+the mean where a tool reports no median) and
 ``size_ratio_vs_float = reference size_bytes / row size_bytes`` (how many times smaller the row is).
 """
 from dataclasses import dataclass, field
@@ -102,8 +103,8 @@ def attach_ratios(results):
         row.size_ratio_vs_float = None
         if reference is None or row.error is not None:
             continue
-        if reference.latency is not None and row.latency is not None and row.latency.mean > 0:
-            row.speedup_vs_float = reference.latency.mean / row.latency.mean
+        if reference.latency is not None and row.latency is not None and row.latency.typical > 0:
+            row.speedup_vs_float = reference.latency.typical / row.latency.typical
         if reference.size_bytes and row.size_bytes:
             row.size_ratio_vs_float = reference.size_bytes / row.size_bytes
     return reference

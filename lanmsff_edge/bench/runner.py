@@ -85,7 +85,7 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     for model in opened:
         measure.check_classes(model, settings.data)
     if convert:
-        opened = expand_models(opened, dataset, data, None if settings.data is None else settings.data.images, notes,
+        opened = expand_models(opened, dataset, data, None if settings.data is None else settings.data.images,
                                precisions)
 
     module = importlib.import_module(f"lanmsff_edge.bench.{device}")

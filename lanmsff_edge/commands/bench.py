@@ -48,5 +48,5 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
         from lanmsff_edge.bench.plot import write_plot
 
         write_plot(report, plot_path)
-    if any(row.error for row in report.results) and all(row.error for row in report.results):
+    if report.results and all(row.error for row in report.results):
         raise click.ClickException("no model could be benchmarked (see the errors above)")
