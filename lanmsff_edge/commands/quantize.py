@@ -1,0 +1,54 @@
+"""`lanmsff-edge quantize`: model.keras → verified int8 (or fp16 / dynamic / float) TFLite and a cost report."""
+import click
+
+METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
+
+
+@click.command(help="""Convert a trained LANMSFF to TFLite and report what each variant costs.
+
+\b
+  qat      quantization-aware fine-tuning, then full-integer int8 (per-channel weights, int8 activations)
+  ptq      full-integer int8 post-training quantization, calibrated on a class-balanced train sample
+  fp16     float16 weights;  dynamic: int8 weights, float activations;  float: float32
+  all      every variant: OUT holds the qat model, the others go beside it as <stem>_<method>.tflite,
+           with one comparison table (OUT.md) and OUT.json
+
+Writes OUT (.tflite) and OUT.json (accuracy on --split, top-1 agreement and probability error vs the Keras
+model, size, I/O types and quantization, TFLite Micro check). int8 models are batch 1 with static shapes and
+must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
+cached in $LANMSFF_CACHE/calibration (or calibration/ beside OUT); its activation ranges go to
+<stem>.calibration.json.""")
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="A .keras model from `lanmsff-edge train` (or its run folder).")
+@click.option("--dataset", help="Data set of the model (default: the training run's).")
+@click.option("--data", type=click.Path(), help="The data set's folder or archive (not needed for synthetic).")
+@click.option("--method", default="qat", show_default=True, type=click.Choice(METHODS), help="Quantization method.")
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(0, None),
+              help="QAT fine-tuning epochs on the train split.")
+@click.option("--learning-rate", default=5e-5, show_default=True, type=click.FloatRange(0, None, min_open=True),
+              help="QAT fine-tuning learning rate (Adam).")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, None), help="QAT batch size.")
+@click.option("--calibration-size", default=500, show_default=True, type=click.IntRange(1, None),
+              help="Images in the PTQ representative sample (class- and pose-balanced, from train).")
+@click.option("--io", "io", default="int8", show_default=True, type=click.Choice(["int8", "float"]),
+              help="Input/output type of the int8 models (float: QUANTIZE/DEQUANTIZE at the ends).")
+@click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]),
+              help="Split the accuracy is measured on.")
+@click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
+@click.option("--limit", type=click.IntRange(1, None), help="Use only the first N images of each split (quick runs).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Calibration sample and fine-tuning seed.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .tflite file.")
+def command(model_path, dataset, data, method, epochs, learning_rate, batch_size, calibration_size, io, split, fold,
+            limit, seed, out):
+    from lanmsff_edge.quantize.pipeline import quantize
+
+    result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
+                      learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
+                      split=split, fold=fold, limit=limit, seed=seed, log=click.echo)
+    click.echo("")
+    click.echo(result["table"], nl=False)
+    click.echo("")
+    for row in result["variants"]:
+        click.echo(f"wrote {row['file']}")
+    for path in result["reports"]:
+        click.echo(f"wrote {path}")

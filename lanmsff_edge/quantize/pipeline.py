@@ -1,0 +1,208 @@
+"""``quantize``: a trained ``model.keras`` → verified ``.tflite`` variants and a report of what each one cost.
+
+Every variant is converted from the same float model (batch 1, static shapes), checked (integer variants must be
+integer-only with the requested I/O and must run in TFLite Micro, or the run stops with a ``UserError``), and
+measured with LiteRT on one split against the float Keras model.
+"""
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.atomic import write_bytes, write_text
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.quantize import converter as conversion
+from lanmsff_edge.quantize import qat, report, verify
+from lanmsff_edge.quantize.rewrite import relu_before_pool
+
+ALL = "all"
+METHOD_CHOICES = (*conversion.METHODS, ALL)
+LANMSFF_PREFIXES = ("block1_", "block2_", "block3_", "block4_", "head_softmax")
+MICRO_AGREEMENT_IMAGES = 16
+
+
+def check_lanmsff(model, source):
+    """``UserError`` unless ``model`` looks like a LANMSFF (64×64×1 input, block1…block4 layers, softmax head)."""
+    names = [layer.name for layer in model.layers]
+    missing = [prefix for prefix in LANMSFF_PREFIXES if not any(name.startswith(prefix) for name in names)]
+    if missing:
+        raise UserError(f"{source} is not a LANMSFF model (no {', '.join(p.rstrip('_') for p in missing)} layers); "
+                        "quantize takes a model made by `lanmsff-edge train`")
+    if tuple(model.input_shape[1:]) != (64, 64, 1) or len(model.output_shape) != 2:
+        raise UserError(f"{source}: expected a 64×64×1 input and one N×C output, found {model.input_shape} → "
+                        f"{model.output_shape}")
+
+
+def variant_paths(out, methods):
+    """Where each variant goes: ``OUT`` for a single method; with several, ``OUT`` holds the QAT int8 model (the
+    deliverable) and the others go beside it as ``<stem>_<method>.tflite``."""
+    out = Path(out)
+    if len(methods) == 1:
+        return {methods[0]: out}
+    return {method: out if method == "qat" else out.with_name(f"{out.stem}_{method}{out.suffix}")
+            for method in methods}
+
+
+def _forward_warnings(caught, log):
+    from calibration import CalibrationWarning
+
+    for warning in caught:
+        if issubclass(warning.category, CalibrationWarning):
+            log(f"Warning: {warning.message}")
+
+
+def _load_split(dataset, data, split, fold, limit, num_classes):
+    from lanmsff_edge.data import load_dataset
+
+    images = load_dataset(dataset, data, split, fold=fold, limit=limit)
+    if images.num_classes != num_classes:
+        raise UserError(f"the model predicts {num_classes} classes but {dataset} has {images.num_classes} "
+                        f"({', '.join(images.class_names)})")
+    if len(images) == 0:
+        raise UserError(f"{dataset} {split} has no images")
+    return images
+
+
+def describe(method, data, path, reference, inputs, images, params, io, log):
+    """Convert-time checks and accuracy figures of one converted variant (a report row)."""
+    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    graph = read_tflite(data, source=str(path))
+    integer = method in conversion.INTEGER_METHODS
+    if integer:
+        verify.check_integer(graph, io, source=f"the {method} model")
+        tflm = verify.require_micro(data, source=f"the {method} model")
+    else:
+        tflm = verify.micro_check(data, source=f"the {method} model")
+    model = TFLiteModel(data)
+    probs = model.predict(inputs)
+    row = {
+        "method": method,
+        "file": str(path),
+        "size_bytes": len(data),
+        "params": int(params),
+        "ops": graph.op_names,
+        "op_counts": graph.op_counts,
+        "fully_integer": graph.fully_integer,
+        "float_ops": [op.name for op in verify.float_ops(graph)],
+        "requantize_ops": len(verify.requantize_ops(graph)),
+        "input": report.tensor_io(graph.inputs[0]),
+        "output": report.tensor_io(graph.outputs[0]),
+        "tflm": tflm,
+        "litert_backend": model.backend,
+        "xnnpack": model.xnnpack,
+        "xnnpack_error": model.delegate_error,
+        **report.prediction_row(probs, reference, images.labels, images.class_names, params),
+    }
+    if integer:
+        count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
+        row["tflm_vs_litert_max_steps"] = verify.micro_agreement(data, model, inputs[:count], tflm["arena_bytes"])
+        row["tflm_vs_litert_images"] = count
+    log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  agreement {100 * row['agreement']:.2f}%  "
+        f"size {len(data) / 1024:.1f} KB")
+    return row
+
+
+def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
+             learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, log=None):
+    """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
+    ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict.
+
+    dataset/data/fold/limit: as ``load_dataset``'s (dataset defaults to the training run's); split: where
+    accuracy is measured; calibration_size: images in the representative sample (default 500, train split);
+    cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or ``calibration/`` beside OUT).
+    """
+    from calibration import DEFAULT_SIZE, activation_ranges, load_sample, model_inputs, representative_dataset
+    from lanmsff_edge.evaluation import keras_predictor, resolve_model_path, run_config
+    from lanmsff_edge.model import load_model, model_summary
+
+    log = log or (lambda message: None)
+    if method not in METHOD_CHOICES:
+        raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHOD_CHOICES)}")
+    if io not in conversion.IO_TYPES:
+        raise UserError(f"unknown --io {io!r}: choose one of {', '.join(conversion.IO_TYPES)}")
+    if int(epochs) < 0:
+        raise UserError(f"--epochs must be 0 or more, got {epochs}")
+    calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
+    if calibration_size < 1:
+        raise UserError(f"--calibration-size must be at least 1, got {calibration_size}")
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise UserError(f"--out {out}: the output file must end in .tflite")
+    methods = list(conversion.METHODS) if method == ALL else [method]
+
+    model_path = resolve_model_path(model_path)
+    float_model = load_model(model_path)
+    check_lanmsff(float_model, model_path)
+    dataset = dataset or run_config(model_path).get("dataset")
+    if not dataset:
+        raise UserError(f"--dataset is needed: {model_path} has no training run config.json naming its data set")
+    num_classes = int(float_model.output_shape[-1])
+    params = model_summary(float_model)["params"]
+
+    images = _load_split(dataset, data, split, fold, limit, num_classes)
+    inputs = model_inputs(images)
+    reference = keras_predictor(float_model).predict(images.images)
+    reference_row = {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
+                     "params": params, **report.prediction_row(reference, reference, images.labels,
+                                                              images.class_names, params)}
+    log(f"keras    accuracy {100 * reference_row['accuracy']:.2f}% on {dataset} {split} ({len(images)} images)")
+
+    train = None
+    if "qat" in methods or "ptq" in methods:
+        train = _load_split(dataset, data, "train", fold, limit, num_classes)
+    result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
+              "split": split, "fold": fold, "limit": limit, "images": len(images), "io": io,
+              "reference": reference_row, "variants": []}
+
+    representative = None
+    if "ptq" in methods:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sample, cached = load_sample(dataset, data, "train", calibration_size, seed, fold, limit,
+                                         directory=cache_dir or out.parent / "calibration", images=train)
+        _forward_warnings(caught, log)
+        representative = representative_dataset(sample)
+        calibration_path = out.with_name(f"{out.stem}.calibration.json")
+        ranges = activation_ranges(float_model, model_inputs(sample))
+        write_text(calibration_path, json.dumps({
+            "dataset": dataset, "split": "train", "requested": calibration_size, "size": len(sample),
+            "seed": seed, "class_counts": dict(zip(sample.class_names, sample.class_counts().tolist())),
+            "pose_counts": None if sample.poses is None else
+            {str(k): int(v) for k, v in zip(*np.unique(sample.poses.astype(str), return_counts=True))},
+            "cache": None if cached is None else str(cached), "activation_ranges": ranges}, indent=1) + "\n")
+        result["calibration"] = {"size": len(sample), "requested": calibration_size, "seed": seed,
+                                 "cache": None if cached is None else str(cached), "ranges": str(calibration_path)}
+
+    paths = variant_paths(out, methods)
+    rewritten = relu_before_pool(float_model)
+    for name in methods:
+        started = time.perf_counter()
+        if name == "qat":
+            val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
+            log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images")
+            aware = qat.quantize_aware_model(float_model)
+            result["qat"] = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
+                                          batch_size=batch_size, seed=seed)
+            flatbuffer = conversion.convert(aware, "qat", io=io)
+        else:
+            flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io)
+        seconds = time.perf_counter() - started
+        row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io, log)
+        row["seconds"] = round(seconds, 2)
+        write_bytes(paths[name], flatbuffer)
+        result["variants"].append(row)
+
+    result["reports"] = [str(out.with_suffix(".json"))] + ([str(out.with_suffix(".md"))] if method == ALL else [])
+    if "calibration" in result:
+        result["reports"].append(result["calibration"]["ranges"])
+    write_text(out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    table = report.markdown_table(result)
+    if method == ALL:
+        write_text(out.with_suffix(".md"), table)
+    result["table"] = table
+    return result

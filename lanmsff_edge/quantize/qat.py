@@ -1,0 +1,171 @@
+"""Quantization-aware training (tfmot, Keras 2) for every layer of LANMSFF.
+
+The default 8-bit scheme covers convolutions (BN folded, per-channel weights), transposed convolutions, dense,
+concatenation, pooling and ReLU. LANMSFF adds layers it does not know; each gets a ``QuantizeConfig`` that puts
+fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
+
+- ``ChannelShuffle`` / ``ChannelSplit`` (RESHAPE, TRANSPOSE, SPLIT): none, the int8 kernels keep the input scale;
+- ``ChannelMean`` (MEAN) and the broadcast ``Multiply`` of MassAtt (MUL): the output;
+- ``PWFS`` (SPLIT, MINIMUM ×2, ADD ×2, SUB, MUL): trained as ``QuantizedPWFS``, the same computation with
+  fake-quant after each ADD and the SUB (MINIMUM keeps its input scale), and the output quantized by its config.
+"""
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.keras.utils import smart_cond
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
+import numpy as np
+
+from lanmsff_edge.keras import keras, tf
+from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit
+from lanmsff_edge.quantize.rewrite import relu_before_pool
+
+DEFAULT_EPOCHS = 3
+DEFAULT_LEARNING_RATE = 5e-5
+
+_tfmot_keras = tfmot.quantization.keras
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_configs as _configs
+_register = keras.utils.register_keras_serializable(package="lanmsff_quantize")
+
+
+def _activation_quantizer():
+    """The default scheme's activation quantizer: asymmetric 8 bit, moving-average range."""
+    return _tfmot_keras.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
+                                                          narrow_range=False)
+
+
+@_register
+class QuantizedPWFS(PWFS):
+    """PWFS with fake-quant on its intermediate sums, so every tensor of its TFLite ops has a trained range."""
+
+    STAGES = ("sum01", "sum012", "diff")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._quantizer = _activation_quantizer()
+        self._ranges = {stage: self._quantizer.build(None, f"pwfs_{stage}", self) for stage in self.STAGES}
+
+    def _fake_quant(self, x, stage, training):
+        weights = self._ranges[stage]
+        return smart_cond(training,
+                          lambda: self._quantizer(x, True, weights=weights),
+                          lambda: self._quantizer(x, False, weights=weights))
+
+    def call(self, inputs, training=None):
+        if training is None:
+            training = keras.backend.learning_phase()
+        s0, s1, s2 = tf.split(inputs, 3, axis=-1)
+        lowest = tf.minimum(tf.minimum(s0, s1), s2)
+        total = self._fake_quant(s0 + s1, "sum01", training)
+        total = self._fake_quant(total + s2, "sum012", training)
+        return self._fake_quant(total - lowest, "diff", training) * 0.5
+
+
+def _quantize_config_for(layer):
+    """The QuantizeConfig of a layer the default registry does not cover, or None for registry layers."""
+    if isinstance(layer, (ChannelShuffle, ChannelSplit)):
+        return _configs.NoOpQuantizeConfig()
+    if isinstance(layer, (ChannelMean, PWFS, keras.layers.Multiply)):
+        return _configs.Default8BitOutputQuantizeConfig()
+    return None
+
+
+def _annotate(layer):
+    """clone_model's clone_function: a copy of ``layer`` marked for quantization with the right config."""
+    if isinstance(layer, keras.layers.InputLayer):
+        return layer.__class__.from_config(layer.get_config())
+    if type(layer) is PWFS:
+        layer = QuantizedPWFS.from_config(layer.get_config())
+    else:
+        layer = layer.__class__.from_config(layer.get_config())
+    return _tfmot_keras.quantize_annotate_layer(layer, quantize_config=_quantize_config_for(layer))
+
+
+def quantize_scope():
+    """The scope tfmot needs to rebuild (clone, load) a quantization-aware LANMSFF."""
+    return _tfmot_keras.quantize_scope({**CUSTOM_OBJECTS, "QuantizedPWFS": QuantizedPWFS,
+                                        "NoOpQuantizeConfig": _configs.NoOpQuantizeConfig,
+                                        "Default8BitOutputQuantizeConfig": _configs.Default8BitOutputQuantizeConfig})
+
+
+def quantize_aware_model(model):
+    """A quantization-aware copy of a float LANMSFF (same weights), ready to fine-tune and convert.
+
+    The copy is built from ``relu_before_pool(model)`` (identical outputs; see ``rewrite``).
+    """
+    model = relu_before_pool(model)
+    annotated = keras.models.clone_model(model, clone_function=_annotate)
+    for layer, copy in zip(model.layers, annotated.layers):  # clone_model keeps the layer order
+        if layer.weights:
+            getattr(copy, "layer", copy).set_weights(layer.get_weights())
+    with quantize_scope():
+        return _tfmot_keras.quantize_apply(annotated)
+
+
+def set_input_range(qat_model, low=0.0, high=1.0):
+    """Pin the input fake-quant range to the model's input range ([0, 1] after min-max normalisation).
+
+    The int8 input then has scale 1/255 and zero point -128: a device feeds ``round(255·x) − 128``, exactly the
+    min-max-normalised pixel, with no rounding loss on the way in.
+    """
+    layer = next(layer for layer in qat_model.layers if isinstance(layer, QuantizeLayer))
+    for variable in layer.weights:
+        name = variable.name.split("/")[-1].split(":")[0]
+        if name.endswith("_min"):
+            variable.assign(low)
+        elif name.endswith("_max"):
+            variable.assign(high)
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Restore, at the end of training, the weights of the epoch with the best ``monitor`` value."""
+
+    def __init__(self, monitor="val_accuracy"):
+        super().__init__()
+        self.monitor, self.best, self.best_weights, self.best_epoch = monitor, -np.inf, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.best:
+            self.best, self.best_weights, self.best_epoch = value, self.model.get_weights(), epoch + 1
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _freeze_batch_norm(qat_model):
+    """BN in inference mode (moving statistics, frozen affine): the statistics the converter folds stay the ones
+    the weights were fake-quantized against, and small fine-tuning batches do not disturb them."""
+    for layer in qat_model.layers:
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE,
+              batch_size=32, seed=0, augment="online", freeze_batch_norm=True, verbose=0, callbacks=()):
+    """Quantization-aware fine-tuning on ``train`` (``LabeledImages``); ``val`` picks the best epoch.
+
+    Adam at a low learning rate, categorical cross-entropy (the training recipe's loss). The input range is
+    pinned to [0, 1] afterwards (``set_input_range``). Returns the per-epoch history and the epoch kept.
+    """
+    from lanmsff_edge.data import make_tf_dataset
+
+    keras.utils.set_random_seed(seed)
+    if freeze_batch_norm:
+        _freeze_batch_norm(qat_model)
+    qat_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+    history = {}
+    keep = None
+    if epochs > 0:
+        train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed)
+        val_data = None if val is None else make_tf_dataset(val, 64)
+        keep = _KeepBest() if val is not None else None
+        result = qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
+                               callbacks=[*([keep] if keep else []), *callbacks])
+        history = {key: [float(v) for v in values] for key, values in result.history.items()}
+    set_input_range(qat_model)
+    return {"epochs": int(epochs), "learning_rate": float(learning_rate), "batch_size": int(batch_size),
+            "freeze_batch_norm": bool(freeze_batch_norm), "augment": augment, "history": history,
+            "kept_epoch": None if keep is None else keep.best_epoch}

@@ -1,0 +1,65 @@
+"""What quantization cost: one row per variant (accuracy, agreement with Keras, probability error, size, I/O),
+as JSON and as a Markdown table."""
+import numpy as np
+
+from lanmsff_edge.evaluation import metrics_from_predictions
+
+
+def prediction_row(probs, reference, labels, class_names, params=None):
+    """Accuracy of ``probs`` and how far they are from the float Keras ``reference`` probabilities."""
+    probs = np.asarray(probs, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    metrics = metrics_from_predictions(labels, probs, class_names, params=params)
+    difference = np.abs(probs - reference)
+    return {
+        "accuracy": metrics["accuracy"],
+        "correct": metrics["correct"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "agreement": float(np.mean(probs.argmax(1) == reference.argmax(1))),
+        "max_abs_diff": float(difference.max()) if difference.size else 0.0,
+        "mean_abs_diff": float(difference.mean()) if difference.size else 0.0,
+    }
+
+
+def tensor_io(tensor):
+    """dtype and quantization of a graph input/output, JSON-ready."""
+    return {"dtype": tensor.dtype, "shape": list(tensor.shape), "scale": tensor.scale,
+            "zero_point": tensor.zero_point}
+
+
+def _percent(value):
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _io_text(row):
+    if "input" not in row:
+        return "float32"
+    text = row["input"]["dtype"]
+    return text if row["output"]["dtype"] == text else f"{text}→{row['output']['dtype']}"
+
+
+def _micro_text(row):
+    micro = row.get("tflm")
+    if not micro:
+        return "-"
+    return f"yes ({micro['arena_bytes'] / 1024:.0f} KB arena)" if micro["loadable"] else "no"
+
+
+def markdown_table(report):
+    """The comparison table: the Keras reference first, then one line per converted variant."""
+    split = report["split"]
+    reference = report["reference"]
+    lines = [
+        f"| variant | accuracy ({split}, %) | Δ vs Keras (pt) | top-1 agreement (%) | max abs Δp | mean abs Δp "
+        f"| size (KB) | params | I/O | TFLite Micro |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| keras float32 | {_percent(reference['accuracy'])} | - | - | - | - | "
+        f"{reference['size_bytes'] / 1024:.1f} | {reference['params']:,} | float32 | - |",
+    ]
+    for row in report["variants"]:
+        delta = 100 * (row["accuracy"] - reference["accuracy"])
+        lines.append(
+            f"| {row['method']} | {_percent(row['accuracy'])} | {delta:+.2f} | {_percent(row['agreement'])} | "
+            f"{row['max_abs_diff']:.4f} | {row['mean_abs_diff']:.5f} | {row['size_bytes'] / 1024:.1f} | "
+            f"{row['params']:,} | {_io_text(row)} | {_micro_text(row)} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,191 @@
+"""LiteRT (TensorFlow Lite) on the host CPU: load a ``.tflite`` model and classify float images with it.
+
+The interpreter comes from the first package that imports: ``ai_edge_litert`` (maintained LiteRT), then
+``tflite_runtime`` (what older boards have), then ``tf.lite``; ``TFLiteModel.backend`` says which one ran.
+XNNPACK is on, as LiteRT's default; when XNNPACK refuses a model (it rejects some valid int8 graphs, e.g. a
+convolution whose output range collapsed to zero in calibration) the model runs on the builtin kernels instead,
+and ``xnnpack`` / ``delegate_error`` say so. ``predict`` takes float model inputs (N×64×64×1 in [0, 1]) whatever the
+model's I/O type: int8/uint8 inputs are quantized with the input tensor's scale and zero point, int outputs
+dequantized, so float, fp16, dynamic-range and full-integer models answer in the same units.
+"""
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.errors import UserError
+
+BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def interpreter_class(backend=None):
+    """``(Interpreter class, backend name)``: the first importable of ``BACKENDS`` or the one named."""
+    for name in BACKENDS if backend is None else (backend,):
+        try:
+            if name == "ai_edge_litert":
+                from ai_edge_litert.interpreter import Interpreter
+            elif name == "tflite_runtime":
+                from tflite_runtime.interpreter import Interpreter
+            elif name == "tensorflow":
+                from lanmsff_edge.keras import tf
+
+                Interpreter = tf.lite.Interpreter
+            else:
+                raise UserError(f"unknown LiteRT backend {name!r}: choose one of {', '.join(BACKENDS)}")
+        except ImportError:
+            continue
+        return Interpreter, name
+    wanted = backend or " / ".join(BACKENDS)
+    raise UserError(f"no TFLite interpreter available ({wanted} not installed): pip install ai-edge-litert")
+
+
+def quantize(values, details):
+    """Float → the integer type of a tensor, with its scale / zero point (round to nearest, saturate); float
+    tensors just take the values in their dtype."""
+    dtype = np.dtype(details["dtype"])
+    if not np.issubdtype(dtype, np.integer):
+        return np.asarray(values, dtype=dtype)
+    scale, zero_point = details["quantization"]
+    if not scale:
+        raise ValueError(f"tensor {details['name']!r} is {dtype.name} without quantization parameters")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(np.asarray(values, np.float32) / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(values, details):
+    """Integer tensor values → float32 with the tensor's scale / zero point (float tensors pass through)."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.float32)
+    scale, zero_point = details["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _first_line(error, report=()):
+    lines = [line.strip() for line in [*str(error).splitlines(), *report] if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+class TFLiteModel:
+    """One ``.tflite`` model in a LiteRT interpreter (single input, single output).
+
+    ``model``: a path or the flatbuffer bytes; ``num_threads``: interpreter threads (None: the runtime's default);
+    ``xnnpack``: False runs the builtin kernels only; ``backend``: force one of ``BACKENDS``.
+    """
+
+    def __init__(self, model, num_threads=None, backend=None, xnnpack=True):
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            content, self.source = bytes(model), "<bytes>"
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise UserError(f"model file not found: {path}")
+            content, self.source = path.read_bytes(), str(path)
+        Interpreter, self.backend = interpreter_class(backend)
+        self.xnnpack, self.delegate_error = bool(xnnpack), None
+        if xnnpack:
+            try:
+                self.interpreter = self._start(Interpreter, content, num_threads, delegates=True)
+            except (ValueError, RuntimeError) as error:
+                if "xnnpack" not in str(error).lower() and "delegate" not in str(error).lower():
+                    raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
+                self.xnnpack, self.delegate_error = False, _first_line(error)
+        if not self.xnnpack:
+            try:
+                self.interpreter = self._start(Interpreter, content, num_threads, delegates=False)
+            except (ValueError, RuntimeError) as error:
+                raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
+        self.size_bytes = len(content)
+        self.input_details = self.interpreter.get_input_details()
+        self.output_details = self.interpreter.get_output_details()
+        if len(self.input_details) != 1 or len(self.output_details) != 1:
+            raise UserError(f"{self.source}: expected one input and one output, found "
+                            f"{len(self.input_details)} and {len(self.output_details)}")
+        self._input, self._output = self.input_details[0], self.output_details[0]
+
+    @staticmethod
+    def _start(Interpreter, content, num_threads, delegates):
+        from lanmsff_edge.runtimes.micro import captured_native_stderr
+
+        options = {}
+        if not delegates:
+            resolver = importlib.import_module(Interpreter.__module__).OpResolverType
+            options["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        with captured_native_stderr() as report:  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            try:
+                interpreter = Interpreter(model_content=content, num_threads=num_threads, **options)
+                interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as error:
+                failure = error
+            else:
+                return interpreter
+        raise type(failure)(_first_line(failure, [line for line in report if "INFO:" not in line]))
+
+    @property
+    def input_dtype(self):
+        return np.dtype(self._input["dtype"])
+
+    @property
+    def output_dtype(self):
+        return np.dtype(self._output["dtype"])
+
+    @property
+    def input_shape(self):
+        return tuple(int(d) for d in self._input["shape"])
+
+    @property
+    def num_classes(self):
+        return int(self._output["shape"][-1])
+
+    @property
+    def batch_size(self):
+        """The static batch of the input (1 for the exported LANMSFF), None when it is dynamic."""
+        signature = self._input.get("shape_signature", self._input["shape"])
+        return None if int(signature[0]) < 0 else int(signature[0])
+
+    def invoke_raw(self, x):
+        """Run the model on one input already in the input tensor's dtype and shape; the raw output (a copy)."""
+        x = np.asarray(x)
+        if x.dtype != self.input_dtype:
+            raise ValueError(f"{self.source} expects {self.input_dtype.name} input, got {x.dtype.name}")
+        if tuple(x.shape) != self.input_shape:
+            self.interpreter.resize_tensor_input(self._input["index"], list(x.shape))
+            self.interpreter.allocate_tensors()
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
+        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self._output["index"]), copy=True)
+
+    def quantize_input(self, x):
+        """Float model inputs → what the input tensor holds (quantized for an integer input)."""
+        return quantize(x, self._input)
+
+    def dequantize_output(self, y):
+        """Raw output values → float32 (dequantized for an integer output)."""
+        return dequantize(y, self._output)
+
+    def predict(self, x, batch_size=None):
+        """Float inputs (N×64×64×1 in [0, 1]) → float32 N×C outputs (probabilities for LANMSFF).
+
+        Batch-1 models (the static export) run image by image; models with a dynamic batch run ``batch_size``
+        images per call (default 64).
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == len(self.input_shape) - 1:
+            x = x[None]
+        step = self.batch_size or int(batch_size or 64)
+        outputs = [self.dequantize_output(self.invoke_raw(self.quantize_input(x[start:start + step])))
+                   for start in range(0, len(x), step)]
+        if not outputs:
+            return np.zeros((0, self.num_classes), np.float32)
+        return np.concatenate(outputs).reshape(len(x), -1)
+
+
+def load_predictor(path, num_threads=None):
+    """An ``evaluation.Predictor`` over a ``.tflite`` file: uint8 faces (N×64×64) → probabilities (N×C)."""
+    from lanmsff_edge.data.common import to_model_input
+    from lanmsff_edge.evaluation import Predictor
+
+    model = TFLiteModel(path, num_threads=num_threads)
+    return Predictor(lambda images: model.predict(to_model_input(images)), model.num_classes, None, str(path))
