@@ -86,7 +86,7 @@ def _draw_face(rng, expression, yaw_degrees):
 
     image = Image.new("L", (_CANVAS, _CANVAS), int(background))
     draw = ImageDraw.Draw(image)
-    half_width = rng.uniform(42, 50)
+    half_width = rng.uniform(60, 68)
     half_height = half_width * rng.uniform(1.15, 1.3)
     centre_x = _CANVAS / 2 + rng.uniform(-5, 5)
     centre_y = _CANVAS / 2 + rng.uniform(-3, 7)
@@ -94,7 +94,7 @@ def _draw_face(rng, expression, yaw_degrees):
     draw.ellipse(_box(centre_x, centre_y, half_width, half_height), fill=int(skin))
     if rng.random() < 0.6:  # hair: a darker cap over the top of the head
         hair = max(0.0, skin - rng.uniform(40, 120))
-        start = rng.uniform(195, 215)
+        start = rng.uniform(220, 235)
         draw.chord(_box(centre_x, centre_y, half_width * 1.04, half_height * 1.03), start, 540 - start, fill=int(hair))
 
     def point(u, v):
@@ -109,16 +109,16 @@ def _draw_face(rng, expression, yaw_degrees):
 
     eye_u = rng.uniform(0.32, 0.42)
     eye_v = rng.uniform(-0.35, -0.2)
-    eye_w = rng.uniform(0.15, 0.2)
-    eye_h = rng.uniform(0.07, 0.09) * e["eye"]
+    eye_w = rng.uniform(0.17, 0.22)
+    eye_h = rng.uniform(0.08, 0.1) * e["eye"]
     brow_gap = rng.uniform(0.12, 0.18)
-    brow_thick = int(rng.uniform(4, 7))
+    brow_thick = int(half_width * rng.uniform(0.11, 0.16))
     for side in (-1, 1):
         u = side * eye_u
         x, y = point(u, eye_v)
         squash = squeeze(u)
         draw.ellipse(_box(x, y, half_width * eye_w * squash, half_width * eye_h), fill=int(min(255, skin + 25)),
-                     outline=int(dark), width=2)
+                     outline=int(dark), width=3)
         pupil = half_width * min(eye_h, eye_w * 0.5) * 0.9
         draw.ellipse(_box(x, y, pupil * squash, pupil), fill=int(dark))
         inner = point(side * (eye_u - eye_w * 1.1), eye_v - brow_gap - e["brow_in"])
@@ -136,12 +136,12 @@ def _draw_face(rng, expression, yaw_degrees):
                 b = point(side * 0.2, nose_v - 0.14 + step)
                 draw.line((a, b), fill=int(dark), width=2)
 
-    _draw_mouth(draw, point, e, rng.uniform(0.5, 0.6), rng.uniform(0.3, 0.38), dark)
+    _draw_mouth(draw, point, e, rng.uniform(0.5, 0.6), rng.uniform(0.3, 0.38), dark, int(half_width * 0.13))
     small = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=None)
     return np.asarray(small, dtype=np.float32)
 
 
-def _draw_mouth(draw, point, e, mouth_v, mouth_w, dark):
+def _draw_mouth(draw, point, e, mouth_v, mouth_w, dark, stroke):
     """Lips as two curves through the corners; an open mouth is filled dark between them."""
     width = mouth_w * e["width"]
     t = np.linspace(-1.0, 1.0, 15)
@@ -157,10 +157,10 @@ def _draw_mouth(draw, point, e, mouth_v, mouth_w, dark):
     lip = int(dark)
     if e["open"] > 0.03:
         draw.polygon(upper_points + lower_points[::-1], fill=int(dark * 0.4), outline=lip)
-        draw.line(upper_points, fill=lip, width=4)
-        draw.line(lower_points, fill=lip, width=4)
+        draw.line(upper_points, fill=lip, width=stroke)
+        draw.line(lower_points, fill=lip, width=stroke)
     else:
-        draw.line(upper_points, fill=lip, width=7 if e["width"] < 0.8 else 5)
+        draw.line(upper_points, fill=lip, width=int(stroke * (1.5 if e["width"] < 0.8 else 1.0)))
 
 
 def _box(x, y, rx, ry):
