@@ -68,7 +68,7 @@ def test_online_augmentation_changes_images_but_keeps_them_faces(faces):
 
     scores = [similarity(source, image) for source, image in zip(plain, augmented)]
     others = [similarity(plain[(i + 1) % len(plain)], image) for i, image in enumerate(augmented)]
-    assert np.median(scores) > 0.5 and np.median(scores) > np.median(others) + 0.2
+    assert np.median(scores) > 0.4 and np.median(scores) > np.median(others) + 0.2
 
 
 def test_crop_matches_resize_to_72_then_crop():
