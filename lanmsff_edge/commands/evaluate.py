@@ -1,0 +1,31 @@
+"""`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
+import click
+
+DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
+
+
+@click.command(help="Accuracy, per-class accuracy, normalised confusion matrix (rows = actual, %), parameters, "
+                    "information density and pose variance of a model on a data set split. Several --model give "
+                    "each result and their mean, e.g. the five KDEF folds: "
+                    "--model runs/kdef_fold1 ... --model runs/kdef_fold5 (each run evaluates on its own fold).")
+@click.option("--model", "models", required=True, multiple=True, type=click.Path(),
+              help="A .keras file or a training run folder; repeat for a k-fold mean.")
+@click.option("--dataset", type=click.Choice(DATASETS), help="Data set [default: the run's].")
+@click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive [default: the run's].")
+@click.option("--split", default="val", show_default=True, type=click.Choice(("val", "test")))
+@click.option("--pose-list", "pose_lists", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A RAN pose list (Pose-FERPlus >30°, >45°); repeat for each. Adds per-pose accuracy and Var.")
+@click.option("--fold", type=click.IntRange(1, 5), help="KDEF fold [default: the run's fold].")
+@click.option("--limit", type=click.IntRange(1, None), help="Evaluate only the first N images.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
+@click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
+              help="Write the confusion matrix as a PNG.")
+def command(models, dataset, data, split, pose_lists, fold, limit, json_path, confusion_path):
+    from lanmsff_edge.evaluation import evaluate, evaluate_many
+
+    options = dict(data=data, split=split, pose_lists=pose_lists, fold=fold, limit=limit, json_path=json_path,
+                   confusion_path=confusion_path, verbose=True)
+    if len(models) == 1:
+        evaluate(models[0], dataset, **options)
+    else:
+        evaluate_many(models, dataset, **options)

@@ -1,0 +1,102 @@
+"""Keras' plateau and early-stopping callbacks with a resumable state, and the per-epoch checkpoint writer.
+
+Keras resets ``ReduceLROnPlateau`` and ``EarlyStopping`` in ``on_train_begin``; a resumed run re-applies the
+saved counters right after that reset, so the learning-rate schedule and the patience continue exactly.
+"""
+import csv
+import io
+import math
+
+from lanmsff_edge.atomic import write_text
+from lanmsff_edge.keras import keras
+from lanmsff_edge.training import checkpoint as ckpt
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+
+
+def _number(value):
+    """JSON-safe float (±inf and NaN as strings json can carry)."""
+    value = float(value)
+    return value if math.isfinite(value) else repr(value)
+
+
+def _from_number(value):
+    return float(value)
+
+
+class _Resumable:
+    STATE = ()
+
+    def __init__(self, *args, state=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pending_state = state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.pending_state:
+            for key in self.STATE:
+                value = self.pending_state[key]
+                setattr(self, key, _from_number(value) if key == "best" else int(value))
+            self.pending_state = None
+
+    def get_state(self):
+        return {key: _number(getattr(self, key)) if key == "best" else int(getattr(self, key))
+                for key in self.STATE}
+
+
+class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+    STATE = ("best", "wait", "cooldown_counter")
+
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+    """EarlyStopping whose best weights survive a resume (they live in the checkpoint, not in the state)."""
+
+    STATE = ("best", "wait", "best_epoch", "stopped_epoch")
+
+    def __init__(self, *args, best_weights=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pending_best_weights = best_weights
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.pending_best_weights is not None:
+            self.best_weights = self.pending_best_weights
+            self.pending_best_weights = None
+
+
+def history_csv(rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: append the history row, write ``checkpoint.npz`` and ``history.csv`` atomically.
+
+    Must come after the plateau and early-stopping callbacks so their updates of this epoch are saved.
+    ``write=False`` (non-chief workers of a multi-worker run) keeps the bookkeeping but writes nothing.
+    """
+
+    def __init__(self, out, plateau, stopper, state, write=True):
+        super().__init__()
+        self.out = out
+        self.plateau = plateau
+        self.stopper = stopper
+        self.state = state  # carries seed, history, ...; updated in place
+        self.write = write
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        row = {"epoch": epoch + 1, **{key: float(logs[key]) for key in HISTORY_COLUMNS[1:] if key in logs}}
+        self.state["history"].append(row)
+        self.state.update(epoch=epoch + 1, plateau=self.plateau.get_state(), early_stopping=self.stopper.get_state(),
+                          stopped_early=bool(self.model.stop_training))
+        if self.write:
+            self.save()
+
+    def save(self):
+        snapshot = ckpt.capture(self.model, self.state, best_weights=self.stopper.best_weights)
+        ckpt.save(snapshot, self.out / ckpt.CHECKPOINT_NAME)
+        write_text(self.out / "history.csv", history_csv(self.state["history"]))

@@ -1,0 +1,112 @@
+"""The per-epoch training checkpoint: one ``.npz`` file, written atomically, small enough for git.
+
+It holds everything a resumed run needs to continue exactly where the last finished epoch left off: the
+model's weights, the optimizer's variables (Adam moments and its iteration count) and learning rate, the best
+weights so far (only when they differ from the current ones: saves a third of the file), and a JSON state
+(epoch, seed, history, the plateau / early-stopping counters). About 4–6 MB for the full LANMSFF.
+One file means one rename: a kill at any moment leaves either the previous checkpoint or the new one.
+"""
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lanmsff_edge.atomic import atomic_path
+from lanmsff_edge.errors import UserError
+
+CHECKPOINT_NAME = "checkpoint.npz"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """What ``save`` writes and ``load`` returns; ``state`` is plain JSON-able data."""
+
+    state: dict
+    weights: list
+    optimizer_names: list
+    optimizer_values: list
+    best_weights: list | None = None  # None: the best weights are ``weights``
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epoch(self):
+        """Number of finished epochs (the index of the next one)."""
+        return int(self.state["epoch"])
+
+    def best(self):
+        return self.weights if self.best_weights is None else self.best_weights
+
+
+def capture(model, state, best_weights=None):
+    """A ``Checkpoint`` of a compiled model's current weights and optimizer state."""
+    optimizer = model.optimizer
+    weights = model.get_weights()
+    if best_weights is not None and len(best_weights) == len(weights) and all(
+            np.array_equal(a, b) for a, b in zip(best_weights, weights)):
+        best_weights = None
+    state = dict(state, learning_rate=float(np.asarray(optimizer.learning_rate.numpy())))
+    return Checkpoint(state=state, weights=weights,
+                      optimizer_names=[v.name for v in optimizer.variables],
+                      optimizer_values=[np.asarray(v.numpy()) for v in optimizer.variables],
+                      best_weights=best_weights)
+
+
+def save(checkpoint, path):
+    arrays = {"state": np.array(json.dumps(dict(checkpoint.state, format=FORMAT_VERSION))),
+              "optimizer_variable_names": np.array(json.dumps(checkpoint.optimizer_names))}
+    arrays.update({f"weight_{i}": w for i, w in enumerate(checkpoint.weights)})
+    arrays.update({f"optimizer_{i}": v for i, v in enumerate(checkpoint.optimizer_values)})
+    if checkpoint.best_weights is not None:
+        arrays.update({f"best_{i}": w for i, w in enumerate(checkpoint.best_weights)})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(buffer.getvalue())
+
+
+def _numbered(archive, prefix):
+    """``prefix0``, ``prefix1``, … in order (``optimizer_names`` is not ``optimizer_<n>``)."""
+    count = sum(1 for key in archive.files if key.startswith(prefix) and key[len(prefix):].isdigit())
+    return [archive[f"{prefix}{i}"] for i in range(count)]
+
+
+def load(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            state = json.loads(str(archive["state"]))
+            names = json.loads(str(archive["optimizer_variable_names"]))
+            weights = _numbered(archive, "weight_")
+            optimizer_values = _numbered(archive, "optimizer_")
+            best = _numbered(archive, "best_") or None
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot read checkpoint {path}: {error}") from None
+    return Checkpoint(state=state, weights=weights, optimizer_names=names, optimizer_values=optimizer_values,
+                      best_weights=best)
+
+
+def _slot_name(optimizer, name):
+    """'Adam/m/block1_c1_conv/kernel:0' (built by fit) and 'm/block1_c1_conv/kernel:0' (built here) are one slot."""
+    prefix = f"{optimizer.name}/"
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def restore(model, checkpoint, path="checkpoint"):
+    """Put a checkpoint's weights, optimizer variables and learning rate into a compiled model.
+
+    Call inside the distribution strategy's scope: the optimizer's slots are created here, as ``fit`` would.
+    """
+    try:
+        model.set_weights(checkpoint.weights)
+    except ValueError as error:
+        raise UserError(f"checkpoint {path} does not fit this model: {str(error).splitlines()[0]}") from None
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    names = [_slot_name(optimizer, v.name) for v in optimizer.variables]
+    if names != [_slot_name(optimizer, name) for name in checkpoint.optimizer_names]:
+        raise UserError(f"checkpoint {path}: optimizer state does not match this model "
+                        f"({len(checkpoint.optimizer_names)} saved variables, {len(names)} expected)")
+    for variable, value in zip(optimizer.variables, checkpoint.optimizer_values):
+        variable.assign(value)
+    optimizer.learning_rate.assign(checkpoint.state["learning_rate"])

@@ -1,0 +1,103 @@
+"""The run folder's ``config.json``: every option of a run, so it can be resumed and reported.
+
+Options fall in two groups: those that define the model and the data it learns (``FIXED``: must be the same on
+``--resume``) and those a resumed run may change (more epochs, data moved, another machine/strategy).
+"""
+import json
+import platform
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+CONFIG_NAME = "config.json"
+
+# Paper IV.B recipe.
+LEARNING_RATE = 1e-3
+BATCH_SIZE = 32
+PLATEAU_FACTOR = 0.1
+PLATEAU_PATIENCE = 8
+EARLY_STOPPING_PATIENCE = 14
+DEFAULT_EPOCHS = {"ferplus": 100, "fer2013": 100, "kdef": 100, "synthetic": 3}
+
+OPTION_DEFAULTS = {
+    "epochs": None,  # per data set, DEFAULT_EPOCHS
+    "batch_size": BATCH_SIZE,
+    "seed": 0,
+    "width": 1.0,
+    "massatt": True,
+    "pwfs": True,
+    "massatt_form": "code",
+    "fold": None,
+    "strategy": "default",
+    "augment": "online",
+    "limit": None,
+    "learning_rate": LEARNING_RATE,
+    "bn_recalibration": True,  # see training/batchnorm.py; False = the paper's plain recipe
+}
+FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
+         "learning_rate")
+AUGMENT_CHOICES = ("online", "paper", "none")
+
+
+def versions():
+    import numpy
+
+    from lanmsff_edge import __version__
+    from lanmsff_edge.keras import keras, tf
+
+    return {"lanmsff_edge": __version__, "tensorflow": tf.__version__, "tf_keras": keras.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def read(out):
+    path = Path(out) / CONFIG_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{out} is not a training run (no {CONFIG_NAME}); start it without --resume") from None
+    except ValueError as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
+
+
+def resolve(given, saved=None):
+    """Options for this run: explicit values, then the saved run's (on resume), then the defaults.
+
+    ``given`` maps option → value or None (not given). On resume an explicit value of a FIXED option that
+    differs from the saved one is a ``UserError`` naming both values.
+    """
+    options = {}
+    for key in ("dataset", *OPTION_DEFAULTS, "data"):
+        value = given.get(key)
+        if saved is not None:
+            old = saved.get("options", {}).get(key)
+            if value is not None and key in FIXED and old != value and not _same_number(old, value):
+                raise UserError(f"--resume: {key} is {value!r} but the run was started with {old!r} "
+                                "(architecture and data options cannot change; start a new --out instead)")
+            if value is None:
+                value = old
+        if value is None:
+            value = OPTION_DEFAULTS.get(key)
+        options[key] = value
+    if options["dataset"] is None:
+        raise UserError("name the data set to train on (--dataset)")
+    if options["epochs"] is None:
+        options["epochs"] = DEFAULT_EPOCHS.get(options["dataset"], 100)
+    if options["augment"] not in AUGMENT_CHOICES:
+        raise UserError(f"unknown augmentation {options['augment']!r}: choose one of {', '.join(AUGMENT_CHOICES)}")
+    if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
+        raise UserError("--epochs and --batch-size must be at least 1")
+    return options
+
+
+def _same_number(a, b):
+    try:
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and float(a) == float(b)
+    except TypeError:
+        return False
+
+
+def recipe(options):
+    return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam", "learning_rate": LEARNING_RATE, "loss": "categorical_crossentropy",
+            "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
+            "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
+                               "restore_best_weights": True}}

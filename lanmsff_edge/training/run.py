@@ -1,0 +1,255 @@
+"""``train``: the paper's recipe, resumable epoch by epoch, in a run folder.
+
+A run folder holds ``config.json`` (written first), ``checkpoint.npz`` and ``history.csv`` (after every epoch)
+and, when the run ends, ``model.keras`` (best weights, no optimizer), ``metrics.json`` and ``confusion.png``.
+A run that starts at epoch e seeds Python, NumPy, TensorFlow and the shuffle order with ``seed + e``, so a
+resumed run is reproducible (though not bit-identical to one that was never interrupted).
+"""
+import json
+import time
+from pathlib import Path
+
+from lanmsff_edge.atomic import write_text
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.training import checkpoint as ckpt
+from lanmsff_edge.training import config as cfg
+
+METRICS_NAME = "metrics.json"
+
+
+def _prepare_out(out, resume):
+    out = Path(out)
+    if resume:
+        if not out.is_dir():
+            raise UserError(f"--resume: run folder {out} does not exist")
+        return out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"run folder {out} already exists and is not empty: continue it with --resume, "
+                        "or choose another --out")
+    return out
+
+
+def _load_data(options, train_images, val_images):
+    from lanmsff_edge.data import load_dataset
+
+    if train_images is not None:
+        if val_images is None:
+            raise UserError("training on in-memory images needs validation images too")
+        return train_images, val_images
+    name, data = options["dataset"], options["data"]
+    if name == "kdef" and options["fold"] is None:
+        raise UserError("KDEF is trained per cross-validation fold: give --fold K (1-5); the fold is the "
+                        "validation set, the other four are the training set")
+    common = dict(fold=options["fold"], limit=options["limit"], seed=options["seed"])
+    return load_dataset(name, data, split="train", **common), load_dataset(name, data, split="val", **common)
+
+
+def _input_pipelines(options, train_images, val_images, distribution, initial_epoch):
+    from lanmsff_edge.data import make_tf_dataset, paper_augment
+    from lanmsff_edge.training.distribute import shard_by_data
+
+    seed = options["seed"] + initial_epoch
+    augment = options["augment"]
+    if augment == "paper":
+        train_images, augment = paper_augment(train_images, seed=options["seed"]), "none"
+    batch = int(options["batch_size"])
+    train_data = make_tf_dataset(train_images, batch_size=batch, augment=augment, shuffle=True, seed=seed)
+    val_data = make_tf_dataset(val_images, batch_size=batch)
+    if distribution.name == "multiworker":
+        train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
+    return train_data, val_data, len(train_images)
+
+
+def _build(options, num_classes):
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge.model import build_model
+
+    model = build_model(num_classes, width=options["width"], massatt=options["massatt"], pwfs=options["pwfs"],
+                        massatt_form=options["massatt_form"])
+    model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _new_config(options, train_images, val_images, distribution, model):
+    data = options["data"]
+    return {
+        "options": {**options, "data": None if data is None else str(Path(data).resolve())},
+        "dataset": options["dataset"],
+        "data": None if data is None else str(Path(data).resolve()),
+        "fold": options["fold"],
+        "class_names": list(train_images.class_names),
+        "num_classes": int(train_images.num_classes),
+        "splits": {"train": {"split": train_images.split, "size": len(train_images), "skipped": train_images.skipped,
+                             "class_counts": train_images.class_counts().tolist()},
+                   "val": {"split": val_images.split, "size": len(val_images), "skipped": val_images.skipped,
+                           "class_counts": val_images.class_counts().tolist()}},
+        "recipe": cfg.recipe(options),
+        "params": int(model.count_params()),
+        "strategy": {"name": distribution.name, "replicas": distribution.replicas},
+        "versions": cfg.versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _check_data_matches(saved, train_images):
+    if saved.get("class_names") and list(saved["class_names"]) != list(train_images.class_names):
+        raise UserError(f"--resume: the data now has classes {list(train_images.class_names)} but the run was "
+                        f"trained on {saved['class_names']}")
+
+
+def _set_threads(threads):
+    if not threads:
+        return
+    from lanmsff_edge.keras import tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, int(threads)))
+    except RuntimeError:  # TensorFlow already started in this process: its thread pools are fixed
+        print(f"note: TensorFlow is already running in this process; --threads {threads} not applied")
+
+
+def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
+          massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
+          learning_rate=None, bn_recalibration=None, val=None, callbacks=(), threads=None, verbose=1):
+    """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
+
+    By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
+    see ``training/batchnorm.py``: it fixes LANMSFF's dropout→BN variance shift without touching a weight).
+
+    dataset: a data set name (``ferplus``, ``fer2013``, ``kdef``, ``synthetic``) or, for experiments, a
+    ``LabeledImages`` training split with ``val`` its validation split. Options left at None take the recipe
+    defaults — or, with ``resume=True``, the values of the run in ``out`` (architecture/data options must then
+    match; ``epochs`` may grow). ``callbacks`` are extra Keras callbacks (run after the checkpoint writer).
+    Returns the validation metrics of the best weights (``evaluate``'s dict plus a ``training`` summary).
+    """
+    from lanmsff_edge.data.common import LabeledImages
+
+    train_images = dataset if isinstance(dataset, LabeledImages) else None
+    given = dict(dataset=train_images.dataset if train_images is not None else dataset, data=data, epochs=epochs,
+                 batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
+                 strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
+                 learning_rate=learning_rate, bn_recalibration=bn_recalibration)
+    if out is None:
+        if resume:
+            raise UserError("--resume needs the run folder (--out)")
+        name = given["dataset"] or "run"
+        out = Path("runs") / (name + (f"_fold{fold}" if fold is not None else ""))
+    out = _prepare_out(out, resume)
+    saved = cfg.read(out) if resume else None
+    options = cfg.resolve(given, saved)
+
+    checkpoint = None
+    checkpoint_path = out / ckpt.CHECKPOINT_NAME
+    if resume and checkpoint_path.exists():
+        checkpoint = ckpt.load(checkpoint_path)
+        finished = _finished_message(checkpoint, options["epochs"], out)
+        if finished and (out / METRICS_NAME).exists() and (out / "model.keras").exists():
+            print(finished)
+            return json.loads((out / METRICS_NAME).read_text())
+
+    _set_threads(threads)
+    from lanmsff_edge.training.distribute import make_distribution
+
+    distribution = make_distribution(options["strategy"])
+    if distribution.note:
+        print(f"note: {distribution.note}")
+    train_images, val_images = _load_data(options, train_images, val)
+    if saved is not None:
+        _check_data_matches(saved, train_images)
+
+    with distribution.strategy.scope():
+        model = _build(options, train_images.num_classes)
+        if checkpoint is not None:
+            ckpt.restore(model, checkpoint, checkpoint_path)
+
+    run_config = _new_config(options, train_images, val_images, distribution, model)
+    if saved is not None:
+        run_config.update(created=saved.get("created"), resumed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if distribution.is_chief:
+        write_text(out / cfg.CONFIG_NAME, json.dumps(run_config, indent=2) + "\n")
+
+    initial_epoch = checkpoint.epoch if checkpoint is not None else 0
+    state = dict(checkpoint.state) if checkpoint is not None else {"epoch": 0, "history": []}
+    state.update(seed=options["seed"])
+    finished = checkpoint is not None and _finished_message(checkpoint, options["epochs"], out)
+    if finished:
+        print(f"{finished}; writing its final files")
+        model.set_weights(checkpoint.best())
+    else:
+        _fit(model, options, train_images, val_images, distribution, initial_epoch, state, checkpoint, out,
+             callbacks, verbose)
+    return _finish(model, val_images, state, out, distribution, options)
+
+
+def _finished_message(checkpoint, epochs, out):
+    """Why a checkpointed run has nothing left to do, or None when it should continue."""
+    state = checkpoint.state
+    best = int(state.get("early_stopping", {}).get("best_epoch", 0)) + 1
+    if state.get("stopped_early"):
+        return f"run {out} already finished: early stopping at epoch {checkpoint.epoch} (best epoch {best})"
+    if checkpoint.epoch >= int(epochs):
+        return f"run {out} already finished all {checkpoint.epoch} epochs (best epoch {best}); " \
+               "give a larger --epochs to train on"
+    return None
+
+
+def _fit(model, options, train_images, val_images, distribution, initial_epoch, state, checkpoint, out,
+         extra_callbacks, verbose):
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge.training.batchnorm import BatchNormRecalibration, recalibration_sample
+    from lanmsff_edge.training.callbacks import EpochCheckpoint, ResumableEarlyStopping, ResumablePlateau
+
+    keras.utils.set_random_seed(int(options["seed"]) + initial_epoch)
+    train_data, val_data, train_size = _input_pipelines(options, train_images, val_images, distribution,
+                                                        initial_epoch)
+    plateau = ResumablePlateau(monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE,
+                               verbose=1, state=state.get("plateau"))
+    stopper = ResumableEarlyStopping(monitor="val_loss", patience=cfg.EARLY_STOPPING_PATIENCE,
+                                     restore_best_weights=True, verbose=1, state=state.get("early_stopping"),
+                                     best_weights=None if checkpoint is None else checkpoint.best())
+    writer = EpochCheckpoint(out, plateau, stopper, state, write=distribution.is_chief)
+    recipe_callbacks = [plateau, stopper, writer]
+    if options["bn_recalibration"]:
+        sample = recalibration_sample(train_images, seed=int(options["seed"]))
+        recipe_callbacks.insert(0, BatchNormRecalibration(sample))
+    epochs = int(options["epochs"])
+    what = "resuming" if initial_epoch else "training"
+    print(f"{what} {model.name} ({model.count_params():,} params) on {options['dataset']}: {train_size:,} train / "
+          f"{len(val_images):,} val images, batch {options['batch_size']}, augment {options['augment']}, "
+          f"epochs {initial_epoch + 1}..{epochs} (early stopping) → {out}")
+    try:
+        model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                  callbacks=[*recipe_callbacks, *extra_callbacks], verbose=verbose)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {state['epoch']} finished epoch(s); continue with --resume --out {out}")
+        raise
+    if state["epoch"] == initial_epoch:
+        raise UserError("training ran no epoch (is the training split empty?)")
+    model.set_weights(stopper.best_weights if stopper.best_weights is not None else model.get_weights())
+
+
+def _finish(model, val_images, state, out, distribution, options):
+    from lanmsff_edge.evaluation import evaluate
+    from lanmsff_edge.model import save_model
+
+    early = state.get("early_stopping", {})
+    summary = {"epochs_run": int(state["epoch"]), "best_epoch": int(early.get("best_epoch", 0)) + 1,
+               "best_val_loss": float(early["best"]) if "best" in early else None,
+               "stopped_early": bool(state.get("stopped_early")), "replicas": distribution.replicas,
+               "out": str(out)}
+    metrics = evaluate(model, val_images, fold=options["fold"])
+    metrics["model"] = str(out / "model.keras")
+    metrics["training"] = summary
+    if distribution.is_chief:
+        from lanmsff_edge.evaluation import confusion_title
+        from lanmsff_edge.plots import save_confusion_png
+
+        save_model(model, out / "model.keras", include_optimizer=False)
+        save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], out / "confusion.png",
+                           title=confusion_title(metrics), counts=list(metrics["support"].values()))
+        write_text(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
+    print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
+          f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
+    return metrics

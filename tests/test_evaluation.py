@@ -1,0 +1,131 @@
+"""Evaluation: the paper's metrics on crafted predictions (exact values), the CLI on tiny models."""
+import json
+
+import numpy as np
+import pytest
+
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.evaluation import OVERALL, mean_metrics, metrics_from_predictions
+
+CLASSES = ("a", "b", "c")
+
+
+def one_hot(predictions, classes=3):
+    return np.eye(classes)[predictions]
+
+
+def test_metrics_on_crafted_predictions():
+    labels = [0, 0, 0, 1, 1, 2]
+    predicted = [0, 0, 1, 1, 1, 0]
+    poses = ["-90", "0", "-90", "0", "+45", "0"]
+    m = metrics_from_predictions(labels, one_hot(predicted), CLASSES, poses=poses, params=2_000_000)
+    assert m["size"] == 6 and m["correct"] == 4
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class_accuracy"] == pytest.approx({"a": 2 / 3, "b": 1.0, "c": 0.0})
+    assert m["support"] == {"a": 3, "b": 2, "c": 1}
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert np.allclose(m["confusion_matrix_percent"], [[66.6667, 33.3333, 0], [0, 100, 0], [100, 0, 0]])
+    # ID = accuracy % / params in millions = 66.67 / 2
+    assert m["information_density"] == pytest.approx(100 * (4 / 6) / 2.0)
+    # poses in angle order; -90: 1 of 2, 0: 2 of 3, +45: 1 of 1
+    assert list(m["pose_accuracy"]) == ["-90", "0", "+45"]
+    assert m["pose_accuracy"] == pytest.approx({"-90": 0.5, "0": 2 / 3, "+45": 1.0})
+    assert m["pose_size"] == {"-90": 2, "0": 3, "+45": 1}
+    assert m["pose_variance"] == pytest.approx(np.var([50.0, 200 / 3, 100.0]))
+    json.dumps(m)  # JSON-ready
+
+
+def test_pose_variance_is_the_papers_population_variance():
+    """Pose-FERPlus subsets + overall, as Table XI: 86.92 / 84.68 / 86.96 % → Var 1.13 (population variance)."""
+    n = 2500
+    labels = np.zeros(n, dtype=int)
+
+    def predictions(correct):
+        return one_hot(np.r_[np.zeros(correct, int), np.ones(n - correct, int)])
+
+    m = metrics_from_predictions(labels, predictions(2174), CLASSES,
+                                 subsets={"pose30": (labels, predictions(2173)), "pose45": (labels, predictions(2117))})
+    assert m["pose_accuracy"] == pytest.approx({"pose30": 0.8692, "pose45": 0.8468, OVERALL: 0.8696})
+    assert m["pose_size"] == {"pose30": n, "pose45": n, OVERALL: n}
+    assert m["pose_variance"] == pytest.approx(1.13529, abs=1e-4)
+    assert m["accuracy"] == pytest.approx(0.8696)  # the headline figure stays the whole split's
+
+
+def test_metrics_edge_cases():
+    m = metrics_from_predictions([0, 1], [0, 0], CLASSES)  # class indices instead of scores; class c absent
+    assert m["accuracy"] == 0.5 and m["per_class_accuracy"]["c"] is None
+    assert m["confusion_matrix_percent"][2] == [0, 0, 0]
+    assert m["information_density"] is None and m["pose_variance"] is None and m["pose_accuracy"] is None
+    with pytest.raises(UserError, match="predicts 4 classes but the data set has 3"):
+        metrics_from_predictions([0], np.ones((1, 4)), CLASSES)
+    with pytest.raises(UserError, match="no images"):
+        metrics_from_predictions([], np.zeros((0, 3)), CLASSES)
+
+
+def test_mean_over_folds_pools_the_confusion_matrix():
+    run1 = metrics_from_predictions([0, 1], one_hot([0, 1]), CLASSES, poses=["0", "+90"], params=10)
+    run2 = metrics_from_predictions([0, 1, 2, 2], one_hot([0, 0, 2, 1]), CLASSES, poses=["0", "0", "+90", "+90"],
+                                    params=10)
+    for run, fold in ((run1, 1), (run2, 2)):
+        run.update(dataset="kdef", split="val", fold=fold)
+    mean = mean_metrics([run1, run2])
+    assert mean["accuracy"] == pytest.approx((1.0 + 0.5) / 2)
+    assert mean["accuracy_std"] == pytest.approx(0.25)
+    assert mean["folds"] == [1, 2] and mean["size"] == 6
+    assert mean["confusion_matrix"] == [[2, 0, 0], [1, 1, 0], [0, 1, 1]]
+    assert mean["pose_accuracy"] == pytest.approx({"0": (1.0 + 0.5) / 2, "+90": (1.0 + 0.5) / 2})
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """An untrained 8-class and 7-class LANMSFF at width 0.25, saved as .keras."""
+    from lanmsff_edge.model import build_model, save_model
+
+    folder = tmp_path_factory.mktemp("models")
+    paths = {}
+    for classes in (8, 7):
+        paths[classes] = folder / f"tiny{classes}.keras"
+        save_model(build_model(classes, width=0.25), paths[classes], include_optimizer=False)
+    return paths
+
+
+def test_cli_evaluate_writes_report_json_and_png(run_cli, tiny_models, tmp_path):
+    out_json, out_png = tmp_path / "m.json", tmp_path / "c.png"
+    result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--limit", 40,
+                     "--json", out_json, "--confusion", out_png)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out_json.read_text())
+    assert metrics["size"] == 40 and metrics["split"] == "val" and metrics["params"] > 20_000
+    assert sum(metrics["confusion_matrix"][i][j] for i in range(8) for j in range(8)) == 40
+    assert set(metrics["pose_accuracy"]) == {"-30", "0", "+30"} and metrics["pose_variance"] is not None
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "information density" in result.output and "confusion matrix" in result.output
+    assert "pose variance (Var)" in result.output
+
+
+def test_cli_evaluate_several_models_prints_the_mean(run_cli, tiny_models, tmp_path):
+    out_json = tmp_path / "mean.json"
+    result = run_cli("evaluate", "--model", tiny_models[8], "--model", tiny_models[8], "--dataset", "synthetic",
+                     "--limit", 16, "--json", out_json)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out_json.read_text())
+    assert len(summary["runs"]) == 2 and summary["mean"]["models"] == 2
+    assert summary["mean"]["accuracy"] == pytest.approx(summary["runs"][0]["accuracy"])
+    assert summary["mean"]["accuracy_std"] == pytest.approx(0.0)
+    assert "mean over 2 models" in result.output
+
+
+def test_cli_evaluate_bad_inputs(run_cli, tiny_models, tmp_path):
+    result = run_cli("evaluate", "--model", tmp_path / "absent.keras", "--dataset", "synthetic")
+    assert result.exit_code == 1 and "model file not found" in result.output
+    assert "Traceback" not in result.output
+    result = run_cli("evaluate", "--model", tiny_models[7], "--dataset", "synthetic", "--limit", 8)
+    assert result.exit_code == 1
+    assert "has 7 classes but data set synthetic has 8" in result.output
+    result = run_cli("evaluate", "--model", tiny_models[8])
+    assert result.exit_code == 1 and "--dataset" in result.output
+    (tmp_path / "run").mkdir()
+    result = run_cli("evaluate", "--model", tmp_path / "run", "--dataset", "synthetic")
+    assert result.exit_code == 1 and "without model.keras" in result.output
+    result = run_cli("evaluate", "--model", tiny_models[7], "--dataset", "kdef", "--data", tmp_path)
+    assert result.exit_code == 1 and "--fold" in result.output

@@ -1,0 +1,236 @@
+"""Training: the recipe learns, a killed run resumes exactly, mirrored strategy, checkpoint state, bad inputs."""
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from lanmsff_edge.errors import UserError
+
+# tiny but real: width 0.25 (26,710 params), the synthetic set
+TINY = dict(dataset="synthetic", width=0.25, augment="none", verbose=0)
+
+
+class Crash(Exception):
+    pass
+
+
+def keras():
+    from lanmsff_edge.keras import keras as module
+
+    return module
+
+
+def crash_after_first_epoch():
+    class CrashCallback(keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise Crash("simulated kill after epoch 1")
+
+    return CrashCallback()
+
+
+def iterations_at_train_begin(record):
+    class Record(keras().callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            record["iterations"] = int(self.model.optimizer.iterations.numpy())
+            record["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
+
+    return Record()
+
+
+@pytest.mark.slow
+def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_cli):
+    from lanmsff_edge import train
+    from lanmsff_edge.model import load_model
+
+    out = tmp_path / "run"
+    metrics = train(out=out, epochs=4, limit=600, batch_size=16, **TINY)
+    # 8 balanced classes: chance is 12.5 %; 480 validation images make 20 % five standard deviations above it
+    assert metrics["accuracy"] > 0.20, metrics["accuracy"]
+    assert {p.name for p in out.iterdir()} >= {"model.keras", "config.json", "history.csv", "metrics.json",
+                                               "confusion.png", "checkpoint.npz"}
+    with open(out / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert set(rows[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "synthetic" and config["options"]["width"] == 0.25
+    assert config["splits"]["train"]["size"] == 600 and config["splits"]["val"]["size"] == 480
+    assert config["class_names"][0] == "neutral" and config["versions"]["tensorflow"]
+    assert config["params"] == 26_710
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["accuracy"] == pytest.approx(metrics["accuracy"])
+    best = saved["training"]["best_epoch"]
+    assert float(rows[best - 1]["val_loss"]) == pytest.approx(min(float(r["val_loss"]) for r in rows))
+    # model.keras holds the best weights, without optimizer; evaluating the run folder gives the same figure
+    assert load_model(out / "model.keras").optimizer is None
+    result = run_cli("evaluate", "--model", out, "--json", tmp_path / "again.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "again.json").read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run_cli):
+    from lanmsff_edge import train
+    from lanmsff_edge.training import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    options = dict(out=out, epochs=3, limit=64, batch_size=16, **TINY)  # 4 steps per epoch
+    with pytest.raises(Crash):
+        train(callbacks=[crash_after_first_epoch()], **options)
+    saved = ckpt.load(out / "checkpoint.npz")
+    assert saved.epoch == 1 and len(saved.state["history"]) == 1
+    assert not (out / "model.keras").exists()
+
+    with pytest.raises(UserError, match="already exists"):  # never clobber a run
+        train(**options)
+
+    record = {}
+    metrics = train(out=out, resume=True, callbacks=[iterations_at_train_begin(record)], verbose=0)
+    assert record["iterations"] == 4  # the optimizer continued, it was not rebuilt from zero
+    assert record["learning_rate"] == pytest.approx(1e-3)
+    final = ckpt.load(out / "checkpoint.npz")
+    assert final.epoch == 3 and [row["epoch"] for row in final.state["history"]] == [1, 2, 3]
+    assert final.state["history"][0] == saved.state["history"][0]  # epoch 1 was not trained again
+    iteration = final.optimizer_names.index(next(n for n in final.optimizer_names if n.startswith("iteration")))
+    assert int(final.optimizer_values[iteration]) == 12
+    assert metrics["training"]["epochs_run"] == 3 and (out / "model.keras").exists()
+
+    result = run_cli("train", "--out", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "already finished all 3 epochs" in result.output
+
+
+def test_resumable_callbacks_continue_their_counters():
+    """The plateau and early-stopping counters survive on_train_begin's reset, so patience continues."""
+    from lanmsff_edge.model import build_model
+    from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau
+
+    model = build_model(3, width=0.25)
+    model.compile(keras().optimizers.Adam(1e-3), "categorical_crossentropy")
+    plateau = ResumablePlateau(monitor="val_loss", factor=0.1, patience=8, state={
+        "best": 1.5, "wait": 7, "cooldown_counter": 0})
+    stopper = ResumableEarlyStopping(monitor="val_loss", patience=14, state={
+        "best": 1.5, "wait": 13, "best_epoch": 3, "stopped_epoch": 0}, best_weights=model.get_weights())
+    for callback in (plateau, stopper):
+        callback.set_model(model)
+        callback.on_train_begin()
+    assert plateau.get_state() == {"best": 1.5, "wait": 7, "cooldown_counter": 0}
+    for callback in (plateau, stopper):
+        callback.on_epoch_end(17, {"val_loss": 2.0})  # no improvement: the 8th / 14th epoch without
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    assert model.stop_training and stopper.get_state()["stopped_epoch"] == 17
+    fresh = ResumablePlateau(monitor="val_loss", patience=8)
+    fresh.set_model(model)
+    fresh.on_train_begin()
+    assert fresh.get_state()["wait"] == 0 and fresh.get_state()["best"] == "inf"
+
+
+def test_checkpoint_round_trip_restores_weights_optimizer_and_lr(tmp_path):
+    from lanmsff_edge.model import build_model
+    from lanmsff_edge.training import checkpoint as ckpt
+
+    def compiled():
+        model = build_model(3, width=0.25)
+        model.compile(keras().optimizers.Adam(1e-3), "categorical_crossentropy")
+        return model
+
+    model = compiled()
+    model.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    for variable in model.optimizer.variables:  # a trained-looking optimizer state, without a slow fit
+        variable.assign(rng.random(variable.shape).astype(variable.dtype.as_numpy_dtype) if variable.shape.rank
+                        else 2)
+    model.optimizer.learning_rate.assign(1e-4)
+    best = [w + 1 for w in model.get_weights()]
+    ckpt.save(ckpt.capture(model, {"epoch": 1}, best_weights=best), tmp_path / "c.npz")
+    size = (tmp_path / "c.npz").stat().st_size
+
+    other = compiled()
+    loaded = ckpt.load(tmp_path / "c.npz")
+    ckpt.restore(other, loaded)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), other.get_weights()))
+    assert len(other.optimizer.variables) == len(loaded.optimizer_names) > 100
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.optimizer.variables,
+                                                                   other.optimizer.variables))
+    assert int(other.optimizer.iterations.numpy()) == 2
+    assert float(other.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.best(), best))
+    # best weights equal to the current ones are not stored twice
+    ckpt.save(ckpt.capture(model, {"epoch": 1}, best_weights=model.get_weights()), tmp_path / "d.npz")
+    assert ckpt.load(tmp_path / "d.npz").best_weights is None
+    assert (tmp_path / "d.npz").stat().st_size < 0.8 * size  # weights + 2 Adam moments, not 4 copies
+
+
+def test_batch_norm_recalibration_uses_inference_time_statistics():
+    """After recalibration the moving statistics are those of the activations with dropout off."""
+    from lanmsff_edge.model import build_model
+    from lanmsff_edge.training.batchnorm import recalibrate_batch_norm
+
+    model = build_model(3, width=0.25)
+    x = np.random.default_rng(1).random((64, 64, 64, 1)).astype(np.float32)
+    bn = model.get_layer("block3_c1_bn")  # right after block 2's dropout
+    recalibrate_batch_norm(model, x, chunk=64)  # one chunk: the statistics of exactly this batch
+    before_bn = keras().Model(model.input, bn.input)(x, training=False).numpy()
+    assert np.allclose(bn.moving_mean.numpy(), before_bn.mean(axis=(0, 1, 2)), atol=1e-4)
+    assert np.allclose(bn.moving_variance.numpy(), before_bn.var(axis=(0, 1, 2)), rtol=0.02, atol=1e-4)
+    assert model.get_layer("block2_dropout").rate == 0.4 and bn.momentum == 0.99  # restored
+
+
+def test_cli_train_bad_inputs(run_cli, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = run_cli("train", "--dataset", "synthetic", "--out", out)
+    assert result.exit_code == 1 and "already exists" in result.output and "--resume" in result.output
+    assert (out / "notes.txt").read_text() == "mine"
+
+    result = run_cli("train", "--out", tmp_path / "absent", "--resume")
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+    result = run_cli("train", "--out", out, "--resume")
+    assert result.exit_code == 1 and "not a training run" in result.output
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"options": {"dataset": "synthetic", "width": 0.25, "massatt": True,
+                                                             "pwfs": True}}))
+    result = run_cli("train", "--out", run, "--resume", "--width", "0.5")
+    assert result.exit_code == 1 and "width is 0.5 but the run was started with 0.25" in result.output
+    result = run_cli("train", "--out", run, "--resume", "--no-massatt")
+    assert result.exit_code == 1 and "massatt is False but the run was started with True" in result.output
+
+    result = run_cli("train", "--dataset", "kdef", "--data", tmp_path, "--out", tmp_path / "k")
+    assert result.exit_code == 1 and "--fold" in result.output
+    result = run_cli("train", "--dataset", "ferplus", "--out", tmp_path / "f")
+    assert result.exit_code == 1 and "needs --data" in result.output
+    assert "Traceback" not in result.output
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    from lanmsff_edge.keras import tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from lanmsff_edge import train
+    metrics = train("synthetic", out=sys.argv[1], epochs=1, limit=32, batch_size=16, width=0.25,
+                    strategy="mirrored", augment="none", verbose=0)
+    print("RESULT", json.dumps(metrics["training"]))
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """Logical devices must be set before TensorFlow initialises them: a fresh interpreter."""
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", MIRRORED, str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "mirrored over 2 CPU device(s)" in done.stdout
+    summary = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert summary["replicas"] == 2 and summary["epochs_run"] == 1
+    assert json.loads((out / "config.json").read_text())["strategy"] == {"name": "mirrored", "replicas": 2}
+    assert (out / "model.keras").exists() and (out / "checkpoint.npz").exists()
