@@ -5,8 +5,11 @@ then one summary table: float vs int8 accuracy on the synthetic validation split
 TFLite Micro arena and the boards the firmware fits. Every step is the library function the CLI command runs;
 this module only chains them and reads their reports.
 
-Presets (``PRESETS``): ``full`` trains the exact published LANMSFF (width 1.0) on the default synthetic split
-sizes; ``quick`` trains a half-width model on 800 training images. The folder ``out`` receives ``run/`` (the
+Presets (``PRESETS``): ``full`` trains the exact published LANMSFF (width 1.0) for 5 epochs, ``quick`` a half-width
+one for 4, both on the default synthetic splits (2,400 train / 480 val) without augmentation: the synthetic faces
+already vary in pose, position, scale and lighting, and without augmentation a few epochs learn them (half width,
+measured: validation accuracy 41 / 64 / 86 / 93 / 97 % after epochs 1–5; with augmentation and 800 images it was
+23 % after 2 epochs, too little for int8 to have anything to preserve). The folder ``out`` receives ``run/`` (the
 training run), ``lanmsff_int8.tflite`` (+ its quantize report ``.json``), ``bench_cpu.json``, ``bench_mcu.json``,
 ``firmware/`` (the TFLite Micro bundle) and ``summary.json`` / ``summary.md``.
 """
@@ -22,8 +25,9 @@ DATASET = "synthetic"
 @dataclass(frozen=True)
 class DemoSettings:
     width: float = 1.0
-    epochs: int = 3
+    epochs: int = 5
     limit: int | None = None  # first N images of each synthetic split (None: 2400 train / 480 val)
+    augment: str = "none"
     qat_epochs: int = 1
     cpu_runs: int = 50
     mcu_runs: int = 3
@@ -31,7 +35,7 @@ class DemoSettings:
 
 PRESETS = {
     "full": DemoSettings(),
-    "quick": DemoSettings(width=0.5, epochs=2, limit=800, cpu_runs=30, mcu_runs=2),
+    "quick": DemoSettings(width=0.5, epochs=4, cpu_runs=30, mcu_runs=2),
 }
 
 
@@ -65,7 +69,7 @@ def run_demo(out="demo", settings=None, log=print):
 
     log(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} epoch(s)")
     trained = train(DATASET, out=out / "run", epochs=settings.epochs, width=settings.width, limit=settings.limit,
-                    verbose=2)
+                    augment=settings.augment, verbose=2)
     model_path = Path(trained["model"])
 
     log(f"[2/5] quantization-aware training ({settings.qat_epochs} epoch) and int8 conversion")

@@ -5,16 +5,16 @@ import click
 @click.command(help="Synthetic faces → training → QAT int8 → bench on cpu and mcu → TFLite Micro firmware "
                     "bundle, with nothing to download, then one summary table (float vs int8 accuracy on the synthetic "
                     "validation split, size, latency ratio, arena, boards that fit).\n\n"
-                    "Default: the exact LANMSFF (width 1) on 2,400 training faces, 3 epochs. --quick: width 0.5, "
-                    "800 faces, 2 epochs. Synthetic faces test the pipeline; they are no expression benchmark.")
+                    "Default: the exact LANMSFF (width 1), 5 epochs on 2,400 synthetic faces. --quick: width 0.5, "
+                    "4 epochs. Synthetic faces test the pipeline; they are no expression benchmark.")
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for every artifact (must be new or empty).")
-@click.option("--epochs", type=click.IntRange(1, None), help="Training epochs. [default: 3; --quick 2]")
+@click.option("--epochs", type=click.IntRange(1, None), help="Training epochs. [default: 5; --quick 4]")
 @click.option("--quick", is_flag=True, help="A smaller model and data set (about half the time).")
 @click.option("--width", type=click.FloatRange(0, None, min_open=True),
               help="Width multiplier of the model. [default: 1; --quick 0.5]")
 @click.option("--limit", type=click.IntRange(1, None),
-              help="First N images of each synthetic split. [default: all (2,400 train / 480 val); --quick 800]")
+              help="First N images of each synthetic split. [default: all, 2,400 train / 480 val]")
 def command(out, epochs, quick, width, limit):
     import time
 
