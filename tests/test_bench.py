@@ -128,7 +128,7 @@ def test_cpu_rows_formats_and_costs(cpu_report, int8_lanmsff):
     assert rows[2].size_bytes < rows[1].size_bytes < rows[0].size_bytes
     assert rows[3].size_bytes == int8_lanmsff.path.stat().st_size
     assert "XNNPACK" in rows[2].runtime and "1 thread" in rows[2].runtime and "TensorFlow" in rows[0].runtime
-    assert any("calibrated on 200 images of synthetic train" in note for note in rows[2].notes)
+    assert any("calibrated on 200 class-balanced images of synthetic train" in note for note in rows[2].notes)
 
 
 def test_json_schema_and_consistency(cpu_report, tmp_path):

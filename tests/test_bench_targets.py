@@ -17,7 +17,7 @@ def crafted(tmp_path_factory):
     ``clean_float32`` (the same in float), ``gelu_int8`` (a GELU after the first conv: neither the Edge TPU
     nor TFLite Micro has it), ``rank5_int8`` (a MUL on a 5-D tensor with four dimensions > 1)."""
     from lanmsff_edge.bench.convert import to_tflite
-    from lanmsff_edge.keras import keras, tf
+    from lanmsff_edge.keras import keras
 
     folder = tmp_path_factory.mktemp("crafted")
     cache = {}
@@ -29,10 +29,10 @@ def crafted(tmp_path_factory):
         inputs = keras.Input((16, 16, 1))
         x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
         if kind == "gelu":
-            x = layers.Lambda(tf.nn.gelu)(x)
+            x = layers.Activation("gelu")(x)
         if kind == "rank5":
             x = layers.Reshape((4, 4, 16, 8))(x)
-            x = layers.Lambda(lambda t: t * 0.5)(x)
+            x = layers.Rescaling(0.5)(x)
             x = layers.Reshape((16, 16, 8))(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
@@ -127,6 +127,23 @@ def test_int8_lanmsff_lists_what_does_not_map(int8_lanmsff):
     assert {c["op"] for c in own} <= {"MAX_POOL_2D", "MEAN"}  # MEAN: width 0.25 gives z-dimensions of 18
     assert check["ops_on_tpu"] == check["first_unsupported"]["index"]
     assert 0 < check["macs_fraction_on_tpu"] < 1
+
+
+@pytest.mark.slow
+def test_lanmsff_as_the_bench_converts_it_maps_fully():
+    """The bench's int8 conversion (``quantize.convert_keras``) moves each block's ReLU before its max-pool, so no
+    MAX_POOL_2D carries a fused activation; at width 1/6 every block is 12 channels wide (MEAN's z-dimension a
+    multiple of 4), and every op maps by the published rules."""
+    from lanmsff_edge.bench.convert import to_tflite
+    from lanmsff_edge.data.common import to_model_input
+    from lanmsff_edge.data.synthetic import generate
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge.model import build_model
+
+    keras.utils.set_random_seed(5)
+    data = to_tflite(build_model(8, width=1 / 6), "int8", to_model_input(generate("train", size=8, seed=2).images))
+    check = edgetpu_rules.check(data)
+    assert check["cpu_ops"] == [] and check["ops_on_tpu"] == check["ops_total"] > 60
 
 
 PARTIAL_REPORT = """Edge TPU Compiler version 16.0.384591198

@@ -1,8 +1,9 @@
-"""A ``.keras`` input becomes three rows: the Keras model, its float32 TFLite and its full-int8 TFLite (PTQ).
+"""A ``.keras`` input becomes three rows: the Keras model, its float32 TFLite and its full-int8 TFLite (PTQ),
+converted by ``lanmsff_edge.quantize.convert_keras`` (batch 1, the same graph rewrites as ``quantize``).
 
-Calibration uses faces from the data set's train split when a data set is given (the evaluated split stays
-unseen), else synthetic faces, and the report says which: speed and size figures do not depend on it, int8
-accuracy does.
+Calibration uses a class-balanced sample of the data set's train split when a data set is given (the evaluated
+split stays unseen), else synthetic faces, and each int8 row says which: speed and size figures do not depend
+on it, int8 accuracy does.
 """
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from lanmsff_edge.bench.models import tflite_model
 from lanmsff_edge.errors import UserError
 
 CALIBRATION_IMAGES = 200
+CALIBRATION_POOL = 2000  # the balanced sample is drawn from the first images of train (no full decode)
 
 
 def calibration_faces(dataset=None, data=None, eval_images=None):
@@ -17,9 +19,11 @@ def calibration_faces(dataset=None, data=None, eval_images=None):
     from lanmsff_edge.data import load_dataset
 
     if dataset is not None:
+        from calibration import load_sample
+
         try:
-            faces = load_dataset(dataset, data, "train", limit=CALIBRATION_IMAGES, size=CALIBRATION_IMAGES)
-            return faces.images, f"{len(faces)} images of {dataset} train"
+            sample, _ = load_sample(dataset, data, "train", size=CALIBRATION_IMAGES, limit=CALIBRATION_POOL)
+            return sample.images, f"{len(sample)} class-balanced images of {dataset} train"
         except UserError as error:
             if eval_images is None:
                 raise
@@ -34,11 +38,9 @@ def calibration_faces(dataset=None, data=None, eval_images=None):
 def to_tflite(model, precision, calibration=None):
     """A Keras model → TFLite bytes at batch 1: ``"float32"``, or ``"int8"`` (full-integer PTQ, int8 I/O,
     calibrated on ``calibration``, float model inputs)."""
-    from lanmsff_edge.bench._shims import convert_keras
-    from lanmsff_edge.keras import quiet_native_stderr
+    from lanmsff_edge.quantize import convert_keras
 
-    with quiet_native_stderr():
-        return convert_keras(model, precision, calibration)
+    return convert_keras(model, precision, calibration)
 
 
 def convert_keras_model(keras_model, calibration, calibration_note, precisions=("float32", "int8")):
@@ -49,8 +51,8 @@ def convert_keras_model(keras_model, calibration, calibration_note, precisions=(
         samples = keras_model.inputs(calibration) if precision == "int8" else None
         try:
             data = to_tflite(keras_model.model, precision, samples)
-        except UserError:
-            raise
+        except UserError as error:
+            raise UserError(f"{keras_model.path}: {error}") from None
         except Exception as error:  # the converter raises many types; one line for the user
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise UserError(f"{keras_model.path}: TFLite {precision} conversion failed: {first}") from None

@@ -131,9 +131,11 @@ class EdgeTPURuntime:
         self._output = self.interpreter.get_output_details()[0]
 
     def quantize_input(self, x):
-        from lanmsff_edge.bench._shims import quantize
+        from lanmsff_edge.runtimes.litert import quantize
 
-        return quantize(x, self._input)
+        if np.issubdtype(np.dtype(self._input["dtype"]), np.integer):
+            return quantize(x, self._input)
+        return np.asarray(x, dtype=self._input["dtype"])
 
     def invoke_raw(self, x):
         self.interpreter.set_tensor(self._input["index"], x)
@@ -141,7 +143,7 @@ class EdgeTPURuntime:
         return self.interpreter.get_tensor(self._output["index"]).copy()
 
     def predict(self, x):
-        from lanmsff_edge.bench._shims import dequantize
+        from lanmsff_edge.runtimes.litert import dequantize
 
         return np.concatenate([dequantize(self.invoke_raw(self.quantize_input(image[None])), self._output)
                                for image in np.asarray(x, np.float32)])

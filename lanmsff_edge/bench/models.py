@@ -116,15 +116,10 @@ class TFLiteBenchModel(BenchModel):
     graph: object = None
 
     def runtime(self, num_threads=None):
-        from lanmsff_edge.bench._shims import TFLiteModel
-        from lanmsff_edge.keras import quiet_native_stderr
+        """This model in a LiteRT interpreter (XNNPACK) with ``num_threads`` threads."""
+        from lanmsff_edge.runtimes.litert import TFLiteModel
 
-        try:
-            with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on fd 2
-                return TFLiteModel(self.data, num_threads=num_threads)
-        except (RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"{self.path}: LiteRT cannot load the model: {first}") from None
+        return TFLiteModel(self.data, num_threads=num_threads)
 
 
 def tflite_params(graph):

@@ -45,7 +45,8 @@ def litert_label(runtime, threads):
     backend = getattr(runtime, "backend", "LiteRT")
     version = {"ai_edge_litert": package_version("ai-edge-litert"),
                "tflite_runtime": package_version("tflite-runtime")}.get(backend, package_version("tensorflow"))
-    return f"LiteRT ({backend} {version}) XNNPACK, {threads_text(threads)} (host CPU)"
+    kernels = "XNNPACK" if getattr(runtime, "xnnpack", True) else "builtin kernels (XNNPACK refused the model)"
+    return f"LiteRT ({backend} {version}) {kernels}, {threads_text(threads)} (host CPU)"
 
 
 def litert_row(model, settings):
