@@ -17,10 +17,18 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield Path(temporary)
+        if os.path.isfile(temporary):  # mkstemp makes 0600 files; give the artifact the usual permissions
+            os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path, data):

@@ -120,3 +120,17 @@ def test_info_command(run_cli, tmp_path):
     assert "358,406" in result.output and "block4" in result.output
     result = run_cli("info", "--model", tmp_path / "missing.keras")
     assert result.exit_code == 1 and "model file not found" in result.output
+
+
+def test_atomic_writes_leave_usual_permissions_and_no_temporaries(tmp_path):
+    import os
+
+    from lanmsff_edge.atomic import write_text
+
+    target = tmp_path / "sub" / "report.json"
+    write_text(target, "{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_text() == "{}"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]
