@@ -1,9 +1,10 @@
 """Decoded splits cached as .npz under ``$LANMSFF_CACHE`` (default ``~/.cache/lanmsff-edge``).
 
 Decoding ~30k PNGs from a .tar.gz takes seconds to minutes; the uint8 result loads in a fraction of a second.
-The key is the source's resolved path with its size and modification time (for a directory: the modification
-times of its folders down to three levels and the sizes/times of the label files there — enough to notice added,
-removed or relabelled files), the loader's parameters and ``FORMAT_VERSION`` (bump it when preprocessing
+The key is the source's resolved path with its size and modification time (plus the label files beside a CSV;
+for a directory: the modification times of its folders down to three levels and the sizes/times of the label
+files there — enough to notice added, removed or relabelled files; an image rewritten in place under the same name
+goes unnoticed), the loader's parameters and ``FORMAT_VERSION`` (bump it when preprocessing
 changes). Entries are written atomically; an older entry for the same source and split is removed on write.
 A corrupt or unreadable entry is ignored and rebuilt.
 """
@@ -30,6 +31,11 @@ def fingerprint(path, depth=3):
     path = Path(path).resolve()
     stat = path.stat()
     parts = [str(path), stat.st_size if path.is_file() else 0, stat.st_mtime_ns]
+    if path.is_file():  # a label file may take its pixels from a sibling (fer2013new.csv + fer2013.csv)
+        for sibling in sorted(path.parent.iterdir()):
+            if sibling != path and sibling.suffix.lower() in _LABEL_SUFFIXES and sibling.is_file():
+                info = sibling.stat()
+                parts += [str(sibling), info.st_size, info.st_mtime_ns]
     if path.is_dir():
         level = [path]
         for _ in range(depth):

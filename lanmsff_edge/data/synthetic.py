@@ -9,6 +9,11 @@ Poses are tagged "-30", "0" or "+30" (the nominal yaw; the drawn yaw varies ±8�
 
 Everything comes from one NumPy generator seeded by (seed, split), so a split is identical on every run and the
 three splits never share an image.
+
+Learnability, measured: a ridge classifier on 32×32 pixels reaches ~75 % validation accuracy (2400 train images),
+so the classes are separable. ``lanmsff-edge train --dataset synthetic --limit 800 --width 0.25 --batch-size 16``
+(Adam 1e-3, online augmentation) reaches 17-19 % validation accuracy after 3 epochs and 53 % after 8 (chance
+12.5 %); small CNNs need ~100 steps before they leave chance on these thin-stroke cues.
 """
 import math
 
