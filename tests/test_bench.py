@@ -257,7 +257,7 @@ def test_dataset_classes_must_match_the_model(run_cli, tmp_path):
     path = _keras_file(tmp_path, "five.keras", (64, 64, 1), classes=5)
     result = run_cli("bench", "--model", path, "--dataset", "synthetic", "--limit", 4, "--runs", 1)
     assert result.exit_code == 1
-    assert "predicts 5 classes but synthetic test has 8" in result.output
+    assert "predicts 5 classes but synthetic val has 8" in result.output
 
 
 def test_option_errors(run_cli, tmp_path):

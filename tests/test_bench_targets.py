@@ -75,7 +75,8 @@ def test_mcu_rows_arena_parity_and_board_estimates(int8_lanmsff, crafted):
     for entry, board in zip(table, boards.BOARDS):
         expected = lanmsff.macs / (board.macs_per_cycle * board.clock_mhz * 1e3)
         assert entry["estimated_latency_ms"] == pytest.approx(expected)
-        assert entry["verdict"] == boards.fits(lanmsff.extra["flash_bytes"], lanmsff.extra["arena_bytes"], board).verdict
+        fit = boards.fits(lanmsff.extra["flash_bytes"], lanmsff.extra["arena_bytes"], board)
+        assert entry["verdict"] == fit.verdict
     assert any("ESTIMATE" in note for note in report.notes) and any("HOST" in note for note in report.notes)
     document = report.to_dict()
     assert document["results"][0]["arena_bytes"] == lanmsff.extra["arena_bytes"] and len(document["boards"]) == 7
@@ -348,7 +349,8 @@ def test_benchmark_model_gpu_report_with_percentiles_and_partial_delegation():
 def test_benchmark_model_failure_is_parsed():
     parsed = android.parse_benchmark_output(NNAPI_FAILURE)
     assert parsed["avg_ms"] is None and android.latency_from(parsed) is None
-    assert parsed["errors"][0].startswith("ERROR: NN API returned error") and parsed["errors"][-1] == "Benchmarking failed."
+    assert parsed["errors"][0].startswith("ERROR: NN API returned error")
+    assert parsed["errors"][-1] == "Benchmarking failed."
 
 
 class FakePhone:

@@ -219,5 +219,6 @@ def summary(check_result, limit=4):
     text = f"Edge TPU CPU fallback: {listed}{more}"
     if split is not None:
         after = len(check_result["cpu_ops"]) - len(own)
-        text += f"; the graph splits at op {split['index']} ({split['op']}), {after} supported op(s) after it also run on the CPU"
+        text += (f"; the graph splits at op {split['index']} ({split['op']}), {after} supported op(s) after it "
+                 f"also run on the CPU")
     return text

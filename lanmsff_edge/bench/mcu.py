@@ -106,7 +106,8 @@ def estimate_note():
     rates = ", ".join(f"{core} {rate:g}" for core, rate in boards.MACS_PER_CYCLE.items())
     return (f"board latency is an ESTIMATE = MACs / (int8 MACs per cycle × clock) with {rates} MAC/cycle "
             f"(optimized kernels); float models get no estimate; flash needed = model + "
-            f"~{boards.DEFAULT_CODE_FLASH // 1024} KB code, RAM needed = arena + ~{boards.DEFAULT_RAM_RESERVE // 1024} KB "
+            f"~{boards.DEFAULT_CODE_FLASH // 1024} KB code, RAM needed = arena + "
+            f"~{boards.DEFAULT_RAM_RESERVE // 1024} KB "
             f"application (lanmsff_edge.boards)")
 
 

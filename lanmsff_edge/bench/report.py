@@ -36,6 +36,13 @@ def _mcu_parity(row):
     return f"{100 * parity['top1_agreement']:.0f}% / {parity['max_abs_diff']:g}"
 
 
+def _tflm_ops(row):
+    if "tflm_unsupported_ops" not in row.extra:
+        return "-"
+    missing = row.extra["tflm_unsupported_ops"]
+    return "missing " + ",".join(missing) if missing else "all"
+
+
 def _coral_mapped(row):
     check = row.extra.get("edgetpu")
     if not check:
@@ -53,8 +60,7 @@ EXTRA_COLUMNS = {
     "gpu": [("GPU peak", lambda r: _bytes(r.extra.get("gpu_peak_memory_bytes")))],
     "mcu": [("arena", lambda r: _bytes(r.extra.get("arena_bytes"))),
             ("flash", lambda r: _bytes(r.extra.get("flash_bytes"))),
-            ("TFLM ops", lambda r: "-" if "tflm_unsupported_ops" not in r.extra
-             else ("all" if not r.extra["tflm_unsupported_ops"] else "missing " + ",".join(r.extra["tflm_unsupported_ops"]))),
+            ("TFLM ops", _tflm_ops),
             ("parity top1/max", _mcu_parity)],
     "coral": [("Edge TPU ops", _coral_mapped)],
     "android": [("init ms", lambda r: _fixed((r.extra.get("android") or {}).get("init_ms"), ".1f")),

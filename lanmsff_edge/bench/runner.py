@@ -42,7 +42,7 @@ def load_data(dataset, data, split, limit):
     return load_dataset(dataset, data, split, limit=limit)
 
 
-def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="test",
+def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
               limit=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
               android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;

@@ -16,7 +16,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--warmup", type=int, default=None, help="Untimed warm-up runs [cpu/gpu/coral 10, mcu 1, android 5].")
 @click.option("--dataset", default=None, help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
 @click.option("--data", type=click.Path(), default=None, help="The data set's folder or archive.")
-@click.option("--split", default="test", show_default=True, help="Split to measure accuracy on.")
+@click.option("--split", default="val", show_default=True, help="Split to measure accuracy on.")
 @click.option("--limit", type=int, default=None, help="Use the first N images of the split.")
 @click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
