@@ -73,6 +73,8 @@ def metrics_from_predictions(labels, probs, class_names, poses=None, params=None
     overlap); their accuracies and the whole set's, as "overall", make the pose metrics (paper Table XI);
     params: the model's parameter count (for ID).
     """
+    if poses is not None and subsets:
+        raise ValueError("give per-image poses or pose subsets, not both: they make different variances")
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = len(class_names)
     predictions = _predicted(probs, num_classes)
@@ -216,7 +218,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     dataset: a data set name (loaded with ``load_dataset``) or an already loaded ``LabeledImages``; with a run
     folder it defaults to the run's data set (and ``data``/``fold`` to the run's). KDEF needs a fold: ``fold``
     or the run's. ``pose_lists`` (RAN's files) — or ``pose_images``, their loaded images — give the accuracy on
-    each pose subset next to the whole split's ("overall") and their variance.
+    each pose subset next to the whole split's ("overall") and their variance (they replace per-image poses).
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
     """
     config, model_name = {}, None
@@ -252,7 +254,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         "split": images.split,
         "fold": fold,
         "skipped": int(images.skipped),
-        **metrics_from_predictions(images.labels, probs, images.class_names, poses=_pose_tags(images),
+        **metrics_from_predictions(images.labels, probs, images.class_names, poses=None if subsets else _pose_tags(images),
                                    params=predictor.params, subsets=subsets),
     }
     if verbose:

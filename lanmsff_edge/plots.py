@@ -40,5 +40,5 @@ def save_confusion_png(percent, class_names, path, title=None, counts=None):
         axes.set_title(title)
     figure.tight_layout()
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format="png", bbox_inches="tight")
     return path

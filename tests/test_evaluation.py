@@ -129,3 +129,21 @@ def test_cli_evaluate_bad_inputs(run_cli, tiny_models, tmp_path):
     assert result.exit_code == 1 and "without model.keras" in result.output
     result = run_cli("evaluate", "--model", tiny_models[7], "--dataset", "kdef", "--data", tmp_path)
     assert result.exit_code == 1 and "--fold" in result.output
+
+
+def test_evaluate_with_pose_subsets_reports_each_and_overall(tiny_models):
+    """Pose lists select overlapping subsets (>45° ⊂ >30°): each is scored apart, plus the whole split."""
+    from lanmsff_edge.data import load_dataset
+    from lanmsff_edge.evaluation import evaluate
+
+    images = load_dataset("synthetic", split="val", limit=24)
+    wide, wider = images.subset(range(0, 12)), images.subset(range(0, 6))
+    pose_images = wide.subset(range(12))
+    pose_images.images = np.concatenate([wide.images, wider.images])
+    pose_images.labels = np.concatenate([wide.labels, wider.labels])
+    pose_images.poses = np.array(["pose30"] * 12 + ["pose45"] * 6, dtype=object)
+    m = evaluate(tiny_models[8], images, pose_images=pose_images)
+    assert list(m["pose_accuracy"]) == ["pose30", "pose45", OVERALL]
+    assert m["pose_size"] == {"pose30": 12, "pose45": 6, OVERALL: 24}
+    assert m["pose_accuracy"][OVERALL] == pytest.approx(m["accuracy"]) and m["size"] == 24
+    assert m["pose_variance"] == pytest.approx(np.var([100 * a for a in m["pose_accuracy"].values()]))

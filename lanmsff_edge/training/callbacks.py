@@ -90,6 +90,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         row = {"epoch": epoch + 1, **{key: float(logs[key]) for key in HISTORY_COLUMNS[1:] if key in logs}}
+        if "lr" in row:
+            row["lr"] = float(f"{row['lr']:.7g}")  # 0.001, not float32's 0.0010000000474974513
         self.state["history"].append(row)
         self.state.update(epoch=epoch + 1, plateau=self.plateau.get_state(), early_stopping=self.stopper.get_state(),
                           stopped_early=bool(self.model.stop_training))
