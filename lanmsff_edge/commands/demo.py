@@ -10,7 +10,7 @@ import click
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for every artifact (must be new or empty).")
 @click.option("--epochs", type=click.IntRange(1, None), help="Training epochs. [default: 5; --quick 4]")
-@click.option("--quick", is_flag=True, help="A smaller model and data set (about half the time).")
+@click.option("--quick", is_flag=True, help="A half-width model and fewer epochs.")
 @click.option("--width", type=click.FloatRange(0, None, min_open=True),
               help="Width multiplier of the model. [default: 1; --quick 0.5]")
 @click.option("--limit", type=click.IntRange(1, None),
