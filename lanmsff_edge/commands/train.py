@@ -22,6 +22,8 @@ DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
 @click.option("--width", type=click.FloatRange(0, None, min_open=True), help="Width multiplier. [default: 1]")
 @click.option("--no-massatt", is_flag=True, help="Without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Without PWFS (ablation).")
+@click.option("--massatt-form", type=click.Choice(("code", "equation")),
+              help="MassAtt as in the authors' code (sigmoid per path) or the paper's equation (3). [default: code]")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold (the validation subjects).")
 @click.option("--strategy", type=click.Choice(("default", "mirrored", "multiworker")),
               help="tf.distribute strategy: mirrored = all GPUs (or logical CPUs) of this machine, multiworker = "
@@ -33,11 +35,12 @@ DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
               help="Re-estimate BN statistics with dropout off before each validation (fixes the dropout→BN "
                    "variance shift; no weight changes). [default: on]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
-def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, fold, strategy,
-            augment, limit, bn_recalibration, threads):
+def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
+            strategy, augment, limit, bn_recalibration, threads):
     from lanmsff_edge.training import train
 
     train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
-          width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None, fold=fold,
-          strategy=strategy, augment=augment, limit=limit, bn_recalibration=bn_recalibration, threads=threads,
+          width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
+          massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
+          bn_recalibration=bn_recalibration, threads=threads,
           verbose=1 if sys.stdout.isatty() else 2)
