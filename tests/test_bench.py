@@ -71,6 +71,20 @@ def test_float32_tflite_is_the_reference_without_a_timed_keras_row():
     assert attach_ratios(only_int8) is None and only_int8[0].speedup_vs_float is None
 
 
+def test_host_kernel_times_are_not_compared():
+    """TFLite Micro's host times (compare_speed False) get no speed-up; with no other float row the float32 one
+    is still the size reference."""
+    rows = [_row("f.tflite", "tflite", "float32", 400.0, 1000), _row("i.tflite", "tflite", "int8", 450.0, 250)]
+    for row in rows:
+        row.compare_speed = False
+    assert attach_ratios(rows) is rows[0]
+    assert [r.speedup_vs_float for r in rows] == [None, None]
+    assert rows[1].size_ratio_vs_float == pytest.approx(4.0)
+    keras_first = [_row("m.keras", "keras", "float32", 20.0, 4000)] + rows
+    attach_ratios(keras_first)
+    assert keras_first[0].speedup_vs_float == 1.0 and keras_first[2].speedup_vs_float is None
+
+
 def test_target_fields_cannot_overwrite_common_fields():
     row = _row("m.tflite", "tflite", "int8", 1.0, 10)
     row.extra["arena_bytes"] = 1234
@@ -221,7 +235,7 @@ def test_cli_writes_json_markdown_plot_for_a_tflite(run_cli, int8_lanmsff, tmp_p
     result = run_cli("bench", "--model", int8_lanmsff.path, "--runs", 2, "--warmup", 0, "--json", tmp_path / "b.json",
                      "--markdown", tmp_path / "b.md", "--plot", tmp_path / "b.png")
     assert result.exit_code == 0, result.output
-    assert int8_lanmsff.path.name in result.output and "no float model was timed" in result.output
+    assert int8_lanmsff.path.name in result.output and "no float model given" in result.output
     document = json.loads((tmp_path / "b.json").read_text())
     assert document["results"][0]["speedup_vs_float"] is None
     assert (tmp_path / "b.md").read_text().startswith("## lanmsff-edge bench")

@@ -69,6 +69,7 @@ def test_mcu_rows_arena_parity_and_board_estimates(int8_lanmsff, crafted):
     assert parity["images"] == 8 and parity["top1_agreement"] == 1.0
     assert parity["max_abs_diff"] <= 1 and parity["unit"] == "quantization steps"
     assert "HOST time" in lanmsff.runtime and lanmsff.latency.runs == 1
+    assert lanmsff.speedup_vs_float is None  # host reference kernels: no speed-up against anything
     assert gelu.error == "TFLite Micro has no kernel for: GELU" and gelu.latency is None
     table = report.tables["boards"]
     assert [entry["model"] for entry in table] == [lanmsff.model] * len(boards.BOARDS)

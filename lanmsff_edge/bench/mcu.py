@@ -46,6 +46,7 @@ def tflm_row(model, settings):
     from lanmsff_edge.runtimes import micro
 
     row = new_row(model, f"TFLite Micro {micro.tflm_version()} reference kernels, HOST time (not MCU time)")
+    row.compare_speed = False  # host reference kernels say nothing about speed on a microcontroller
     graph = model.graph
     missing = micro.unsupported_ops(graph)
     row.extra.update(flash_bytes=model.size_bytes, arena_bytes=None, tflm_unsupported_ops=missing, parity=None)
@@ -114,5 +115,5 @@ def estimate_note():
 def run(models, settings):
     rows = [keras_row(m, settings) if isinstance(m, KerasBenchModel) else tflm_row(m, settings) for m in models]
     notes = ["TFLite Micro rows are HOST timings of the reference kernels on this CPU, not microcontroller "
-             "timings; see the board table for the labelled estimate", estimate_note()]
+             "timings, so they get no speed-up; see the board table for the labelled estimate", estimate_note()]
     return rows, notes, {"boards": board_rows(rows)}

@@ -37,6 +37,7 @@ class BenchResult:
     speedup_vs_float: float | None = None
     size_ratio_vs_float: float | None = None
     is_reference: bool = False
+    compare_speed: bool = True  # False: its time is not comparable with the reference's (TFLM host kernels)
     error: str | None = None
     notes: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
@@ -81,29 +82,29 @@ def _round(value, digits=6):
 
 
 def choose_reference(results):
-    """The float reference row: the first timed float Keras row, else the first timed float32 TFLite row.
+    """The float reference row: the first timed float Keras row, else the first timed float32 TFLite row, else
+    (sizes only) the first float row.
 
     The issue asks for the float Keras model as the reference; where Keras cannot run on the target (android)
-    or was not given (only .tflite files), the float32 TFLite model stands in, so a ratio is still shown.
+    or was not given (only .tflite files), the float32 TFLite model stands in, so a ratio is still shown. Rows
+    whose times are not comparable (``compare_speed`` False: TFLite Micro's host kernels) never give the speed.
     """
-    timed_float = [r for r in results if r.is_float and r.latency is not None and r.error is None]
-    ranked = [r for r in timed_float if r.format == "keras"] + [r for r in timed_float if r.format != "keras"]
-    if ranked:
-        return ranked[0]
-    untimed_keras = [r for r in results if r.is_float and r.format == "keras" and r.error is None]
-    return untimed_keras[0] if untimed_keras else None
+    usable = sorted((r for r in results if r.is_float and r.error is None), key=lambda r: r.format != "keras")
+    timed = [r for r in usable if r.latency is not None and r.compare_speed]
+    return (timed or usable or [None])[0]
 
 
 def attach_ratios(results):
     """Mark the reference row and fill ``speedup_vs_float`` / ``size_ratio_vs_float`` of every row; returns it."""
     reference = choose_reference(results)
+    timed_reference = reference is not None and reference.latency is not None and reference.compare_speed
     for row in results:
         row.is_reference = row is reference
         row.speedup_vs_float = None
         row.size_ratio_vs_float = None
         if reference is None or row.error is not None:
             continue
-        if reference.latency is not None and row.latency is not None and row.latency.typical > 0:
+        if timed_reference and row.compare_speed and row.latency is not None and row.latency.typical > 0:
             row.speedup_vs_float = reference.latency.typical / row.latency.typical
         if reference.size_bytes and row.size_bytes:
             row.size_ratio_vs_float = reference.size_bytes / row.size_bytes

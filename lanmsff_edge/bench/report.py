@@ -126,9 +126,9 @@ def _board_lines(report, markdown=False):
     boards = report.tables.get("boards")
     if not boards:
         return []
-    header = ["board", "core", "MHz", "RAM", "flash", "model", "fits", "est. ms"]
+    header = ["board", "core", "MHz", "RAM", "flash", "model", "fits", "est. ms", "why not"]
     body = [[b["board"], b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"]),
-             b["model"], b["verdict"], _fixed(b["estimated_latency_ms"], ".1f")] for b in boards]
+             b["model"], b["verdict"], _fixed(b["estimated_latency_ms"], ".1f"), b["reason"] or "-"] for b in boards]
     title = boards[0].get("title", "Board fit (ESTIMATE)")
     return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
 

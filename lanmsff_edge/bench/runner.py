@@ -93,7 +93,10 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     notes.extend(device_notes)
     reference = attach_ratios(rows)
     if reference is None:
-        notes.append("no float model was timed: speed-up and size ratio are not shown")
+        notes.append("no float model given: speed-up and size ratio are not shown")
+    elif reference.latency is None or not reference.compare_speed:
+        notes.append(f"the float reference ({reference.model}) was not timed on this target: sizes are compared, "
+                     f"speed is not")
     host = host_info({"threads": threads})
     return BenchReport(device=device, host=host, settings=settings.to_dict(), results=rows, notes=notes,
                        tables=tables)
