@@ -301,6 +301,7 @@ INFO: Created TensorFlow Lite delegate for GPU.
 INFO: GPU delegate created.
 INFO: Replacing 95 out of 98 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions for the whole graph.
 INFO: Initialized OpenCL-based API.
+INFO: Replacing 3 out of 3 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for the whole graph.
 INFO: Initialized session in 612.4ms.
 INFO: Running benchmark for at least 5 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
 INFO: count=5 first=14502 curr=3011 min=2987 max=14502 avg=5312 std=4595 p5=2987 median=3020 p95=14502
@@ -344,7 +345,7 @@ def test_benchmark_model_gpu_report_with_percentiles_and_partial_delegation():
     assert parsed["init_ms"] == pytest.approx(612.4)
     assert parsed["peak_memory_mb"] == pytest.approx(61.7656) and parsed["peak_memory_monitored_mb"] == 71.4883
     assert (parsed["delegated_nodes"], parsed["total_nodes"]) == (95, 98) and parsed["fully_delegated"] is False
-    assert parsed["delegate"] == "TfLiteGpuDelegateV2"
+    assert parsed["delegate"] == "TfLiteGpuDelegateV2" and len(parsed["delegations"]) == 2  # XNNPACK took the rest
 
 
 def test_benchmark_model_failure_is_parsed():

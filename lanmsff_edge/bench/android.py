@@ -67,12 +67,14 @@ def parse_benchmark_output(text):
     match = _SESSION.search(text)
     if match:
         result["session_init_ms"] = float(match.group(1))
-    replaced = _REPLACED.findall(text)
-    if replaced:
-        result["delegated_nodes"] = sum(int(r[0]) for r in replaced)
-        result["total_nodes"] = int(replaced[-1][1])
-        result["delegate"] = replaced[-1][2]
-        result["fully_delegated"] = result["delegated_nodes"] == result["total_nodes"]
+    delegations = [{"nodes": int(n), "total": int(t), "delegate": name} for n, t, name in _REPLACED.findall(text)]
+    result["delegations"] = delegations
+    # the requested delegate (GPU / NNAPI) when there is one; XNNPACK then only takes what it left
+    primary = next((d for d in delegations if "xnnpack" not in d["delegate"].lower()),
+                   delegations[0] if delegations else None)
+    if primary is not None:
+        result.update(delegated_nodes=primary["nodes"], total_nodes=primary["total"], delegate=primary["delegate"],
+                      fully_delegated=primary["nodes"] == primary["total"])
     if "will be completely executed by the delegate" in text:
         result["fully_delegated"] = True
     result["errors"] = [line.strip() for line in text.splitlines()
