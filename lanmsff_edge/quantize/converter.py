@@ -28,7 +28,7 @@ def make_converter(model, method, representative=None, io="int8"):
     """A configured ``TFLiteConverter`` for ``method``; ``model`` is the float model (or the QAT model for qat).
 
     ptq needs ``representative`` (a zero-argument callable yielding ``[x]``, see ``calibration``); qat may take
-    one too, to calibrate any tensor left without a trained range (LANMSFF has none).
+    one too: the converter keeps the trained ranges and calibrates only tensors left without one.
     """
     if method not in METHODS:
         raise UserError(f"unknown quantization method {method!r}: choose one of {', '.join(METHODS)}")

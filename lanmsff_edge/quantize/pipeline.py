@@ -93,13 +93,15 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
         "output": report.tensor_io(graph.outputs[0]),
         "tflm": tflm,
         "litert_backend": model.backend,
-        "xnnpack": model.xnnpack,
+        "litert_kernels": model.kernels,
         "xnnpack_error": model.delegate_error,
         **report.prediction_row(probs, reference, images.labels, images.class_names, params),
     }
     if integer:
         count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
-        row["tflm_vs_litert_max_steps"] = verify.micro_agreement(data, model, inputs[:count], tflm["arena_bytes"])
+        for kernels in ("reference", "auto"):
+            row[f"tflm_vs_litert_{'reference' if kernels == 'reference' else 'default'}_max_steps"] = \
+                verify.micro_agreement(data, inputs[:count], tflm["arena_bytes"], kernels)
         row["tflm_vs_litert_images"] = count
     log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  agreement {100 * row['agreement']:.2f}%  "
         f"size {len(data) / 1024:.1f} KB")
@@ -159,8 +161,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
               "split": split, "fold": fold, "limit": limit, "images": len(images), "io": io,
               "reference": reference_row, "variants": []}
 
-    representative = None
-    if "ptq" in methods:
+    representative = sample = None
+    if "ptq" in methods or "qat" in methods:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             sample, cached = load_sample(dataset, data, "train", calibration_size, seed, fold, limit,
@@ -186,9 +188,12 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
             val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
             log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images")
             aware = qat.quantize_aware_model(float_model)
+            qat.calibrate_ranges(aware, model_inputs(sample))
             result["qat"] = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
                                           batch_size=batch_size, seed=seed)
-            flatbuffer = conversion.convert(aware, "qat", io=io)
+            # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
+            # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
+            flatbuffer = conversion.convert(aware, "qat", representative=representative, io=io)
         else:
             flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io)
         seconds = time.perf_counter() - started

@@ -11,7 +11,10 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 """
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.keras.utils import smart_cond
+from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
+from unittest import mock
 
 import numpy as np
 
@@ -21,6 +24,9 @@ from lanmsff_edge.quantize.rewrite import relu_before_pool
 
 DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 5e-5
+# Narrowest activation range calibration leaves: a tensor that is 0 on every sample image (a dead ReLU path of a
+# small or briefly trained model) would get scale 0, which the converter leaves in float and XNNPACK refuses.
+MIN_RANGE = 1e-2
 
 _tfmot_keras = tfmot.quantization.keras
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_configs as _configs
@@ -116,6 +122,62 @@ def set_input_range(qat_model, low=0.0, high=1.0):
             variable.assign(high)
 
 
+def calibrate_ranges(qat_model, inputs, batch_size=32):
+    """Start every activation range at the min/max its tensor spans on ``inputs`` (float model inputs: the
+    calibration sample), as post-training calibration would.
+
+    tfmot starts each range at [-6, 6] and moves it by an exponential moving average (decay 0.999), so after a
+    few hundred fine-tuning steps most of the initial guess is still there: a sigmoid product that lives in
+    [0, 1] would be quantized over [-5, 5]. Here the weight ranges are set by one training-mode pass (batch norm
+    frozen, so its statistics do not move), then the sample runs in inference mode (no dropout) with every
+    moving-average quantizer replaced by a running min/max observer.
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    _freeze_batch_norm(qat_model)
+    qat_model(inputs[:batch_size], training=True)  # LastValueQuantizer: weight ranges from the weights
+    seen = set()
+    fake_quant = quant_ops.MovingAvgQuantize
+
+    def observe(inputs, min_var, max_var, per_channel=False, is_training=False, num_bits=8, narrow_range=False,
+                **unused):
+        axes = tuple(range(len(inputs.shape) - 1)) if per_channel else None
+        low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)  # TFLite ranges always contain 0
+        high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
+        if min_var.ref() in seen:
+            low, high = tf.minimum(min_var, low), tf.maximum(max_var, high)
+        seen.add(min_var.ref())
+        min_var.assign(low)
+        max_var.assign(high)
+        return fake_quant(inputs, min_var, max_var, per_channel=per_channel, is_training=False, num_bits=num_bits,
+                          narrow_range=narrow_range)
+
+    with mock.patch.object(quant_ops, "MovingAvgQuantize", observe):
+        for start in range(0, len(inputs), batch_size):
+            qat_model(inputs[start:start + batch_size], training=False)
+    for layer in qat_model.layers:
+        for variable in layer.non_trainable_weights:
+            if variable.ref() in seen:  # a min variable: widen its range to MIN_RANGE if narrower
+                maximum = _partner(layer, variable)
+                maximum.assign(tf.maximum(maximum, variable + MIN_RANGE))
+    set_input_range(qat_model)
+    return len(seen)
+
+
+def _partner(layer, min_variable):
+    """The ``…_max`` variable created next to the ``…_min`` variable of a quantizer."""
+    name = min_variable.name.rsplit("_min", 1)[0] + "_max"
+    return next(v for v in layer.non_trainable_weights if v.name.rsplit(":", 1)[0] == name.rsplit(":", 1)[0])
+
+
+def _disable_dropout(qat_model):
+    """Dropout scales the kept activations by 1/(1 − rate) in training: the moving-average ranges would track
+    that inflated distribution instead of the one inference sees."""
+    for layer in qat_model.layers:
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, keras.layers.Dropout):
+            inner.rate = 0.0
+
+
 class _KeepBest(keras.callbacks.Callback):
     """Restore, at the end of training, the weights of the epoch with the best ``monitor`` value."""
 
@@ -143,17 +205,22 @@ def _freeze_batch_norm(qat_model):
 
 
 def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE,
-              batch_size=32, seed=0, augment="online", freeze_batch_norm=True, verbose=0, callbacks=()):
+              batch_size=32, seed=0, augment="online", freeze_batch_norm=True, dropout=False, verbose=0,
+              callbacks=()):
     """Quantization-aware fine-tuning on ``train`` (``LabeledImages``); ``val`` picks the best epoch.
 
-    Adam at a low learning rate, categorical cross-entropy (the training recipe's loss). The input range is
-    pinned to [0, 1] afterwards (``set_input_range``). Returns the per-epoch history and the epoch kept.
+    Call ``calibrate_ranges`` first. Adam at a low learning rate, categorical cross-entropy (the training
+    recipe's loss), batch norm frozen and dropout off by default (see ``_freeze_batch_norm``, ``_disable_dropout``).
+    The input range is pinned to [0, 1] afterwards (``set_input_range``). Returns the per-epoch history and the
+    epoch kept.
     """
     from lanmsff_edge.data import make_tf_dataset
 
     keras.utils.set_random_seed(seed)
     if freeze_batch_norm:
         _freeze_batch_norm(qat_model)
+    if not dropout:
+        _disable_dropout(qat_model)
     qat_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                       metrics=["accuracy"])
     history = {}
@@ -167,5 +234,6 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
         history = {key: [float(v) for v in values] for key, values in result.history.items()}
     set_input_range(qat_model)
     return {"epochs": int(epochs), "learning_rate": float(learning_rate), "batch_size": int(batch_size),
-            "freeze_batch_norm": bool(freeze_batch_norm), "augment": augment, "history": history,
+            "freeze_batch_norm": bool(freeze_batch_norm), "dropout": bool(dropout), "augment": augment,
+            "history": history,
             "kept_epoch": None if keep is None else keep.best_epoch}

@@ -75,9 +75,12 @@ def _output_step(graph):
     return None
 
 
-def micro_agreement(data, litert_model, inputs, arena_size):
-    """Largest difference between TFLite Micro and LiteRT outputs over ``inputs`` (float model inputs), in
-    output quantization steps (0 = identical)."""
+def micro_agreement(data, inputs, arena_size, kernels="reference"):
+    """Largest difference between TFLite Micro and LiteRT (with ``kernels``, see ``TFLiteModel``) outputs over
+    ``inputs`` (float model inputs), in output quantization steps (0 = identical)."""
+    from lanmsff_edge.runtimes.litert import TFLiteModel
+
+    litert_model = TFLiteModel(data, kernels=kernels)
     graph = read_tflite(data)
     step = _output_step(graph)
     interpreter = micro.load(data, int(arena_size) + 16 * 1024)

@@ -4,7 +4,9 @@ The interpreter comes from the first package that imports: ``ai_edge_litert`` (m
 ``tflite_runtime`` (what older boards have), then ``tf.lite``; ``TFLiteModel.backend`` says which one ran.
 XNNPACK is on, as LiteRT's default; when XNNPACK refuses a model (it rejects some valid int8 graphs, e.g. a
 convolution whose output range collapsed to zero in calibration) the model runs on the builtin kernels instead,
-and ``xnnpack`` / ``delegate_error`` say so. ``predict`` takes float model inputs (N×64×64×1 in [0, 1]) whatever the
+and ``kernels`` / ``delegate_error`` say so. XNNPACK and the optimized builtin kernels round differently from
+the reference kernels (a few output steps on an int8 LANMSFF); ``kernels="reference"`` computes exactly what
+TFLite Micro computes. ``predict`` takes float model inputs (N×64×64×1 in [0, 1]) whatever the
 model's I/O type: int8/uint8 inputs are quantized with the input tensor's scale and zero point, int outputs
 dequantized, so float, fp16, dynamic-range and full-integer models answer in the same units.
 """
@@ -16,6 +18,7 @@ import numpy as np
 from lanmsff_edge.errors import UserError
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+KERNELS = ("auto", "builtin", "reference")
 
 
 def interpreter_class(backend=None):
@@ -70,10 +73,15 @@ class TFLiteModel:
     """One ``.tflite`` model in a LiteRT interpreter (single input, single output).
 
     ``model``: a path or the flatbuffer bytes; ``num_threads``: interpreter threads (None: the runtime's default);
-    ``xnnpack``: False runs the builtin kernels only; ``backend``: force one of ``BACKENDS``.
+    ``kernels``: "auto" (XNNPACK, LiteRT's default, falling back to the builtin kernels when XNNPACK refuses the
+    model), "builtin" (the optimized builtin kernels, no delegate) or "reference" (the reference kernels, the
+    same integer arithmetic as TFLite Micro's: bit-exact with a microcontroller, slow); ``backend``: force one of
+    ``BACKENDS``.
     """
 
-    def __init__(self, model, num_threads=None, backend=None, xnnpack=True):
+    def __init__(self, model, num_threads=None, backend=None, kernels="auto"):
+        if kernels not in KERNELS:
+            raise UserError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
         if isinstance(model, (bytes, bytearray, memoryview)):
             content, self.source = bytes(model), "<bytes>"
         else:
@@ -82,17 +90,17 @@ class TFLiteModel:
                 raise UserError(f"model file not found: {path}")
             content, self.source = path.read_bytes(), str(path)
         Interpreter, self.backend = interpreter_class(backend)
-        self.xnnpack, self.delegate_error = bool(xnnpack), None
-        if xnnpack:
+        self.kernels, self.delegate_error = kernels, None
+        if kernels == "auto":
             try:
-                self.interpreter = self._start(Interpreter, content, num_threads, delegates=True)
+                self.interpreter = self._start(Interpreter, content, num_threads, "auto")
             except (ValueError, RuntimeError) as error:
                 if "xnnpack" not in str(error).lower() and "delegate" not in str(error).lower():
                     raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
-                self.xnnpack, self.delegate_error = False, _first_line(error)
-        if not self.xnnpack:
+                self.kernels, self.delegate_error = "builtin", _first_line(error)
+        if self.kernels != "auto":
             try:
-                self.interpreter = self._start(Interpreter, content, num_threads, delegates=False)
+                self.interpreter = self._start(Interpreter, content, num_threads, self.kernels)
             except (ValueError, RuntimeError) as error:
                 raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
         self.size_bytes = len(content)
@@ -103,14 +111,20 @@ class TFLiteModel:
                             f"{len(self.input_details)} and {len(self.output_details)}")
         self._input, self._output = self.input_details[0], self.output_details[0]
 
+    @property
+    def xnnpack(self):
+        """True when the XNNPACK delegate runs the model."""
+        return self.kernels == "auto"
+
     @staticmethod
-    def _start(Interpreter, content, num_threads, delegates):
+    def _start(Interpreter, content, num_threads, kernels):
         from lanmsff_edge.runtimes.micro import captured_native_stderr
 
         options = {}
-        if not delegates:
+        if kernels != "auto":
             resolver = importlib.import_module(Interpreter.__module__).OpResolverType
-            options["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            options["experimental_op_resolver_type"] = (resolver.BUILTIN_REF if kernels == "reference" else
+                                                        resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         with captured_native_stderr() as report:  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
             try:
                 interpreter = Interpreter(model_content=content, num_threads=num_threads, **options)

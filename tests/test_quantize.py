@@ -1,0 +1,294 @@
+"""Quantization: float TFLite = Keras, int8 graphs integer-only and TFLite Micro-ready, LiteRT = TFLM, QAT models
+what int8 computes, every LANMSFF layer quantized, and the quantize command's refusals and report."""
+import json
+
+import numpy as np
+import pytest
+
+from lanmsff_edge.keras import keras
+from lanmsff_edge.model import build_model, save_model
+from lanmsff_edge.quantize import convert, convert_keras, qat, verify
+from lanmsff_edge.quantize.rewrite import relu_before_pool
+from lanmsff_edge.runtimes.litert import TFLiteModel
+from lanmsff_edge.runtimes.micro import TFLM_BUILTIN_OPS
+from lanmsff_edge.tflite_graph import read_tflite
+
+# Ops a microcontroller build must not need, and what a dynamic shape or a dilated convolution would bring in.
+FORBIDDEN_OPS = {"SHAPE", "REDUCE_PROD", "PACK", "GATHER", "STRIDED_SLICE", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                 "DEQUANTIZE"}
+
+
+def _train_briefly(model, images, epochs, seed):
+    """A few epochs at a high learning rate, then batch-norm statistics re-estimated on one large batch: with only
+    ~100 steps the moving averages (momentum 0.99) are still far from the data and the model would predict one
+    class. Dropout is off while training, and restored afterwards."""
+    from lanmsff_edge.data import make_tf_dataset, to_model_input
+
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in dropouts:
+        layer.rate = 0.0
+    model.compile(keras.optimizers.Adam(3e-3), "categorical_crossentropy", ["accuracy"])
+    model.fit(make_tf_dataset(images, 32, shuffle=True, seed=seed), epochs=epochs, verbose=0)
+    for layer in norms:
+        layer.momentum = 0.0
+    model(to_model_input(images.images[:256]), training=True)
+    for layer in norms:
+        layer.momentum = 0.99
+    for layer in dropouts:
+        layer.rate = 0.4
+    return model
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from lanmsff_edge.data import load_dataset
+
+    return {"train": load_dataset("synthetic", split="train", limit=960),
+            "val": load_dataset("synthetic", split="val", limit=240)}
+
+
+@pytest.fixture(scope="module")
+def faces(synthetic):
+    from lanmsff_edge.data import to_model_input
+
+    return to_model_input(synthetic["val"].images[:48])
+
+
+@pytest.fixture(scope="module")
+def tiny(synthetic):
+    """A width-0.25 LANMSFF (8 classes) trained for three epochs on synthetic faces (~100 % on them)."""
+    keras.utils.set_random_seed(3)
+    return _train_briefly(build_model(8, width=0.25), synthetic["train"], epochs=3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def calibration_inputs(synthetic):
+    from calibration import model_inputs, representative_sample
+
+    return model_inputs(representative_sample(synthetic["train"], 64))
+
+
+@pytest.fixture(scope="module")
+def aware(tiny, calibration_inputs):
+    """The quantization-aware copy of ``tiny`` with its ranges calibrated (no fine-tuning)."""
+    model = qat.quantize_aware_model(tiny)
+    qat.calibrate_ranges(model, calibration_inputs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def int8_models(aware, tiny, calibration_inputs):
+    """Flatbuffers: qat and ptq with int8 I/O, qat with float I/O."""
+    from calibration import representative_dataset
+
+    representative = representative_dataset(calibration_inputs)
+    return {
+        "qat": convert(aware, "qat", representative),
+        "ptq": convert_keras(tiny, "int8", calibration_inputs),
+        "qat_float_io": convert(aware, "qat", representative, io="float"),
+    }
+
+
+def test_relu_before_pool_is_exact_and_leaves_no_pool_relu_pair(tiny, faces):
+    rewritten = relu_before_pool(tiny)
+    assert np.array_equal(tiny(faces[:8]).numpy(), rewritten(faces[:8]).numpy())
+    for layer in rewritten.layers:
+        if isinstance(layer, keras.layers.ReLU):
+            assert not isinstance(layer.input._keras_history.layer, keras.layers.MaxPooling2D), layer.name
+    assert [layer.name for layer in rewritten.layers if "pool" in layer.name] == \
+        [layer.name for layer in tiny.layers if "pool" in layer.name]
+    assert relu_before_pool(rewritten) is rewritten  # nothing left to swap
+
+
+def test_float_tflite_matches_keras_on_random_inputs(tiny, faces):
+    assert len(np.unique(tiny.predict(faces, verbose=0).argmax(1))) == 8  # the outputs do depend on the input
+    x = np.random.default_rng(0).random((6, 64, 64, 1), dtype=np.float32)
+    expected = tiny.predict(x, verbose=0)
+    model = TFLiteModel(convert_keras(tiny, "float32"))
+    assert model.input_dtype == np.float32 and model.batch_size == 1
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-4)
+    fp16 = TFLiteModel(convert_keras(tiny, "fp16"))
+    np.testing.assert_allclose(fp16.predict(x), expected, atol=5e-2)  # float16 weights: close, not exact
+
+
+def test_every_layer_of_the_qat_model_is_quantized(aware):
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapper import QuantizeWrapper
+
+    configs = {}
+    for layer in aware.layers:
+        if isinstance(layer, (keras.layers.InputLayer, QuantizeLayer)):
+            continue
+        assert isinstance(layer, QuantizeWrapper), f"{layer.name} is not quantized"
+        configs[layer.layer.name] = type(layer.quantize_config).__name__
+    assert configs["block2_massatt_up1"] == "Default8BitConvTransposeQuantizeConfig"
+    assert configs["block2_shuffle"] == configs["block2_split"] == "NoOpQuantizeConfig"
+    for name in ("block2_massatt_chmean", "block2_massatt_map", "block2_attend", "fusion_pwfs1"):
+        assert configs[name] == "Default8BitOutputQuantizeConfig", name
+    assert type(aware.get_layer("quant_fusion_pwfs1").layer).__name__ == "QuantizedPWFS"
+    # conv → BN → ReLU fused: no fake-quant between them (BN folds into the convolution)
+    assert configs["block1_c1_bn"] == "NoOpQuantizeConfig"
+    assert configs["block1_c3_bn"] == "NoOpQuantizeConfig"  # thanks to relu_before_pool
+
+
+@pytest.mark.parametrize("method", ["qat", "ptq"])
+def test_int8_graph_is_integer_only_with_int8_io_and_micro_ops(int8_models, method):
+    graph = read_tflite(int8_models[method])
+    assert [t.dtype for t in graph.inputs + graph.outputs] == ["int8", "int8"]
+    assert graph.inputs[0].shape == (1, 64, 64, 1)
+    assert graph.fully_integer
+    assert verify.float_ops(graph) == []
+    assert not (graph.op_set & FORBIDDEN_OPS), graph.op_set & FORBIDDEN_OPS
+    assert graph.op_set <= set(TFLM_BUILTIN_OPS)
+    assert verify.requantize_ops(graph) == []  # no int8→int8 QUANTIZE between blocks
+    assert {"TRANSPOSE_CONV", "MINIMUM", "SUB", "MUL", "MEAN", "SPLIT", "TRANSPOSE"} <= graph.op_set
+    assert "BATCH_NORMALIZATION" not in graph.op_set and graph.op_counts["ADD"] == 6  # PWFS's adds only: BN folded
+    verify.check_integer(graph, "int8")
+    assert graph.inputs[0].scale == pytest.approx(1 / 255, rel=1e-3) and graph.inputs[0].zero_point == -128
+
+
+def test_qat_input_is_exactly_the_normalised_pixel(int8_models):
+    graph = read_tflite(int8_models["qat"])
+    assert graph.inputs[0].scale == pytest.approx(1 / 255, rel=1e-6)
+    assert graph.outputs[0].scale == pytest.approx(1 / 256) and graph.outputs[0].zero_point == -128
+
+
+def test_float_io_keeps_quantize_and_dequantize_at_the_ends_only(int8_models):
+    graph = read_tflite(int8_models["qat_float_io"])
+    assert [t.dtype for t in graph.inputs + graph.outputs] == ["float32", "float32"]
+    assert graph.ops[0].name == "QUANTIZE" and graph.ops[-1].name == "DEQUANTIZE"
+    assert graph.op_counts["QUANTIZE"] == 1 and graph.op_counts["DEQUANTIZE"] == 1
+    assert verify.float_ops(graph) == []
+    verify.check_integer(graph, "float")
+    with pytest.raises(Exception, match="input type float32, expected int8"):
+        verify.check_integer(graph, "int8")
+
+
+@pytest.mark.parametrize("method", ["qat", "ptq", "qat_float_io"])
+def test_litert_and_tflite_micro_give_the_same_output(int8_models, faces, method):
+    """LiteRT's reference kernels and TFLite Micro compute the same integers. XNNPACK and the optimized builtin
+    kernels round differently (measured: up to ~20 output steps on this model), so they are only bounded."""
+    data = int8_models[method]
+    check = verify.require_micro(data)
+    assert check["loadable"] and 16 * 1024 < check["arena_bytes"] < 2 * 1024 * 1024
+    assert verify.micro_agreement(data, faces[:8], check["arena_bytes"], kernels="reference") == 0
+    for kernels in ("auto", "builtin"):
+        assert verify.micro_agreement(data, faces[:8], check["arena_bytes"], kernels=kernels) <= 32
+
+
+def test_qat_model_predicts_what_the_int8_model_computes(aware, int8_models, faces):
+    """The fake-quant graph is a model of the int8 one: their outputs differ by a few output steps at most. A
+    layer the QAT graph quantized differently from the converter (a missing range, an unfused BN) breaks this."""
+    simulated = aware.predict(faces, verbose=0)
+    int8 = TFLiteModel(int8_models["qat"]).predict(faces)
+    assert np.abs(simulated - int8).max() <= 0.05
+    assert np.mean(np.abs(simulated - int8)) <= 0.005
+    assert np.mean(simulated.argmax(1) == int8.argmax(1)) >= 0.95
+
+
+def test_check_integer_names_float_ops():
+    from lanmsff_edge.errors import UserError
+
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)))
+    graph = read_tflite(convert_keras(model, "dynamic"))
+    with pytest.raises(UserError, match="not fully integer: float ops RESHAPE#0, FULLY_CONNECTED#1, SOFTMAX#2"):
+        verify.check_integer(graph, "int8")
+
+
+def test_micro_check_reports_missing_ops(tiny_tflite):
+    from lanmsff_edge.errors import UserError
+
+    data = tiny_tflite("gelu_int8").read_bytes()
+    result = verify.micro_check(data)
+    assert result["loadable"] is False and "GELU" in result["error"]
+    with pytest.raises(UserError, match="does not run in TFLite Micro.*GELU"):
+        verify.require_micro(data, "gelu")
+
+
+def test_litert_model_quantizes_inputs_and_dequantizes_outputs(int8_models, faces):
+    model = TFLiteModel(int8_models["qat"])
+    assert model.input_dtype == np.int8 and model.output_dtype == np.int8 and model.num_classes == 8
+    raw = model.quantize_input(faces[:1])
+    assert raw.dtype == np.int8
+    np.testing.assert_array_equal(raw.astype(int), np.round(faces[:1] * 255).astype(int) - 128)
+    output = model.invoke_raw(raw)
+    np.testing.assert_allclose(model.predict(faces[:1]), (output.astype(np.float32) + 128) / 256)
+    assert model.predict(faces[:3]).shape == (3, 8)
+    assert model.backend == "ai_edge_litert"
+
+
+# ------------------------------------------------------------------------------------------------ the command
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, tiny):
+    folder = tmp_path_factory.mktemp("models")
+    save_model(tiny, folder / "tiny.keras")
+    keras.utils.set_random_seed(1)
+    save_model(build_model(7, width=0.25), folder / "seven.keras")
+    inputs = keras.Input((64, 64, 1))
+    other = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    save_model(other, folder / "other.keras")
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "{folder}/missing.keras"], "model file not found"),
+    (["--model", "{folder}/other.keras"], "is not a LANMSFF model"),
+    (["--model", "{folder}/seven.keras"], "predicts 7 classes but synthetic has 8"),
+    (["--model", "{folder}/tiny.keras", "--method", "int4"], "Invalid value for '--method'"),
+    (["--model", "{folder}/tiny.keras", "--out", "{folder}/x.onnx"], "must end in .tflite"),
+])
+def test_bad_input_gives_a_message_and_nonzero_exit(run_cli, model_files, tmp_path, args, message):
+    args = [a.format(folder=model_files) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "q.tflite")]
+    result = run_cli("quantize", "--dataset", "synthetic", "--limit", "8", *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "q.tflite").exists()
+
+
+def test_quantize_ptq_writes_model_report_and_calibration(run_cli, model_files, tmp_path, monkeypatch):
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    out = tmp_path / "q" / "tiny_int8.tflite"
+    result = run_cli("quantize", "--model", model_files / "tiny.keras", "--dataset", "synthetic", "--method", "ptq",
+                     "--limit", "40", "--calibration-size", "60", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "fewer than the 60 asked for calibration" in result.output
+    assert "| ptq |" in result.output and "| keras float32 |" in result.output
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["dataset"] == "synthetic" and report["split"] == "val" and report["images"] == 40
+    (row,) = report["variants"]
+    assert row["method"] == "ptq" and row["file"] == str(out)
+    assert row["size_bytes"] == out.stat().st_size
+    assert row["input"]["dtype"] == row["output"]["dtype"] == "int8"
+    assert row["output"]["scale"] == pytest.approx(1 / 256)
+    assert row["tflm"]["loadable"] and row["tflm_vs_litert_reference_max_steps"] == 0
+    assert row["params"] == report["reference"]["params"] > 20_000
+    assert 0 <= row["accuracy"] <= 1 and 0 <= row["agreement"] <= 1
+    assert 0 <= row["mean_abs_diff"] <= row["max_abs_diff"] <= 1
+    calibration = json.loads(out.with_name("tiny_int8.calibration.json").read_text())
+    assert calibration["size"] == 40 and sum(calibration["class_counts"].values()) == 40
+    assert calibration["activation_ranges"]["block4_massatt_map"]["max"] <= 1.0
+    assert list((out.parent / "calibration").glob("synthetic-train-n60-*.npz"))
+
+
+@pytest.mark.slow
+def test_qat_int8_accuracy_is_within_two_points_of_float(model_files, tmp_path, monkeypatch):
+    """The whole qat path (calibrated ranges, one fine-tuning epoch, conversion, checks) on a trained model."""
+    from lanmsff_edge.quantize import quantize
+
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    report = quantize(model_files / "tiny.keras", "synthetic", method="qat", epochs=1, limit=320,
+                      calibration_size=64, out=tmp_path / "tiny_qat.tflite")
+    reference = report["reference"]["accuracy"]
+    (row,) = report["variants"]
+    assert reference >= 0.6  # the comparison means something only for a model that learned
+    assert row["accuracy"] >= reference - 0.02, (row["accuracy"], reference)
+    assert row["agreement"] >= 0.95
+    assert report["qat"]["kept_epoch"] == 1 and len(report["qat"]["history"]["val_accuracy"]) == 1
+    assert row["fully_integer"] and row["tflm"]["loadable"] and row["tflm_vs_litert_reference_max_steps"] == 0
+    assert row["input"]["scale"] == pytest.approx(1 / 255) and row["input"]["zero_point"] == -128
