@@ -9,9 +9,9 @@ from lanmsff_edge.errors import UserError
 
 
 def test_presets_and_explicit_values():
-    assert settings_for() == PRESETS["full"] and PRESETS["full"].width == 1.0
+    assert settings_for() == PRESETS["full"] and PRESETS["full"].augment == "none"
     quick = settings_for(quick=True)
-    assert quick.width < 1.0 and quick.epochs < PRESETS["full"].epochs and quick.augment == "none"
+    assert quick.epochs < PRESETS["full"].epochs and quick.augment == "none"
     custom = settings_for(quick=True, epochs=5, width=0.25, limit=64)
     assert (custom.epochs, custom.width, custom.limit) == (5, 0.25, 64)
     assert custom.qat_epochs == quick.qat_epochs  # untouched fields keep the preset
