@@ -292,3 +292,24 @@ def test_qat_int8_accuracy_is_within_two_points_of_float(model_files, tmp_path, 
     assert report["qat"]["kept_epoch"] == 1 and len(report["qat"]["history"]["val_accuracy"]) == 1
     assert row["fully_integer"] and row["tflm"]["loadable"] and row["tflm_vs_litert_reference_max_steps"] == 0
     assert row["input"]["scale"] == pytest.approx(1 / 255) and row["input"]["zero_point"] == -128
+
+
+def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_files / "tiny.keras", run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"dataset": "synthetic"}))
+    out = tmp_path / "tiny_dynamic.tflite"
+    result = run_cli("quantize", "--model", run, "--method", "dynamic", "--split", "test", "--limit", "16",
+                     "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["dataset"] == "synthetic" and report["split"] == "test" and report["model"] == str(run / "model.keras")
+    (row,) = report["variants"]
+    assert row["input"]["dtype"] == "float32" and not row["fully_integer"]
+    assert row["tflm"]["loadable"] is False and row["tflm"]["error"]  # hybrid kernels: not on a microcontroller
+    assert row["agreement"] >= 0.9 and row["max_abs_diff"] < 0.1
+    assert "calibration" not in report and not (tmp_path / "calibration").exists()
+    assert "| dynamic |" in result.output and "no |" in result.output

@@ -108,77 +108,97 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
     return row
 
 
-def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
-             learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
-             split="val", fold=None, limit=None, seed=0, cache_dir=None, log=None):
-    """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
-    ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict.
-
-    dataset/data/fold/limit: as ``load_dataset``'s (dataset defaults to the training run's); split: where
-    accuracy is measured; calibration_size: images in the representative sample (default 500, train split);
-    cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or ``calibration/`` beside OUT).
-    """
-    from calibration import DEFAULT_SIZE, activation_ranges, load_sample, model_inputs, representative_dataset
-    from lanmsff_edge.evaluation import keras_predictor, resolve_model_path, run_config
-    from lanmsff_edge.model import load_model, model_summary
-
-    log = log or (lambda message: None)
+def _check_options(method, io, epochs, calibration_size, out):
     if method not in METHOD_CHOICES:
         raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHOD_CHOICES)}")
     if io not in conversion.IO_TYPES:
         raise UserError(f"unknown --io {io!r}: choose one of {', '.join(conversion.IO_TYPES)}")
     if int(epochs) < 0:
         raise UserError(f"--epochs must be 0 or more, got {epochs}")
-    calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
-    if calibration_size < 1:
+    if int(calibration_size) < 1:
         raise UserError(f"--calibration-size must be at least 1, got {calibration_size}")
-    out = Path(out)
-    if out.suffix != ".tflite":
+    if Path(out).suffix != ".tflite":
         raise UserError(f"--out {out}: the output file must end in .tflite")
-    methods = list(conversion.METHODS) if method == ALL else [method]
+
+
+def _load_float_model(model_path, dataset):
+    """(model, its path, the data set it was trained on) — the data set from the run's config.json if not given."""
+    from lanmsff_edge.evaluation import resolve_model_path, run_config
+    from lanmsff_edge.model import load_model
 
     model_path = resolve_model_path(model_path)
-    float_model = load_model(model_path)
-    check_lanmsff(float_model, model_path)
+    model = load_model(model_path)
+    check_lanmsff(model, model_path)
     dataset = dataset or run_config(model_path).get("dataset")
     if not dataset:
         raise UserError(f"--dataset is needed: {model_path} has no training run config.json naming its data set")
+    return model, model_path, dataset
+
+
+def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
+    """The representative sample (through the cache) and ``<stem>.calibration.json`` with its activation ranges."""
+    from calibration import activation_ranges, load_sample, model_inputs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sample, cached = load_sample(dataset, data, "train", size, seed, fold, limit,
+                                     directory=cache_dir or out.parent / "calibration", images=train)
+    _forward_warnings(caught, log)
+    path = out.with_name(f"{out.stem}.calibration.json")
+    poses = None if sample.poses is None else dict(zip(*np.unique(sample.poses.astype(str), return_counts=True)))
+    summary = {"size": len(sample), "requested": size, "seed": seed, "split": "train",
+               "class_counts": dict(zip(sample.class_names, sample.class_counts().tolist())),
+               "pose_counts": None if poses is None else {str(k): int(v) for k, v in poses.items()},
+               "cache": None if cached is None else str(cached)}
+    ranges = activation_ranges(float_model, model_inputs(sample))
+    write_text(path, json.dumps({"dataset": dataset, **summary, "activation_ranges": ranges}, indent=1) + "\n")
+    return sample, {**summary, "ranges": str(path)}
+
+
+def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
+             learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, log=None):
+    """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
+    ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict (``table``: the Markdown table).
+
+    dataset/data/fold/limit: as ``load_dataset``'s (dataset defaults to the training run's); split: where
+    accuracy is measured; QAT fine-tunes on train and keeps the epoch with the best val accuracy;
+    calibration_size: images in the representative sample (default 500, train split, used by ptq and to start
+    the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
+    ``calibration/`` beside OUT).
+    """
+    from calibration import DEFAULT_SIZE, model_inputs, representative_dataset
+    from lanmsff_edge.evaluation import keras_predictor
+    from lanmsff_edge.model import model_summary
+
+    log = log or (lambda message: None)
+    calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
+    _check_options(method, io, epochs, calibration_size, out)
+    out = Path(out)
+    methods = list(conversion.METHODS) if method == ALL else [method]
+
+    float_model, model_path, dataset = _load_float_model(model_path, dataset)
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]
-
     images = _load_split(dataset, data, split, fold, limit, num_classes)
     inputs = model_inputs(images)
     reference = keras_predictor(float_model).predict(images.images)
-    reference_row = {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
-                     "params": params, **report.prediction_row(reference, reference, images.labels,
-                                                              images.class_names, params)}
-    log(f"keras    accuracy {100 * reference_row['accuracy']:.2f}% on {dataset} {split} ({len(images)} images)")
-
-    train = None
-    if "qat" in methods or "ptq" in methods:
-        train = _load_split(dataset, data, "train", fold, limit, num_classes)
     result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
               "split": split, "fold": fold, "limit": limit, "images": len(images), "io": io,
-              "reference": reference_row, "variants": []}
+              "class_names": list(images.class_names),
+              "reference": {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
+                            "params": params, **report.prediction_row(reference, reference, images.labels,
+                                                                     images.class_names, params)},
+              "variants": []}
+    log(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
+        f"({len(images)} images)")
 
-    representative = sample = None
-    if "ptq" in methods or "qat" in methods:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sample, cached = load_sample(dataset, data, "train", calibration_size, seed, fold, limit,
-                                         directory=cache_dir or out.parent / "calibration", images=train)
-        _forward_warnings(caught, log)
+    train = sample = representative = None
+    if set(methods) & set(conversion.INTEGER_METHODS):
+        train = _load_split(dataset, data, "train", fold, limit, num_classes)
+        sample, result["calibration"] = _calibration(float_model, dataset, data, calibration_size, seed, fold,
+                                                     limit, train, out, cache_dir, log)
         representative = representative_dataset(sample)
-        calibration_path = out.with_name(f"{out.stem}.calibration.json")
-        ranges = activation_ranges(float_model, model_inputs(sample))
-        write_text(calibration_path, json.dumps({
-            "dataset": dataset, "split": "train", "requested": calibration_size, "size": len(sample),
-            "seed": seed, "class_counts": dict(zip(sample.class_names, sample.class_counts().tolist())),
-            "pose_counts": None if sample.poses is None else
-            {str(k): int(v) for k, v in zip(*np.unique(sample.poses.astype(str), return_counts=True))},
-            "cache": None if cached is None else str(cached), "activation_ranges": ranges}, indent=1) + "\n")
-        result["calibration"] = {"size": len(sample), "requested": calibration_size, "seed": seed,
-                                 "cache": None if cached is None else str(cached), "ranges": str(calibration_path)}
 
     paths = variant_paths(out, methods)
     rewritten = relu_before_pool(float_model)
@@ -189,8 +209,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
             log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images")
             aware = qat.quantize_aware_model(float_model)
             qat.calibrate_ranges(aware, model_inputs(sample))
-            result["qat"] = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
-                                          batch_size=batch_size, seed=seed)
+            result["qat"] = {**qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
+                                             batch_size=batch_size, seed=seed), "selected_on": "val"}
             # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
             # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
             flatbuffer = conversion.convert(aware, "qat", representative=representative, io=io)
