@@ -313,3 +313,36 @@ def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, t
     assert row["agreement"] >= 0.9 and row["max_abs_diff"] < 0.1
     assert "calibration" not in report and not (tmp_path / "calibration").exists()
     assert "| dynamic |" in result.output and "no |" in result.output
+
+
+def test_litert_backends_compute_the_same(int8_models, faces):
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.runtimes.litert import interpreter_class
+
+    litert = TFLiteModel(int8_models["qat"], kernels="reference")
+    tensorflow = TFLiteModel(int8_models["qat"], backend="tensorflow", kernels="reference")
+    assert (litert.backend, tensorflow.backend) == ("ai_edge_litert", "tensorflow")
+    np.testing.assert_array_equal(litert.predict(faces[:4]), tensorflow.predict(faces[:4]))
+    with pytest.raises(UserError, match="unknown LiteRT backend"):
+        interpreter_class("onnx")
+    with pytest.raises(UserError, match="unknown kernels"):
+        TFLiteModel(int8_models["qat"], kernels="fast")
+    with pytest.raises(UserError, match="cannot load <bytes> in LiteRT"):
+        TFLiteModel(b"\x1c\x00\x00\x00TFL3" + bytes(64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [{"massatt_form": "equation"}, {"pwfs": False}, {"massatt": False}])
+def test_model_variants_convert_to_integer_only_micro_models(options, calibration_inputs, faces):
+    """The ablations and the paper-equation MassAtt are LANMSFFs too: QAT covers them without float ops."""
+    from calibration import representative_dataset
+
+    keras.utils.set_random_seed(5)
+    model = build_model(8, width=0.25, **options)
+    aware = qat.quantize_aware_model(model)
+    qat.calibrate_ranges(aware, calibration_inputs)
+    data = convert(aware, "qat", representative_dataset(calibration_inputs))
+    graph = verify.check_integer(read_tflite(data), "int8")
+    assert not (graph.op_set & FORBIDDEN_OPS)
+    check = verify.require_micro(data)
+    assert verify.micro_agreement(data, faces[:2], check["arena_bytes"]) == 0

@@ -29,7 +29,8 @@ cached in $LANMSFF_CACHE/calibration (or calibration/ beside OUT); its activatio
               help="QAT fine-tuning learning rate (Adam).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, None), help="QAT batch size.")
 @click.option("--calibration-size", default=500, show_default=True, type=click.IntRange(1, None),
-              help="Images in the PTQ representative sample (class- and pose-balanced, from train).")
+              help="Images in the representative sample: PTQ calibration and the QAT starting ranges "
+                   "(class- and pose-balanced, from train).")
 @click.option("--io", "io", default="int8", show_default=True, type=click.Choice(["int8", "float"]),
               help="Input/output type of the int8 models (float: QUANTIZE/DEQUANTIZE at the ends).")
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]),

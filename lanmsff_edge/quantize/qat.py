@@ -9,18 +9,21 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 - ``PWFS`` (SPLIT, MINIMUM ×2, ADD ×2, SUB, MUL): trained as ``QuantizedPWFS``, the same computation with
   fake-quant after each ADD and the SUB (MINIMUM keeps its input scale), and the output quantized by its config.
 """
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.keras.utils import smart_cond
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
-from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
-
 from unittest import mock
 
 import numpy as np
 
-from lanmsff_edge.keras import keras, tf
-from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit
-from lanmsff_edge.quantize.rewrite import relu_before_pool
+from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
+
+import tensorflow_model_optimization as tfmot  # noqa: E402
+from tensorflow_model_optimization.python.core.keras.utils import smart_cond  # noqa: E402
+from tensorflow_model_optimization.python.core.quantization.keras import quant_ops  # noqa: E402
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
+    default_8bit_quantize_configs as _configs)
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer  # noqa: E402
+
+from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
+from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
 
 DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 5e-5
@@ -29,7 +32,6 @@ DEFAULT_LEARNING_RATE = 5e-5
 MIN_RANGE = 1e-2
 
 _tfmot_keras = tfmot.quantization.keras
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_configs as _configs
 _register = keras.utils.register_keras_serializable(package="lanmsff_quantize")
 
 

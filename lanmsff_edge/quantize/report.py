@@ -31,11 +31,17 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def _tensor_text(tensor):
+    if tensor["scale"] is None:
+        return tensor["dtype"]
+    return f"{tensor['dtype']} ({tensor['scale']:.6g}, {tensor['zero_point']})"
+
+
 def _io_text(row):
+    """``int8 (scale, zero point) → int8 (…)``: what a caller must feed and read."""
     if "input" not in row:
         return "float32"
-    text = row["input"]["dtype"]
-    return text if row["output"]["dtype"] == text else f"{text}→{row['output']['dtype']}"
+    return f"{_tensor_text(row['input'])} → {_tensor_text(row['output'])}"
 
 
 def _micro_text(row):
@@ -51,7 +57,7 @@ def markdown_table(report):
     reference = report["reference"]
     lines = [
         f"| variant | accuracy ({split}, %) | Δ vs Keras (pt) | top-1 agreement (%) | max abs Δp | mean abs Δp "
-        f"| size (KB) | params | I/O | TFLite Micro |",
+        f"| size (KB) | params | input → output (scale, zero point) | TFLite Micro |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
         f"| keras float32 | {_percent(reference['accuracy'])} | - | - | - | - | "
         f"{reference['size_bytes'] / 1024:.1f} | {reference['params']:,} | float32 | - |",
