@@ -87,6 +87,7 @@ def int8_models(aware, tiny, calibration_inputs):
         "qat": convert(aware, "qat", representative),
         "ptq": convert_keras(tiny, "int8", calibration_inputs),
         "qat_float_io": convert(aware, "qat", representative, io="float"),
+        "ptq_float_io": convert_keras(tiny, "int8", calibration_inputs, io="float"),
     }
 
 
@@ -154,8 +155,9 @@ def test_qat_input_is_exactly_the_normalised_pixel(int8_models):
     assert graph.outputs[0].scale == pytest.approx(1 / 256) and graph.outputs[0].zero_point == -128
 
 
-def test_float_io_keeps_quantize_and_dequantize_at_the_ends_only(int8_models):
-    graph = read_tflite(int8_models["qat_float_io"])
+@pytest.mark.parametrize("method", ["qat_float_io", "ptq_float_io"])
+def test_float_io_keeps_quantize_and_dequantize_at_the_ends_only(int8_models, method):
+    graph = read_tflite(int8_models[method])
     assert [t.dtype for t in graph.inputs + graph.outputs] == ["float32", "float32"]
     assert graph.ops[0].name == "QUANTIZE" and graph.ops[-1].name == "DEQUANTIZE"
     assert graph.op_counts["QUANTIZE"] == 1 and graph.op_counts["DEQUANTIZE"] == 1
@@ -185,6 +187,29 @@ def test_qat_model_predicts_what_the_int8_model_computes(aware, int8_models, fac
     assert np.abs(simulated - int8).max() <= 0.05
     assert np.mean(np.abs(simulated - int8)) <= 0.005
     assert np.mean(simulated.argmax(1) == int8.argmax(1)) >= 0.95
+
+
+def test_ptq_widens_ranges_of_tensors_that_never_fire():
+    """A ReLU path that is 0 on every calibration image calibrates to [0, 0]: left as is, its scale is ~1e-8, the
+    next layer's int32 bias overflows and XNNPACK refuses the model."""
+    from lanmsff_edge.quantize.converter import MIN_RANGE
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 1))
+    dead = keras.layers.Conv2D(2, 3, padding="same", activation="relu", kernel_initializer="zeros",
+                               bias_initializer=keras.initializers.Constant(-1.0), name="dead")(inputs)
+    x = keras.layers.Conv2D(3, 3, padding="same", bias_initializer=keras.initializers.Constant(0.5))(dead)
+    x = keras.layers.Add()([x, keras.layers.Conv2D(3, 1)(inputs)])
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+    samples = np.random.default_rng(0).random((8, 16, 16, 1), dtype=np.float32)
+    info = {}
+    data = convert(model, "ptq", lambda: ([s[None]] for s in samples), info=info)
+    assert len(info["widened_ranges"]) == 1 and "dead" in info["widened_ranges"][0]
+    (tensor,) = [t for t in read_tflite(data).tensors if "dead" in t.name and not t.constant and t.dtype == "int8"]
+    assert tensor.scale == pytest.approx(MIN_RANGE / 255, rel=1e-3)
+    runtime = TFLiteModel(data)
+    assert runtime.xnnpack and runtime.delegate_error is None
+    np.testing.assert_allclose(runtime.predict(samples), model.predict(samples, verbose=0), atol=0.02)
 
 
 def test_check_integer_names_float_ops():

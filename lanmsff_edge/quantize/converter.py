@@ -6,12 +6,18 @@ fold into CONV_2D's dilation instead of SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND: o
 """
 import warnings
 
+import numpy as np
+
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.keras import quiet_native_stderr, tf
 
 METHODS = ("qat", "ptq", "fp16", "dynamic", "float")
 INTEGER_METHODS = ("qat", "ptq")
 IO_TYPES = ("int8", "float")
+# Narrowest activation range int8 conversion gets. A tensor that is 0 on every calibration image (a dead ReLU
+# path: block 4's MassAtt spatial path of a FERPlus-trained LANMSFF is one) calibrates to [0, 0]; the converter
+# then gives it a scale of ~1e-8, the int32 biases after it overflow, and XNNPACK refuses the model.
+MIN_RANGE = 1e-2
 
 
 class ConversionError(UserError):
@@ -55,13 +61,49 @@ def make_converter(model, method, representative=None, io="int8"):
     return converter
 
 
-def convert(model, method, representative=None, io="int8"):
-    """The ``.tflite`` flatbuffer (bytes) of ``model`` for ``method`` (see ``make_converter``)."""
+def widen_ranges(calibrated, min_range=MIN_RANGE):
+    """A calibrated float flatbuffer (min/max per tensor) with every range narrower than ``min_range`` widened
+    to it. Returns ``(flatbuffer, names of the widened tensors)``."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+    widened = []
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            stats = tensor.quantization
+            if stats is None or stats.min is None or not len(stats.min):
+                continue
+            low, high = np.asarray(stats.min, np.float32), np.asarray(stats.max, np.float32)
+            if np.any(high - low < min_range):
+                stats.max = np.maximum(high, low + min_range).tolist()
+                widened.append(tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name))
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), widened
+
+
+def _post_training_integer(converter, io, info):
+    """TFLite's full-integer PTQ in its two steps (calibrate, quantize), with ``widen_ranges`` in between."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter._experimental_calibrate_only = True  # the path TFLite's own QuantizationDebugger takes
+    calibrated, info["widened_ranges"] = widen_ranges(converter.convert())
+    io_type = tf.int8 if io == "int8" else tf.float32
+    return mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io_type, output_data_type=io_type)
+
+
+def convert(model, method, representative=None, io="int8", info=None):
+    """The ``.tflite`` flatbuffer (bytes) of ``model`` for ``method`` (see ``make_converter``).
+
+    ``info``: a dict that receives notes on the conversion (ptq: ``widened_ranges``, the tensors whose calibrated
+    range was narrower than ``MIN_RANGE``).
+    """
+    info = {} if info is None else info
     converter = make_converter(model, method, representative, io)
     try:
         with warnings.catch_warnings(), quiet_native_stderr():
             # "Statistics for quantized inputs were expected": the QAT input range is in the graph already
             warnings.simplefilter("ignore", UserWarning)
+            if method == "ptq":
+                return bytes(_post_training_integer(converter, io, info))
             return bytes(converter.convert())
     except Exception as error:  # the converter raises ConverterError / ValueError / RuntimeError
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]

@@ -203,22 +203,26 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     paths = variant_paths(out, methods)
     rewritten = relu_before_pool(float_model)
     for name in methods:
-        started = time.perf_counter()
+        started, notes = time.perf_counter(), {}
         if name == "qat":
             val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
             log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images")
             aware = qat.quantize_aware_model(float_model)
-            qat.calibrate_ranges(aware, model_inputs(sample))
+            ranges = qat.calibrate_ranges(aware, model_inputs(sample))
             result["qat"] = {**qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
-                                             batch_size=batch_size, seed=seed), "selected_on": "val"}
+                                             batch_size=batch_size, seed=seed), "selected_on": "val", **ranges}
             # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
             # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
             flatbuffer = conversion.convert(aware, "qat", representative=representative, io=io)
         else:
-            flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io)
+            flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io, info=notes)
         seconds = time.perf_counter() - started
         row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io, log)
-        row["seconds"] = round(seconds, 2)
+        row.update(notes, seconds=round(seconds, 2))
+        widened = notes.get("widened_ranges") or (result["qat"]["widened_ranges"] if name == "qat" else [])
+        if widened:
+            log(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), range "
+                f"widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}{' …' if len(widened) > 3 else ''}")
         write_bytes(paths[name], flatbuffer)
         result["variants"].append(row)
 

@@ -23,13 +23,11 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer  # noqa: E402
 
 from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
+from lanmsff_edge.quantize.converter import MIN_RANGE  # noqa: E402
 from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
 
 DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 5e-5
-# Narrowest activation range calibration leaves: a tensor that is 0 on every sample image (a dead ReLU path of a
-# small or briefly trained model) would get scale 0, which the converter leaves in float and XNNPACK refuses.
-MIN_RANGE = 1e-2
 
 _tfmot_keras = tfmot.quantization.keras
 _register = keras.utils.register_keras_serializable(package="lanmsff_quantize")
@@ -126,13 +124,15 @@ def set_input_range(qat_model, low=0.0, high=1.0):
 
 def calibrate_ranges(qat_model, inputs, batch_size=32):
     """Start every activation range at the min/max its tensor spans on ``inputs`` (float model inputs: the
-    calibration sample), as post-training calibration would.
+    calibration sample), as post-training calibration would. Returns how many ranges were set and which ones
+    were widened.
 
     tfmot starts each range at [-6, 6] and moves it by an exponential moving average (decay 0.999), so after a
     few hundred fine-tuning steps most of the initial guess is still there: a sigmoid product that lives in
     [0, 1] would be quantized over [-5, 5]. Here the weight ranges are set by one training-mode pass (batch norm
     frozen, so its statistics do not move), then the sample runs in inference mode (no dropout) with every
-    moving-average quantizer replaced by a running min/max observer.
+    moving-average quantizer replaced by a running min/max observer. Ranges narrower than ``MIN_RANGE`` are
+    widened to it, as for PTQ (see ``converter.MIN_RANGE``).
     """
     inputs = np.asarray(inputs, dtype=np.float32)
     _freeze_batch_norm(qat_model)
@@ -156,13 +156,16 @@ def calibrate_ranges(qat_model, inputs, batch_size=32):
     with mock.patch.object(quant_ops, "MovingAvgQuantize", observe):
         for start in range(0, len(inputs), batch_size):
             qat_model(inputs[start:start + batch_size], training=False)
+    widened = []
     for layer in qat_model.layers:
         for variable in layer.non_trainable_weights:
             if variable.ref() in seen:  # a min variable: widen its range to MIN_RANGE if narrower
                 maximum = _partner(layer, variable)
-                maximum.assign(tf.maximum(maximum, variable + MIN_RANGE))
+                if np.any(maximum.numpy() - variable.numpy() < MIN_RANGE):
+                    maximum.assign(tf.maximum(maximum, variable + MIN_RANGE))
+                    widened.append(variable.name.rsplit("_min", 1)[0])
     set_input_range(qat_model)
-    return len(seen)
+    return {"observed_ranges": len(seen), "widened_ranges": widened}
 
 
 def _partner(layer, min_variable):
