@@ -75,12 +75,17 @@ def main(argv=None):
     verdicts = targets(report)
     for name, measured, passed in verdicts:
         print(f"{'PASS' if passed else 'FAIL'}  {name}: {measured}")
+    tuned = report["qat"]["fine_tuned_float"]["accuracy"]
+    qat_int8 = next(row for row in report["variants"] if row["method"] == "qat")["accuracy"]
+    print(f"info  QAT int8 vs its own fine-tuned float weights (the quantization cost alone): "
+          f"{100 * qat_int8:.2f} % vs {100 * tuned:.2f} % (gap {100 * (tuned - qat_int8):+.2f} pt)")
     print(f"\nfiles in {folder}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": report["model"], "dataset": report["dataset"], "split": report["split"],
             "images": report["images"], "limit": args.limit, "epochs": args.epochs,
             "reference_accuracy": report["reference"]["accuracy"],
+            "qat_fine_tuned_float_accuracy": report["qat"]["fine_tuned_float"]["accuracy"],
             "variants": [{key: row[key] for key in ("method", "accuracy", "agreement", "max_abs_diff",
                                                       "mean_abs_diff", "size_bytes")} for row in report["variants"]],
             "targets": [{"target": n, "measured": m, "passed": p} for n, m, p in verdicts]}, indent=1) + "\n")

@@ -179,6 +179,19 @@ def test_litert_and_tflite_micro_give_the_same_output(int8_models, faces, method
         assert verify.micro_agreement(data, faces[:8], check["arena_bytes"], kernels=kernels) <= 32
 
 
+def test_float_model_of_a_fresh_qat_model_is_the_original(aware, tiny, faces):
+    copy = qat.float_model_of(aware, tiny)
+    assert copy is not tiny
+    np.testing.assert_array_equal(copy.predict(faces, verbose=0), tiny.predict(faces, verbose=0))
+    (kernel,) = [v for v in aware.get_layer("quant_block1_c1_conv").weights if v.name == "block1_c1_conv/kernel:0"]
+    kernel.assign_add(np.ones(kernel.shape, np.float32))
+    try:
+        moved = qat.float_model_of(aware, tiny).get_layer("block1_c1_conv").get_weights()[0]
+        np.testing.assert_allclose(moved, tiny.get_layer("block1_c1_conv").get_weights()[0] + 1)
+    finally:
+        kernel.assign_sub(np.ones(kernel.shape, np.float32))
+
+
 def test_qat_model_predicts_what_the_int8_model_computes(aware, int8_models, faces):
     """The fake-quant graph is a model of the int8 one: their outputs differ by a few output steps at most. A
     layer the QAT graph quantized differently from the converter (a missing range, an unfused BN) breaks this."""
@@ -315,6 +328,7 @@ def test_qat_int8_accuracy_is_within_two_points_of_float(model_files, tmp_path, 
     assert row["accuracy"] >= reference - 0.02, (row["accuracy"], reference)
     assert row["agreement"] >= 0.95
     assert report["qat"]["kept_epoch"] == 1 and len(report["qat"]["history"]["val_accuracy"]) == 1
+    assert row["accuracy"] >= report["qat"]["fine_tuned_float"]["accuracy"] - 0.02
     assert row["fully_integer"] and row["tflm"]["loadable"] and row["tflm_vs_litert_reference_max_steps"] == 0
     assert row["input"]["scale"] == pytest.approx(1 / 255) and row["input"]["zero_point"] == -128
 

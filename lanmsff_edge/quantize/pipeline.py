@@ -211,6 +211,11 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
             ranges = qat.calibrate_ranges(aware, model_inputs(sample))
             result["qat"] = {**qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
                                              batch_size=batch_size, seed=seed), "selected_on": "val", **ranges}
+            tuned = keras_predictor(qat.float_model_of(aware, float_model)).predict(images.images)
+            result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
+                                                                      images.class_names, params)
+            log(f"qat      fine-tuned weights in float: accuracy "
+                f"{100 * result['qat']['fine_tuned_float']['accuracy']:.2f}% on {dataset} {split}")
             # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
             # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
             flatbuffer = conversion.convert(aware, "qat", representative=representative, io=io)

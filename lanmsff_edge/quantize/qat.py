@@ -183,6 +183,21 @@ def _disable_dropout(qat_model):
             inner.rate = 0.0
 
 
+def float_model_of(qat_model, float_model):
+    """A float LANMSFF (the architecture of ``float_model``) holding the QAT model's fine-tuned weights.
+
+    Fine-tuning changes the weights, so "QAT int8 vs the original float model" mixes what quantization costs with
+    what the extra epochs gained (a lot, on an under-trained model); "QAT int8 vs this model" is the cost alone.
+    """
+    copy = keras.models.clone_model(float_model)
+    copy.set_weights(float_model.get_weights())
+    trained = {variable.name: variable for variable in qat_model.weights}  # "block1_c1_conv/kernel:0", …
+    for layer in copy.layers:
+        if layer.weights:  # the wrappers keep the float layer's variable names
+            layer.set_weights([trained[variable.name].numpy() for variable in layer.weights])
+    return copy
+
+
 class _KeepBest(keras.callbacks.Callback):
     """Restore, at the end of training, the weights of the epoch with the best ``monitor`` value."""
 
