@@ -1,7 +1,7 @@
 """The representative sample of a data set split, cached as ``.npz`` so later conversions skip loading the split.
 
 Where: ``$LANMSFF_CACHE/calibration/`` when ``LANMSFF_CACHE`` is set, else the folder the caller names (the
-``quantize`` command uses ``calibration/`` beside its output file). The file name carries the data set, split,
+``quantize`` command uses ``calibration_cache/`` beside its output file). The file name carries the data set, split,
 size and seed, plus a fingerprint of the data's location, size and modification time: moving or replacing the
 data set, or changing any option, makes a new entry instead of reusing a stale one.
 """

@@ -266,7 +266,8 @@ def model_files(tmp_path_factory, tiny):
     keras.utils.set_random_seed(1)
     save_model(build_model(7, width=0.25), folder / "seven.keras")
     inputs = keras.Input((64, 64, 1))
-    other = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    other = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(pooled))
     save_model(other, folder / "other.keras")
     return folder
 
@@ -311,7 +312,7 @@ def test_quantize_ptq_writes_model_report_and_calibration(run_cli, model_files, 
     calibration = json.loads(out.with_name("tiny_int8.calibration.json").read_text())
     assert calibration["size"] == 40 and sum(calibration["class_counts"].values()) == 40
     assert calibration["activation_ranges"]["block4_massatt_map"]["max"] <= 1.0
-    assert list((out.parent / "calibration").glob("synthetic-train-n60-*.npz"))
+    assert list((out.parent / "calibration_cache").glob("synthetic-train-n60-*.npz"))
 
 
 @pytest.mark.slow
@@ -345,12 +346,13 @@ def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, t
                      "--out", out)
     assert result.exit_code == 0, result.output
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["dataset"] == "synthetic" and report["split"] == "test" and report["model"] == str(run / "model.keras")
+    assert report["dataset"] == "synthetic" and report["split"] == "test"
+    assert report["model"] == str(run / "model.keras")
     (row,) = report["variants"]
     assert row["input"]["dtype"] == "float32" and not row["fully_integer"]
     assert row["tflm"]["loadable"] is False and row["tflm"]["error"]  # hybrid kernels: not on a microcontroller
     assert row["agreement"] >= 0.9 and row["max_abs_diff"] < 0.1
-    assert "calibration" not in report and not (tmp_path / "calibration").exists()
+    assert "calibration" not in report and not (tmp_path / "calibration_cache").exists()
     assert "| dynamic |" in result.output and "no |" in result.output
 
 

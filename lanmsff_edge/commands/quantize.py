@@ -16,7 +16,7 @@ METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
 Writes OUT (.tflite) and OUT.json (accuracy on --split, top-1 agreement and probability error vs the Keras
 model, size, I/O types and quantization, TFLite Micro check). int8 models are batch 1 with static shapes and
 must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
-cached in $LANMSFF_CACHE/calibration (or calibration/ beside OUT); its activation ranges go to
+cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json.""")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="A .keras model from `lanmsff-edge train` (or its run folder).")

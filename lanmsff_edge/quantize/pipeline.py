@@ -21,6 +21,9 @@ ALL = "all"
 METHOD_CHOICES = (*conversion.METHODS, ALL)
 LANMSFF_PREFIXES = ("block1_", "block2_", "block3_", "block4_", "head_softmax")
 MICRO_AGREEMENT_IMAGES = 16
+# Calibration cache beside OUT when $LANMSFF_CACHE is not set (not "calibration/": in the repository root that
+# is the calibration package itself).
+CACHE_FOLDER = "calibration_cache"
 
 
 def check_lanmsff(model, source):
@@ -142,7 +145,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sample, cached = load_sample(dataset, data, "train", size, seed, fold, limit,
-                                     directory=cache_dir or out.parent / "calibration", images=train)
+                                     directory=cache_dir or out.parent / CACHE_FOLDER, images=train)
     _forward_warnings(caught, log)
     path = out.with_name(f"{out.stem}.calibration.json")
     poses = None if sample.poses is None else dict(zip(*np.unique(sample.poses.astype(str), return_counts=True)))
@@ -165,7 +168,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     accuracy is measured; QAT fine-tunes on train and keeps the epoch with the best val accuracy;
     calibration_size: images in the representative sample (default 500, train split, used by ptq and to start
     the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
-    ``calibration/`` beside OUT).
+    ``calibration_cache/`` beside OUT).
     """
     from calibration import DEFAULT_SIZE, model_inputs, representative_dataset
     from lanmsff_edge.evaluation import keras_predictor
