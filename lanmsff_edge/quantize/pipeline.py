@@ -228,6 +228,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io, log)
         row.update(notes, seconds=round(seconds, 2))
         widened = notes.get("widened_ranges") or (result["qat"]["widened_ranges"] if name == "qat" else [])
+        widened = list(dict.fromkeys(tensor.split(";")[0] for tensor in widened))  # fused-op names are long
         if widened:
             log(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), range "
                 f"widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}{' …' if len(widened) > 3 else ''}")
