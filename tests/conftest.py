@@ -75,6 +75,19 @@ def _convert(concrete, keras_model, int8=False, representative=None, select_tf_o
 
 
 @pytest.fixture(scope="session")
+def tiny_lanmsff(tmp_path_factory):
+    """An untrained width-0.25 LANMSFF (8 classes) and its saved .keras path; outputs differ per input."""
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge.model import build_model, save_model
+
+    keras.utils.set_random_seed(1)
+    model = build_model(8, width=0.25)
+    path = tmp_path_factory.mktemp("tiny_lanmsff") / "tiny.keras"
+    save_model(model, path)
+    return model, path
+
+
+@pytest.fixture(scope="session")
 def int8_lanmsff(tmp_path_factory):
     """A full-integer int8 LANMSFF (8 classes, width 0.25, batch 1) as ``SimpleNamespace(path, macs)``: quick PTQ
     with synthetic faces as calibration data; the head's weights are scaled up so the untrained model's softmax is

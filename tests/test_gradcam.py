@@ -8,18 +8,6 @@ from lanmsff_edge.gradcam import TARGET_LAYER, explain_image, grad_cam, render
 
 
 @pytest.fixture(scope="module")
-def tiny_lanmsff(tmp_path_factory):
-    from lanmsff_edge.keras import keras
-    from lanmsff_edge.model import build_model, save_model
-
-    keras.utils.set_random_seed(5)
-    model = build_model(8, width=0.25)
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    save_model(model, path)
-    return model, path
-
-
-@pytest.fixture(scope="module")
 def known_answer_model():
     """image → 1×1 conv with channel 0 = x and channel 1 = 1 − x → GAP → identity dense → softmax.
 

@@ -21,19 +21,6 @@ class FixedDetector:
         return list(self.boxes)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An untrained width-0.25 LANMSFF (8 classes), saved; its outputs differ per face, which is all we need."""
-    from lanmsff_edge.keras import keras
-    from lanmsff_edge.model import build_model, save_model
-
-    keras.utils.set_random_seed(1)
-    model = build_model(8, width=0.25)
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    save_model(model, path)
-    return model, path
-
-
 @pytest.fixture
 def photos(tmp_path, face_scene):
     """two faces, one face, a blank image, a corrupt JPEG."""
@@ -105,10 +92,10 @@ def test_haar_cascade_finds_drawn_faces_and_nothing_on_a_blank(face_scene):
 
 # --------------------------------------------------------------------------------------------- the library
 
-def test_predict_files_classifies_each_face_with_the_model(tiny_model, photos):
+def test_predict_files_classifies_each_face_with_the_model(tiny_lanmsff, photos):
     from lanmsff_edge.predict import load_classifier, predict_files
 
-    model, path = tiny_model
+    model, path = tiny_lanmsff
     classifier = load_classifier(str(path))
     assert classifier.class_names == CLASS_NAMES["ferplus"]  # 8 classes, no sidecar → FERPlus labels
     results = predict_files([photos["two"], photos["corrupt"], photos["one"]], classifier)
@@ -178,8 +165,8 @@ def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
 
 # -------------------------------------------------------------------------------------------------- the CLI
 
-def test_cli_reports_every_image_and_fails_on_the_corrupt_one(run_cli, tiny_model, photos, tmp_path):
-    _, path = tiny_model
+def test_cli_reports_every_image_and_fails_on_the_corrupt_one(run_cli, tiny_lanmsff, photos, tmp_path):
+    _, path = tiny_lanmsff
     out_json, out_dir = tmp_path / "out.json", tmp_path / "annotated"
     result = run_cli("predict", photos["two"], photos["corrupt"], photos["blank"], photos["one"],
                      "--model", path, "--top-k", "2", "--json", out_json, "--annotate", out_dir)
@@ -210,8 +197,8 @@ def test_cli_reports_every_image_and_fails_on_the_corrupt_one(run_cli, tiny_mode
     assert changed[y + h // 2, x] and not changed[y + h // 2, x + w // 2]  # a box edge, not the face inside
 
 
-def test_cli_no_detect_on_face_crops_exits_zero(run_cli, tiny_model, tmp_path):
-    _, path = tiny_model
+def test_cli_no_detect_on_face_crops_exits_zero(run_cli, tiny_lanmsff, tmp_path):
+    _, path = tiny_lanmsff
     crop = tmp_path / "crop.png"
     cv2.imwrite(str(crop), np.random.default_rng(2).integers(0, 256, (48, 48), dtype=np.uint8))
     result = run_cli("predict", crop, "--model", path, "--no-detect")

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from lanmsff_edge.bench import edgetpu_rules
-from lanmsff_edge.bench.measure import accuracy, time_tflite, timing_input
 from lanmsff_edge.bench.models import KerasBenchModel
-from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
+from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, measure_row, new_row, one_line, time_runtime
 
 COMPILER = "edgetpu_compiler"
 EDGETPU_LIBRARY = "libedgetpu.so.1"
@@ -171,13 +170,12 @@ def coral_row(model, settings, compiler_path, delegate, folder):
         settings.say(f"{model.name}: timing on the Edge TPU")
         try:
             runtime = EdgeTPURuntime(compiled, delegate, settings.threads)
-            row.runtime = "Edge TPU (libedgetpu delegate)"
-            row.latency = time_tflite(runtime, timing_input(model, settings.data), settings.runs, settings.warmup)
-            result["timed"] = True
-            if settings.data is not None:
-                row.accuracy, row.information_density = accuracy(model, runtime.predict, settings.data)
         except RUNTIME_ERRORS as error:
             row.error = one_line(error)
+            return row
+        row.runtime = "Edge TPU (libedgetpu delegate)"
+        measure_row(row, model, settings, runtime.predict, lambda: time_runtime(runtime, model, settings))
+        result["timed"] = row.latency is not None
     return row
 
 

@@ -18,6 +18,25 @@ def new_row(model, runtime):
                        notes=list(model.notes))
 
 
+def measure_row(row, model, settings, predict, timer):
+    """Latency from ``timer()`` and, with a data set, accuracy from ``predict``, into ``row``.
+
+    A runtime that fails is recorded in the row's error; the bench goes on with the other rows.
+    """
+    try:
+        row.latency = timer()
+        if settings.data is not None:
+            row.accuracy, row.information_density = accuracy(model, predict, settings.data)
+    except RUNTIME_ERRORS as error:
+        row.error = one_line(error)
+    return row
+
+
+def time_runtime(runtime, model, settings):
+    """Batch-1 latency of a TFLite runtime on the bench's timing input."""
+    return time_tflite(runtime, timing_input(model, settings.data), settings.runs, settings.warmup)
+
+
 def threads_text(threads):
     return "all cores" if not threads else f"{threads} thread{'s' if threads != 1 else ''}"
 
@@ -30,13 +49,9 @@ def keras_row(model, settings, device="/CPU:0", where="host CPU"):
     label += f", {threads_text(threads)} ({where})" if device.startswith("/CPU") else f" ({where})"
     row = new_row(model, label)
     settings.say(f"{model.name}: timing Keras on {where}")
-    try:
-        row.latency = time_keras(model, timing_input(model, settings.data), settings.runs, settings.warmup, device)
-        if settings.data is not None:
-            row.accuracy, row.information_density = accuracy(model, model.predict, settings.data)
-    except RUNTIME_ERRORS as error:
-        row.error = one_line(error)
-    return row
+    return measure_row(row, model, settings, model.predict,
+                       lambda: time_keras(model, timing_input(model, settings.data), settings.runs, settings.warmup,
+                                          device))
 
 
 def litert_label(runtime, threads):
@@ -58,10 +73,4 @@ def litert_row(model, settings):
         row.error = one_line(error)
         return row
     row = new_row(model, litert_label(runtime, settings.threads))
-    try:
-        row.latency = time_tflite(runtime, timing_input(model, settings.data), settings.runs, settings.warmup)
-        if settings.data is not None:
-            row.accuracy, row.information_density = accuracy(model, runtime.predict, settings.data)
-    except RUNTIME_ERRORS as error:
-        row.error = one_line(error)
-    return row
+    return measure_row(row, model, settings, runtime.predict, lambda: time_runtime(runtime, model, settings))
