@@ -283,6 +283,26 @@ def test_option_errors(run_cli, tmp_path):
         assert result.exit_code == 1 and message in result.output, (args, result.output)
 
 
+def test_kdef_accuracy_is_measured_on_the_named_fold(run_cli, tmp_path):
+    from lanmsff_edge.data.testing import write_kdef
+
+    # ten subjects: two per fold; fold 3's val split is its two subjects' 2 expressions × 1 angle = 4 faces
+    subjects = tuple(f"{g}{n:02d}" for g in "FM" for n in range(1, 6))
+    write_kdef(tmp_path / "kdef", subjects=subjects, sessions=("A",), expressions=("HA", "SA"), angles=("S",))
+    path = _keras_file(tmp_path, "seven.keras", (64, 64, 1), classes=7)
+    common = ("bench", "--model", path, "--no-convert", "--runs", 1, "--warmup", 0, "--dataset", "kdef",
+              "--data", tmp_path / "kdef")
+    result = run_cli(*common)
+    assert result.exit_code == 1 and "kdef needs --fold 1..5" in result.output
+    result = run_cli(*common, "--fold", 3, "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    assert "accuracy on kdef fold 3 val (4 images)" in result.output
+    settings = json.loads((tmp_path / "b.json").read_text())["settings"]
+    assert (settings["fold"], settings["images"]) == (3, 4)
+    result = run_cli("bench", "--model", path, "--fold", 3)
+    assert result.exit_code == 1 and "--fold needs --dataset" in result.output
+
+
 def test_no_model_and_nothing_bundled(tmp_path):
     from lanmsff_edge.bench.runner import bundled_models
 

@@ -14,7 +14,7 @@ CALIBRATION_IMAGES = 200
 CALIBRATION_POOL = 2000  # the balanced sample is drawn from the first images of train (no full decode)
 
 
-def calibration_faces(dataset=None, data=None, eval_images=None):
+def calibration_faces(dataset=None, data=None, eval_images=None, fold=None):
     """(uint8 faces, description) for int8 calibration."""
     from lanmsff_edge.data import load_dataset
 
@@ -22,7 +22,8 @@ def calibration_faces(dataset=None, data=None, eval_images=None):
         from calibration import load_sample
 
         try:
-            sample, _ = load_sample(dataset, data, "train", size=CALIBRATION_IMAGES, limit=CALIBRATION_POOL)
+            sample, _ = load_sample(dataset, data, "train", size=CALIBRATION_IMAGES, fold=fold,
+                                    limit=CALIBRATION_POOL)
             return sample.images, f"{len(sample)} class-balanced images of {dataset} train"
         except UserError as error:
             if eval_images is None:
@@ -64,7 +65,7 @@ def convert_keras_model(keras_model, calibration, calibration_note, precisions=(
     return converted
 
 
-def expand_models(models, dataset=None, data=None, eval_images=None, precisions=("float32", "int8")):
+def expand_models(models, dataset=None, data=None, eval_images=None, precisions=("float32", "int8"), fold=None):
     """Every Keras model followed by its converted TFLite models (``precisions``); TFLite inputs unchanged."""
     from lanmsff_edge.bench.models import KerasBenchModel
 
@@ -73,6 +74,6 @@ def expand_models(models, dataset=None, data=None, eval_images=None, precisions=
         expanded.append(model)
         if isinstance(model, KerasBenchModel):
             if calibration is None:
-                calibration = calibration_faces(dataset, data, eval_images) if "int8" in precisions else ([], "")
+                calibration = calibration_faces(dataset, data, eval_images, fold) if "int8" in precisions else ([], "")
             expanded.extend(convert_keras_model(model, *calibration, precisions))
     return expanded

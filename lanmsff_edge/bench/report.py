@@ -114,7 +114,8 @@ def _header_lines(report):
              f"{settings.get('threads')} thread(s), batch 1, {settings.get('runs')} runs after "
              f"{settings.get('warmup')} warm-up, {host.get('date')}"]
     if settings.get("dataset"):
-        lines.append(f"accuracy on {settings['dataset']} {settings['split']} ({settings['images']} images)")
+        fold = f" fold {settings['fold']}" if settings.get("fold") else ""
+        lines.append(f"accuracy on {settings['dataset']}{fold} {settings['split']} ({settings['images']} images)")
     reference = report.reference
     if reference is not None:
         lines.append(f"speed-up and 'smaller' are against the float reference * ({reference.model}, "

@@ -32,24 +32,26 @@ def preflight(device, settings):
         settings.extra["adb"] = android_preflight(settings)
 
 
-def load_data(dataset, data, split, limit):
+def load_data(dataset, data, split, limit, fold=None):
     if dataset is None:
-        if data is not None:
-            raise UserError("--data needs --dataset (which data set the folder or archive holds)")
+        if data is not None or fold is not None:
+            raise UserError(f"{'--data' if data is not None else '--fold'} needs --dataset (which data set to "
+                            f"measure accuracy on)")
         return None
     from lanmsff_edge.data import load_dataset
 
-    return load_dataset(dataset, data, split, limit=limit)
+    return load_dataset(dataset, data, split, fold=fold, limit=limit)
 
 
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
-              limit=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
+              limit=None, fold=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
               android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
     returns a ``BenchReport``.
 
     Each ``.keras`` model is also converted to float32 and int8 TFLite (``convert=False`` skips that). With a
-    data set, each row gets accuracy and information density on ``split`` (first ``limit`` images).
+    data set, each row gets accuracy and information density on ``split`` (first ``limit`` images; KDEF: of
+    cross-validation ``fold``).
     """
     from lanmsff_edge.bench import measure
     from lanmsff_edge.bench.convert import expand_models
@@ -81,12 +83,13 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     # the bundled int8 model is the QAT one: only the float32 TFLite is worth adding beside it
     precisions = ("float32", "int8") if models or not any(str(p).endswith(".tflite") for p in paths) else ("float32",)
     opened = open_models(paths, value_range)
-    settings.data = load_data(dataset, data, split, limit)
+    settings.data = load_data(dataset, data, split, limit, fold)
+    settings.fold = fold
     for model in opened:
         measure.check_classes(model, settings.data)
     if convert:
         opened = expand_models(opened, dataset, data, None if settings.data is None else settings.data.images,
-                               precisions)
+                               precisions, fold)
 
     module = importlib.import_module(f"lanmsff_edge.bench.{device}")
     rows, device_notes, tables = module.run(opened, settings)

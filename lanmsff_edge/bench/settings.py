@@ -14,6 +14,7 @@ class BenchSettings:
     runs: int | None = None
     warmup: int | None = None
     data: object = None  # LabeledImages or None
+    fold: int | None = None  # KDEF cross-validation fold the data is from
     keras_threads: int | None = None  # what TensorFlow really uses (see measure.configure_tf_threads)
     benchmark_binary: str | None = None
     android_serial: str | None = None
@@ -42,5 +43,6 @@ class BenchSettings:
             "batch": 1,
             "dataset": None if data is None else data.dataset,
             "split": None if data is None else data.split,
+            "fold": self.fold,
             "images": None if data is None else len(data),
         }

@@ -18,6 +18,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--data", type=click.Path(), default=None, help="The data set's folder or archive.")
 @click.option("--split", default="val", show_default=True, help="Split to measure accuracy on.")
 @click.option("--limit", type=int, default=None, help="Use the first N images of the split.")
+@click.option("--fold", type=int, default=None, help="KDEF: cross-validation fold 1..5 (its subjects are the split).")
 @click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
               help="Value range the models expect (faces are min-max scaled to it).")
@@ -29,14 +30,14 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
 @click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
               help="android: comma-separated subset of cpu,gpu,nnapi.")
-def command(models, device, threads, runs, warmup, dataset, data, split, limit, no_convert, input_range, json_path,
+def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range, json_path,
             markdown_path, plot_path, benchmark_binary, serial, android_delegates):
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
 
     delegates = tuple(d.strip() for d in android_delegates.split(",") if d.strip())
     report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
-                       split=split, limit=limit, convert=not no_convert, input_range=input_range,
+                       split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
                        progress=lambda message: click.echo(message, err=True))
     click.echo(format_table(report))
