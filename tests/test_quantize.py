@@ -356,6 +356,31 @@ def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, t
     assert "| dynamic |" in result.output and "no |" in result.output
 
 
+def test_qat_fine_tunes_with_the_training_runs_augmentation(model_files, tmp_path, monkeypatch):
+    import shutil
+
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.quantize import pipeline
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_files / "tiny.keras", run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"dataset": "synthetic", "options": {"augment": "none"}}))
+    seen = []
+
+    def fine_tune(*args, augment, **kwargs):
+        seen.append(augment)
+        raise UserError("stopped before fine-tuning")
+
+    monkeypatch.setattr(pipeline.qat, "fine_tune", fine_tune)
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    for asked in (None, "online"):
+        with pytest.raises(UserError, match="stopped before"):
+            pipeline.quantize(run, method="qat", limit=16, calibration_size=16, augment=asked,
+                              out=tmp_path / "q.tflite")
+    assert seen == ["none", "online"]
+
+
 def test_litert_backends_compute_the_same(int8_models, faces):
     from lanmsff_edge.errors import UserError
     from lanmsff_edge.runtimes.litert import interpreter_class

@@ -38,14 +38,16 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
 @click.option("--limit", type=click.IntRange(1, None), help="Use only the first N images of each split (quick runs).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Calibration sample and fine-tuning seed.")
+@click.option("--augment", type=click.Choice(("online", "paper", "none")),
+              help="QAT fine-tuning augmentation [default: the training run's, else online].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .tflite file.")
 def command(model_path, dataset, data, method, epochs, learning_rate, batch_size, calibration_size, io, split, fold,
-            limit, seed, out):
+            limit, seed, augment, out):
     from lanmsff_edge.quantize.pipeline import quantize
 
     result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
                       learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
-                      split=split, fold=fold, limit=limit, seed=seed, log=click.echo)
+                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, log=click.echo)
     click.echo("")
     click.echo(result["table"], nl=False)
     click.echo("")

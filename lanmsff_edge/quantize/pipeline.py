@@ -125,17 +125,20 @@ def _check_options(method, io, epochs, calibration_size, out):
 
 
 def _load_float_model(model_path, dataset):
-    """(model, its path, the data set it was trained on) — the data set from the run's config.json if not given."""
+    """(model, its path, the data set it was trained on, the training options) — the data set from the run's
+    config.json if not given; the options are {} for a model outside a training run or from another data set."""
     from lanmsff_edge.evaluation import resolve_model_path, run_config
     from lanmsff_edge.model import load_model
 
     model_path = resolve_model_path(model_path)
     model = load_model(model_path)
     check_lanmsff(model, model_path)
-    dataset = dataset or run_config(model_path).get("dataset")
+    config = run_config(model_path)
+    dataset = dataset or config.get("dataset")
     if not dataset:
         raise UserError(f"--dataset is needed: {model_path} has no training run config.json naming its data set")
-    return model, model_path, dataset
+    options = config.get("options", {}) if config.get("dataset") == dataset else {}
+    return model, model_path, dataset, options
 
 
 def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
@@ -160,15 +163,15 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
 
 def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
              learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
-             split="val", fold=None, limit=None, seed=0, cache_dir=None, log=None):
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, log=None):
     """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
     ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict (``table``: the Markdown table).
 
-    dataset/data/fold/limit: as ``load_dataset``'s (dataset defaults to the training run's); split: where
+    dataset/data/fold/limit: as ``load_dataset``'s (dataset, data and fold default to the training run's); split: where
     accuracy is measured; QAT fine-tunes on train and keeps the epoch with the best val accuracy;
     calibration_size: images in the representative sample (default 500, train split, used by ptq and to start
     the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
-    ``calibration_cache/`` beside OUT).
+    ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
     from calibration import DEFAULT_SIZE, model_inputs, representative_dataset
     from lanmsff_edge.evaluation import keras_predictor
@@ -180,7 +183,10 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     out = Path(out)
     methods = list(conversion.METHODS) if method == ALL else [method]
 
-    float_model, model_path, dataset = _load_float_model(model_path, dataset)
+    float_model, model_path, dataset, trained_with = _load_float_model(model_path, dataset)
+    data = data if data is not None else trained_with.get("data")
+    fold = fold if fold is not None else trained_with.get("fold")
+    augment = augment or trained_with.get("augment") or "online"
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]
     images = _load_split(dataset, data, split, fold, limit, num_classes)
@@ -213,7 +219,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
             aware = qat.quantize_aware_model(float_model)
             ranges = qat.calibrate_ranges(aware, model_inputs(sample))
             result["qat"] = {**qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
-                                             batch_size=batch_size, seed=seed), "selected_on": "val", **ranges}
+                                             batch_size=batch_size, seed=seed, augment=augment),
+                             "selected_on": "val", **ranges}
             tuned = keras_predictor(qat.float_model_of(aware, float_model)).predict(images.images)
             result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
                                                                       images.class_names, params)

@@ -231,10 +231,11 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
 
     Call ``calibrate_ranges`` first. Adam at a low learning rate, categorical cross-entropy (the training
     recipe's loss), batch norm frozen and dropout off by default (see ``_freeze_batch_norm``, ``_disable_dropout``).
-    The input range is pinned to [0, 1] afterwards (``set_input_range``). Returns the per-epoch history and the
+    The input range is pinned to [0, 1] afterwards (``set_input_range``). ``augment``: as training's
+    ("online", "paper" or "none"); use the one the model was trained with. Returns the per-epoch history and the
     epoch kept.
     """
-    from lanmsff_edge.data import make_tf_dataset
+    from lanmsff_edge.data import make_tf_dataset, paper_augment
 
     keras.utils.set_random_seed(seed)
     if freeze_batch_norm:
@@ -246,7 +247,10 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     history = {}
     keep = None
     if epochs > 0:
-        train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed)
+        if augment == "paper":
+            train_data = make_tf_dataset(paper_augment(train, seed=seed), batch_size, shuffle=True, seed=seed)
+        else:
+            train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed)
         val_data = None if val is None else make_tf_dataset(val, 64)
         keep = _KeepBest() if val is not None else None
         result = qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
