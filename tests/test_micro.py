@@ -53,6 +53,26 @@ def test_op_tflm_lacks_is_named_and_the_interpreter_agrees(tiny_tflite):
         micro.find_arena_size(path.read_bytes())
 
 
+def test_arena_search_over_a_fake_planner_is_exact_and_frugal(tiny_tflite, monkeypatch):
+    probes = []
+    monkeypatch.setattr(micro, "allocates", lambda data, size: probes.append(size) or size >= 300_008)
+    assert micro.find_arena_size(tiny_tflite("float").read_bytes()) == 300_016  # smallest multiple of 16 ≥ it
+    assert probes[:4] == [64 * 1024, micro.MAX_ARENA, 128 * 1024, 256 * 1024] and len(probes) < 30
+
+
+def test_a_kernel_that_fails_to_prepare_is_named_not_blamed_on_memory(tiny_tflite, monkeypatch):
+    probes = []
+    monkeypatch.setattr(micro, "allocates", lambda data, size: probes.append(size) or False)
+
+    def load(data, arena_size):
+        raise micro.MicroAllocationError("AllocateTensors failed: Node CONV_2D (number 0) failed to prepare")
+
+    monkeypatch.setattr(micro, "load", load)
+    with pytest.raises(UserError, match="cannot prepare this model .* CONV_2D .* failed to prepare"):
+        micro.find_arena_size(tiny_tflite("float").read_bytes())
+    assert probes == [64 * 1024, micro.MAX_ARENA]  # no doubling towards 1 GiB
+
+
 def test_custom_flex_op_is_unsupported(tiny_tflite):
     assert micro.unsupported_ops(tiny_tflite("flex")) == ["CUSTOM:FlexCumprod"]
 

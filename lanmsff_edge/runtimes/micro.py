@@ -283,21 +283,26 @@ def find_arena_size(model, granularity=ARENA_ALIGNMENT, start=64 * 1024):
 
     Doubles from ``start`` until the model allocates, then bisects; allocation is monotonic in the arena size
     (TFLM's planner is deterministic). About 20 probes, each a forked ``allocates``: 1-3 s for LANMSFF.
-    Raises ``UserError`` when an op is missing or nothing up to 1 GiB allocates.
+    Raises ``UserError`` when an op is missing or a kernel rejects the model (nothing up to 1 GiB allocates).
     """
     data = _bytes(model)
     check_supported(data)
     high = max(granularity, _round_up(start, granularity))
-    while not allocates(data, high):
-        if high >= MAX_ARENA:
+    low = 0  # largest size known to fail (0 trivially does)
+    if not allocates(data, high):
+        if not allocates(data, MAX_ARENA):
+            # every op has a kernel, yet even 1 GiB fails: a kernel rejected the model while preparing (an
+            # unsupported type or parameter), not a memory problem; TFLM's own report says which
             try:
                 load(data, MAX_ARENA)
             except MicroAllocationError as error:
-                raise UserError(f"TFLite Micro could not allocate the model even with {MAX_ARENA} bytes: "
+                raise UserError(f"TFLite Micro cannot prepare this model (it fails even with a "
+                                f"{MAX_ARENA // 2**30} GiB arena, so a kernel rejected an op's types or parameters): "
                                 f"{error}") from None
             raise RuntimeError("TFLM allocates in-process but not in the forked probe")
-        high *= 2
-    low = 0  # largest size known to fail (0 trivially does)
+        low, high = high, high * 2
+        while not allocates(data, high):
+            low, high = high, high * 2
     while high - low > granularity:
         middle = _round_up((low + high) // 2, granularity)
         if middle >= high:
