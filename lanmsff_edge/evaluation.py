@@ -14,6 +14,7 @@ runtimes (LiteRT, TFLite Micro) plug in. Several models (e.g. the five KDEF fold
 """
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -154,12 +155,20 @@ def keras_predictor(model, batch_size=64, name=None):
 
 
 def resolve_model_path(path):
-    """A model file, or a run folder (→ its model.keras). Missing → ``UserError``."""
+    """A model file, or a run folder (→ its model.keras; an unfinished run's best weights so far →
+    best.keras, with a note on stderr). Missing → ``UserError``."""
     path = Path(path)
     if path.is_dir():
         candidate = path / "model.keras"
-        if not candidate.exists():
-            raise UserError(f"{path} is a folder without model.keras (not a finished training run?)")
+        if candidate.exists():
+            return candidate
+        if not (path / "checkpoint.npz").exists():
+            raise UserError(f"{path} is a folder without model.keras or checkpoint.npz (not a training run?)")
+        from lanmsff_edge.training.best import best_so_far
+
+        candidate, best_epoch, epochs = best_so_far(path)
+        print(f"note: {path} is an unfinished training run: using its best weights so far (epoch {best_epoch} of "
+              f"{epochs}), {candidate}", file=sys.stderr)
         return candidate
     if not path.exists():
         raise UserError(f"model file not found: {path}")

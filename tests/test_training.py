@@ -86,6 +86,18 @@ def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run
     assert saved.epoch == 1 and len(saved.state["history"]) == 1
     assert not (out / "model.keras").exists()
 
+    # an unfinished run is usable: its best weights so far become best.keras, once
+    result = run_cli("evaluate", "--model", out, "--limit", 16)
+    assert result.exit_code == 0, result.output
+    assert "unfinished training run: using its best weights so far (epoch 1 of 1)" in result.output
+    from lanmsff_edge.model import load_model
+
+    for got, want in zip(load_model(out / "best.keras").get_weights(), saved.best()):
+        np.testing.assert_array_equal(got, want)
+    made = (out / "best.keras").stat().st_mtime_ns
+    assert run_cli("evaluate", "--model", out, "--limit", 16).exit_code == 0
+    assert (out / "best.keras").stat().st_mtime_ns == made  # not rebuilt while the checkpoint is older
+
     with pytest.raises(UserError, match="already exists"):  # never clobber a run
         train(**options)
 

@@ -1,0 +1,31 @@
+"""The best weights of an unfinished training run as a model file, like the ``best.pt`` of other trainers.
+
+A run writes ``model.keras`` only when it ends; until then ``best.keras`` is made on demand from the checkpoint's
+best weights (lowest validation loss so far), so a long run can be evaluated, quantized or benchmarked while it
+trains. It is rebuilt whenever the checkpoint is newer.
+"""
+from pathlib import Path
+
+from lanmsff_edge.training import checkpoint as ckpt
+from lanmsff_edge.training import config as cfg
+
+BEST_NAME = "best.keras"
+
+
+def best_so_far(out):
+    """(path of ``out``/best.keras, 1-based best epoch, finished epochs) for the run folder ``out``."""
+    from lanmsff_edge.model import build_model, save_model
+
+    out = Path(out)
+    path, checkpoint_path = out / BEST_NAME, out / ckpt.CHECKPOINT_NAME
+    checkpoint = ckpt.load(checkpoint_path)
+    best_epoch = int(checkpoint.state.get("early_stopping", {}).get("best_epoch", checkpoint.epoch - 1)) + 1
+    if path.exists() and path.stat().st_mtime >= checkpoint_path.stat().st_mtime:
+        return path, best_epoch, checkpoint.epoch
+    saved = cfg.read(out)
+    options = saved["options"]
+    model = build_model(int(saved["num_classes"]), width=options["width"], massatt=options["massatt"],
+                        pwfs=options["pwfs"], massatt_form=options["massatt_form"])
+    model.set_weights(checkpoint.best())
+    save_model(model, path, include_optimizer=False)
+    return path, best_epoch, checkpoint.epoch
