@@ -207,10 +207,15 @@ def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
 
 
 def open_model(path, input_range=(0.0, 1.0)):
-    """A ``BenchModel`` for a ``.keras``/``.h5`` file, a SavedModel folder or a ``.tflite`` file."""
+    """A ``BenchModel`` for a ``.keras``/``.h5`` file, a training run folder, a SavedModel folder or a ``.tflite``
+    file."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"model file not found: {path}")
+    if path.is_dir() and (path / "config.json").exists():  # a training run: its model.keras or best so far
+        from lanmsff_edge.evaluation import resolve_model_path
+
+        path = resolve_model_path(path)
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in KERAS_SUFFIXES:
         return open_keras(path, input_range)
