@@ -88,3 +88,36 @@ def test_shipped_models_give_the_accuracy_their_card_records(name):
     tolerance = 1.0 / check["limit"] + 1e-9  # one image may flip on another CPU
     for fmt in pretrained.FORMATS:
         assert measured[fmt] == pytest.approx(check["accuracy"][fmt], abs=tolerance), fmt
+
+
+@pytest.mark.slow
+def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_path, monkeypatch):
+    """A tiny synthetic run and its PTQ int8 file, packaged: the card's figures are what the files give."""
+    from lanmsff_edge import train
+    from lanmsff_edge.pretrained import package
+    from lanmsff_edge.quantize import quantize
+
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    run = tmp_path / "run"
+    train(out=run, dataset="synthetic", epochs=1, limit=96, batch_size=16, width=0.25, augment="none", verbose=0)
+    (run / "model.keras").unlink()  # as if still training: the best weights so far are packaged
+    int8 = tmp_path / "q" / "tiny_int8.tflite"
+    quantize(run, method="ptq", limit=48, calibration_size=32, out=int8)
+    installed = tmp_path / "package"
+    installed.mkdir()
+    assert package.main(["--name", "ferplus", "--run", str(run), "--int8", str(tmp_path / "absent.tflite"),
+                         "--data", "unused", "--directory", str(installed)]) == 1
+    assert pretrained.available(installed) == []  # nothing half-installed
+    card = package.make_card("ferplus", run, run / "best.keras", int8, None, check_limit=40)
+    package.install("ferplus", run / "best.keras", int8, card, installed)
+    assert pretrained.available(installed) == [("ferplus", "float"), ("ferplus", "int8")]
+    assert card["status"].startswith("interim: best epoch 1")
+    assert card["training"]["epochs_run"] == 1 and card["quantization"]["method"] == "ptq"
+    assert card["accuracy"]["images"] == 480 and set(card["accuracy"]["per_class"]["int8"]) == set(card["class_names"])
+    assert card["files"]["int8"]["size_bytes"] == int8.stat().st_size
+    assert card["reproduce"][0].startswith("lanmsff-edge train --dataset synthetic --epochs 1 --batch-size 16")
+    assert "quantize --model runs/ferplus --method ptq" in card["reproduce"][1]
+    measured = pretrained.check_accuracy("ferplus", None, directory=installed)
+    assert measured == card["check"]["accuracy"]
+    text = package.card_markdown(json.loads(pretrained.card_path("ferplus", installed).read_text()))
+    assert "| `lanmsff_ferplus_int8.tflite` |" in text and f"{100 * card['accuracy']['int8']:.2f} %" in text

@@ -1,0 +1,176 @@
+"""Put a trained model pair into the package with its model card (a maintainer's step, not a user command).
+
+    python -m lanmsff_edge.pretrained.package --name ferplus --run training_runs/ferplus \
+        --int8 runs/ferplus_int8.tflite --data ../shared/data/ferplus.tar.gz
+
+Measures both files on the whole validation split (accuracy, per-class accuracy) and on the first
+``--check-limit`` images (the ``check`` entry the tests re-measure), gathers the recipe, split sizes, epochs and
+quantization settings from the run's config.json, checkpoint and the quantize report (``<int8 stem>.json``),
+then copies the files and writes the card, each atomically. ``card_markdown`` renders a card for the README.
+"""
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from lanmsff_edge import pretrained
+from lanmsff_edge.atomic import atomic_path, write_text
+from lanmsff_edge.errors import UserError
+
+CHECK_LIMIT = 500
+
+
+def _training_summary(run):
+    from lanmsff_edge.training import checkpoint as ckpt
+
+    checkpoint = ckpt.load(Path(run) / ckpt.CHECKPOINT_NAME)
+    state = checkpoint.state
+    history = state.get("history", [])
+    best_epoch = int(state.get("early_stopping", {}).get("best_epoch", checkpoint.epoch - 1)) + 1
+    finished = bool(state.get("stopped_early")) or (Path(run) / "model.keras").exists()
+    return {"epochs_run": checkpoint.epoch, "best_epoch": best_epoch, "finished": finished,
+            "stopped_early": bool(state.get("stopped_early")),
+            "learning_rate_now": state.get("learning_rate"),
+            "val_accuracy_per_epoch": [round(float(row["val_accuracy"]), 4) for row in history]}
+
+
+def _quantization_summary(int8_path):
+    report_path = Path(int8_path).with_suffix(".json")
+    if not report_path.exists():
+        return {"report": None}
+    report = json.loads(report_path.read_text())
+    row = next((r for r in report.get("variants", []) if r.get("file") == str(int8_path)), None)
+    row = row or (report.get("variants") or [{}])[0]
+    summary = {"method": row.get("method"), "io": report.get("io"),
+               "calibration_images": (report.get("calibration") or {}).get("size")}
+    if "qat" in report:
+        qat = report["qat"]
+        summary.update(qat_epochs=qat.get("epochs"), qat_learning_rate=qat.get("learning_rate"),
+                       qat_kept_epoch=qat.get("kept_epoch"), qat_augment=qat.get("augment"))
+    return summary
+
+
+def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
+    """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
+    from lanmsff_edge.evaluation import evaluate, run_config
+
+    config = run_config(Path(run) / "config.json")
+    if not config:
+        raise UserError(f"{run}: no training run config.json")
+    dataset = config["dataset"]
+    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val")
+            for fmt, path in (("float", float_path), ("int8", int8_path))}
+    check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
+             for fmt, path in (("float", float_path), ("int8", int8_path))}
+    training = _training_summary(run)
+    options = config["options"]
+    flags = " ".join(f"--{key.replace('_', '-')} {options[key]}" for key in ("epochs", "batch_size", "seed")
+                     if options.get(key) is not None)
+    archive = Path(config["data"]).name if config.get("data") else None
+    train_command = (f"lanmsff-edge train --dataset {dataset}{f' --data {archive}' if archive else ''} {flags} "
+                     f"--out runs/{name}")
+    quantization = _quantization_summary(int8_path)
+    quantize_command = quantize_command or (f"lanmsff-edge quantize --model runs/{name} --method "
+                                            f"{quantization.get('method') or 'qat'} "
+                                            f"--out runs/{name}/lanmsff_{name}_int8.tflite")
+    status = "final" if training["finished"] else (
+        f"interim: best epoch {training['best_epoch']} of a run still training ({training['epochs_run']} epoch(s) "
+        f"so far); replaced when the run finishes")
+    return {
+        "name": f"lanmsff_{name}",
+        "status": status,
+        "dataset": dataset,
+        "class_names": config["class_names"],
+        "architecture": {"model": "LANMSFF (Ezati et al.)", "params": full["float"]["params"],
+                         "input": "64×64×1 grayscale face, pixels / 255", "output": "softmax over class_names"},
+        "data": {"archive": archive, "splits": config["splits"],
+                 "note": "held-back test split not used; model selected and reported on validation"},
+        "recipe": config["recipe"],
+        "options": {k: v for k, v in options.items() if k != "data"},
+        "training": training,
+        "quantization": quantization,
+        "accuracy": {"split": "val", "images": full["float"]["size"],
+                     "float": full["float"]["accuracy"], "int8": full["int8"]["accuracy"],
+                     "per_class": {fmt: full[fmt]["per_class_accuracy"] for fmt in full},
+                     "information_density": {fmt: full[fmt]["information_density"] for fmt in full}},
+        "check": {"split": "val", "limit": check_limit, "accuracy": check},
+        "files": {"float": {"file": pretrained.model_path(name, "float").name,
+                            "size_bytes": Path(float_path).stat().st_size},
+                  "int8": {"file": pretrained.model_path(name, "int8").name,
+                           "size_bytes": Path(int8_path).stat().st_size}},
+        "reproduce": [train_command, quantize_command],
+        "versions": config.get("versions", {}),
+        "packaged": time.strftime("%Y-%m-%d"),
+    }
+
+
+def card_markdown(card):
+    """The README section of a model card."""
+    accuracy = card["accuracy"]
+    splits = card["data"]["splits"]
+    training, recipe, options = card["training"], card["recipe"], card["options"]
+    plateau, stop = recipe["reduce_lr_on_plateau"], recipe["early_stopping"]
+    quantization = card["quantization"]
+    how = quantization.get("method") or "int8"
+    if quantization.get("qat_epochs") is not None:
+        how += f" ({quantization['qat_epochs']} fine-tuning epoch(s), kept epoch {quantization.get('qat_kept_epoch')})"
+    lines = [f"### `{card['name']}` ({card['dataset']}, {len(card['class_names'])} classes) — {card['status']}",
+             "",
+             f"Trained on {card['data']['archive'] or card['dataset']}: {splits['train']['size']:,} train / "
+             f"{splits['val']['size']:,} validation images; best epoch {training['best_epoch']} of "
+             f"{training['epochs_run']}. Recipe: {recipe['optimizer'].capitalize()} {recipe['learning_rate']:g}, "
+             f"batch {options['batch_size']}, {options['augment']} augmentation, learning rate ×{plateau['factor']:g} "
+             f"after {plateau['patience']} epochs without a lower {plateau['monitor']}, early stopping after "
+             f"{stop['patience']}. int8: {how}, full-integer, int8 input and output.",
+             "",
+             f"| file | size | {card['dataset']} validation accuracy ({accuracy['images']:,} images) |",
+             "|---|---:|---:|"]
+    for fmt in ("float", "int8"):
+        file = card["files"][fmt]
+        lines.append(f"| `{file['file']}` | {file['size_bytes'] / 1024:,.0f} KB | {100 * accuracy[fmt]:.2f} % |")
+    lines += ["", "| class | " + " | ".join(card["class_names"]) + " |",
+              "|---|" + "---:|" * len(card["class_names"])]
+    for fmt in ("float", "int8"):
+        per_class = accuracy["per_class"][fmt]
+        cells = " | ".join("–" if per_class[c] is None else f"{100 * per_class[c]:.1f}" for c in card["class_names"])
+        lines.append(f"| {fmt} % | {cells} |")
+    lines += ["", "Reproduce: " + "; then ".join(f"`{command}`" for command in card["reproduce"]), ""]
+    return "\n".join(lines)
+
+
+def install(name, float_path, int8_path, card, directory=None):
+    """Copy both files and write the card into the package folder, each atomically."""
+    for fmt, source in (("float", float_path), ("int8", int8_path)):
+        with atomic_path(pretrained.model_path(name, fmt, directory)) as temporary:
+            shutil.copyfile(source, temporary)
+    write_text(pretrained.card_path(name, directory), json.dumps(card, indent=2) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", required=True, choices=pretrained.NAMES)
+    parser.add_argument("--run", required=True, help="the training run folder")
+    parser.add_argument("--int8", required=True, help="the int8 .tflite made from the run (quantize's OUT)")
+    parser.add_argument("--data", required=True, help="the data set's archive or folder")
+    parser.add_argument("--check-limit", type=int, default=CHECK_LIMIT)
+    parser.add_argument("--quantize-command", help="the exact quantize command used (recorded in the card)")
+    parser.add_argument("--directory", help="install there instead of the package folder")
+    args = parser.parse_args(argv)
+    from lanmsff_edge.evaluation import resolve_model_path
+
+    try:
+        float_path = resolve_model_path(args.run)
+        card = make_card(args.name, args.run, float_path, args.int8, args.data, args.check_limit,
+                         args.quantize_command)
+        install(args.name, float_path, args.int8, card, args.directory)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(card_markdown(card))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
