@@ -5,7 +5,7 @@ import click
 @click.command(help="Synthetic faces → training → QAT int8 → bench on cpu and mcu → TFLite Micro firmware "
                     "bundle, with nothing to download, then one summary table (float vs int8 accuracy on the synthetic "
                     "validation split, size, latency ratio, arena, boards that fit).\n\n"
-                    "Default: a half-width LANMSFF, 4 epochs on 2,400 synthetic faces (about 97 % float / 96 % int8 "
+                    "Default: a half-width LANMSFF, 4 epochs on 2,400 synthetic faces (about 97-99 % float and int8 "
                     "on the synthetic validation split); --quick: 3 epochs; --width 1: the exact published model "
                     "(about 3× the time). Synthetic faces test the pipeline; they are no expression benchmark.")
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
