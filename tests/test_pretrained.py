@@ -119,5 +119,12 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     assert "quantize --model runs/ferplus --method ptq" in card["reproduce"][1]
     measured = pretrained.check_accuracy("ferplus", None, directory=installed)
     assert measured == card["check"]["accuracy"]
+    # an int8 file quantized from other weights (its report's reference accuracy differs) is refused
+    report_path = int8.with_suffix(".json")
+    report = json.loads(report_path.read_text())
+    report.update(limit=None, reference=dict(report["reference"], accuracy=card["accuracy"]["float"] + 0.01))
+    report_path.write_text(json.dumps(report))
+    with pytest.raises(UserError, match="not the same weights"):
+        package.make_card("ferplus", run, run / "best.keras", int8, None, check_limit=40)
     text = package.card_markdown(json.loads(pretrained.card_path("ferplus", installed).read_text()))
     assert "| `lanmsff_ferplus_int8.tflite` |" in text and f"{100 * card['accuracy']['int8']:.2f} %" in text

@@ -7,6 +7,10 @@ Measures both files on the whole validation split (accuracy, per-class accuracy)
 ``--check-limit`` images (the ``check`` entry the tests re-measure), gathers the recipe, split sizes, epochs and
 quantization settings from the run's config.json, checkpoint and the quantize report (``<int8 stem>.json``),
 then copies the files and writes the card, each atomically. ``card_markdown`` renders a card for the README.
+
+A run that is still training moves on while this works: quantize and package a frozen copy of its folder
+(config.json + checkpoint.npz). The float model's validation accuracy must equal the one the quantize report
+measured for its reference, or the int8 file was made from other weights and nothing is installed.
 """
 import argparse
 import json
@@ -52,6 +56,19 @@ def _quantization_summary(int8_path):
     return summary
 
 
+def _check_same_weights(float_metrics, int8_path):
+    report_path = Path(int8_path).with_suffix(".json")
+    if not report_path.exists():
+        return
+    report = json.loads(report_path.read_text())
+    reference = report.get("reference", {}).get("accuracy")
+    same_images = report.get("split") == "val" and report.get("limit") is None
+    if same_images and reference is not None and abs(reference - float_metrics["accuracy"]) > 1e-9:
+        raise UserError(f"{int8_path} was quantized from a model with {100 * reference:.2f} % validation accuracy, "
+                        f"but the run's model has {100 * float_metrics['accuracy']:.2f} %: not the same weights "
+                        f"(package a frozen copy of a run that is still training)")
+
+
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
     from lanmsff_edge.evaluation import evaluate, run_config
@@ -65,9 +82,12 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
     training = _training_summary(run)
+    _check_same_weights(full["float"], int8_path)
     options = config["options"]
-    flags = " ".join(f"--{key.replace('_', '-')} {options[key]}" for key in ("epochs", "batch_size", "seed")
-                     if options.get(key) is not None)
+    # an unfinished run's model is reproduced by training exactly the epochs it had run
+    given = dict(options, epochs=options.get("epochs") if training["finished"] else training["epochs_run"])
+    flags = " ".join(f"--{key.replace('_', '-')} {given[key]}" for key in ("epochs", "batch_size", "seed")
+                     if given.get(key) is not None)
     archive = Path(config["data"]).name if config.get("data") else None
     train_command = (f"lanmsff-edge train --dataset {dataset}{f' --data {archive}' if archive else ''} {flags} "
                      f"--out runs/{name}")
