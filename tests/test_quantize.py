@@ -169,8 +169,9 @@ def test_float_io_keeps_quantize_and_dequantize_at_the_ends_only(int8_models, me
 
 @pytest.mark.parametrize("method", ["qat", "ptq", "qat_float_io"])
 def test_litert_and_tflite_micro_give_the_same_output(int8_models, faces, method):
-    """LiteRT's reference kernels and TFLite Micro compute the same integers (to one step). XNNPACK and the optimized builtin
-    kernels round differently (measured: up to ~20 output steps on this model), so they are only bounded."""
+    """LiteRT's reference kernels and TFLite Micro compute the same integers (to one step). XNNPACK and the
+    optimized builtin kernels round differently (measured: up to ~20 output steps on this model), so they are
+    only bounded."""
     data = int8_models[method]
     check = verify.require_micro(data)
     assert check["loadable"] and 16 * 1024 < check["arena_bytes"] < 2 * 1024 * 1024
