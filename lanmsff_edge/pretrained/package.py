@@ -32,19 +32,22 @@ def _training_summary(run):
     checkpoint = ckpt.load(Path(run) / ckpt.CHECKPOINT_NAME)
     state = checkpoint.state
     history = state.get("history", [])
-    best_epoch = int(state.get("early_stopping", {}).get("best_epoch", checkpoint.epoch - 1)) + 1
     finished = bool(state.get("stopped_early")) or (Path(run) / "model.keras").exists()
-    return {"epochs_run": checkpoint.epoch, "best_epoch": best_epoch, "finished": finished,
+    return {"epochs_run": checkpoint.epoch, "best_epoch": checkpoint.best_epoch, "finished": finished,
             "stopped_early": bool(state.get("stopped_early")),
             "learning_rate_now": state.get("learning_rate"),
             "val_accuracy_per_epoch": [round(float(row["val_accuracy"]), 4) for row in history]}
 
 
-def _quantization_summary(int8_path):
+def _quantize_report(int8_path):
+    """The report ``quantize`` wrote beside the int8 file (``<stem>.json``), or None."""
     report_path = Path(int8_path).with_suffix(".json")
-    if not report_path.exists():
+    return json.loads(report_path.read_text()) if report_path.exists() else None
+
+
+def _quantization_summary(report, int8_path):
+    if report is None:
         return {"report": None}
-    report = json.loads(report_path.read_text())
     row = next((r for r in report.get("variants", []) if r.get("file") == str(int8_path)), None)
     row = row or (report.get("variants") or [{}])[0]
     summary = {"method": row.get("method"), "io": report.get("io"),
@@ -56,11 +59,9 @@ def _quantization_summary(int8_path):
     return summary
 
 
-def _check_same_weights(float_metrics, int8_path):
-    report_path = Path(int8_path).with_suffix(".json")
-    if not report_path.exists():
+def _check_same_weights(float_metrics, report, int8_path):
+    if report is None:
         return
-    report = json.loads(report_path.read_text())
     reference = report.get("reference", {}).get("accuracy")
     same_images = report.get("split") == "val" and report.get("limit") is None
     if same_images and reference is not None and abs(reference - float_metrics["accuracy"]) > 1e-9:
@@ -82,7 +83,8 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
     training = _training_summary(run)
-    _check_same_weights(full["float"], int8_path)
+    report = _quantize_report(int8_path)
+    _check_same_weights(full["float"], report, int8_path)
     options = config["options"]
     # an unfinished run's model is reproduced by training exactly the epochs it had run
     given = dict(options, epochs=options.get("epochs") if training["finished"] else training["epochs_run"])
@@ -91,7 +93,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     archive = Path(config["data"]).name if config.get("data") else None
     train_command = (f"lanmsff-edge train --dataset {dataset}{f' --data {archive}' if archive else ''} {flags} "
                      f"--out runs/{name}")
-    quantization = _quantization_summary(int8_path)
+    quantization = _quantization_summary(report, int8_path)
     quantize_command = quantize_command or (f"lanmsff-edge quantize --model runs/{name} --method "
                                             f"{quantization.get('method') or 'qat'} "
                                             f"--out runs/{name}/lanmsff_{name}_int8.tflite")

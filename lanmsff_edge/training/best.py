@@ -19,13 +19,12 @@ def best_so_far(out):
     out = Path(out)
     path, checkpoint_path = out / BEST_NAME, out / ckpt.CHECKPOINT_NAME
     checkpoint = ckpt.load(checkpoint_path)
-    best_epoch = int(checkpoint.state.get("early_stopping", {}).get("best_epoch", checkpoint.epoch - 1)) + 1
     if path.exists() and path.stat().st_mtime >= checkpoint_path.stat().st_mtime:
-        return path, best_epoch, checkpoint.epoch
+        return path, checkpoint.best_epoch, checkpoint.epoch
     saved = cfg.read(out)
     options = saved["options"]
     model = build_model(int(saved["num_classes"]), width=options["width"], massatt=options["massatt"],
                         pwfs=options["pwfs"], massatt_form=options["massatt_form"])
     model.set_weights(checkpoint.best())
     save_model(model, path, include_optimizer=False)
-    return path, best_epoch, checkpoint.epoch
+    return path, checkpoint.best_epoch, checkpoint.epoch

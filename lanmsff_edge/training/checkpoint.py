@@ -38,6 +38,11 @@ class Checkpoint:
     def best(self):
         return self.weights if self.best_weights is None else self.best_weights
 
+    @property
+    def best_epoch(self):
+        """1-based epoch of the best weights (lowest val loss); the last epoch when none is recorded."""
+        return int(self.state.get("early_stopping", {}).get("best_epoch", self.epoch - 1)) + 1
+
 
 def capture(model, state, best_weights=None):
     """A ``Checkpoint`` of a compiled model's current weights and optimizer state."""
