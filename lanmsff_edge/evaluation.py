@@ -186,6 +186,13 @@ def run_config(model_path):
         return {}
 
 
+def run_data_defaults(config, dataset, data=None, fold=None):
+    """(data, fold) for ``dataset``: the ones given, else the training run's when ``config`` trained on it."""
+    if config.get("dataset") != dataset:
+        return data, fold
+    return (data if data is not None else config.get("data"), fold if fold is not None else config.get("fold"))
+
+
 def load_predictor(model, batch_size=64):
     """A ``Predictor`` from a Keras model, a ``Predictor``, a ``.keras`` file / run folder, or a ``.tflite`` file.
 
@@ -238,9 +245,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         dataset = dataset or config.get("dataset")
         if dataset is None:
             raise UserError("name the data set (--dataset): the model is not inside a training run folder")
-        if config.get("dataset") == dataset:  # the run's own data: its folder and fold unless overridden
-            data = data if data is not None else config.get("data")
-            fold = fold if fold is not None else config.get("fold")
+        data, fold = run_data_defaults(config, dataset, data, fold)
         images = _load_split(dataset, data, split, fold, (), limit)
         if pose_lists:
             pose_images = _load_split(dataset, data, split, fold, pose_lists, limit)

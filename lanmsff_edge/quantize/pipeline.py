@@ -125,8 +125,8 @@ def _check_options(method, io, epochs, calibration_size, out):
 
 
 def _load_float_model(model_path, dataset):
-    """(model, its path, the data set it was trained on, the training options) — the data set from the run's
-    config.json if not given; the options are {} for a model outside a training run or from another data set."""
+    """(model, its path, the data set, the run's config.json) — the data set is the run's unless given; the
+    config is {} for a model outside a training run."""
     from lanmsff_edge.evaluation import resolve_model_path, run_config
     from lanmsff_edge.model import load_model
 
@@ -137,8 +137,7 @@ def _load_float_model(model_path, dataset):
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise UserError(f"--dataset is needed: {model_path} has no training run config.json naming its data set")
-    options = config.get("options", {}) if config.get("dataset") == dataset else {}
-    return model, model_path, dataset, options
+    return model, model_path, dataset, config
 
 
 def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
@@ -174,7 +173,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
     from calibration import DEFAULT_SIZE, model_inputs, representative_dataset
-    from lanmsff_edge.evaluation import keras_predictor
+    from lanmsff_edge.evaluation import keras_predictor, run_data_defaults
     from lanmsff_edge.model import model_summary
 
     log = log or (lambda message: None)
@@ -183,9 +182,9 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     out = Path(out)
     methods = list(conversion.METHODS) if method == ALL else [method]
 
-    float_model, model_path, dataset, trained_with = _load_float_model(model_path, dataset)
-    data = data if data is not None else trained_with.get("data")
-    fold = fold if fold is not None else trained_with.get("fold")
+    float_model, model_path, dataset, config = _load_float_model(model_path, dataset)
+    data, fold = run_data_defaults(config, dataset, data, fold)
+    trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]

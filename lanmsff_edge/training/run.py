@@ -185,8 +185,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
 
 def _finished_message(checkpoint, epochs, out):
     """Why a checkpointed run has nothing left to do, or None when it should continue."""
-    state = checkpoint.state
-    best = int(state.get("early_stopping", {}).get("best_epoch", 0)) + 1
+    state, best = checkpoint.state, checkpoint.best_epoch
     if state.get("stopped_early"):
         return f"run {out} already finished: early stopping at epoch {checkpoint.epoch} (best epoch {best})"
     if checkpoint.epoch >= int(epochs):
