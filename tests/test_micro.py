@@ -119,7 +119,7 @@ def test_tflm_runs_int8_and_agrees_with_litert(int8_lanmsff):
         litert.invoke()
         reference = litert.get_tensor(graph.outputs[0].index)
         assert tflm.dtype == np.int8 and tflm.shape == (1, 8)
-        # Both run integer kernels on the same quantized graph; rounding paths may differ by one step.
+        # Both run integer kernels on the same quantized graph; their rounding paths differ by a step or two.
         assert np.max(np.abs(tflm.astype(int) - reference.astype(int))) <= 2
     with pytest.raises(UserError, match="expects int8"):
         micro.invoke(interpreter, faces[:1].astype(np.float32))
