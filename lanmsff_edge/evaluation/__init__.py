@@ -1,0 +1,132 @@
+"""Evaluate a model on one split with the paper's metrics (IV.B), or several models and their mean (k-fold CV).
+
+``metrics_from_predictions`` (``metrics.py``) is the pure core; every tool that measures accuracy (evaluate,
+quantize reports, bench) goes through it, whatever ran the model. ``evaluate`` wraps it for Keras models, run
+folders and ``.tflite`` files; a ``Predictor`` (images → probabilities) lets other runtimes (LiteRT, TFLite Micro)
+plug in.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
+                                             metrics_from_predictions, row_percent)
+from lanmsff_edge.evaluation.predictors import PREDICT_CHUNK, Predictor, keras_predictor, load_predictor
+from lanmsff_edge.evaluation.report import confusion_title, format_confusion, format_mean, format_report
+from lanmsff_edge.evaluation.run_folders import resolve_model_path, run_config, run_data_defaults
+
+__all__ = ["OVERALL", "PREDICT_CHUNK", "Predictor", "confusion_counts", "confusion_title", "evaluate",
+           "evaluate_many", "format_confusion", "format_mean", "format_report", "information_density",
+           "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "resolve_model_path",
+           "row_percent", "run_config", "run_data_defaults"]
+
+
+def _pose_tags(images):
+    """Per-image poses (KDEF angles, or pose-list names) of a loaded split, or None when none are known."""
+    poses = getattr(images, "poses", None)
+    if poses is None:
+        return None
+    poses = np.asarray(poses, dtype=object)
+    return poses if any(p is not None for p in poses.tolist()) else None
+
+
+def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
+             confusion_path=None, batch_size=64, limit=None, pose_images=None, verbose=False):
+    """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
+
+    model_or_path: Keras model, ``Predictor``, ``.keras``/``.tflite`` file or a training run folder.
+    dataset: a data set name (loaded with ``load_dataset``) or an already loaded ``LabeledImages``; with a run
+    folder it defaults to the run's data set (and ``data``/``fold`` to the run's). KDEF needs a fold: ``fold``
+    or the run's. ``pose_lists`` (RAN's files) — or ``pose_images``, their loaded images — give the accuracy on
+    each pose subset next to the whole split's ("overall") and their variance (they replace per-image poses).
+    Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
+    """
+    config, model_name = {}, None
+    if isinstance(model_or_path, (str, Path)):
+        model_or_path = resolve_model_path(model_or_path)
+        config, model_name = run_config(model_or_path), str(model_or_path)
+    if dataset is None or isinstance(dataset, str):
+        dataset = dataset or config.get("dataset")
+        if dataset is None:
+            raise UserError("name the data set (--dataset): the model is not inside a training run folder")
+        data, fold = run_data_defaults(config, dataset, data, fold)
+        images = _load_split(dataset, data, split, fold, (), limit)
+        if pose_lists:
+            pose_images = _load_split(dataset, data, split, fold, pose_lists, limit)
+    else:
+        images = dataset
+    predictor = load_predictor(model_or_path, batch_size)
+    if predictor.num_classes != images.num_classes:
+        raise UserError(f"model {model_name or predictor.name} has {predictor.num_classes} classes but data set "
+                        f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
+    probs = predictor.predict(images.images)
+    subsets = None
+    if pose_images is not None and len(pose_images):
+        pose_probs = predictor.predict(pose_images.images)
+        tags = np.asarray(pose_images.poses, dtype=object)
+        subsets = {str(tag): (pose_images.labels[tags == tag], pose_probs[tags == tag])
+                   for tag in dict.fromkeys(tags.tolist())}
+    metrics = {
+        "model": model_name or predictor.name,
+        "dataset": images.dataset,
+        "split": images.split,
+        "fold": fold,
+        "skipped": int(images.skipped),
+        **metrics_from_predictions(images.labels, probs, images.class_names, poses=None if subsets else _pose_tags(images),
+                                   params=predictor.params, subsets=subsets),
+    }
+    if verbose:
+        print(format_report(metrics))
+    if json_path:
+        from lanmsff_edge.atomic import write_text
+
+        write_text(json_path, json.dumps(metrics, indent=2) + "\n")
+    if confusion_path:
+        from lanmsff_edge.plots import save_confusion_png
+
+        save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], confusion_path,
+                           title=confusion_title(metrics), counts=list(metrics["support"].values()))
+    return metrics
+
+
+def _load_split(dataset, data, split, fold, pose_lists, limit):
+    from lanmsff_edge.data import load_dataset
+
+    if dataset == "kdef" and fold is None:
+        raise UserError("KDEF is evaluated per cross-validation fold: give --fold K (1-5), or a model from a "
+                        "training run (its config.json names the fold)")
+    return load_dataset(dataset, data, split=split, fold=fold, pose_lists=tuple(pose_lists), limit=limit)
+
+
+def evaluate_many(models, dataset=None, **options):
+    """Evaluate several models (e.g. the five KDEF fold runs) and add the mean: the k-fold CV figure.
+
+    Each model uses its own run's fold unless ``fold`` is given. Returns {"runs": [...], "mean": {...}}.
+    """
+    json_path = options.pop("json_path", None)
+    confusion_path = options.pop("confusion_path", None)
+    verbose = options.pop("verbose", False)
+    runs = []
+    for model in models:
+        metrics = evaluate(model, dataset, **options)
+        if verbose:
+            print(format_report(metrics))
+            print()
+        runs.append(metrics)
+    summary = {"runs": runs, "mean": mean_metrics(runs)}
+    if verbose:
+        print(format_mean(summary["mean"]))
+    if json_path:
+        from lanmsff_edge.atomic import write_text
+
+        write_text(json_path, json.dumps(summary, indent=2) + "\n")
+    if confusion_path:
+        from lanmsff_edge.plots import save_confusion_png
+
+        mean = summary["mean"]
+        save_confusion_png(mean["confusion_matrix_percent"], mean["class_names"], confusion_path,
+                           title=f"{mean['dataset']} {mean['split']}, {len(runs)} models pooled",
+                           counts=list(mean["support"].values()))
+    return summary

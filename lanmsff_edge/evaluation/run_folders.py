@@ -1,0 +1,46 @@
+"""What a ``--model`` path means: a model file, or a training run folder (its model.keras, or an unfinished
+run's best weights so far), and the run's config.json with the data it trained on."""
+import json
+import sys
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+
+def resolve_model_path(path):
+    """A model file, or a run folder (→ its model.keras; an unfinished run's best weights so far →
+    best.keras, with a note on stderr). Missing → ``UserError``."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "model.keras"
+        if candidate.exists():
+            return candidate
+        if not (path / "checkpoint.npz").exists():
+            raise UserError(f"{path} is a folder without model.keras or checkpoint.npz (not a training run?)")
+        from lanmsff_edge.training.best import best_so_far
+
+        candidate, best_epoch, epochs = best_so_far(path)
+        print(f"note: {path} is an unfinished training run: using its best weights so far (epoch {best_epoch} of "
+              f"{epochs}), {candidate}", file=sys.stderr)
+        return candidate
+    if not path.exists():
+        raise UserError(f"model file not found: {path}")
+    return path
+
+
+def run_config(model_path):
+    """The config.json of the training run a model file belongs to, or {} when there is none."""
+    config = Path(model_path).parent / "config.json"
+    if not config.exists():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_data_defaults(config, dataset, data=None, fold=None):
+    """(data, fold) for ``dataset``: the ones given, else the training run's when ``config`` trained on it."""
+    if config.get("dataset") != dataset:
+        return data, fold
+    return (data if data is not None else config.get("data"), fold if fold is not None else config.get("fold"))
