@@ -161,12 +161,15 @@ def _sha256(data):
 
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEFAULT_MARGIN, labels=None):
-    """Write a TFLite Micro bundle for the int8 model at ``model`` into the directory ``out``; return a ``Bundle``.
+    """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
+    into the directory ``out``; return a ``Bundle``.
 
     Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``.
     """
-    model_path = Path(model)
+    from lanmsff_edge import pretrained
+
+    model_path = Path(pretrained.resolve(model, "int8") or model)
     out = Path(out).expanduser().absolute()
     if not csource.check_identifier(name):
         raise UserError(f"--name {name!r} must be a C identifier (letters, digits, _; not starting with a digit)")

@@ -64,6 +64,25 @@ def _sidecars(model_path):
     return [model_path.with_suffix(".json"), model_path.with_name(model_path.name + ".json")]
 
 
+def _card_labels(model_path):
+    from lanmsff_edge import pretrained
+
+    bundled = pretrained.bundled_config(model_path)
+    return [] if bundled is None else [(bundled["class_names"], "the bundled model's card", True)]
+
+
+def _sidecar_labels(model_path):
+    for sidecar in _sidecars(model_path):
+        if sidecar.is_file():
+            try:
+                labels = _from_json(json.loads(sidecar.read_text(encoding="utf-8")), sidecar)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if labels is not None:
+                return [(labels, f"sidecar {sidecar.name}", True)]
+    return []
+
+
 def _from_metadata(model_bytes):
     """Labels packed into the model by the TFLite metadata writer (a zip appended to the flatbuffer)."""
     try:
@@ -78,25 +97,16 @@ def _from_metadata(model_bytes):
 
 
 def resolve_labels(model_path, model_bytes, num_classes, option=None):
-    """``(labels, source)`` for a model with ``num_classes`` outputs; a count mismatch in an explicit source is a
+    """``(labels, source)`` for a model with ``num_classes`` outputs: ``option``, else a bundled model's card, its
+    sidecar JSON, the TFLite metadata, the data set's names by count; a count mismatch in an explicit source is a
     ``UserError`` naming it."""
-    candidates = []
     if option:
-        candidates.append((*_read_option(option), True))
+        candidates = [(*_read_option(option), True)]
     else:
-        for sidecar in _sidecars(model_path):
-            if sidecar.is_file():
-                try:
-                    labels = _from_json(json.loads(sidecar.read_text(encoding="utf-8")), sidecar)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue
-                if labels is not None:
-                    candidates.append((labels, f"sidecar {sidecar.name}", True))
-                    break
+        candidates = _card_labels(model_path) or _sidecar_labels(model_path)
         if not candidates:
             found = _from_metadata(model_bytes)
-            if found:
-                candidates.append((*found, False))
+            candidates = [(*found, False)] if found else []
     for labels, source, strict in candidates:
         labels = [str(label) for label in labels]
         if len(labels) != num_classes or any(not label for label in labels):

@@ -161,10 +161,6 @@ def explain_image(image_path, model="ferplus", class_name="auto", detect=True, o
 
 def load_float_model(model):
     """(Keras model, class names) for a bundled name, a ``.keras`` file or a run folder; ``.tflite`` is refused."""
-    from lanmsff_edge import pretrained
-
-    if str(model) in pretrained.NAMES:
-        return pretrained.load(str(model), "float"), pretrained.class_names(str(model))
     from lanmsff_edge.evaluation import resolve_model_path
     from lanmsff_edge.model import load_model
     from lanmsff_edge.predict import class_names_for

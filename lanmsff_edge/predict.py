@@ -82,23 +82,24 @@ def load_classifier(model="ferplus", fmt="int8"):
     from lanmsff_edge import pretrained
     from lanmsff_edge.evaluation import load_predictor, resolve_model_path
 
-    if str(model) in pretrained.NAMES:
-        path = pretrained.require(str(model), fmt)
-        predictor = load_predictor(path)
-        names = pretrained.class_names(str(model))
-        return ExpressionClassifier(predictor, names, f"{model} ({fmt}, bundled)")
-    path = resolve_model_path(model)
+    path = resolve_model_path(model, bundled_format=fmt)
     if path.suffix not in (".tflite", ".keras", ".h5"):
         raise UserError(f"--model {model}: expected ferplus, fer2013, a .tflite or .keras file, or a run folder")
     predictor = load_predictor(path)
-    return ExpressionClassifier(predictor, class_names_for(path, predictor.num_classes), path)
+    source = f"{model} ({path.name}, bundled)" if pretrained.bundled_config(path) else path
+    return ExpressionClassifier(predictor, class_names_for(path, predictor.num_classes), source)
 
 
 def class_names_for(model_path, num_classes):
-    """Class names of a model file: its sidecar ``<stem>.json``, else its run's ``config.json``, else by count."""
+    """Class names of a model file: a bundled model's card, its sidecar ``<stem>.json``, its run's ``config.json``,
+    else by count."""
+    from lanmsff_edge import pretrained
     from lanmsff_edge.data.classes import CLASS_NAMES
 
     model_path = Path(model_path)
+    bundled = pretrained.bundled_config(model_path)
+    if bundled is not None:
+        return tuple(bundled["class_names"])
     for sidecar in (model_path.with_suffix(".json"), model_path.parent / "config.json"):
         names = _names_in_json(sidecar, CLASS_NAMES)
         if names is not None:

@@ -62,6 +62,53 @@ def test_missing_models_say_what_is_bundled_and_how_to_make_one(installed, tmp_p
     assert pretrained.class_names("fer2013", tmp_path) == CLASS_NAMES["fer2013"]  # no card: the data set's order
 
 
+def test_model_options_name_bundled_models_by_name_or_name_and_format(installed, tmp_path):
+    folder, _, names = installed
+    float_file, int8_file = (pretrained.model_path("ferplus", fmt, folder) for fmt in pretrained.FORMATS)
+    assert pretrained.resolve("ferplus", directory=folder) == float_file
+    assert pretrained.resolve("ferplus", "int8", directory=folder) == int8_file
+    assert pretrained.resolve("ferplus:int8", directory=folder) == int8_file  # the explicit format wins
+    assert pretrained.resolve("runs/ferplus/model.keras", directory=folder) is None
+    (tmp_path / "ferplus").mkdir()  # a folder called ferplus (a user's run) is theirs, not the bundled model
+    assert pretrained.resolve(tmp_path / "ferplus", directory=folder) is None
+    with pytest.raises(UserError, match="'fer2013' \\(float\\) is not installed"):
+        pretrained.resolve("fer2013", directory=folder)
+    with pytest.raises(UserError, match="unknown model format 'fp16'"):
+        pretrained.resolve("ferplus:fp16", directory=folder)
+    # what the commands learn about a bundled file: its data set and label order, from the card
+    assert pretrained.bundled_config(int8_file, folder) == {"dataset": "ferplus", "class_names": names}
+    assert pretrained.bundled_config(tmp_path / "other.tflite", folder) is None
+
+
+def test_bench_expands_a_bundled_name_into_its_float_and_int8_files():
+    from lanmsff_edge.bench.runner import expand_bundled
+
+    if pretrained.available() != [("ferplus", "float"), ("ferplus", "int8")]:
+        pytest.skip("the FERPlus pair is not bundled in this checkout")
+    both = [pretrained.model_path("ferplus", fmt) for fmt in pretrained.FORMATS]
+    assert expand_bundled(["ferplus"]) == both
+    assert expand_bundled(["ferplus:int8", "mine.tflite"]) == [both[1], "mine.tflite"]
+
+
+def test_every_command_takes_the_bundled_model_by_name(run_cli, tmp_path):
+    """info (float), export-firmware (int8, labels from the card) and evaluate's data set default."""
+    from firmware_export.labels import resolve_labels
+    from lanmsff_edge.evaluation import resolve_model_path, run_config
+
+    if not pretrained.available():
+        pytest.skip("no bundled models in this checkout")
+    name = pretrained.available()[0][0]
+    result = run_cli("info", "--model", name)
+    assert result.exit_code == 0 and f"{pretrained.card(name)['architecture']['params']:,}" in result.output
+    result = run_cli("info", "--model", f"{name}:int8")
+    assert result.exit_code == 1 and "info reads Keras models" in result.output
+    int8 = resolve_model_path(f"{name}:int8")
+    assert int8 == pretrained.model_path(name, "int8")
+    assert run_config(int8)["dataset"] == pretrained.card(name)["dataset"]
+    labels, source = resolve_labels(int8, int8.read_bytes(), len(pretrained.class_names(name)))
+    assert labels == pretrained.class_names(name) and source == "the bundled model's card"
+
+
 def test_unknown_names_and_formats_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="unknown pretrained model 'kdef'"):
         pretrained.load("kdef")

@@ -1,5 +1,6 @@
 """``run_bench``: open the models, load the data, convert Keras models, run the device module, compare rows."""
 import importlib
+from pathlib import Path
 
 from lanmsff_edge.bench.host import host_info
 from lanmsff_edge.bench.record import BenchReport, attach_ratios
@@ -18,6 +19,29 @@ def bundled_models(dataset=None, directory=None):
     names = [name for name, _ in installed]
     chosen = dataset if dataset in names else names[0]
     return [pretrained.model_path(name, fmt, directory) for name, fmt in installed if name == chosen]
+
+
+def _bundled_pair(model):
+    """A bare bundled name (``ferplus``) asks for both of its files."""
+    from lanmsff_edge import pretrained
+
+    return isinstance(model, (str, Path)) and str(model) in pretrained.NAMES and not Path(str(model)).exists()
+
+
+def expand_bundled(models):
+    """``--model`` values as paths: ``ferplus`` → its float and int8 files, ``ferplus:int8`` → that file, anything
+    else unchanged."""
+    from lanmsff_edge import pretrained
+
+    paths = []
+    for model in models:
+        if _bundled_pair(model):
+            paths += [pretrained.require(str(model), fmt) for fmt in pretrained.FORMATS]
+        elif isinstance(model, (str, Path)):
+            paths.append(pretrained.resolve(model) or model)
+        else:
+            paths.append(model)
+    return paths
 
 
 def preflight(device, settings):
@@ -79,9 +103,10 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     if note:
         notes.append(note)
 
-    paths = list(models) or bundled_models(dataset)
-    # the bundled int8 model is the QAT one: only the float32 TFLite is worth adding beside it
-    precisions = ("float32", "int8") if models or not any(str(p).endswith(".tflite") for p in paths) else ("float32",)
+    paths = expand_bundled(models) if models else bundled_models(dataset)
+    # a bundled model brings its own (QAT) int8 file: only the float32 TFLite is worth adding beside it
+    pairs_only = all(_bundled_pair(model) for model in models) and any(str(p).endswith(".tflite") for p in paths)
+    precisions = ("float32",) if pairs_only else ("float32", "int8")
     opened = open_models(paths, value_range)
     settings.data = load_data(dataset, data, split, limit, fold)
     settings.fold = fold

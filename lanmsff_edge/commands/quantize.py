@@ -19,7 +19,7 @@ must load and run in TFLite Micro, or the command fails naming the ops at fault.
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json.""")
 @click.option("--model", "model_path", required=True, type=click.Path(),
-              help="A .keras model from `lanmsff-edge train` (or its run folder).")
+              help="A .keras model from `lanmsff-edge train`, its run folder, or a bundled model (ferplus, fer2013).")
 @click.option("--dataset", help="Data set of the model (default: the training run's).")
 @click.option("--data", type=click.Path(), help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--method", default="qat", show_default=True, type=click.Choice(METHODS), help="Quantization method.")

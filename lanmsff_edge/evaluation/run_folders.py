@@ -7,9 +7,15 @@ from pathlib import Path
 from lanmsff_edge.errors import UserError
 
 
-def resolve_model_path(path):
-    """A model file, or a run folder (→ its model.keras; an unfinished run's best weights so far →
-    best.keras, with a note on stderr). Missing → ``UserError``."""
+def resolve_model_path(path, bundled_format="float"):
+    """A model file, a bundled model name (``ferplus`` → its ``bundled_format`` file; ``ferplus:int8``), or a run
+    folder (→ its model.keras; an unfinished run's best weights so far → best.keras, with a note on stderr).
+    Missing → ``UserError``."""
+    from lanmsff_edge import pretrained
+
+    bundled = pretrained.resolve(path, bundled_format)
+    if bundled is not None:
+        return bundled
     path = Path(path)
     if path.is_dir():
         candidate = path / "model.keras"
@@ -29,7 +35,12 @@ def resolve_model_path(path):
 
 
 def run_config(model_path):
-    """The config.json of the training run a model file belongs to, or {} when there is none."""
+    """The config.json of the training run a model file belongs to (a bundled model's: from its card), or {}."""
+    from lanmsff_edge import pretrained
+
+    bundled = pretrained.bundled_config(model_path)
+    if bundled is not None:
+        return bundled
     config = Path(model_path).parent / "config.json"
     if not config.exists():
         return {}

@@ -4,6 +4,9 @@
     tflite = pretrained.load("ferplus", fmt="int8")   # TFLiteModel: .predict(N×64×64×1 float) -> probabilities
     pretrained.card("ferplus")["class_names"]
 
+Every ``--model`` option takes a bundled name too: ``ferplus`` (the format the command needs) or ``ferplus:int8`` /
+``ferplus:float`` (``resolve``).
+
 Files, in this folder: ``lanmsff_<name>.keras`` (float), ``lanmsff_<name>_int8.tflite`` (QAT int8) and
 ``lanmsff_<name>.json`` (model card: data, splits, recipe, accuracies, class names, reproducing command).
 
@@ -78,6 +81,29 @@ def require(name, fmt="float", directory=None):
         raise UserError(f"pretrained model '{name}' ({fmt}) is not installed ({path.name} missing; bundled: "
                         f"{bundled}); make one with `{_HOW_TO_MAKE[name]}` and pass --model PATH")
     return path
+
+
+def resolve(value, fmt="float", directory=None):
+    """The installed file a ``--model`` value names when it is a bundled model — ``ferplus`` (in format ``fmt``)
+    or ``ferplus:int8`` — else None. An existing file or folder of that name wins over the bundled model."""
+    if value is None or Path(str(value)).exists():
+        return None
+    name, _, chosen = str(value).partition(":")
+    if name not in NAMES:
+        return None
+    return require(name, chosen or fmt, directory)
+
+
+def bundled_config(path, directory=None):
+    """``{"dataset", "class_names"}`` from the card of an installed pretrained file, else None: what a training
+    run's config.json tells the commands about its model."""
+    path = Path(path).resolve()
+    folder = HERE if directory is None else Path(directory).resolve()
+    for name, fmt in available(folder):
+        if model_path(name, fmt, folder) == path:
+            info = card(name, folder)
+            return {"dataset": info.get("dataset", name), "class_names": list(class_names(name, folder))}
+    return None
 
 
 def load(name, fmt="float", directory=None, num_threads=None):
