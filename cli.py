@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command name -> (module, one-line help shown by `lanmsff-edge --help`)
 COMMANDS = {
     "info": ("lanmsff_edge.commands.info", "Parameters, multiply-accumulates and a per-block table of a model."),
+    "check-data": ("lanmsff_edge.commands.check_data", "Check a data set's splits before training (blur, copies)."),
     "train": ("lanmsff_edge.commands.train", "Train LANMSFF (paper recipe, resumable)."),
     "evaluate": ("lanmsff_edge.commands.evaluate", "Accuracy, confusion matrix, ID and pose variance of a model."),
     "quantize": ("lanmsff_edge.commands.quantize", "QAT / PTQ / fp16 / dynamic / float TFLite with a cost report."),

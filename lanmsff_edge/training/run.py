@@ -6,6 +6,7 @@ A run that starts at epoch e seeds Python, NumPy, TensorFlow and the shuffle ord
 resumed run is reproducible (though not bit-identical to one that was never interrupted).
 """
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -98,6 +99,16 @@ def _check_data_matches(saved, train_images):
                         f"trained on {saved['class_names']}")
 
 
+def _check_data(train_images, val_images):
+    """The data audit of the two splits; each finding is printed as a warning (training goes on: the user decides)."""
+    from lanmsff_edge.data.audit import audit
+
+    checks = audit([train_images, val_images])
+    for finding in checks["findings"]:
+        print(f"warning: {finding}", file=sys.stderr)
+    return checks
+
+
 def _set_threads(threads):
     if not threads:
         return
@@ -158,13 +169,14 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     train_images, val_images = _load_data(options, train_images, val)
     if saved is not None:
         _check_data_matches(saved, train_images)
+    data_checks = _check_data(train_images, val_images)
 
     with distribution.strategy.scope():
         model = _build(options, train_images.num_classes)
         if checkpoint is not None:
             ckpt.restore(model, checkpoint, checkpoint_path)
 
-    run_config = _new_config(options, train_images, val_images, distribution, model)
+    run_config = {**_new_config(options, train_images, val_images, distribution, model), "data_checks": data_checks}
     if saved is not None:
         run_config.update(created=saved.get("created"), resumed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     if distribution.is_chief:
