@@ -147,3 +147,26 @@ def test_evaluate_with_pose_subsets_reports_each_and_overall(tiny_models):
     assert m["pose_size"] == {"pose30": 12, "pose45": 6, OVERALL: 24}
     assert m["pose_accuracy"][OVERALL] == pytest.approx(m["accuracy"]) and m["size"] == 24
     assert m["pose_variance"] == pytest.approx(np.var([100 * a for a in m["pose_accuracy"].values()]))
+
+
+def test_unseen_accuracy_leaves_out_the_copies_of_the_other_split():
+    from lanmsff_edge.data.synthetic import generate
+    from lanmsff_edge.evaluation import unseen_accuracy
+
+    train, val = generate("train", size=24, seed=2), generate("val", size=8, seed=2)
+    val.images[[0, 3]] = train.images[[5, 9]]  # two validation faces are copies of training faces
+    predictions = val.labels.copy()
+    predictions[[0, 3, 6]] = (val.labels[[0, 3, 6]] + 1) % 8  # wrong on both copies and on one unseen image
+    unseen = unseen_accuracy(val, one_hot(predictions, 8), train)
+    assert unseen == {"copies_of": "train", "copies": 2, "size": 6, "accuracy": pytest.approx(5 / 6)}
+
+
+def test_cli_evaluate_unseen_reports_the_accuracy_without_copies(run_cli, tiny_models, tmp_path):
+    out_json = tmp_path / "m.json"
+    result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--limit", 40, "--unseen",
+                     "--json", out_json)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out_json.read_text())
+    # synthetic splits share no image: every validation image is unseen
+    assert metrics["unseen"] == {"copies_of": "train", "copies": 0, "size": 40, "accuracy": metrics["accuracy"]}
+    assert "accuracy, unseen" in result.output and "0 are pixel copies of train images" in result.output

@@ -161,6 +161,8 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     assert card["status"].startswith("interim: best epoch 1")
     assert card["training"]["epochs_run"] == 1 and card["quantization"]["method"] == "ptq"
     assert card["accuracy"]["images"] == 480 and set(card["accuracy"]["per_class"]["int8"]) == set(card["class_names"])
+    unseen = card["accuracy"]["unseen"]  # synthetic splits share no image
+    assert unseen["copies"] == 0 and unseen["images"] == 480 and unseen["int8"] == card["accuracy"]["int8"]
     assert card["files"]["int8"]["size_bytes"] == int8.stat().st_size
     assert card["reproduce"][0].startswith("lanmsff-edge train --dataset synthetic --epochs 1 --batch-size 16")
     assert "quantize --model runs/ferplus --method ptq" in card["reproduce"][1]

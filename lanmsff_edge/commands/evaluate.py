@@ -18,14 +18,17 @@ DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
               help="A RAN pose list (Pose-FERPlus >30°, >45°); repeat for each. Adds per-pose accuracy and Var.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF fold [default: the run's fold].")
 @click.option("--limit", type=click.IntRange(1, None), help="Evaluate only the first N images.")
+@click.option("--unseen", is_flag=True,
+              help="Also the accuracy on the images that are not pixel copies of training images (FER-2013 repeats "
+                   "faces across splits: 7 % of FERPlus validation).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
               help="Write the confusion matrix as a PNG.")
-def command(models, dataset, data, split, pose_lists, fold, limit, json_path, confusion_path):
+def command(models, dataset, data, split, pose_lists, fold, limit, unseen, json_path, confusion_path):
     from lanmsff_edge.evaluation import evaluate, evaluate_many
 
     options = dict(data=data, split=split, pose_lists=pose_lists, fold=fold, limit=limit, json_path=json_path,
-                   confusion_path=confusion_path, verbose=True)
+                   confusion_path=confusion_path, unseen_vs="train" if unseen else None, verbose=True)
     if len(models) == 1:
         evaluate(models[0], dataset, **options)
     else:

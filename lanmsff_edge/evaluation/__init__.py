@@ -20,7 +20,7 @@ from lanmsff_edge.evaluation.run_folders import resolve_model_path, run_config, 
 __all__ = ["OVERALL", "PREDICT_CHUNK", "Predictor", "confusion_counts", "confusion_title", "evaluate",
            "evaluate_many", "format_confusion", "format_mean", "format_report", "information_density",
            "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "resolve_model_path",
-           "row_percent", "run_config", "run_data_defaults"]
+           "row_percent", "run_config", "run_data_defaults", "unseen_accuracy"]
 
 
 def _pose_tags(images):
@@ -33,7 +33,7 @@ def _pose_tags(images):
 
 
 def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
-             confusion_path=None, batch_size=64, limit=None, pose_images=None, verbose=False):
+             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, verbose=False):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
     model_or_path: Keras model, ``Predictor``, ``.keras``/``.tflite`` file or a training run folder.
@@ -41,6 +41,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     folder it defaults to the run's data set (and ``data``/``fold`` to the run's). KDEF needs a fold: ``fold``
     or the run's. ``pose_lists`` (RAN's files) — or ``pose_images``, their loaded images — give the accuracy on
     each pose subset next to the whole split's ("overall") and their variance (they replace per-image poses).
+    ``unseen_vs`` (a split name, e.g. "train") adds ``unseen``: the accuracy on the images that are not pixel
+    copies of that split's (FER-2013 repeats faces across its splits).
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
     """
     config, model_name = {}, None
@@ -77,6 +79,10 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         **metrics_from_predictions(images.labels, probs, images.class_names, poses=None if subsets else _pose_tags(images),
                                    params=predictor.params, subsets=subsets),
     }
+    if unseen_vs:
+        if not isinstance(dataset, str):
+            raise UserError("the accuracy on unseen images needs a data set name to load the other split from")
+        metrics["unseen"] = unseen_accuracy(images, probs, _load_split(dataset, data, unseen_vs, fold, (), None))
     if verbose:
         print(format_report(metrics))
     if json_path:
@@ -89,6 +95,16 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], confusion_path,
                            title=confusion_title(metrics), counts=list(metrics["support"].values()))
     return metrics
+
+
+def unseen_accuracy(images, probs, reference):
+    """Accuracy on the ``images`` that are not pixel copies of ``reference``'s (a loaded split), with the counts."""
+    from lanmsff_edge.data.audit import copied_from
+
+    unseen = ~copied_from(images.images, reference.images)
+    hits = np.asarray(probs).argmax(axis=1) == images.labels
+    return {"copies_of": reference.split, "copies": int((~unseen).sum()), "size": int(unseen.sum()),
+            "accuracy": float(hits[unseen].mean()) if unseen.any() else None}
 
 
 def _load_split(dataset, data, split, fold, pose_lists, limit):

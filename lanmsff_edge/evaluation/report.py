@@ -11,6 +11,13 @@ def _fmt(value, spec, missing="-"):
     return missing if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _unseen_line(unseen):
+    if not unseen:
+        return []
+    return [f"accuracy, unseen     {_fmt(None if unseen['accuracy'] is None else 100 * unseen['accuracy'], '.2f')} %  "
+            f"({unseen['size']:,} images; {unseen['copies']:,} are pixel copies of {unseen['copies_of']} images)"]
+
+
 def format_confusion(percent, class_names):
     """The paper's table layout: one row per actual class, % of that row per predicted class."""
     short = [name[:7] for name in class_names]
@@ -28,6 +35,7 @@ def format_report(metrics):
         f"{metrics['dataset']} {metrics['split']}{fold}: {metrics['size']:,} images "
         f"({metrics['skipped']} skipped), model {metrics['model']}",
         f"accuracy             {100 * metrics['accuracy']:.2f} %  ({metrics['correct']:,} / {metrics['size']:,})",
+        *_unseen_line(metrics.get("unseen")),
         f"params               {_fmt(metrics['params'], ',')}",
         f"information density  {_fmt(metrics['information_density'], '.1f')}  (accuracy % per million parameters)",
         "",

@@ -78,7 +78,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     if not config:
         raise UserError(f"{run}: no training run config.json")
     dataset = config["dataset"]
-    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val")
+    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", unseen_vs="train")
             for fmt, path in (("float", float_path), ("int8", int8_path))}
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
@@ -117,7 +117,10 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
         "accuracy": {"split": "val", "images": full["float"]["size"],
                      "float": full["float"]["accuracy"], "int8": full["int8"]["accuracy"],
                      "per_class": {fmt: full[fmt]["per_class_accuracy"] for fmt in full},
-                     "information_density": {fmt: full[fmt]["information_density"] for fmt in full}},
+                     "information_density": {fmt: full[fmt]["information_density"] for fmt in full},
+                     "unseen": {"copies_of": "train", "copies": full["float"]["unseen"]["copies"],
+                                "images": full["float"]["unseen"]["size"],
+                                **{fmt: full[fmt]["unseen"]["accuracy"] for fmt in full}}},
         "check": {"split": "val", "limit": check_limit, "accuracy": check},
         "files": {"float": {"file": pretrained.model_path(name, "float").name,
                             "size_bytes": Path(float_path).stat().st_size},
@@ -153,6 +156,11 @@ def card_markdown(card):
     for fmt in ("float", "int8"):
         file = card["files"][fmt]
         lines.append(f"| `{file['file']}` | {file['size_bytes'] / 1024:,.0f} KB | {100 * accuracy[fmt]:.2f} % |")
+    unseen = accuracy.get("unseen")
+    if unseen and unseen["copies"]:
+        lines += ["", f"{unseen['copies']:,} validation images are pixel copies of training images (FER-2013 repeats "
+                      f"faces); on the other {unseen['images']:,}: float {100 * unseen['float']:.2f} %, int8 "
+                      f"{100 * unseen['int8']:.2f} %."]
     lines += ["", "| class | " + " | ".join(card["class_names"]) + " |",
               "|---|" + "---:|" * len(card["class_names"])]
     for fmt in ("float", "int8"):
