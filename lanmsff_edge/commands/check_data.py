@@ -1,7 +1,7 @@
 """`lanmsff-edge check-data`: what a data set's splits look like, and what would make results on them misleading."""
 import click
 
-DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
+from lanmsff_edge.data.classes import DATASETS
 
 
 @click.command(help="Load a data set's splits and check them before training: images and classes per split, "

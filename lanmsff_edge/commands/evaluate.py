@@ -1,7 +1,7 @@
 """`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
 import click
 
-DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
+from lanmsff_edge.data.classes import DATASETS
 
 
 @click.command(help="Accuracy, per-class accuracy, normalised confusion matrix (rows = actual, %), parameters, "

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-DATASETS = ("ferplus", "fer2013", "kdef", "synthetic")
+from lanmsff_edge.data.classes import DATASETS
 
 
 @click.command(help="Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, LR ×0.1 after 8 epochs "
