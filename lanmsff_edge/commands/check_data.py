@@ -21,9 +21,10 @@ def command(dataset, data, splits, fold, limit, json_path, strict):
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.data.audit import audit
+    from lanmsff_edge.errors import UserError
 
     if dataset == "kdef" and fold is None:
-        raise click.UsageError("KDEF is split by cross-validation fold: give --fold K (1-5)")
+        raise UserError("KDEF is split by cross-validation fold: give --fold K (1-5)")
     loaded = [load_dataset(dataset, data, split=split, fold=fold, limit=limit) for split in dict.fromkeys(splits)]
     report = audit(loaded)
     click.echo(f"{'split':<8}{'images':>9}{'sharpness':>11}{'brightness':>12}{'contrast':>10}{'blank':>7}  per class")
