@@ -32,3 +32,14 @@ def test_counts_on_the_shared_archives(dataset, split):
 def test_held_back_test_split_is_reported(dataset):
     with pytest.raises(UserError, match="the test split is not in this copy"):
         load_dataset(dataset, shared_archive(f"{dataset}.tar.gz"), "test")
+
+
+def test_data_checks_on_the_shared_ferplus_find_the_copied_faces_and_no_blur():
+    """FER-2013 repeats faces across its splits: 231 FERPlus validation images are training images too."""
+    from lanmsff_edge.data.audit import audit
+
+    archive = shared_archive("ferplus.tar.gz")
+    report = audit([load_dataset("ferplus", archive, "train"), load_dataset("ferplus", archive, "val")])
+    assert report["findings"] == ["231 of 3,191 val images (7.2 %) are pixel-identical to train images: val accuracy "
+                                  "counts them as unseen"]
+    assert all(split["sharpness_median"] > 100 for split in report["splits"])
