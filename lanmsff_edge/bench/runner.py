@@ -1,6 +1,5 @@
 """``run_bench``: open the models, load the data, convert Keras models, run the device module, compare rows."""
 import importlib
-from pathlib import Path
 
 from lanmsff_edge.bench.host import host_info
 from lanmsff_edge.bench.record import BenchReport, attach_ratios
@@ -21,13 +20,6 @@ def bundled_models(dataset=None, directory=None):
     return [pretrained.model_path(name, fmt, directory) for name, fmt in installed if name == chosen]
 
 
-def _bundled_pair(model):
-    """A bare bundled name (``ferplus``) asks for both of its files."""
-    from lanmsff_edge import pretrained
-
-    return isinstance(model, (str, Path)) and str(model) in pretrained.NAMES and not Path(str(model)).exists()
-
-
 def expand_bundled(models):
     """``--model`` values as paths: ``ferplus`` → its float and int8 files, ``ferplus:int8`` → that file, anything
     else unchanged."""
@@ -35,12 +27,10 @@ def expand_bundled(models):
 
     paths = []
     for model in models:
-        if _bundled_pair(model):
+        if pretrained.is_pair_name(model):
             paths += [pretrained.require(str(model), fmt) for fmt in pretrained.FORMATS]
-        elif isinstance(model, (str, Path)):
-            paths.append(pretrained.resolve(model) or model)
         else:
-            paths.append(model)
+            paths.append(pretrained.resolve(model) or model)
     return paths
 
 
@@ -105,7 +95,9 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
 
     paths = expand_bundled(models) if models else bundled_models(dataset)
     # a bundled model brings its own (QAT) int8 file: only the float32 TFLite is worth adding beside it
-    pairs_only = all(_bundled_pair(model) for model in models) and any(str(p).endswith(".tflite") for p in paths)
+    from lanmsff_edge import pretrained
+
+    pairs_only = all(pretrained.is_pair_name(m) for m in models) and any(str(p).endswith(".tflite") for p in paths)
     precisions = ("float32",) if pairs_only else ("float32", "int8")
     opened = open_models(paths, value_range)
     settings.data = load_data(dataset, data, split, limit, fold)

@@ -9,8 +9,9 @@ DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
 Each --model may be a .keras or .tflite image classifier (NHWC, 1 or 3 channels, any fixed size); a .keras
 model is also converted to float32 and int8 TFLite. Without --model the bundled pretrained models are used.
 Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLite when no Keras row ran).""")
-@click.option("--model", "models", multiple=True, type=click.Path(), help="Model file, run folder or bundled model (ferplus = its float and int8 files, ferplus:int8 = one); "
-              "repeat for several.")
+@click.option("--model", "models", multiple=True, type=click.Path(),
+              help="Model file, run folder or bundled model (ferplus = its float and int8 files, ferplus:int8 = "
+                   "one); repeat for several.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True, help="Target.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (LiteRT, TensorFlow, Android).")
 @click.option("--runs", type=int, default=None, help="Timed runs per model [cpu/gpu/coral 100, mcu 5, android 50].")

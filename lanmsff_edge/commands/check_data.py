@@ -8,7 +8,8 @@ from lanmsff_edge.data.classes import DATASETS
                     "median sharpness, brightness, blank images, images copied between splits, and a split far "
                     "blurrier than the others (a degraded copy). `train` runs the same checks and warns.")
 @click.option("--dataset", required=True, type=click.Choice(DATASETS))
-@click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive (not needed for synthetic).")
+@click.option("--data", type=click.Path(exists=True),
+              help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--split", "splits", multiple=True, default=("train", "val"), show_default=True,
               type=click.Choice(("train", "val", "test")), help="Splits to check; the first is the reference.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
@@ -21,10 +22,6 @@ def command(dataset, data, splits, fold, limit, json_path, strict):
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.data.audit import audit
-    from lanmsff_edge.errors import UserError
-
-    if dataset == "kdef" and fold is None:
-        raise UserError("KDEF is split by cross-validation fold: give --fold K (1-5)")
     loaded = [load_dataset(dataset, data, split=split, fold=fold, limit=limit) for split in dict.fromkeys(splits)]
     report = audit(loaded)
     click.echo(f"{'split':<8}{'images':>9}{'sharpness':>11}{'brightness':>12}{'contrast':>10}{'blank':>7}  per class")

@@ -86,6 +86,7 @@ def _copy_findings(splits):
     for images in splits[1:]:
         copies = int(copied_from(images.images, splits[0].images).sum())
         if copies:
-            findings.append(f"{copies:,} of {len(images):,} {images.split} images ({100 * copies / len(images):.1f} %) "
-                            f"are pixel-identical to {splits[0].split} images: {images.split} accuracy counts them as unseen")
+            share = 100 * copies / len(images)
+            findings.append(f"{copies:,} of {len(images):,} {images.split} images ({share:.1f} %) are pixel-identical "
+                            f"to {splits[0].split} images: {images.split} accuracy counts them as unseen")
     return findings

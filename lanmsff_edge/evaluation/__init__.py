@@ -41,8 +41,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     folder it defaults to the run's data set (and ``data``/``fold`` to the run's). KDEF needs a fold: ``fold``
     or the run's. ``pose_lists`` (RAN's files) — or ``pose_images``, their loaded images — give the accuracy on
     each pose subset next to the whole split's ("overall") and their variance (they replace per-image poses).
-    ``unseen_vs`` (a split name, e.g. "train") adds ``unseen``: the accuracy on the images that are not pixel
-    copies of that split's (FER-2013 repeats faces across its splits).
+    ``unseen_vs`` (a split name, e.g. "train", or that split already loaded) adds ``unseen``: the accuracy on the
+    images that are not pixel copies of that split's (FER-2013 repeats faces across its splits).
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
     """
     config, model_name = {}, None
@@ -79,10 +79,12 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         **metrics_from_predictions(images.labels, probs, images.class_names, poses=None if subsets else _pose_tags(images),
                                    params=predictor.params, subsets=subsets),
     }
-    if unseen_vs:
+    if isinstance(unseen_vs, str):
         if not isinstance(dataset, str):
             raise UserError("the accuracy on unseen images needs a data set name to load the other split from")
-        metrics["unseen"] = unseen_accuracy(images, probs, _load_split(dataset, data, unseen_vs, fold, (), None))
+        unseen_vs = _load_split(dataset, data, unseen_vs, fold, (), None)
+    if unseen_vs is not None:
+        metrics["unseen"] = unseen_accuracy(images, probs, unseen_vs)
     if verbose:
         print(format_report(metrics))
     if json_path:

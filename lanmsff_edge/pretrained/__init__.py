@@ -83,14 +83,28 @@ def require(name, fmt="float", directory=None):
     return path
 
 
+def _named(value):
+    """(name, format or "") when ``value`` names a bundled model — ``ferplus`` or ``ferplus:int8`` — else None.
+    An existing file or folder of that name wins over the bundled model."""
+    if not isinstance(value, (str, Path)) or Path(str(value)).exists():
+        return None
+    name, _, fmt = str(value).partition(":")
+    return (name, fmt) if name in NAMES else None
+
+
+def is_pair_name(value):
+    """True for a bare bundled name (``ferplus``): the float and int8 files together, where a command takes both."""
+    named = _named(value)
+    return named is not None and not named[1]
+
+
 def resolve(value, fmt="float", directory=None):
     """The installed file a ``--model`` value names when it is a bundled model — ``ferplus`` (in format ``fmt``)
-    or ``ferplus:int8`` — else None. An existing file or folder of that name wins over the bundled model."""
-    if value is None or Path(str(value)).exists():
+    or ``ferplus:int8`` — else None."""
+    named = _named(value)
+    if named is None:
         return None
-    name, _, chosen = str(value).partition(":")
-    if name not in NAMES:
-        return None
+    name, chosen = named
     return require(name, chosen or fmt, directory)
 
 

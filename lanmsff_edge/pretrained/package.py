@@ -72,13 +72,15 @@ def _check_same_weights(float_metrics, report, int8_path):
 
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
+    from lanmsff_edge.data import load_dataset
     from lanmsff_edge.evaluation import evaluate, run_config
 
     config = run_config(Path(run) / "config.json")
     if not config:
         raise UserError(f"{run}: no training run config.json")
     dataset = config["dataset"]
-    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", unseen_vs="train")
+    train = load_dataset(dataset, data, split="train", fold=config.get("fold"))  # once, for both files
+    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", unseen_vs=train)
             for fmt, path in (("float", float_path), ("int8", int8_path))}
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
