@@ -73,6 +73,19 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     assert json.loads((tmp_path / "again.json").read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
 
 
+def test_same_seed_trains_the_same_weights_and_another_seed_does_not(tmp_path):
+    from lanmsff_edge import train
+    from lanmsff_edge.model import load_model
+
+    def weights(name, seed):
+        train(out=tmp_path / name, epochs=1, limit=64, batch_size=16, seed=seed, **TINY)
+        return load_model(tmp_path / name / "model.keras").get_weights()
+
+    first, again, other = weights("a", 0), weights("b", 0), weights("c", 1)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other))
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run_cli):
     from lanmsff_edge import train

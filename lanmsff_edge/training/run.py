@@ -65,6 +65,7 @@ def _build(options, num_classes):
     from lanmsff_edge.keras import keras
     from lanmsff_edge.model import build_model
 
+    keras.utils.set_random_seed(int(options["seed"]))  # the initial weights come from the run's seed
     model = build_model(num_classes, width=options["width"], massatt=options["massatt"], pwfs=options["pwfs"],
                         massatt_form=options["massatt_form"])
     model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss="categorical_crossentropy",
