@@ -22,7 +22,7 @@ import numpy as np
 
 from firmware_export import csource
 from firmware_export.golden import golden_face, quantize_input
-from firmware_export.labels import resolve_labels
+from lanmsff_edge.labels import resolve_labels
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
@@ -183,7 +183,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEF
     _validate_shapes(graph, source)
     _check_out_dir(out)
     num_classes = int(graph.outputs[0].shape[1])
-    label_names, label_source = resolve_labels(model_path, data, num_classes, labels)
+    label_names, label_source = resolve_labels(model_path, num_classes, model_bytes=data, option=labels)
 
     # Measure: the smallest arena that allocates, then the margin on top.
     minimum = micro.find_arena_size(data)

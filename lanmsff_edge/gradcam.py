@@ -163,11 +163,11 @@ def load_float_model(model):
     """(Keras model, class names) for a bundled name, a ``.keras`` file or a run folder; ``.tflite`` is refused."""
     from lanmsff_edge.evaluation import resolve_model_path
     from lanmsff_edge.model import load_model
-    from lanmsff_edge.predict import class_names_for
+    from lanmsff_edge.labels import class_names
 
     path = resolve_model_path(model)
     if path.suffix == ".tflite":
         raise UserError(f"--model {path}: Grad-CAM needs gradients, so the float .keras model (the one that was "
                         "quantized), not a .tflite file")
     keras_model = load_model(path)
-    return keras_model, class_names_for(path, int(keras_model.output_shape[-1]))
+    return keras_model, class_names(path, int(keras_model.output_shape[-1]))

@@ -8,7 +8,6 @@ Models: a bundled name (``ferplus``, ``fer2013``: int8 by default), a ``.tflite`
 or a training run folder (float Keras). Class names come from the model card / a sidecar JSON (``<model>.json``
 written by quantize, the run's ``config.json``) or, failing those, from the class count (8 → FERPlus, 7 → FER-2013).
 """
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,55 +80,14 @@ def load_classifier(model="ferplus", fmt="int8"):
     """An ``ExpressionClassifier`` for a bundled model name (in format ``fmt``) or a model file / run folder."""
     from lanmsff_edge import pretrained
     from lanmsff_edge.evaluation import load_predictor, resolve_model_path
+    from lanmsff_edge.labels import class_names
 
     path = resolve_model_path(model, bundled_format=fmt)
     if path.suffix not in (".tflite", ".keras", ".h5"):
         raise UserError(f"--model {model}: expected ferplus, fer2013, a .tflite or .keras file, or a run folder")
     predictor = load_predictor(path)
     source = f"{model} ({path.name}, bundled)" if pretrained.bundled_config(path) else path
-    return ExpressionClassifier(predictor, class_names_for(path, predictor.num_classes), source)
-
-
-def class_names_for(model_path, num_classes):
-    """Class names of a model file: a bundled model's card, its sidecar ``<stem>.json``, its run's ``config.json``,
-    else by count."""
-    from lanmsff_edge import pretrained
-    from lanmsff_edge.data.classes import CLASS_NAMES
-
-    model_path = Path(model_path)
-    bundled = pretrained.bundled_config(model_path)
-    if bundled is not None:
-        return tuple(bundled["class_names"])
-    for sidecar in (model_path.with_suffix(".json"), model_path.parent / "config.json"):
-        names = _names_in_json(sidecar, CLASS_NAMES)
-        if names is not None:
-            if len(names) != num_classes:
-                raise UserError(f"{sidecar} names {len(names)} classes but {model_path.name} predicts {num_classes}")
-            return names
-    by_count = {len(CLASS_NAMES[name]): CLASS_NAMES[name] for name in ("fer2013", "ferplus")}
-    return by_count.get(num_classes, tuple(f"class{i}" for i in range(num_classes)))
-
-
-def _names_in_json(path, known_datasets):
-    """``class_names`` (top level or one level down) or a known ``dataset`` name in a JSON file; None if absent."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    levels = [data] + [value for value in data.values() if isinstance(value, dict)]
-    for level in levels:
-        names = level.get("class_names")
-        if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
-            return tuple(names)
-    for level in levels:
-        dataset = level.get("dataset")
-        if isinstance(dataset, str) and dataset in known_datasets:
-            return tuple(known_datasets[dataset])
-    return None
+    return ExpressionClassifier(predictor, class_names(path, predictor.num_classes), source)
 
 
 def predict_image(image, classifier, detect=True, detector=None):

@@ -331,22 +331,22 @@ def test_quantize_input_matches_the_c_formula_and_saturates():
 
 
 def test_label_sources_in_order_of_precedence(tmp_path):
-    from firmware_export.labels import resolve_labels
+    from lanmsff_edge.labels import resolve_labels
 
     model = tmp_path / "m.tflite"
-    assert resolve_labels(model, b"", 8) == (FERPLUS_CLASSES, "FERPlus class order (8 outputs)")
-    assert resolve_labels(model, b"", 7)[0] == FER2013_CLASSES
-    assert resolve_labels(model, b"", 3)[0] == ("class_0", "class_1", "class_2")
+    assert resolve_labels(model, 8) == (FERPLUS_CLASSES, "FERPlus class order (8 outputs)")
+    assert resolve_labels(model, 7)[0] == FER2013_CLASSES
+    assert resolve_labels(model, 3)[0] == ("class_0", "class_1", "class_2")
     # The quantize command's report names the data set; its class order is the label order.
     (tmp_path / "m.json").write_text(json.dumps({"dataset": "fer2013", "variants": []}))
-    assert resolve_labels(model, b"", 7) == (FER2013_CLASSES, "sidecar m.json")
+    assert resolve_labels(model, 7) == (FER2013_CLASSES, "sidecar m.json")
     # --labels wins over the sidecar: comma list, text file, JSON file.
-    assert resolve_labels(model, b"", 2, "yes, no")[0] == ("yes", "no")
+    assert resolve_labels(model, 2, option="yes, no")[0] == ("yes", "no")
     (tmp_path / "l.txt").write_text("up\n\ndown\n")
-    assert resolve_labels(model, b"", 2, str(tmp_path / "l.txt"))[0] == ("up", "down")
+    assert resolve_labels(model, 2, option=str(tmp_path / "l.txt"))[0] == ("up", "down")
     (tmp_path / "l.json").write_text(json.dumps({"labels": ["a", "b"]}))
-    assert resolve_labels(model, b"", 2, str(tmp_path / "l.json"))[0] == ("a", "b")
+    assert resolve_labels(model, 2, option=str(tmp_path / "l.json"))[0] == ("a", "b")
     with pytest.raises(UserError, match="--labels gives 3 label"):
-        resolve_labels(model, b"", 2, "a,b,c")
+        resolve_labels(model, 2, option="a,b,c")
     with pytest.raises(UserError, match="--labels gives 2 label"):
-        resolve_labels(model, b"", 2, "a,")  # an empty name counts as wrong
+        resolve_labels(model, 2, option="a,")  # an empty name counts as wrong

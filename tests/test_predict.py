@@ -150,7 +150,7 @@ def test_a_folder_expands_to_its_images_and_an_empty_folder_is_reported(photos, 
 
 
 def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
-    from lanmsff_edge.predict import class_names_for
+    from lanmsff_edge.labels import class_names as class_names_for
 
     run = tmp_path / "run"
     run.mkdir()
@@ -158,8 +158,8 @@ def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
     assert class_names_for(run / "model.keras", 7) == CLASS_NAMES["fer2013"]
     assert class_names_for(tmp_path / "other.keras", 7) == CLASS_NAMES["fer2013"]
     assert class_names_for(tmp_path / "other.keras", 8) == CLASS_NAMES["ferplus"]
-    assert class_names_for(tmp_path / "other.keras", 3) == ("class0", "class1", "class2")
-    with pytest.raises(UserError, match="names 7 classes but model.keras predicts 8"):
+    assert class_names_for(tmp_path / "other.keras", 3) == ("class_0", "class_1", "class_2")
+    with pytest.raises(UserError, match="sidecar config.json gives 7 label.s. but the model has 8 outputs"):
         class_names_for(run / "model.keras", 8)
 
 

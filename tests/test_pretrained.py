@@ -92,7 +92,7 @@ def test_bench_expands_a_bundled_name_into_its_float_and_int8_files():
 
 def test_every_command_takes_the_bundled_model_by_name(run_cli, tmp_path):
     """info (float), export-firmware (int8, labels from the card) and evaluate's data set default."""
-    from firmware_export.labels import resolve_labels
+    from lanmsff_edge.labels import resolve_labels
     from lanmsff_edge.evaluation import resolve_model_path, run_config
 
     if not pretrained.available():
@@ -105,7 +105,7 @@ def test_every_command_takes_the_bundled_model_by_name(run_cli, tmp_path):
     int8 = resolve_model_path(f"{name}:int8")
     assert int8 == pretrained.model_path(name, "int8")
     assert run_config(int8)["dataset"] == pretrained.card(name)["dataset"]
-    labels, source = resolve_labels(int8, int8.read_bytes(), len(pretrained.class_names(name)))
+    labels, source = resolve_labels(int8, len(pretrained.class_names(name)))
     assert labels == pretrained.class_names(name) and source == "the bundled model's card"
 
 

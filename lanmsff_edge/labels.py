@@ -1,5 +1,8 @@
-"""Class labels for the bundle: ``--labels``, the quantize command's sidecar JSON, the model's metadata, or the
-data set whose class count matches."""
+"""The class names of a model file, found one way for every command (predict, gradcam, export-firmware).
+
+In order: an explicit ``--labels``, a bundled model's card, a sidecar JSON (``OUT.json`` written by ``quantize``,
+the run folder's ``config.json``), labels packed into TFLite metadata, then the data set whose class count matches.
+"""
 import io
 import json
 import zipfile
@@ -61,7 +64,8 @@ def _read_option(option):
 
 def _sidecars(model_path):
     model_path = Path(model_path)
-    return [model_path.with_suffix(".json"), model_path.with_name(model_path.name + ".json")]
+    return [model_path.with_suffix(".json"), model_path.with_name(model_path.name + ".json"),
+            model_path.parent / "config.json"]
 
 
 def _card_labels(model_path):
@@ -96,16 +100,18 @@ def _from_metadata(model_bytes):
     return None
 
 
-def resolve_labels(model_path, model_bytes, num_classes, option=None):
+def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
     """``(labels, source)`` for a model with ``num_classes`` outputs: ``option``, else a bundled model's card, its
-    sidecar JSON, the TFLite metadata, the data set's names by count; a count mismatch in an explicit source is a
-    ``UserError`` naming it."""
+    sidecar JSON, the TFLite metadata (of ``model_bytes``, read from a .tflite file when not given), the data set's
+    names by count; a count mismatch in an explicit source is a ``UserError`` naming it."""
     if option:
         candidates = [(*_read_option(option), True)]
     else:
         candidates = _card_labels(model_path) or _sidecar_labels(model_path)
         if not candidates:
-            found = _from_metadata(model_bytes)
+            if model_bytes is None and Path(model_path).suffix == ".tflite" and Path(model_path).is_file():
+                model_bytes = Path(model_path).read_bytes()
+            found = _from_metadata(model_bytes or b"")
             candidates = [(*found, False)] if found else []
     for labels, source, strict in candidates:
         labels = [str(label) for label in labels]
@@ -115,3 +121,8 @@ def resolve_labels(model_path, model_bytes, num_classes, option=None):
             raise UserError(f"{source} gives {len(labels)} label(s) but the model has {num_classes} outputs")
         return tuple(labels), source
     return default_labels(num_classes)
+
+
+def class_names(model_path, num_classes):
+    """Just the names of ``resolve_labels`` (no ``--labels`` option)."""
+    return resolve_labels(model_path, num_classes)[0]
