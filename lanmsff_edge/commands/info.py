@@ -2,9 +2,11 @@
 import click
 
 
-@click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model.")
+@click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
+                    ".tflite file its tensors, quantization, labels, ops and TFLite Micro / Edge TPU support.")
 @click.option("--model", "model_path", type=click.Path(),
-              help="A .keras file, a training run folder or a bundled model (ferplus, fer2013) [default: build one].")
+              help="A .keras or .tflite file, a training run folder or a bundled model (ferplus, ferplus:int8) "
+                   "[default: build one].")
 @click.option("--classes", default=8, show_default=True, type=click.IntRange(2, None), help="Classes of a built model.")
 @click.option("--width", default=1.0, show_default=True, type=click.FloatRange(0, None, min_open=True),
               help="Width multiplier of a built model.")
@@ -15,15 +17,19 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     import json
 
     from lanmsff_edge.atomic import write_text
-    from lanmsff_edge.errors import UserError
     from lanmsff_edge.evaluation import resolve_model_path
     from lanmsff_edge.model import build_model, load_model, model_summary
 
     if model_path:
         path = resolve_model_path(model_path)
         if path.suffix == ".tflite":
-            raise UserError(f"--model {model_path}: info reads Keras models; `lanmsff-edge bench --model "
-                            f"{model_path}` reports a .tflite file's size and MACs")
+            from lanmsff_edge.tflite_info import describe, describe_lines
+
+            report = describe(path)
+            click.echo("\n".join(describe_lines(report)))
+            if json_path:
+                write_text(json_path, json.dumps(report, indent=2) + "\n")
+            return
         model = load_model(path)
     else:
         model = build_model(classes, width=width, massatt=not no_massatt, pwfs=not no_pwfs)
