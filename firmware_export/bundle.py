@@ -22,10 +22,10 @@ import numpy as np
 
 from firmware_export import csource
 from firmware_export.golden import golden_face, quantize_input
-from lanmsff_edge.labels import resolve_labels
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.labels import resolve_labels
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 
