@@ -16,7 +16,7 @@ from lanmsff_edge.errors import UserError
 LATENCY_KEYS = {"mean", "p50", "p90", "p99", "std", "min", "max", "runs"}
 RESULT_KEYS = {"model", "path", "format", "precision", "runtime", "params", "macs", "size_bytes", "latency_ms",
                "images_per_s", "accuracy", "information_density", "speedup_vs_float", "size_ratio_vs_float",
-               "is_reference", "error", "notes"}
+               "vs_float", "is_reference", "error", "notes"}
 
 
 # ------------------------------------------------------------------------------------------- pure pieces
@@ -171,6 +171,12 @@ def test_json_schema_and_consistency(cpu_report, tmp_path):
         assert 0.0 <= result["accuracy"] <= 1.0
         assert result["information_density"] == pytest.approx(100 * result["accuracy"] / (result["params"] / 1e6),
                                                               rel=1e-4)
+        versus = result["vs_float"]  # the images a row changed account for its accuracy difference exactly
+        if result["is_reference"]:
+            assert versus is None
+        else:
+            assert versus["images"] == 24 and 0 <= versus["p_value"] <= 1
+            assert versus["gained"] - versus["lost"] == round(24 * (result["accuracy"] - reference[0]["accuracy"]))
     assert reference[0]["speedup_vs_float"] == 1.0
 
 
@@ -179,7 +185,7 @@ def test_table_and_markdown_render_every_row(cpu_report, tmp_path):
     table = report_module.format_table(report)
     lines = table.splitlines()
     header = next(line for line in lines if line.startswith("model "))
-    for column in ("params", "MACs", "size", "p50 ms", "speed-up", "accuracy", "ID", "runtime"):
+    for column in ("params", "MACs", "size", "p50 ms", "speed-up", "accuracy", "vs float −/+ (p)", "ID", "runtime"):
         assert column in header
     for row in report.results:
         assert any(line.startswith(row.model) for line in lines), row.model

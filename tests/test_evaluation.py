@@ -35,6 +35,26 @@ def test_metrics_on_crafted_predictions():
     json.dumps(m)  # JSON-ready
 
 
+def test_accuracy_interval_and_paired_comparison_match_published_values():
+    from lanmsff_edge.evaluation import paired_comparison, wilson_interval
+
+    # Wilson score intervals, textbook values: 5/10 → 0.2366–0.7634, 0/10 → 0–0.2775
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(0, 0) is None
+    m = metrics_from_predictions([0] * 8 + [1] * 2, one_hot([0] * 10), CLASSES)
+    assert m["accuracy_ci95"] == pytest.approx(list(wilson_interval(8, 10)))
+    # exact McNemar: 12 lost / 3 gained → 2 · P(X ≤ 3 | 15, ½) = 2 · 576 / 32768
+    labels = np.zeros(20, int)
+    reference = np.array([0] * 12 + [1] * 3 + [0] * 5)
+    model = np.array([1] * 12 + [0] * 3 + [0] * 5)
+    versus = paired_comparison(labels, model, reference)
+    assert (versus["lost"], versus["gained"]) == (12, 3)
+    assert versus["p_value"] == pytest.approx(2 * 576 / 32768)
+    assert versus["agreement"] == pytest.approx(5 / 20)
+    assert paired_comparison(labels, reference, reference)["p_value"] == 1.0
+
+
 def test_pose_variance_is_the_papers_population_variance():
     """Pose-FERPlus subsets + overall, as Table XI: 86.92 / 84.68 / 86.96 % → Var 1.13 (population variance)."""
     n = 2500
@@ -101,6 +121,8 @@ def test_cli_evaluate_writes_report_json_and_png(run_cli, tiny_models, tmp_path)
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "information density" in result.output and "confusion matrix" in result.output
     assert "pose variance (Var)" in result.output
+    low, high = metrics["accuracy_ci95"]
+    assert low <= metrics["accuracy"] <= high and f"95 % interval {100 * low:.2f}–{100 * high:.2f} %" in result.output
 
 
 def test_cli_evaluate_several_models_prints_the_mean(run_cli, tiny_models, tmp_path):

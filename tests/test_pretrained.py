@@ -163,6 +163,11 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     assert card["accuracy"]["images"] == 480 and set(card["accuracy"]["per_class"]["int8"]) == set(card["class_names"])
     unseen = card["accuracy"]["unseen"]  # synthetic splits share no image
     assert unseen["copies"] == 0 and unseen["images"] == 480 and unseen["int8"] == card["accuracy"]["int8"]
+    versus = card["accuracy"]["int8_vs_float"]  # the images int8 changed account for the accuracy difference
+    assert versus["images"] == 480
+    assert versus["gained"] - versus["lost"] == round(480 * (card["accuracy"]["int8"] - card["accuracy"]["float"]))
+    low, high = card["accuracy"]["ci95"]["float"]
+    assert low < card["accuracy"]["float"] < high
     assert card["files"]["int8"]["size_bytes"] == int8.stat().st_size
     assert card["reproduce"][0].startswith("lanmsff-edge train --dataset synthetic --epochs 1 --batch-size 16")
     assert "quantize --model runs/ferplus --method ptq" in card["reproduce"][1]
@@ -177,3 +182,4 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
         package.make_card("ferplus", run, run / "best.keras", int8, None, check_limit=40)
     text = package.card_markdown(json.loads(pretrained.card_path("ferplus", installed).read_text()))
     assert "| `lanmsff_ferplus_int8.tflite` |" in text and f"{100 * card['accuracy']['int8']:.2f} %" in text
+    assert f"{versus['lost']} lost, {versus['gained']} gained" in text

@@ -312,6 +312,10 @@ def test_quantize_ptq_writes_model_report_and_calibration(run_cli, model_files, 
     assert row["params"] == report["reference"]["params"] > 20_000
     assert 0 <= row["accuracy"] <= 1 and 0 <= row["agreement"] <= 1
     assert 0 <= row["mean_abs_diff"] <= row["max_abs_diff"] <= 1
+    versus = row["vs_keras"]  # the images it changed explain the accuracy difference exactly
+    assert versus["images"] == 40 and versus["agreement"] == pytest.approx(row["agreement"])
+    assert versus["gained"] - versus["lost"] == row["correct"] - report["reference"]["correct"]
+    assert f"−{versus['lost']} / +{versus['gained']} (p " in result.output
     calibration = json.loads(out.with_name("tiny_int8.calibration.json").read_text())
     assert calibration["size"] == 40 and sum(calibration["class_counts"].values()) == 40
     assert calibration["activation_ranges"]["block4_massatt_map"]["max"] <= 1.0

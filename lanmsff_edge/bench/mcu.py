@@ -67,9 +67,9 @@ def tflm_row(model, settings):
         row.extra["parity"] = output_parity([micro.invoke(interpreter, x)[0] for x in inputs],
                                             [runtime.invoke_raw(x) for x in inputs], graph.outputs[0])
         if settings.data is not None:
-            from lanmsff_edge.bench.measure import accuracy
+            from lanmsff_edge.bench.measure import score
 
-            row.accuracy, row.information_density = accuracy(model, runtime.predict, settings.data)
+            score(row, model, runtime.predict, settings.data)
             row.notes.append("accuracy computed with LiteRT (TFLM parity is in the parity column)")
     except (*RUNTIME_ERRORS, micro.MicroAllocationError) as error:
         row.error = one_line(error)

@@ -71,11 +71,13 @@ def check_classes(model, data):
                         f"{data.split} has {data.num_classes} ({', '.join(data.class_names)})")
 
 
-def accuracy(model, predict, data, chunk=256):
-    """(accuracy, information density) of ``predict`` (prepared inputs → probabilities) on ``data``; inputs
-    are prepared ``chunk`` faces at a time (a 224×224×3 model's inputs for a whole split would not fit)."""
+def score(row, model, predict, data, chunk=256):
+    """Fill ``row.accuracy``, ``row.information_density`` and ``row.predictions`` from ``predict`` (prepared
+    inputs → probabilities) on ``data``; inputs are prepared ``chunk`` faces at a time (a 224×224×3 model's
+    inputs for a whole split would not fit)."""
     from lanmsff_edge.evaluation import metrics_from_predictions
 
     probs = np.concatenate([predict(model.inputs(data.images[i:i + chunk])) for i in range(0, len(data), chunk)])
     metrics = metrics_from_predictions(data.labels, probs, data.class_names, params=model.params)
-    return metrics["accuracy"], metrics["information_density"]
+    row.accuracy, row.information_density = metrics["accuracy"], metrics["information_density"]
+    row.predictions = probs.argmax(axis=1)

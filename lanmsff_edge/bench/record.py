@@ -7,12 +7,16 @@ JSON schema (``BenchReport.to_dict``)::
      "results": [{"model", "path", "format", "precision", "runtime", "params", "macs", "size_bytes",
                   "latency_ms": {"mean", "p50", "p90", "p99", "std", "min", "max", "runs"} | null,
                   "images_per_s", "accuracy", "information_density", "speedup_vs_float", "size_ratio_vs_float",
+                  "vs_float": {"images", "lost", "gained", "agreement", "p_value"} | null,
                   "is_reference", "error", "notes", ...target-specific fields (arena_bytes, edgetpu, android...)}]}
 
 Speed-up and size ratio compare each row with the float reference row (see ``choose_reference``):
 ``speedup_vs_float = reference latency p50 / row latency p50`` (medians: robust to a shared machine's spikes;
 the mean where a tool reports no median) and
 ``size_ratio_vs_float = reference size_bytes / row size_bytes`` (how many times smaller the row is).
+With a data set, ``vs_float`` compares each row's predictions with the reference's on the same images (images
+lost and gained, exact McNemar p-value; see ``evaluation.paired_comparison``): whether an accuracy difference is
+more than chance.
 """
 from dataclasses import dataclass, field
 
@@ -38,9 +42,11 @@ class BenchResult:
     size_ratio_vs_float: float | None = None
     is_reference: bool = False
     compare_speed: bool = True  # False: its time is not comparable with the reference's (TFLM host kernels)
+    vs_float: dict | None = None
     error: str | None = None
     notes: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    predictions: object = field(default=None, repr=False)  # predicted classes on the data set (not serialised)
 
     @property
     def is_float(self):
@@ -66,6 +72,7 @@ class BenchResult:
             "information_density": _round(self.information_density),
             "speedup_vs_float": _round(self.speedup_vs_float),
             "size_ratio_vs_float": _round(self.size_ratio_vs_float),
+            "vs_float": self.vs_float,
             "is_reference": self.is_reference,
             "error": self.error,
             "notes": list(self.notes),
@@ -94,20 +101,27 @@ def choose_reference(results):
     return (timed or usable or [None])[0]
 
 
-def attach_ratios(results):
-    """Mark the reference row and fill ``speedup_vs_float`` / ``size_ratio_vs_float`` of every row; returns it."""
+def attach_ratios(results, labels=None):
+    """Mark the reference row and fill ``speedup_vs_float`` / ``size_ratio_vs_float`` of every row (and, given the
+    data set's ``labels``, ``vs_float``); returns the reference."""
+    from lanmsff_edge.evaluation import paired_comparison
+
     reference = choose_reference(results)
     timed_reference = reference is not None and reference.latency is not None and reference.compare_speed
     for row in results:
         row.is_reference = row is reference
         row.speedup_vs_float = None
         row.size_ratio_vs_float = None
+        row.vs_float = None
         if reference is None or row.error is not None:
             continue
         if timed_reference and row.compare_speed and row.latency is not None and row.latency.typical > 0:
             row.speedup_vs_float = reference.latency.typical / row.latency.typical
         if reference.size_bytes and row.size_bytes:
             row.size_ratio_vs_float = reference.size_bytes / row.size_bytes
+        if (labels is not None and row is not reference and row.predictions is not None
+                and reference.predictions is not None):
+            row.vs_float = paired_comparison(labels, row.predictions, reference.predictions)
     return reference
 
 

@@ -55,6 +55,11 @@ def _coral_mapped(row):
     return text + (f", {100 * macs:.0f}% MACs" if macs is not None else "")
 
 
+def _versus(versus):
+    """Images this row gets wrong that the float reference got right / the reverse, and the exact McNemar p."""
+    return "-" if not versus else f"−{versus['lost']}/+{versus['gained']} ({versus['p_value']:.2g})"
+
+
 # Per-device columns: (header, function of a row → text).
 EXTRA_COLUMNS = {
     "gpu": [("GPU peak", lambda r: _bytes(r.extra.get("gpu_peak_memory_bytes")))],
@@ -81,6 +86,7 @@ BASE_COLUMNS = [
     ("speed-up", lambda r: _fixed(r.speedup_vs_float, ".2f", "×")),
     ("smaller", lambda r: _fixed(r.size_ratio_vs_float, ".2f", "×")),
     ("accuracy", lambda r: _percent(r.accuracy)),
+    ("vs float −/+ (p)", lambda r: _versus(r.vs_float)),
     ("ID", lambda r: _fixed(r.information_density, ".1f")),
 ]
 
@@ -88,7 +94,9 @@ BASE_COLUMNS = [
 def columns_for(report):
     columns = list(BASE_COLUMNS)
     if not any(r.accuracy is not None for r in report.results):
-        columns = [c for c in columns if c[0] not in ("accuracy", "ID")]
+        columns = [c for c in columns if c[0] not in ("accuracy", "vs float −/+ (p)", "ID")]
+    elif not any(r.vs_float for r in report.results):
+        columns = [c for c in columns if c[0] != "vs float −/+ (p)"]
     return columns + EXTRA_COLUMNS.get(report.device, []) + [("runtime", lambda r: r.runtime)]
 
 
@@ -120,6 +128,9 @@ def _header_lines(report):
     if reference is not None:
         lines.append(f"speed-up and 'smaller' are against the float reference * ({reference.model}, "
                      f"{reference.format})")
+    if any(r.vs_float for r in report.results):
+        lines.append("vs float −/+ (p): images a row gets wrong that the reference got right / the reverse, and the "
+                     "exact McNemar p-value (a large p: the accuracy difference is within chance)")
     return lines
 
 

@@ -1,5 +1,5 @@
 """Rows every device shares: a Keras model timed by TensorFlow, a TFLite model timed by LiteRT on the host CPU."""
-from lanmsff_edge.bench.measure import accuracy, time_keras, time_tflite, timing_input
+from lanmsff_edge.bench.measure import score, time_keras, time_tflite, timing_input
 from lanmsff_edge.bench.record import BenchResult
 from lanmsff_edge.errors import UserError
 
@@ -26,7 +26,7 @@ def measure_row(row, model, settings, predict, timer):
     try:
         row.latency = timer()
         if settings.data is not None:
-            row.accuracy, row.information_density = accuracy(model, predict, settings.data)
+            score(row, model, predict, settings.data)
     except RUNTIME_ERRORS as error:
         row.error = one_line(error)
     return row

@@ -111,7 +111,7 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     module = importlib.import_module(f"lanmsff_edge.bench.{device}")
     rows, device_notes, tables = module.run(opened, settings)
     notes.extend(device_notes)
-    reference = attach_ratios(rows)
+    reference = attach_ratios(rows, None if settings.data is None else settings.data.labels)
     if reference is None:
         notes.append("no float model given: speed-up and size ratio are not shown")
     elif reference.latency is None or not reference.compare_speed:

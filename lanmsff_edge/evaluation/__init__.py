@@ -12,15 +12,17 @@ import numpy as np
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
-                                             metrics_from_predictions, row_percent)
+                                             metrics_from_predictions, paired_comparison, row_percent,
+                                             wilson_interval)
 from lanmsff_edge.evaluation.predictors import PREDICT_CHUNK, Predictor, keras_predictor, load_predictor
 from lanmsff_edge.evaluation.report import confusion_title, format_confusion, format_mean, format_report
 from lanmsff_edge.evaluation.run_folders import resolve_model_path, run_config, run_data_defaults
 
 __all__ = ["OVERALL", "PREDICT_CHUNK", "Predictor", "confusion_counts", "confusion_title", "evaluate",
            "evaluate_many", "format_confusion", "format_mean", "format_report", "information_density",
-           "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "resolve_model_path",
-           "row_percent", "run_config", "run_data_defaults", "unseen_accuracy"]
+           "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "paired_comparison",
+           "resolve_model_path", "row_percent", "run_config", "run_data_defaults", "unseen_accuracy",
+           "wilson_interval"]
 
 
 def _pose_tags(images):

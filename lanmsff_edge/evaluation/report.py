@@ -11,6 +11,13 @@ def _fmt(value, spec, missing="-"):
     return missing if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _interval_text(interval):
+    if not interval:
+        return ""
+    low, high = interval
+    return f"; 95 % interval {100 * low:.2f}–{100 * high:.2f} %"
+
+
 def _unseen_line(unseen):
     if not unseen:
         return []
@@ -34,7 +41,8 @@ def format_report(metrics):
     lines = [
         f"{metrics['dataset']} {metrics['split']}{fold}: {metrics['size']:,} images "
         f"({metrics['skipped']} skipped), model {metrics['model']}",
-        f"accuracy             {100 * metrics['accuracy']:.2f} %  ({metrics['correct']:,} / {metrics['size']:,})",
+        f"accuracy             {100 * metrics['accuracy']:.2f} %  ({metrics['correct']:,} / {metrics['size']:,}"
+        f"{_interval_text(metrics.get('accuracy_ci95'))})",
         *_unseen_line(metrics.get("unseen")),
         f"params               {_fmt(metrics['params'], ',')}",
         f"information density  {_fmt(metrics['information_density'], '.1f')}  (accuracy % per million parameters)",

@@ -73,15 +73,18 @@ def _check_same_weights(float_metrics, report, int8_path):
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
     from lanmsff_edge.data import load_dataset
-    from lanmsff_edge.evaluation import evaluate, run_config
+    from lanmsff_edge.evaluation import evaluate, load_predictor, paired_comparison, run_config
 
     config = run_config(Path(run) / "config.json")
     if not config:
         raise UserError(f"{run}: no training run config.json")
     dataset = config["dataset"]
     train = load_dataset(dataset, data, split="train", fold=config.get("fold"))  # once, for both files
-    full = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", unseen_vs=train)
-            for fmt, path in (("float", float_path), ("int8", int8_path))}
+    val = load_dataset(dataset, data, split="val", fold=config.get("fold"))
+    paths = {"float": float_path, "int8": int8_path}
+    full = {fmt: evaluate(str(path), dataset=val, unseen_vs=train) for fmt, path in paths.items()}
+    predicted = {fmt: load_predictor(Path(path)).predict(val.images).argmax(1) for fmt, path in paths.items()}
+    int8_vs_float = paired_comparison(val.labels, predicted["int8"], predicted["float"])
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
     training = _training_summary(run)
@@ -118,6 +121,8 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
         "quantization": quantization,
         "accuracy": {"split": "val", "images": full["float"]["size"],
                      "float": full["float"]["accuracy"], "int8": full["int8"]["accuracy"],
+                     "ci95": {fmt: full[fmt]["accuracy_ci95"] for fmt in full},
+                     "int8_vs_float": int8_vs_float,
                      "per_class": {fmt: full[fmt]["per_class_accuracy"] for fmt in full},
                      "information_density": {fmt: full[fmt]["information_density"] for fmt in full},
                      "unseen": {"copies_of": "train", "copies": full["float"]["unseen"]["copies"],
@@ -158,6 +163,13 @@ def card_markdown(card):
     for fmt in ("float", "int8"):
         file = card["files"][fmt]
         lines.append(f"| `{file['file']}` | {file['size_bytes'] / 1024:,.0f} KB | {100 * accuracy[fmt]:.2f} % |")
+    if accuracy.get("ci95") and accuracy.get("int8_vs_float"):
+        (f_low, f_high), (q_low, q_high) = accuracy["ci95"]["float"], accuracy["ci95"]["int8"]
+        versus = accuracy["int8_vs_float"]
+        lines += ["", f"95 % intervals (Wilson): float {100 * f_low:.2f}–{100 * f_high:.2f} %, int8 {100 * q_low:.2f}–"
+                      f"{100 * q_high:.2f} %. int8 against float on the same images: {versus['lost']} lost, "
+                      f"{versus['gained']} gained, top-1 agreement {100 * versus['agreement']:.1f} %, exact McNemar "
+                      f"p = {versus['p_value']:.2g}."]
     unseen = accuracy.get("unseen")
     if unseen and unseen["copies"]:
         lines += ["", f"{unseen['copies']:,} validation images are pixel copies of training images (FER-2013 repeats "

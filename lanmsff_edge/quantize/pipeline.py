@@ -106,8 +106,8 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
             row[f"tflm_vs_litert_{'reference' if kernels == 'reference' else 'default'}_max_steps"] = \
                 verify.micro_agreement(data, inputs[:count], tflm["arena_bytes"], kernels)
         row["tflm_vs_litert_images"] = count
-    log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  agreement {100 * row['agreement']:.2f}%  "
-        f"size {len(data) / 1024:.1f} KB")
+    log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
+        f"agreement {100 * row['agreement']:.2f}%  size {len(data) / 1024:.1f} KB")
     return row
 
 

@@ -2,7 +2,7 @@
 as JSON and as a Markdown table."""
 import numpy as np
 
-from lanmsff_edge.evaluation import metrics_from_predictions
+from lanmsff_edge.evaluation import metrics_from_predictions, paired_comparison
 
 
 def prediction_row(probs, reference, labels, class_names, params=None):
@@ -11,11 +11,13 @@ def prediction_row(probs, reference, labels, class_names, params=None):
     reference = np.asarray(reference, dtype=np.float64)
     metrics = metrics_from_predictions(labels, probs, class_names, params=params)
     difference = np.abs(probs - reference)
+    versus = paired_comparison(labels, probs.argmax(1), reference.argmax(1)) if len(probs) else None
     return {
         "accuracy": metrics["accuracy"],
         "correct": metrics["correct"],
         "per_class_accuracy": metrics["per_class_accuracy"],
         "agreement": float(np.mean(probs.argmax(1) == reference.argmax(1))),
+        "vs_keras": versus,
         "max_abs_diff": float(difference.max()) if difference.size else 0.0,
         "mean_abs_diff": float(difference.mean()) if difference.size else 0.0,
     }
@@ -44,6 +46,14 @@ def _io_text(row):
     return f"{_tensor_text(row['input'])} → {_tensor_text(row['output'])}"
 
 
+def change_text(versus):
+    """``−12 / +3 (p 0.035)``: images the variant gets wrong that Keras got right, the reverse, and the exact
+    McNemar p-value (a large p: the accuracy difference is within chance)."""
+    if not versus:
+        return "-"
+    return f"−{versus['lost']} / +{versus['gained']} (p {versus['p_value']:.2g})"
+
+
 def _micro_text(row):
     micro = row.get("tflm")
     if not micro:
@@ -56,16 +66,18 @@ def markdown_table(report):
     split = report["split"]
     reference = report["reference"]
     lines = [
-        f"| variant | accuracy ({split}, %) | Δ vs Keras (pt) | top-1 agreement (%) | max abs Δp | mean abs Δp "
-        f"| size (KB) | params | input → output (scale, zero point) | TFLite Micro |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
-        f"| keras float32 | {_percent(reference['accuracy'])} | - | - | - | - | "
+        f"| variant | accuracy ({split}, %) | Δ vs Keras (pt) | images lost / gained (McNemar p) "
+        f"| top-1 agreement (%) | max abs Δp | mean abs Δp | size (KB) | params | input → output (scale, zero point) "
+        f"| TFLite Micro |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| keras float32 | {_percent(reference['accuracy'])} | - | - | - | - | - | "
         f"{reference['size_bytes'] / 1024:.1f} | {reference['params']:,} | float32 | - |",
     ]
     for row in report["variants"]:
         delta = 100 * (row["accuracy"] - reference["accuracy"])
         lines.append(
-            f"| {row['method']} | {_percent(row['accuracy'])} | {delta:+.2f} | {_percent(row['agreement'])} | "
+            f"| {row['method']} | {_percent(row['accuracy'])} | {delta:+.2f} | {change_text(row.get('vs_keras'))} | "
+            f"{_percent(row['agreement'])} | "
             f"{row['max_abs_diff']:.4f} | {row['mean_abs_diff']:.5f} | {row['size_bytes'] / 1024:.1f} | "
             f"{row['params']:,} | {_io_text(row)} | {_micro_text(row)} |")
     return "\n".join(lines) + "\n"
