@@ -10,10 +10,11 @@ Presets (``PRESETS``), both on the default synthetic splits (2,400 train / 480 v
 them): ``full`` (the default) trains a half-width LANMSFF for 4 epochs, ``quick`` for 3. Measured on this
 project's shared 2-core machine (wall times were 2–3× the CPU time): half width reached 36–41 / 64–69 / 86–93 /
 93–99 % validation accuracy after epochs 1–4 over three runs with different initial weights (before training
-seeded them); the seeded default demo gives float 98.75 % / int8 99.38 % on every run here (QAT fine-tuning
-without augmentation, like the training), 4.4× smaller, about 8× faster than Keras float. Width 0.25 stayed at
-35 % after 5 epochs (1,200 images); with augmentation and 800 images half width was at 23 % after 2 epochs, too
-little for int8 to have anything to preserve. The exact published model is ``--width 1`` (3.5× the multiply-accumulates of half width).
+seeded them); a seeded default demo gave float 98.75 % / int8 99.38 % (QAT fine-tuning without augmentation,
+like the training; reruns can still differ a little: TensorFlow's CPU kernels are not bit-reproducible), 4.4×
+smaller, about 8× faster than Keras float. Width 0.25 stayed at 35 % after 5 epochs (1,200 images); with
+augmentation and 800 images half width was at 23 % after 2 epochs, too little for int8 to have anything to
+preserve. The exact published model is ``--width 1`` (3.5× the multiply-accumulates of half width).
 """
 import json
 from dataclasses import dataclass, replace

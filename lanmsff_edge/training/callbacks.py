@@ -79,13 +79,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     ``write=False`` (non-chief workers of a multi-worker run) keeps the bookkeeping but writes nothing.
     """
 
-    def __init__(self, out, plateau, stopper, state, write=True):
+    def __init__(self, out, plateau, stopper, state, write=True, log=None):
         super().__init__()
         self.out = out
         self.plateau = plateau
         self.stopper = stopper
         self.state = state  # carries seed, history, ...; updated in place
         self.write = write
+        self.log = log  # receives one line per epoch: where the schedule stands (None: silent)
+        self.pending_status = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -97,8 +99,35 @@ class EpochCheckpoint(keras.callbacks.Callback):
                           stopped_early=bool(self.model.stop_training))
         if self.write:
             self.save()
+        if self.log is not None:  # printed once Keras has printed this epoch's metrics (see _flush)
+            self.pending_status = schedule_status(epoch + 1, self.plateau, self.stopper, saved=self.write)
+
+    def _flush(self):
+        if self.pending_status:
+            self.log(self.pending_status)
+            self.pending_status = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
 
     def save(self):
         snapshot = ckpt.capture(self.model, self.state, best_weights=self.stopper.best_weights)
         ckpt.save(snapshot, self.out / ckpt.CHECKPOINT_NAME)
         write_text(self.out / "history.csv", history_csv(self.state["history"]))
+
+
+def schedule_status(epoch, plateau, stopper, saved=True):
+    """One line after an epoch: the best val_loss so far and how many epochs without a better one remain before
+    the learning-rate step and before early stopping (what a user watching a long run wants to know)."""
+    best_epoch = int(stopper.best_epoch) + 1
+    text = f"epoch {epoch}: best {stopper.monitor} {float(stopper.best):.4f} at epoch {best_epoch}"
+    if epoch > best_epoch:
+        lr_step = max(0, plateau.patience - plateau.wait)
+        text += (f"; learning rate ×{plateau.factor:g} after {lr_step} more epoch(s) without a better one, "
+                 f"early stop after {max(0, stopper.patience - stopper.wait)}")
+    if stopper.model is not None and stopper.model.stop_training:
+        text += "; stopping early"
+    return text + ("; checkpoint saved" if saved else "")

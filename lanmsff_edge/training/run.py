@@ -2,8 +2,10 @@
 
 A run folder holds ``config.json`` (written first), ``checkpoint.npz`` and ``history.csv`` (after every epoch)
 and, when the run ends, ``model.keras`` (best weights, no optimizer), ``metrics.json`` and ``confusion.png``.
-A run that starts at epoch e seeds Python, NumPy, TensorFlow and the shuffle order with ``seed + e``, so a
-resumed run is reproducible (though not bit-identical to one that was never interrupted).
+The initial weights come from ``seed``; a run that starts at epoch e seeds Python, NumPy, TensorFlow and the
+shuffle order with ``seed + e``. Runs are reproducible up to TensorFlow's CPU kernels, whose graph-mode gradients
+differ in the last bits between processes (so two runs drift apart slowly, and a resumed run is not bit-identical
+to one that was never interrupted).
 """
 import json
 import sys
@@ -221,7 +223,8 @@ def _fit(model, options, train_images, val_images, distribution, initial_epoch, 
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=cfg.EARLY_STOPPING_PATIENCE,
                                      restore_best_weights=True, verbose=1, state=state.get("early_stopping"),
                                      best_weights=None if checkpoint is None else checkpoint.best())
-    writer = EpochCheckpoint(out, plateau, stopper, state, write=distribution.is_chief)
+    writer = EpochCheckpoint(out, plateau, stopper, state, write=distribution.is_chief,
+                             log=print if verbose and distribution.is_chief else None)
     recipe_callbacks = [plateau, stopper, writer]
     if options["bn_recalibration"]:
         sample = recalibration_sample(train_images, seed=int(options["seed"]))
