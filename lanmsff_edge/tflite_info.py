@@ -72,8 +72,8 @@ def describe_lines(report):
     for tensor in report["inputs"]:
         lines.append(f"input       {_tensor_line(tensor)}")
         if tensor["scale"] is not None:
-            lines.append(f"            feed q = round(x / {tensor['scale']:.8g}) {_signed(tensor['zero_point'])}, clamped to "
-                         f"{tensor['dtype']}; x = the gray face min-max normalised to [0, 1]")
+            lines.append(f"            feed q = round(x / {tensor['scale']:.8g}) {_signed(tensor['zero_point'])}, "
+                         f"clamped to {tensor['dtype']}; x = the gray face min-max normalised to [0, 1]")
     for tensor in report["outputs"]:
         lines.append(f"output      {_tensor_line(tensor)}")
         if tensor["scale"] is not None:

@@ -88,5 +88,6 @@ def _copy_findings(splits):
         if copies:
             share = 100 * copies / len(images)
             findings.append(f"{copies:,} of {len(images):,} {images.split} images ({share:.1f} %) are pixel-identical "
-                            f"to {splits[0].split} images: {images.split} accuracy counts them as unseen")
+                            f"to {splits[0].split} images: {images.split} accuracy includes them "
+                            f"(evaluate --unseen leaves them out)")
     return findings
