@@ -233,7 +233,7 @@ def test_compiler_report_fully_mapped_reads_the_log():
     assert report["fraction_on_tpu"] == 1.0 and len(report["operators"]) == 5
 
 
-def test_coral_run_with_a_compiler_and_without_the_runtime(crafted, monkeypatch):
+def test_coral_mapping_only_with_a_compiler_and_without_the_runtime(crafted, monkeypatch):
     calls = []
 
     def fake_compiler(args, timeout=None):
@@ -248,24 +248,31 @@ def test_coral_run_with_a_compiler_and_without_the_runtime(crafted, monkeypatch)
 
     monkeypatch.setattr(coral.shutil, "which", lambda name: "/opt/edgetpu_compiler" if name == coral.COMPILER else None)
     monkeypatch.setattr(coral, "load_edgetpu_delegate", lambda: (None, "libedgetpu.so.1 did not load (test)"))
-    report = run_bench([crafted("clean_int8")], device="coral", command_runner=fake_compiler)
+    report = run_bench([crafted("clean_int8")], device="coral", command_runner=fake_compiler, mapping_only=True)
     (row,) = report.results
     assert calls and calls[0][:4] == ["edgetpu_compiler", "-s", "-o", calls[0][3]]
     assert calls[0][4].endswith("clean_int8.tflite")
     assert row.extra["edgetpu"]["compiler"]["ops_on_tpu"] == 6 and row.extra["edgetpu"]["check"]["fraction_on_tpu"] == 1
     assert row.runtime == "edgetpu_compiler 16.0.384591198" and row.latency is None and row.error is None
-    assert any("no Edge TPU timing: libedgetpu.so.1" in note for note in report.notes)
+    assert any("--mapping-only: the op mapping, no Edge TPU timing" in note for note in report.notes)
     assert not any("not on PATH" in note for note in report.notes)
 
 
-def test_coral_says_what_is_missing(crafted, monkeypatch):
+def test_coral_without_an_edge_tpu_is_an_error_unless_only_the_mapping_is_asked_for(crafted, monkeypatch, run_cli):
     monkeypatch.setattr(coral.shutil, "which", lambda name: None)
-    report = run_bench([crafted("gelu_int8")], device="coral")
+    monkeypatch.setattr(coral, "load_edgetpu_delegate", lambda: (None, "libedgetpu.so.1 did not load (test)"))
+    with pytest.raises(UserError, match="no Edge TPU: libedgetpu.so.1 did not load .test.; `--mapping-only`"):
+        run_bench([crafted("gelu_int8")], device="coral")
+    result = run_cli("bench", "--model", crafted("gelu_int8"), "--device", "coral")
+    assert result.exit_code == 1 and "no Edge TPU" in result.output and "Traceback" not in result.output
+    report = run_bench([crafted("gelu_int8")], device="coral", mapping_only=True)
     (row,) = report.results
-    assert row.error is None and row.extra["edgetpu"]["compiler"] is None
+    assert row.error is None and row.extra["edgetpu"]["compiler"] is None and row.latency is None
     assert any("edgetpu_compiler not on PATH" in note for note in report.notes)
-    assert any("libedgetpu.so.1" in note for note in report.notes)  # no Coral runtime on this machine
     assert any("GELU" in note for note in row.notes)
+    assert report.settings["mapping_only"] is True
+    with pytest.raises(UserError, match="--mapping-only applies to --device coral"):
+        run_bench([crafted("gelu_int8")], device="cpu", mapping_only=True)
 
 
 # ------------------------------------------------------------------------------------------------- android

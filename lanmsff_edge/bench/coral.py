@@ -1,5 +1,7 @@
 """``--device coral``: Edge TPU compatibility of each TFLite model, ``edgetpu_compiler`` when it is on PATH, and
-latency through the Edge TPU delegate when ``libedgetpu.so.1`` loads. What is missing is said, not fatal."""
+latency through the Edge TPU delegate (``libedgetpu.so.1``). Without the runtime the bench stops with a one-line
+error, as for a missing GPU or phone, unless ``--mapping-only`` asks for the op mapping alone (published rules,
+or the compiler's report when it is installed)."""
 import gc
 import re
 import shutil
@@ -112,6 +114,16 @@ def load_edgetpu_delegate():
         sys.unraisablehook = hook
 
 
+def require_edgetpu():
+    """The Edge TPU delegate, or a ``UserError`` saying what is missing and how to check the mapping without it."""
+    from lanmsff_edge.errors import UserError
+
+    delegate, problem = load_edgetpu_delegate()
+    if delegate is None:
+        raise UserError(f"no Edge TPU: {problem}; `--mapping-only` checks the op mapping without one")
+    return delegate
+
+
 def is_compiled(model):
     return any(op.custom_code == EDGETPU_CUSTOM_OP for op in model.graph.ops if not op.builtin)
 
@@ -181,13 +193,13 @@ def coral_row(model, settings, compiler_path, delegate, folder):
 
 def run(models, settings):
     compiler_path = shutil.which(COMPILER)
-    delegate, delegate_problem = load_edgetpu_delegate()
+    delegate = None if settings.mapping_only else (settings.extra.get("edgetpu_delegate") or require_edgetpu())
     notes = []
     if compiler_path is None:
         notes.append(f"{COMPILER} not on PATH: mapping from Coral's published rules only ({edgetpu_rules.DOCS}); "
                      f"the compiler (Debian package edgetpu-compiler, x86-64 Linux) gives the authoritative report")
     if delegate is None:
-        notes.append(f"no Edge TPU timing: {delegate_problem}")
+        notes.append("--mapping-only: the op mapping, no Edge TPU timing")
     elif compiler_path is None:
         notes.append("libedgetpu loaded, but only models already compiled for the Edge TPU can be timed")
     rows = []

@@ -35,8 +35,13 @@ def expand_bundled(models):
 
 
 def preflight(device, settings):
-    """Fail before loading anything when the target is missing (no GPU, no adb/device/binary)."""
-    if device == "gpu":
+    """Fail before loading anything when the target is missing (no GPU, no Edge TPU runtime, no
+    adb/device/binary)."""
+    if device == "coral" and not settings.mapping_only:
+        from lanmsff_edge.bench.coral import require_edgetpu
+
+        settings.extra["edgetpu_delegate"] = require_edgetpu()
+    elif device == "gpu":
         from lanmsff_edge.bench.gpu import require_gpu
 
         require_gpu()
@@ -59,13 +64,14 @@ def load_data(dataset, data, split, limit, fold=None):
 
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
               limit=None, fold=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
-              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None):
+              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None, mapping_only=False):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
     returns a ``BenchReport``.
 
     Each ``.keras`` model is also converted to float32 and int8 TFLite (``convert=False`` skips that). With a
     data set, each row gets accuracy and information density on ``split`` (first ``limit`` images; KDEF: of
-    cross-validation ``fold``).
+    cross-validation ``fold``). ``mapping_only`` (coral): the Edge TPU op mapping without a Coral attached;
+    otherwise a missing Edge TPU runtime is an error, like a missing GPU or phone.
     """
     from lanmsff_edge.bench import measure
     from lanmsff_edge.bench.convert import expand_models
@@ -82,11 +88,13 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     unknown = [d for d in android_delegates if d not in ANDROID_DELEGATES]
     if unknown:
         raise UserError(f"unknown Android delegate(s) {', '.join(unknown)}: choose from {', '.join(ANDROID_DELEGATES)}")
+    if mapping_only and device != "coral":
+        raise UserError(f"--mapping-only applies to --device coral, not {device}")
     value_range = parse_input_range(input_range)
     settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup,
                              benchmark_binary=benchmark_binary, android_serial=android_serial,
                              android_delegates=tuple(android_delegates), command_runner=command_runner,
-                             progress=progress)
+                             progress=progress, mapping_only=bool(mapping_only))
     preflight(device, settings)
     notes = []
     settings.keras_threads, note = measure.configure_tf_threads(threads)

@@ -21,6 +21,7 @@ class BenchSettings:
     android_delegates: tuple = ANDROID_DELEGATES
     command_runner: object = None  # injectable subprocess runner (adb, edgetpu_compiler); see android.py
     progress: object = None  # callable(str) for one-line progress messages, or None
+    mapping_only: bool = False  # coral: the op mapping without an Edge TPU (no timing)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -45,4 +46,5 @@ class BenchSettings:
             "split": None if data is None else data.split,
             "fold": self.fold,
             "images": None if data is None else len(data),
+            "mapping_only": self.mapping_only,
         }

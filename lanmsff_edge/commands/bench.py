@@ -30,10 +30,12 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--benchmark-binary", type=click.Path(), default=None,
               help="android: TFLite's benchmark_model binary built for the phone.")
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
+@click.option("--mapping-only", is_flag=True,
+              help="coral: only check how the ops map onto the Edge TPU (no Coral needed, no timing).")
 @click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
               help="android: comma-separated subset of cpu,gpu,nnapi.")
 def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range, json_path,
-            markdown_path, plot_path, benchmark_binary, serial, android_delegates):
+            markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates):
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
 
@@ -41,7 +43,7 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
     report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
                        split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
-                       progress=lambda message: click.echo(message, err=True))
+                       mapping_only=mapping_only, progress=lambda message: click.echo(message, err=True))
     click.echo(format_table(report))
     if json_path:
         write_json(report, json_path)
