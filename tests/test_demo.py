@@ -38,6 +38,9 @@ def test_summary_table_compares_int8_with_float():
     lines = summary_lines(summary)
     cells = {row[0]: row[1:] for row in (re.split(r"\s{2,}", line.strip()) for line in lines[:5])}
     assert cells["accuracy, synthetic val (480 images)"] == ["90.00 %", "89.50 %", "-0.50 points"]
+    summary["int8"]["vs_float"] = {"lost": 3, "gained": 1, "p_value": 0.625}
+    cells = {row[0]: row[1:] for row in (re.split(r"\s{2,}", line.strip()) for line in summary_lines(summary)[:5])}
+    assert cells["accuracy, synthetic val (480 images)"][2] == "-0.50 points (3 lost, 1 gained, p 0.62)"
     assert cells["file size"] == ["1,440 KB", "420 KB", "3.4× smaller"]
     assert cells["latency, 1 thread, host CPU (median)"] == ["24.00 ms", "2.00 ms", "12.0× faster"]
     assert cells["TFLite Micro arena (smallest / bundle)"] == ["540 KB / 594 KB"]
@@ -63,6 +66,7 @@ def test_demo_runs_end_to_end_with_tiny_settings(run_cli, tmp_path):
     cpu = json.loads((out / "bench_cpu.json").read_text())
     int8_row = next(row for row in cpu["results"] if row["format"] == "tflite")
     assert summary["int8"]["accuracy"] == pytest.approx(int8_row["accuracy"])
+    assert summary["int8"]["vs_float"] == int8_row["vs_float"] and int8_row["vs_float"]["images"] == 64
     assert summary["int8"]["size_bytes"] == (out / "lanmsff_int8.tflite").stat().st_size
     assert summary["float"]["size_bytes"] > summary["int8"]["size_bytes"]
     assert summary["micro"]["arena_bytes"] <= summary["firmware"]["arena_size"]
