@@ -8,6 +8,8 @@ came from, the ops, and whether TFLite Micro has a kernel for each op and how th
 import textwrap
 from pathlib import Path
 
+from lanmsff_edge.errors import UserError
+
 
 def describe(path):
     """A JSON-ready dict describing the ``.tflite`` file at ``path``."""
@@ -19,8 +21,10 @@ def describe(path):
     from lanmsff_edge.tflite_graph import read_tflite
 
     path = Path(path)
-    graph = read_tflite(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
     data = path.read_bytes()
+    graph = read_tflite(data, source=str(path))
     outputs = graph.outputs
     if len(outputs) == 1 and len(outputs[0].shape) == 2:
         labels, label_source = resolve_labels(path, int(outputs[0].shape[1]), model_bytes=data)

@@ -16,7 +16,7 @@ def prediction_row(probs, reference, labels, class_names, params=None):
         "accuracy": metrics["accuracy"],
         "correct": metrics["correct"],
         "per_class_accuracy": metrics["per_class_accuracy"],
-        "agreement": float(np.mean(probs.argmax(1) == reference.argmax(1))),
+        "agreement": versus["agreement"] if versus else None,
         "vs_keras": versus,
         "max_abs_diff": float(difference.max()) if difference.size else 0.0,
         "mean_abs_diff": float(difference.mean()) if difference.size else 0.0,
