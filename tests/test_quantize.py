@@ -335,6 +335,7 @@ def test_qat_int8_keeps_the_accuracy_of_its_float_weights(model_files, tmp_path,
     fine_tuned = report["qat"]["fine_tuned_float"]["accuracy"]
     assert reference >= 0.6  # the comparison means something only for a model that learned
     assert report["qat"]["kept_epoch"] == 1 and len(report["qat"]["history"]["val_accuracy"]) == 1
+    assert not (tmp_path / "tiny_qat.qat_checkpoint.npz").exists()  # written after the epoch, removed at the end
     # int8 keeps what its own (fine-tuned) float weights know: the cost of int8 itself
     assert row["accuracy"] >= fine_tuned - 0.02, (row["accuracy"], fine_tuned)
     # and QAT does not wreck the model it started from. The tiny model's training is not bit-reproducible (CPU
@@ -424,3 +425,101 @@ def test_model_variants_convert_to_integer_only_micro_models(options, calibratio
     assert not (graph.op_set & FORBIDDEN_OPS)
     check = verify.require_micro(data)
     assert verify.micro_agreement(data, faces[:2], check["arena_bytes"]) <= 1  # see the test above
+
+
+# ------------------------------------------------------------------------------------------------ QAT resume
+
+class _StopAfter(keras.callbacks.Callback):
+    """Interrupts training at the end of epoch ``epochs`` (as Ctrl-C would, after the checkpoint is written)."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+class _Watch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs, self.start_weights = [], None
+
+    def on_train_begin(self, logs=None):
+        self.start_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+@pytest.mark.slow
+def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path):
+    from lanmsff_edge.quantize import qat_checkpoint
+    from lanmsff_edge.training import checkpoint as ckpt
+
+    train, val = synthetic["train"].subset(np.arange(128)), synthetic["val"].subset(np.arange(64))
+    path = tmp_path / "q.qat_checkpoint.npz"
+    settings = {"model_sha256": "abc", "seed": 0}
+
+    def aware_model():
+        model = qat.quantize_aware_model(tiny)
+        qat.calibrate_ranges(model, calibration_inputs)
+        return model
+
+    with pytest.raises(KeyboardInterrupt):
+        qat.fine_tune(aware_model(), train, val, epochs=2, checkpoint_path=path, settings=settings,
+                      callbacks=[_StopAfter(1)])
+    saved = ckpt.load(path)
+    assert saved.epoch == 1 and saved.state["settings"] == settings and saved.state["best_epoch"] == 1
+    assert len(saved.state["history"]["val_accuracy"]) == 1
+
+    resumed_from = qat_checkpoint.open_for(path, True, settings, epochs=2)
+    watch, lines = _Watch(), []
+    result = qat.fine_tune(aware_model(), train, val, epochs=2, checkpoint_path=path, settings=settings,
+                           resume_from=resumed_from, callbacks=[watch], log=lines.append)
+    assert watch.epochs == [1]  # only the second epoch ran
+    assert all(np.array_equal(a, b) for a, b in zip(watch.start_weights, saved.weights))  # from the checkpoint
+    assert result["resumed_at_epoch"] == 2 and result["kept_epoch"] in (1, 2)
+    history = result["history"]["val_accuracy"]
+    assert len(history) == 2 and history[0] == saved.state["history"]["val_accuracy"][0]
+    assert ckpt.load(path).epoch == 2 and len(lines) == 1 and lines[0].startswith("qat      epoch 2:")
+
+
+def _fake_checkpoint(path, settings, epoch=1):
+    from lanmsff_edge.training import checkpoint as ckpt
+
+    ckpt.save(ckpt.Checkpoint(state={"epoch": epoch, "settings": settings}, weights=[np.zeros(2)],
+                              optimizer_names=[], optimizer_values=[]), path)
+
+
+def test_a_qat_checkpoint_is_continued_only_when_asked_and_with_the_same_settings(tmp_path):
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.quantize.qat_checkpoint import open_for
+
+    path = tmp_path / "q.qat_checkpoint.npz"
+    settings = {"model_sha256": "abc", "learning_rate": 5e-5, "seed": 0}
+    assert open_for(path, True, settings, epochs=3) is None  # nothing to resume: start at epoch 1
+    _fake_checkpoint(path, settings, epoch=2)
+    with pytest.raises(UserError, match="holds 2 finished QAT epoch.*--resume, or delete"):
+        open_for(path, False, settings, epochs=3)
+    with pytest.raises(UserError, match=r"learning_rate 5e-05 → 0\.001"):
+        open_for(path, True, {**settings, "learning_rate": 1e-3}, epochs=3)
+    with pytest.raises(UserError, match="already holds 2 QAT epochs, more than --epochs 1"):
+        open_for(path, True, settings, epochs=1)
+    assert open_for(path, True, settings, epochs=3).epoch == 2
+
+
+def test_quantize_refuses_to_overwrite_an_interrupted_qat_run(run_cli, model_files, tmp_path):
+    out = tmp_path / "q.tflite"
+    checkpoint = tmp_path / "q.qat_checkpoint.npz"
+    _fake_checkpoint(checkpoint, {"model_sha256": "another model"})
+    before = checkpoint.read_bytes()
+    args = ["quantize", "--model", model_files / "tiny.keras", "--dataset", "synthetic", "--limit", "16",
+            "--out", out]
+    result = run_cli(*args)
+    assert result.exit_code == 1 and "holds 1 finished QAT epoch(s)" in result.output
+    result = run_cli(*args, "--resume")
+    assert result.exit_code == 1 and "model_sha256 'another model' →" in result.output
+    assert "Traceback" not in result.output
+    assert checkpoint.read_bytes() == before and not out.exists()

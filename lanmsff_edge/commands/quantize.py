@@ -17,7 +17,7 @@ Writes OUT (.tflite) and OUT.json (accuracy on --split, top-1 agreement and prob
 model, size, I/O types and quantization, TFLite Micro check). int8 models are batch 1 with static shapes and
 must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
-<stem>.calibration.json.""")
+<stem>.calibration.json. QAT saves its state after every epoch; an interrupted run continues with --resume.""")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="A .keras model from `lanmsff-edge train`, its run folder, or a bundled model (ferplus, fer2013).")
 @click.option("--dataset", help="Data set of the model (default: the training run's).")
@@ -41,13 +41,17 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--augment", type=click.Choice(("online", "paper", "none")),
               help="QAT fine-tuning augmentation [default: the training run's, else online].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .tflite file.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted QAT fine-tuning at its next epoch (from <stem>.qat_checkpoint.npz, "
+                   "written beside OUT after every epoch; same options as the interrupted run).")
 def command(model_path, dataset, data, method, epochs, learning_rate, batch_size, calibration_size, io, split, fold,
-            limit, seed, augment, out):
+            limit, seed, augment, out, resume):
     from lanmsff_edge.quantize.pipeline import quantize
 
     result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
                       learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
-                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, log=click.echo)
+                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume,
+                      log=click.echo)
     click.echo("")
     click.echo(result["table"], nl=False)
     click.echo("")

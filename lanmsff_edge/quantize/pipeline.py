@@ -14,7 +14,7 @@ import numpy as np
 from lanmsff_edge.atomic import write_bytes, write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.quantize import converter as conversion
-from lanmsff_edge.quantize import qat, report, verify
+from lanmsff_edge.quantize import qat, qat_checkpoint, report, verify
 from lanmsff_edge.quantize.rewrite import relu_before_pool
 
 ALL = "all"
@@ -162,7 +162,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
 
 def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
              learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
-             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, log=None):
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, resume=False, log=None):
     """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
     ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict (``table``: the Markdown table).
 
@@ -186,6 +186,15 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     data, fold = run_data_defaults(config, dataset, data, fold)
     trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
+    resume_from = None
+    if "qat" in methods:
+        settings = {"model_sha256": qat_checkpoint.file_digest(model_path), "dataset": dataset,
+                    "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
+                    "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
+                    "calibration_size": calibration_size}
+        resume_from = qat_checkpoint.open_for(qat_checkpoint.checkpoint_path(out), resume, settings, epochs)
+        if resume and resume_from is None:
+            log(f"qat      no checkpoint {qat_checkpoint.checkpoint_path(out)} to resume: starting at epoch 1")
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]
     images = _load_split(dataset, data, split, fold, limit, num_classes)
@@ -214,12 +223,22 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         started, notes = time.perf_counter(), {}
         if name == "qat":
             val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
-            log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images")
+            done = 0 if resume_from is None else resume_from.epoch
+            log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images"
+                + (f", resuming after epoch {done}" if resume_from is not None else ""))
             aware = qat.quantize_aware_model(float_model)
             ranges = qat.calibrate_ranges(aware, model_inputs(sample))
-            result["qat"] = {**qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
-                                             batch_size=batch_size, seed=seed, augment=augment),
-                             "selected_on": "val", **ranges}
+            saved_at = qat_checkpoint.checkpoint_path(out)
+            try:
+                tuned = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
+                                      batch_size=batch_size, seed=seed, augment=augment, checkpoint_path=saved_at,
+                                      resume_from=resume_from, settings=settings, log=log)
+            except KeyboardInterrupt:
+                if saved_at.exists():
+                    log(f"\nqat      interrupted; finished epochs are in {saved_at}: "
+                        "rerun the same command with --resume to continue")
+                raise
+            result["qat"] = {**tuned, "selected_on": "val", **ranges}
             tuned = keras_predictor(qat.float_model_of(aware, float_model)).predict(images.images)
             result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
                                                                       images.class_names, params)
@@ -245,6 +264,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     if "calibration" in result:
         result["reports"].append(result["calibration"]["ranges"])
     write_text(out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    if "qat" in methods:
+        qat_checkpoint.checkpoint_path(out).unlink(missing_ok=True)  # its model is written: nothing to resume
     table = report.markdown_table(result)
     if method == ALL:
         write_text(out.with_suffix(".md"), table)

@@ -226,38 +226,56 @@ def _freeze_batch_norm(qat_model):
 
 def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE,
               batch_size=32, seed=0, augment="online", freeze_batch_norm=True, dropout=False, verbose=0,
-              callbacks=()):
+              callbacks=(), checkpoint_path=None, resume_from=None, settings=None, log=None):
     """Quantization-aware fine-tuning on ``train`` (``LabeledImages``); ``val`` picks the best epoch.
 
     Call ``calibrate_ranges`` first. Adam at a low learning rate, categorical cross-entropy (the training
     recipe's loss), batch norm frozen and dropout off by default (see ``_freeze_batch_norm``, ``_disable_dropout``).
     The input range is pinned to [0, 1] afterwards (``set_input_range``). ``augment``: as training's
-    ("online", "paper" or "none"); use the one the model was trained with. Returns the per-epoch history and the
-    epoch kept.
+    ("online", "paper" or "none"); use the one the model was trained with. ``checkpoint_path``: written after
+    every epoch (with ``settings``, see ``qat_checkpoint``); ``resume_from``: a loaded checkpoint to continue at
+    its next epoch (epoch e is seeded with ``seed + e``, as training is). ``log``: one line per epoch.
+    Returns the per-epoch history and the epoch kept.
     """
     from lanmsff_edge.data import make_tf_dataset, paper_augment
+    from lanmsff_edge.quantize.qat_checkpoint import QATCheckpoint
+    from lanmsff_edge.training import checkpoint as ckpt
 
-    keras.utils.set_random_seed(seed)
+    initial_epoch = 0 if resume_from is None else resume_from.epoch
+    keras.utils.set_random_seed(seed + initial_epoch)
     if freeze_batch_norm:
         _freeze_batch_norm(qat_model)
     if not dropout:
         _disable_dropout(qat_model)
     qat_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                       metrics=["accuracy"])
-    history = {}
-    keep = None
-    if epochs > 0:
+    keep = _KeepBest() if val is not None else None
+    state = {"epoch": 0, "history": {}, "settings": dict(settings or {})}
+    if resume_from is not None:
+        ckpt.restore(qat_model, resume_from, checkpoint_path or "the QAT checkpoint")
+        state.update(epoch=initial_epoch, history=resume_from.state.get("history", {}))
+        if keep is not None and resume_from.state.get("best") is not None:
+            keep.best, keep.best_epoch = resume_from.state["best"], resume_from.state["best_epoch"]
+            keep.best_weights = resume_from.best()
+    if epochs > initial_epoch:
         if augment == "paper":
-            train_data = make_tf_dataset(paper_augment(train, seed=seed), batch_size, shuffle=True, seed=seed)
+            train_data = make_tf_dataset(paper_augment(train, seed=seed), batch_size, shuffle=True,
+                                         seed=seed + initial_epoch)
         else:
-            train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed)
+            train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed + initial_epoch)
         val_data = None if val is None else make_tf_dataset(val, 64)
-        keep = _KeepBest() if val is not None else None
+        writer = [QATCheckpoint(checkpoint_path, keep, state, log)] if checkpoint_path else []
+        recorded = {key: list(values) for key, values in state["history"].items()}
         result = qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
-                               callbacks=[*([keep] if keep else []), *callbacks])
-        history = {key: [float(v) for v in values] for key, values in result.history.items()}
+                               initial_epoch=initial_epoch,
+                               callbacks=[*([keep] if keep else []), *writer, *callbacks])
+        for key, values in result.history.items():
+            recorded.setdefault(key, []).extend(float(v) for v in values)
+        state["history"] = recorded
+    elif keep is not None and keep.best_weights is not None:  # every epoch was done before the interruption
+        qat_model.set_weights(keep.best_weights)
     set_input_range(qat_model)
     return {"epochs": int(epochs), "learning_rate": float(learning_rate), "batch_size": int(batch_size),
             "freeze_batch_norm": bool(freeze_batch_norm), "dropout": bool(dropout), "augment": augment,
-            "history": history,
+            "history": state["history"], "resumed_at_epoch": initial_epoch + 1 if resume_from is not None else None,
             "kept_epoch": None if keep is None else keep.best_epoch}

@@ -1,0 +1,81 @@
+"""QAT fine-tuning that survives an interruption: one ``<stem>.qat_checkpoint.npz`` beside OUT, after every epoch.
+
+A full-size LANMSFF fine-tunes for 20–30 minutes per epoch on a 2-core CPU, so ``quantize --resume`` continues at
+the next epoch instead of starting over. The file is the training checkpoint's format (``training/checkpoint.py``):
+the quantization-aware model's weights (the fake-quant ranges included), Adam's state, the best epoch's weights,
+the history, and the settings the fine-tuning ran with — a resume under other settings (another model file,
+learning rate, seed, data …) is refused rather than mixed. The file is removed once the ``.tflite`` is written.
+"""
+import hashlib
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.keras import keras
+from lanmsff_edge.training import checkpoint as ckpt
+
+SUFFIX = ".qat_checkpoint.npz"
+
+
+def checkpoint_path(out):
+    out = Path(out)
+    return out.with_name(f"{out.stem}{SUFFIX}")
+
+
+def file_digest(path):
+    """sha256 of a model file (or of a folder's ``model.keras``): which float model the fine-tuning started from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def open_for(path, resume, settings, epochs):
+    """The checkpoint to continue (``resume``), or None to start at epoch 1.
+
+    Without ``resume`` an existing checkpoint is an error: it holds finished epochs that a fresh start would
+    overwrite. With ``resume`` its settings must equal ``settings`` (``epochs`` may grow, not shrink).
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    if not resume:
+        done = ckpt.load(path).epoch
+        raise UserError(f"{path} holds {done} finished QAT epoch(s) of an interrupted run: continue it with "
+                        "--resume, or delete the file to start over")
+    checkpoint = ckpt.load(path)
+    saved = checkpoint.state.get("settings", {})
+    changed = [f"{key} {saved.get(key)!r} → {settings.get(key)!r}" for key in sorted(set(saved) | set(settings))
+               if saved.get(key) != settings.get(key)]
+    if changed:
+        raise UserError(f"--resume: {path} was fine-tuned with other settings ({'; '.join(changed)}): rerun with "
+                        "the original ones, or delete the file to start over")
+    if checkpoint.epoch > int(epochs):
+        raise UserError(f"--resume: {path} already holds {checkpoint.epoch} QAT epochs, more than --epochs {epochs}")
+    return checkpoint
+
+
+class QATCheckpoint(keras.callbacks.Callback):
+    """After every epoch: weights, optimizer, history and the best epoch so far into ``path`` (atomically).
+
+    Must come after the callback that tracks the best epoch (``keep``, None without validation data) so this
+    epoch's verdict is saved.
+    """
+
+    def __init__(self, path, keep, state, log=None):
+        super().__init__()
+        self.path, self.keep, self.state, self.log = Path(path), keep, state, log
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = self.state.setdefault("history", {})
+        for key, value in (logs or {}).items():
+            history.setdefault(key, []).append(float(value))
+        keep = self.keep
+        self.state.update(epoch=epoch + 1, best=None if keep is None else _plain(keep.best),
+                          best_epoch=None if keep is None else keep.best_epoch)
+        best_weights = None if keep is None else keep.best_weights
+        ckpt.save(ckpt.capture(self.model, self.state, best_weights=best_weights), self.path)
+        if self.log:
+            shown = "  ".join(f"{key} {values[-1]:.4f}" for key, values in history.items())
+            self.log(f"qat      epoch {epoch + 1}: {shown}; checkpoint {self.path.name} saved")
+
+
+def _plain(value):
+    value = float(value)
+    return None if value == float("-inf") else value
