@@ -244,7 +244,8 @@ def _values(name, layout, graph, data, model_path, labels, label_source, minimum
         estimate = latency[board.key]
         fit_rows.append(
             f"| {board.name} | {board.core} @ {board.clock_mhz} MHz | {board.flash // 1024:,} KB"
-            f"{' (external)' if board.flash_external else ''} | {board.ram // 1024:,} KB ({board.ram_block // 1024:,} KB) "
+            f"{' (external)' if board.flash_external else ''} | {board.ram // 1024:,} KB "
+            f"({board.ram_block // 1024:,} KB) "
             f"| **{verdict.verdict}**{': ' + verdict.reason if verdict.reason else ''} "
             f"| ~{estimate['ms']:,.0f} ms ({estimate['macs_per_cycle']:g} MAC/cycle) |")
         (fitting if verdict.fits else not_fitting).append(board.name)
@@ -275,7 +276,8 @@ def _values(name, layout, graph, data, model_path, labels, label_source, minimum
         golden_input_rows=csource.int_rows(golden_input.reshape(-1), per_line=16),
         golden_output_rows=csource.int_rows(golden_output.reshape(-1), per_line=16),
         golden_output_inline=", ".join(str(int(v)) for v in golden_output),
-        model_rows=csource.byte_rows(data), code_flash=boards.DEFAULT_CODE_FLASH, ram_reserve=boards.DEFAULT_RAM_RESERVE,
+        model_rows=csource.byte_rows(data), code_flash=boards.DEFAULT_CODE_FLASH,
+        ram_reserve=boards.DEFAULT_RAM_RESERVE,
         macs_m=f"{graph.macs / 1e6:,.1f}",
         mac_ops=", ".join(f"{op} {_millions(macs)}" for op, macs in macs_by_op.items()) or "none",
         model_bytes_text=f"{len(data):,}", arena_size_text=f"{arena:,}", arena_minimum_text=f"{minimum:,}",
@@ -287,7 +289,8 @@ def _values(name, layout, graph, data, model_path, labels, label_source, minimum
 
 _LAYOUT_NOTES = {
     "plain": "",
-    "cmake": ("\n### CMake\n\n`CMakeLists.txt` builds the TFLM tree, a `{name}_model` library and the `{name}_self_test` "
+    "cmake": ("\n### CMake\n\n`CMakeLists.txt` builds the TFLM tree, "
+              "a `{name}_model` library and the `{name}_self_test` "
               "executable:\n\n```sh\ncmake -S . -B build -DTFLM_DIR=/path/to/tflm-tree\ncmake --build build -j\n"
               "./build/{name}_self_test    # exit status 0 = golden self-test passed\n```\n\nAdd "
               "`-DTFLM_CMSIS_NN=ON` for a tree generated with `OPTIMIZED_KERNEL_DIR=cmsis_nn`, and a toolchain file "

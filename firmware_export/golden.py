@@ -34,7 +34,8 @@ def drawn_face(size=IMAGE_SIZE):
         brow = (eye[0], eye[1] - int(canvas * 0.07))
         cv2.ellipse(image, brow, (int(canvas * 0.07), int(canvas * 0.02)), 0, 180, 360, 90, int(canvas * 0.012))
     nose = np.array([[centre[0], centre[1] - int(canvas * 0.04)], [centre[0] - int(canvas * 0.035),
-                     centre[1] + int(canvas * 0.08)], [centre[0] + int(canvas * 0.035), centre[1] + int(canvas * 0.08)]])
+                     centre[1] + int(canvas * 0.08)], [centre[0] + int(canvas * 0.035),
+                     centre[1] + int(canvas * 0.08)]])
     cv2.polylines(image, [nose.astype(np.int32)], False, 140, int(canvas * 0.01))
     mouth = (centre[0], centre[1] + int(canvas * 0.16))
     cv2.ellipse(image, mouth, (int(canvas * 0.14), int(canvas * 0.07)), 0, 10, 170, 70, int(canvas * 0.02))

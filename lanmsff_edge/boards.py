@@ -89,7 +89,8 @@ BOARDS = (
     # (ITCM/DTCM, "RAM1") + 512 KB OCRAM ("RAM2"); Teensy 4.1: 8 MB QSPI flash, pads for 8-16 MB PSRAM.
     Board("imxrt1062", "i.MX RT1062 (Teensy 4.1)", "Cortex-M7", 600, 1 * MB, 512 * KB, 8 * MB,
           flash_external=True, psram=8 * MB,
-          note="RAM is two 512 KB halves (tightly coupled RAM1 shared with code, OCRAM RAM2); PSRAM is a solder-on option",
+          note="RAM is two 512 KB halves (tightly coupled RAM1 shared with code, OCRAM RAM2); "
+               "PSRAM is a solder-on option",
           source="https://www.pjrc.com/store/teensy41.html"),
     # Arduino Nano 33 BLE (Sense): nRF52840, Cortex-M4F 64 MHz, 1 MB flash, 256 KB RAM.
     Board("nano33ble", "Arduino Nano 33 BLE (nRF52840)", "Cortex-M4", 64, 256 * KB, 256 * KB, 1 * MB,

@@ -148,7 +148,8 @@ def tiny_tflite(tmp_path_factory):
         if kind == "float":
             model = conv_net()
 
-            @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 2], tf.float32), tf.TensorSpec([1, 3, 4], tf.float32)])
+            @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 2], tf.float32),
+                                          tf.TensorSpec([1, 3, 4], tf.float32)])
             def graph(image, left):
                 right = tf.constant(np.linspace(-1, 1, 20, dtype=np.float32).reshape(1, 4, 5))
                 return model(image), tf.linalg.matmul(left, right)  # BATCH_MATMUL: 3*5 * 4 = 60 MACs

@@ -172,7 +172,8 @@ Number of operations that will run on CPU: 94
 
 Operator                       Count      Status
 
-MAX_POOL_2D                    4          Operation is otherwise supported, but not mapped due to some unspecified limitation
+MAX_POOL_2D                    4          Operation is otherwise supported, but not mapped due to some \
+unspecified limitation
 CONV_2D                        3          Mapped to Edge TPU
 CONV_2D                        25         More than one subgraph is not supported
 DEPTHWISE_CONV_2D              1          Mapped to Edge TPU
@@ -306,9 +307,11 @@ INFO: Use gpu: [1]
 INFO: Loaded model /data/local/tmp/lanmsff_bench/0_lanmsff_int8.tflite
 INFO: Created TensorFlow Lite delegate for GPU.
 INFO: GPU delegate created.
-INFO: Replacing 95 out of 98 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions for the whole graph.
+INFO: Replacing 95 out of 98 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions for the \
+whole graph.
 INFO: Initialized OpenCL-based API.
-INFO: Replacing 3 out of 3 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for the whole graph.
+INFO: Replacing 3 out of 3 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for the \
+whole graph.
 INFO: Initialized session in 612.4ms.
 INFO: Running benchmark for at least 5 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
 INFO: count=5 first=14502 curr=3011 min=2987 max=14502 avg=5312 std=4595 p5=2987 median=3020 p95=14502

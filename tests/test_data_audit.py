@@ -51,7 +51,8 @@ def test_copies_blank_images_and_missing_classes_are_counted(splits):
 
 def test_check_data_reports_a_degraded_training_copy_and_strict_fails(run_cli, tmp_path):
     root = tmp_path / "fer2013"
-    files = [("train", cls, f"Training_{i}{j}.jpg") for i, cls in enumerate(["angry", "happy", "sad"]) for j in range(4)]
+    files = [("train", cls, f"Training_{i}{j}.jpg")
+             for i, cls in enumerate(["angry", "happy", "sad"]) for j in range(4)]
     files += [("test", cls, f"PublicTest_{i}.jpg") for i, cls in enumerate(["angry", "happy", "sad"])]
     written = write_fer2013_folders(root, files)
     for name, image in written.items():

@@ -34,8 +34,8 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
               help="coral: only check how the ops map onto the Edge TPU (no Coral needed, no timing).")
 @click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
               help="android: comma-separated subset of cpu,gpu,nnapi.")
-def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range, json_path,
-            markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates):
+def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range,
+            json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates):
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
 

@@ -78,7 +78,8 @@ def read_csv_rows(source, name, rows=None, usage=None, limit=None):
             raise UserError(f"{where} line {line}: pixel values must lie in 0-255")
         emotion = row[emotion_at].strip()
         if emotion not in {str(i) for i in range(len(FER2013_CLASSES))}:
-            raise UserError(f"{where} line {line}: emotion {emotion!r} is not a label 0-6 ({', '.join(FER2013_CLASSES)})")
+            raise UserError(f"{where} line {line}: emotion {emotion!r} is not a label 0-6 "
+                            f"({', '.join(FER2013_CLASSES)})")
         index[row_number] = len(images)
         images.append(prepare_face(values.astype(np.uint8).reshape(48, 48)))
         labels.append(int(emotion))

@@ -1,13 +1,14 @@
 """KDEF: 70 actors (35 F, 35 M), 2 sessions, 7 expressions, 5 head angles, colour 562×762 JPEGs.
 
 File names ``<session><gender><number><expression><angle>.JPG``, e.g. ``AF01AFFL.JPG``: session A, female,
-actor 01, expression AF (afraid), angle FL (full left). Angles FL −90°, HL −45°, S 0°, HR +45°, FR +90° — 'S' is
-one letter, so names are parsed from both ends. Images are converted to gray, cropped to the centred square
-(the face sits in the middle of KDEF's portrait frames) and reduced to 64×64.
+actor 01, expression AF (afraid), angle FL (full left). Angles FL −90°, HL −45°, S 0°, HR +45°, FR +90°
+— 'S' is one letter, so names are parsed from both ends. Images are converted to gray, cropped to the centred
+square (the face sits in the middle of KDEF's portrait frames) and reduced to 64×64.
 
 Cross-validation: 5 folds over subjects (gender + number: both sessions of a person are one subject), fixed and
 seed-free so results are comparable: subjects sorted by gender, then number, are dealt to folds 1..5 in turn
-(7 women and 7 men per fold for the full set of 35 + 35). Fold k's subjects are its val and test split; train is the rest.
+(7 women and 7 men per fold for the full set of 35 + 35). Fold k's subjects are its val and test split; train is
+the rest.
 """
 import re
 

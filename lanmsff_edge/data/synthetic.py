@@ -184,5 +184,6 @@ def _light_and_noise(rng, faces):
     contrast = rng.uniform(0.75, 1.2, n).astype(np.float32)[:, None, None]
     mean = lit.mean(axis=(1, 2), keepdims=True)
     lit = mean + contrast * (lit - mean)
-    noise = rng.normal(0.0, 1.0, faces.shape).astype(np.float32) * rng.uniform(2, 7, n).astype(np.float32)[:, None, None]
+    noise = (rng.normal(0.0, 1.0, faces.shape).astype(np.float32)
+             * rng.uniform(2, 7, n).astype(np.float32)[:, None, None])
     return np.clip(np.rint(lit + noise), 0, 255).astype(np.uint8)

@@ -78,7 +78,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         "split": images.split,
         "fold": fold,
         "skipped": int(images.skipped),
-        **metrics_from_predictions(images.labels, probs, images.class_names, poses=None if subsets else _pose_tags(images),
+        **metrics_from_predictions(images.labels, probs, images.class_names,
+                                   poses=None if subsets else _pose_tags(images),
                                    params=predictor.params, subsets=subsets),
     }
     if isinstance(unseen_vs, str):

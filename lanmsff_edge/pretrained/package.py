@@ -166,8 +166,9 @@ def card_markdown(card):
     if accuracy.get("ci95") and accuracy.get("int8_vs_float"):
         (f_low, f_high), (q_low, q_high) = accuracy["ci95"]["float"], accuracy["ci95"]["int8"]
         versus = accuracy["int8_vs_float"]
-        lines += ["", f"95 % intervals (Wilson): float {100 * f_low:.2f}–{100 * f_high:.2f} %, int8 {100 * q_low:.2f}–"
-                      f"{100 * q_high:.2f} %. int8 against float on the same images: {versus['lost']} lost, "
+        lines += ["", f"95 % intervals (Wilson): float {100 * f_low:.2f}–{100 * f_high:.2f} %, "
+                      f"int8 {100 * q_low:.2f}–{100 * q_high:.2f} %. "
+                      f"int8 against float on the same images: {versus['lost']} lost, "
                       f"{versus['gained']} gained, top-1 agreement {100 * versus['agreement']:.1f} %, exact McNemar "
                       f"p = {versus['p_value']:.2g}."]
     unseen = accuracy.get("unseen")

@@ -67,7 +67,8 @@ def markdown_table(report):
     reference = report["reference"]
     lines = [
         f"| variant | accuracy ({split}, %) | Δ vs Keras (pt) | images lost / gained (McNemar p) "
-        f"| top-1 agreement (%) | max abs Δp | mean abs Δp | size (KB) | params | input → output (scale, zero point) "
+        f"| top-1 agreement (%) | max abs Δp | mean abs Δp | size (KB) | params "
+        f"| input → output (scale, zero point) "
         f"| TFLite Micro |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         f"| keras float32 | {_percent(reference['accuracy'])} | - | - | - | - | - | "

@@ -97,7 +97,8 @@ def _same_number(a, b):
 
 
 def recipe(options):
-    return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam", "learning_rate": LEARNING_RATE, "loss": "categorical_crossentropy",
+    return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
+            "learning_rate": LEARNING_RATE, "loss": "categorical_crossentropy",
             "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
             "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
                                "restore_best_weights": True}}

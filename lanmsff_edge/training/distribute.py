@@ -60,7 +60,8 @@ def make_distribution(name="default"):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as error:
             raise UserError(f"cannot start the multi-worker runtime: {str(error).splitlines()[0]}") from None
-        workers = len(tf_config.get("cluster", {}).get("worker", [])) + len(tf_config.get("cluster", {}).get("chief", []))
+        workers = (len(tf_config.get("cluster", {}).get("worker", []))
+                   + len(tf_config.get("cluster", {}).get("chief", [])))
         return Distribution(strategy, name, is_chief=_is_chief(tf_config),
                             note=f"multiworker: {workers} workers from TF_CONFIG")
     raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
