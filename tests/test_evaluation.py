@@ -171,6 +171,20 @@ def test_evaluate_with_pose_subsets_reports_each_and_overall(tiny_models):
     assert m["pose_variance"] == pytest.approx(np.var([100 * a for a in m["pose_accuracy"].values()]))
 
 
+def test_evaluate_scores_given_probabilities_instead_of_predicting_again(tiny_models):
+    from lanmsff_edge.data import load_dataset
+    from lanmsff_edge.evaluation import evaluate, load_predictor
+
+    images = load_dataset("synthetic", split="val", limit=24)
+    predicted = load_predictor(tiny_models[8]).predict(images.images)
+    assert evaluate(tiny_models[8], images, probabilities=predicted) == evaluate(tiny_models[8], images)
+    perfect = np.eye(8, dtype=np.float32)[images.labels]  # not what the untrained model predicts
+    scored = evaluate(tiny_models[8], images, probabilities=perfect)
+    assert scored["accuracy"] == 1.0 and scored["correct"] == 24
+    with pytest.raises(ValueError, match="3 probability rows for 24 images"):
+        evaluate(tiny_models[8], images, probabilities=perfect[:3])
+
+
 def test_unseen_accuracy_leaves_out_the_copies_of_the_other_split():
     from lanmsff_edge.data.synthetic import generate
     from lanmsff_edge.evaluation import unseen_accuracy

@@ -35,7 +35,8 @@ def _pose_tags(images):
 
 
 def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
-             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, verbose=False):
+             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None,
+             verbose=False):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
     model_or_path: Keras model, ``Predictor``, ``.keras``/``.tflite`` file or a training run folder.
@@ -45,6 +46,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     each pose subset next to the whole split's ("overall") and their variance (they replace per-image poses).
     ``unseen_vs`` (a split name, e.g. "train", or that split already loaded) adds ``unseen``: the accuracy on the
     images that are not pixel copies of that split's (FER-2013 repeats faces across its splits).
+    ``probabilities``: the model's outputs on the split when the caller already has them (no second inference).
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
     """
     config, model_name = {}, None
@@ -65,7 +67,9 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     if predictor.num_classes != images.num_classes:
         raise UserError(f"model {model_name or predictor.name} has {predictor.num_classes} classes but data set "
                         f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
-    probs = predictor.predict(images.images)
+    probs = predictor.predict(images.images) if probabilities is None else np.asarray(probabilities)
+    if len(probs) != len(images):
+        raise ValueError(f"{len(probs)} probability rows for {len(images)} images")
     subsets = None
     if pose_images is not None and len(pose_images):
         pose_probs = predictor.predict(pose_images.images)

@@ -82,9 +82,10 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     train = load_dataset(dataset, data, split="train", fold=config.get("fold"))  # once, for both files
     val = load_dataset(dataset, data, split="val", fold=config.get("fold"))
     paths = {"float": float_path, "int8": int8_path}
-    full = {fmt: evaluate(str(path), dataset=val, unseen_vs=train) for fmt, path in paths.items()}
-    predicted = {fmt: load_predictor(Path(path)).predict(val.images).argmax(1) for fmt, path in paths.items()}
-    int8_vs_float = paired_comparison(val.labels, predicted["int8"], predicted["float"])
+    probabilities = {fmt: load_predictor(Path(path)).predict(val.images) for fmt, path in paths.items()}
+    full = {fmt: evaluate(str(path), dataset=val, unseen_vs=train, probabilities=probabilities[fmt])
+            for fmt, path in paths.items()}
+    int8_vs_float = paired_comparison(val.labels, probabilities["int8"].argmax(1), probabilities["float"].argmax(1))
     check = {fmt: evaluate(str(path), dataset=dataset, data=data, split="val", limit=check_limit)["accuracy"]
              for fmt, path in (("float", float_path), ("int8", int8_path))}
     training = _training_summary(run)
