@@ -51,7 +51,7 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     # 8 balanced classes: chance is 12.5 %; 480 validation images make 20 % five standard deviations above it
     assert metrics["accuracy"] > 0.20, metrics["accuracy"]
     assert {p.name for p in out.iterdir()} >= {"model.keras", "config.json", "history.csv", "metrics.json",
-                                               "confusion.png", "checkpoint.npz"}
+                                               "confusion.png", "checkpoint.npz", "history.png"}
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]

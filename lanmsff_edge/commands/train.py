@@ -8,7 +8,8 @@ from lanmsff_edge.data.classes import DATASETS
 
 @click.command(help="Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, LR ×0.1 after 8 epochs "
                     "without val-loss progress, early stopping after 14, best weights kept). Writes OUT/model.keras, "
-                    "config.json, history.csv, metrics.json, confusion.png; a checkpoint after every epoch lets "
+                    "config.json, history.csv, history.png (curves, updated every epoch), metrics.json, confusion.png; "
+                    "a checkpoint after every epoch lets "
                     "--resume continue a killed run.")
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set (on --resume: taken from the run).")
 @click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive as distributed "

@@ -9,9 +9,11 @@ import math
 
 from lanmsff_edge.atomic import write_text
 from lanmsff_edge.keras import keras
+from lanmsff_edge.plots import save_training_curves_png
 from lanmsff_edge.training import checkpoint as ckpt
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+CURVES_NAME = "history.png"
 
 
 def _number(value):
@@ -73,7 +75,8 @@ def history_csv(rows):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: append the history row, write ``checkpoint.npz`` and ``history.csv`` atomically.
+    """After every epoch: append the history row, write ``checkpoint.npz``, ``history.csv`` and the curves
+    ``history.png`` atomically.
 
     Must come after the plateau and early-stopping callbacks so their updates of this epoch are saved.
     ``write=False`` (non-chief workers of a multi-worker run) keeps the bookkeeping but writes nothing.
@@ -117,6 +120,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         snapshot = ckpt.capture(self.model, self.state, best_weights=self.stopper.best_weights)
         ckpt.save(snapshot, self.out / ckpt.CHECKPOINT_NAME)
         write_text(self.out / "history.csv", history_csv(self.state["history"]))
+        save_training_curves_png(self.state["history"], self.out / CURVES_NAME,
+                                 title=f"{self.out.name}: epoch {self.state['epoch']}")
 
 
 def schedule_status(epoch, plateau, stopper, saved=True):

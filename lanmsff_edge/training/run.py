@@ -1,7 +1,8 @@
 """``train``: the paper's recipe, resumable epoch by epoch, in a run folder.
 
-A run folder holds ``config.json`` (written first), ``checkpoint.npz`` and ``history.csv`` (after every epoch)
-and, when the run ends, ``model.keras`` (best weights, no optimizer), ``metrics.json`` and ``confusion.png``.
+A run folder holds ``config.json`` (written first); ``checkpoint.npz``, ``history.csv`` and ``history.png`` (loss
+and accuracy curves) after every epoch; and, when the run ends, ``model.keras`` (best weights, no optimizer),
+``metrics.json`` and ``confusion.png``.
 The initial weights come from ``seed``; a run that starts at epoch e seeds Python, NumPy, TensorFlow and the
 shuffle order with ``seed + e``. Runs are reproducible up to TensorFlow's CPU kernels, whose graph-mode gradients
 differ in the last bits between processes (so two runs drift apart slowly, and a resumed run is not bit-identical
