@@ -513,13 +513,27 @@ def test_a_qat_checkpoint_is_continued_only_when_asked_and_with_the_same_setting
 def test_quantize_refuses_to_overwrite_an_interrupted_qat_run(run_cli, model_files, tmp_path):
     out = tmp_path / "q.tflite"
     checkpoint = tmp_path / "q.qat_checkpoint.npz"
-    _fake_checkpoint(checkpoint, {"model_sha256": "another model"})
+    _fake_checkpoint(checkpoint, {"model_weights_sha256": "another model"})
     before = checkpoint.read_bytes()
     args = ["quantize", "--model", model_files / "tiny.keras", "--dataset", "synthetic", "--limit", "16",
             "--out", out]
     result = run_cli(*args)
     assert result.exit_code == 1 and "holds 1 finished QAT epoch(s)" in result.output
     result = run_cli(*args, "--resume")
-    assert result.exit_code == 1 and "model_sha256 'another model' →" in result.output
+    assert result.exit_code == 1 and "model_weights_sha256 'another model' →" in result.output
     assert "Traceback" not in result.output
     assert checkpoint.read_bytes() == before and not out.exists()
+
+
+def test_the_starting_model_is_recognised_by_its_weights_not_its_file(tiny, tmp_path):
+    from lanmsff_edge.model import load_model
+    from lanmsff_edge.quantize.qat_checkpoint import weights_digest
+
+    save_model(tiny, tmp_path / "a.keras")
+    save_model(tiny, tmp_path / "b.keras")
+    first, second = load_model(tmp_path / "a.keras"), load_model(tmp_path / "b.keras")
+    assert weights_digest(first) == weights_digest(second) == weights_digest(tiny)
+    weights = second.get_weights()
+    weights[0] = weights[0] + 1e-3
+    second.set_weights(weights)
+    assert weights_digest(second) != weights_digest(first)

@@ -188,7 +188,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     augment = augment or trained_with.get("augment") or "online"
     resume_from = None
     if "qat" in methods:
-        settings = {"model_sha256": qat_checkpoint.file_digest(model_path), "dataset": dataset,
+        settings = {"model_weights_sha256": qat_checkpoint.weights_digest(float_model), "dataset": dataset,
                     "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
                     "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
                     "calibration_size": calibration_size}

@@ -21,9 +21,14 @@ def checkpoint_path(out):
     return out.with_name(f"{out.stem}{SUFFIX}")
 
 
-def file_digest(path):
-    """sha256 of a model file (or of a folder's ``model.keras``): which float model the fine-tuning started from."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def weights_digest(model):
+    """sha256 of a model's weights: which float model the fine-tuning started from. The weights, not the file: a
+    ``.keras`` zip differs byte for byte each time it is saved (``best.keras`` of a run still training is)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(str(weight.shape).encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def open_for(path, resume, settings, epochs):
