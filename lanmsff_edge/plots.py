@@ -8,6 +8,13 @@ import numpy as np
 from lanmsff_edge.atomic import atomic_path
 
 
+def _save_png(figure, path):
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", bbox_inches="tight")
+    return path
+
+
 def save_confusion_png(percent, class_names, path, title=None, counts=None):
     """Write a heat map of a row-normalised confusion matrix (rows = actual, columns = predicted, % of row).
 
@@ -38,10 +45,7 @@ def save_confusion_png(percent, class_names, path, title=None, counts=None):
                       color="white" if value > 55 else "black")
     if title:
         axes.set_title(title)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", bbox_inches="tight")
-    return path
+    return _save_png(figure, path)
 
 
 def learning_rate_steps(history):
@@ -93,7 +97,4 @@ def save_training_curves_png(history, path, title=None):
         axes.legend(fontsize=8)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", bbox_inches="tight")
-    return path
+    return _save_png(figure, path)
