@@ -186,15 +186,15 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     data, fold = run_data_defaults(config, dataset, data, fold)
     trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
-    resume_from = None
+    resume_from, saved_at = None, qat_checkpoint.checkpoint_path(out)
     if "qat" in methods:
         settings = {"model_weights_sha256": qat_checkpoint.weights_digest(float_model), "dataset": dataset,
                     "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
                     "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
                     "calibration_size": calibration_size}
-        resume_from = qat_checkpoint.open_for(qat_checkpoint.checkpoint_path(out), resume, settings, epochs)
+        resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
         if resume and resume_from is None:
-            log(f"qat      no checkpoint {qat_checkpoint.checkpoint_path(out)} to resume: starting at epoch 1")
+            log(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]
     images = _load_split(dataset, data, split, fold, limit, num_classes)
@@ -228,7 +228,6 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
                 + (f", resuming after epoch {done}" if resume_from is not None else ""))
             aware = qat.quantize_aware_model(float_model)
             ranges = qat.calibrate_ranges(aware, model_inputs(sample))
-            saved_at = qat_checkpoint.checkpoint_path(out)
             try:
                 tuned = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
                                       batch_size=batch_size, seed=seed, augment=augment, checkpoint_path=saved_at,
@@ -265,7 +264,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         result["reports"].append(result["calibration"]["ranges"])
     write_text(out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
     if "qat" in methods:
-        qat_checkpoint.checkpoint_path(out).unlink(missing_ok=True)  # its model is written: nothing to resume
+        saved_at.unlink(missing_ok=True)  # its model is written: nothing to resume
     table = report.markdown_table(result)
     if method == ALL:
         write_text(out.with_suffix(".md"), table)

@@ -264,14 +264,9 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
         else:
             train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed + initial_epoch)
         val_data = None if val is None else make_tf_dataset(val, 64)
-        writer = [QATCheckpoint(checkpoint_path, keep, state, log)] if checkpoint_path else []
-        recorded = {key: list(values) for key, values in state["history"].items()}
-        result = qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
-                               initial_epoch=initial_epoch,
-                               callbacks=[*([keep] if keep else []), *writer, *callbacks])
-        for key, values in result.history.items():
-            recorded.setdefault(key, []).extend(float(v) for v in values)
-        state["history"] = recorded
+        recorder = QATCheckpoint(checkpoint_path, keep, state, log)  # records the history; saves when given a path
+        qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
+                      initial_epoch=initial_epoch, callbacks=[*([keep] if keep else []), recorder, *callbacks])
     elif keep is not None and keep.best_weights is not None:  # every epoch was done before the interruption
         qat_model.set_weights(keep.best_weights)
     set_input_range(qat_model)

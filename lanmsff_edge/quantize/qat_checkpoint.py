@@ -57,7 +57,8 @@ def open_for(path, resume, settings, epochs):
 
 
 class QATCheckpoint(keras.callbacks.Callback):
-    """After every epoch: weights, optimizer, history and the best epoch so far into ``path`` (atomically).
+    """After every epoch: append the epoch's metrics to ``state["history"]`` and, when ``path`` is given, save
+    weights, optimizer, history and the best epoch so far into it (atomically).
 
     Must come after the callback that tracks the best epoch (``keep``, None without validation data) so this
     epoch's verdict is saved.
@@ -65,7 +66,7 @@ class QATCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, path, keep, state, log=None):
         super().__init__()
-        self.path, self.keep, self.state, self.log = Path(path), keep, state, log
+        self.path, self.keep, self.state, self.log = None if path is None else Path(path), keep, state, log
 
     def on_epoch_end(self, epoch, logs=None):
         history = self.state.setdefault("history", {})
@@ -75,10 +76,12 @@ class QATCheckpoint(keras.callbacks.Callback):
         self.state.update(epoch=epoch + 1, best=None if keep is None else _plain(keep.best),
                           best_epoch=None if keep is None else keep.best_epoch)
         best_weights = None if keep is None else keep.best_weights
-        ckpt.save(ckpt.capture(self.model, self.state, best_weights=best_weights), self.path)
+        if self.path is not None:
+            ckpt.save(ckpt.capture(self.model, self.state, best_weights=best_weights), self.path)
         if self.log:
             shown = "  ".join(f"{key} {values[-1]:.4f}" for key, values in history.items())
-            self.log(f"qat      epoch {epoch + 1}: {shown}; checkpoint {self.path.name} saved")
+            saved = "" if self.path is None else f"; checkpoint {self.path.name} saved"
+            self.log(f"qat      epoch {epoch + 1}: {shown}{saved}")
 
 
 def _plain(value):
