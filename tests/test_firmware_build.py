@@ -42,6 +42,18 @@ const Model* GetModel(const void* buf);
 }  // namespace tflite
 """,
     "tensorflow/lite/micro/micro_log.h": "#pragma once\nvoid MicroPrintf(const char* format, ...);\n",
+    "tensorflow/lite/micro/micro_profiler_interface.h": """
+#pragma once
+#include <cstdint>
+namespace tflite {
+class MicroProfilerInterface {
+ public:
+  virtual ~MicroProfilerInterface() {}
+  virtual uint32_t BeginEvent(const char* tag) = 0;
+  virtual void EndEvent(uint32_t event_handle) = 0;
+};
+}  // namespace tflite
+""",
     "tensorflow/lite/micro/system_setup.h": "#pragma once\nnamespace tflite { void InitializeTarget(); }\n",
     "tensorflow/lite/micro/micro_interpreter.h": """
 #pragma once

@@ -1,0 +1,204 @@
+"""A TensorFlow Lite Micro source tree, the Arm toolchain, and TFLM static libraries built once and cached.
+
+The tree is given by ``--tflm`` or ``$TFLM_DIR``: a tflite-micro checkout whose third-party downloads are in place
+(flatbuffers, gemmlowp, ruy, CMSIS, CMSIS-NN: TFLM's Makefile would otherwise try the network), a folder holding
+one (``tflm-tree/`` as the offline archive unpacks), or that ``.tar.gz`` itself, unpacked once into the cache.
+
+Building ``libtensorflow-microlite.a`` with TFLM's own Makefile takes minutes, so each (tree, core) library is
+built into ``$LANMSFF_TFLM_CACHE`` (default ``~/.cache/lanmsff-edge/tflm``), keyed by a hash of the tree's files
+and the make variables; the tree itself is never written to (``BASE_GENDIR`` points into the cache), so a
+read-only tree works. A failed build keeps its log in the cache and says where.
+"""
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+
+MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
+DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
+REQUIRED_DOWNLOADS = ("flatbuffers", "gemmlowp", "ruy", "cmsis", "cmsis_nn")
+LIBRARY = "libtensorflow-microlite.a"
+
+# Debian package of each tool the Arm build and the emulator need.
+TOOLS = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi",
+    "arm-none-eabi-g++": "gcc-arm-none-eabi",
+    "arm-none-eabi-ar": "binutils-arm-none-eabi",
+    "arm-none-eabi-size": "binutils-arm-none-eabi",
+    "make": "make",
+    "qemu-system-arm": "qemu-system-arm",
+}
+APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
+
+
+def cache_root():
+    return Path(os.environ.get("LANMSFF_TFLM_CACHE") or Path.home() / ".cache" / "lanmsff-edge" / "tflm")
+
+
+def require_tools(names=tuple(TOOLS)):
+    """Paths of the named tools; a ``UserError`` naming the Debian package when one is missing."""
+    found = {}
+    for name in names:
+        path = shutil.which(name)
+        if path is None:
+            raise UserError(f"{name} not found: the Arm build needs it (Debian/Ubuntu: "
+                            f"sudo apt-get install {APT_PACKAGES})")
+        found[name] = path
+    return found
+
+
+def newlib_present(gcc):
+    """True when the Arm toolchain has newlib (libnewlib-arm-none-eabi): without it nothing links."""
+    result = subprocess.run([gcc, "-print-file-name=libc.a", "-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=hard",
+                             "-mfpu=auto"], capture_output=True, text=True)
+    return result.returncode == 0 and os.path.isabs(result.stdout.strip())
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path          # the tflite-micro folder
+    fingerprint: str    # sha256 over its files' paths and contents (gen/ excluded)
+
+    @property
+    def downloads(self):
+        return self.root / DOWNLOADS
+
+
+def _is_tflm(folder):
+    return (folder / MAKEFILE).is_file()
+
+
+def find_tree(option=None):
+    """The TFLM tree named by ``option`` or ``$TFLM_DIR``; ``UserError`` when none is given or it is unusable."""
+    given = option or os.environ.get("TFLM_DIR")
+    if not given:
+        raise UserError("no TensorFlow Lite Micro tree: give --tflm DIR (a tflite-micro checkout with its "
+                        "downloads, or the offline tflm-tree.tar.gz) or set TFLM_DIR")
+    path = Path(given).expanduser()
+    if not path.exists():
+        raise UserError(f"--tflm {given}: no such file or directory")
+    if path.is_file():
+        path = _unpacked(path)
+    candidates = [path, path / "tflite-micro"] + sorted(path.glob("*/tflite-micro"))
+    root = next((c for c in candidates if _is_tflm(c)), None)
+    if root is None:
+        raise UserError(f"--tflm {given}: not a TensorFlow Lite Micro tree (no {MAKEFILE} in it or in a "
+                        "tflite-micro/ folder inside)")
+    missing = [name for name in REQUIRED_DOWNLOADS if not (root / DOWNLOADS / name).is_dir()]
+    if missing:
+        raise UserError(f"--tflm {root}: the tree lacks its third-party downloads ({', '.join(missing)} under "
+                        f"{DOWNLOADS}); fetch them once with network (make -f {MAKEFILE} third_party_downloads "
+                        "OPTIMIZED_KERNEL_DIR=cmsis_nn TARGET=cortex_m_generic) or use the offline tflm-tree")
+    return Tree(root.resolve(), fingerprint(root))
+
+
+def _unpacked(archive):
+    """Unpack a .tar.gz TFLM tree once into the cache (keyed by the archive's hash); return the folder."""
+    digest = hashlib.sha256()
+    try:
+        with open(archive, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise UserError(f"--tflm {archive}: cannot read it ({error.strerror or error})") from None
+    target = cache_root() / "trees" / digest.hexdigest()[:16]
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(staging, filter="data")
+        os.replace(staging, target)
+    except (tarfile.TarError, OSError) as error:
+        raise UserError(f"--tflm {archive}: not a readable .tar.gz TFLM tree ({error})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def fingerprint(root):
+    """sha256 of every file's relative path and bytes under ``root`` (skipping ``gen/`` and ``.git``):
+    a changed kernel source gives a new key, so a cached library never outlives the sources it came from."""
+    digest = hashlib.sha256()
+    root = Path(root)
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in ("gen", ".git"))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def make_variables(core):
+    # release_with_logs: TFLM's own advice for profiling and benchmarking (no DCHECKs, ~5-10 % faster than the
+    # default build) while MicroPrintf and the per-op profiler still work.
+    return {"TARGET": "cortex_m_generic", "TARGET_ARCH": core.tflm_arch, "OPTIMIZED_KERNEL_DIR": "cmsis_nn",
+            "BUILD_TYPE": "release_with_logs",
+            "TARGET_TOOLCHAIN_ROOT": str(Path(shutil.which("arm-none-eabi-gcc")).parent) + "/",
+            "TARGET_TOOLCHAIN_PREFIX": "arm-none-eabi-"}
+
+
+@contextlib.contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes asking for the same library build it once
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def library(tree, core, jobs=None, say=None):
+    """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels), built now if not cached."""
+    tools = require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar", "make"))
+    if not newlib_present(tools["arm-none-eabi-gcc"]):
+        raise UserError("the Arm toolchain has no C library (newlib): sudo apt-get install libnewlib-arm-none-eabi "
+                        "libstdc++-arm-none-eabi-newlib")
+    variables = make_variables(core)
+    key = hashlib.sha256((tree.fingerprint + repr(sorted(variables.items()))).encode()).hexdigest()[:16]
+    folder = cache_root() / "lib" / f"{core.tflm_arch}-cmsis_nn-{key}"
+    final = folder / LIBRARY
+    with _locked(folder.parent / f".{folder.name}.lock"):
+        if final.is_file():
+            return final
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "build.log"
+        gendir = folder / "gen"
+        command = ["make", "-f", MAKEFILE, f"-j{jobs or os.cpu_count() or 1}", "microlite",
+                   f"BASE_GENDIR={gendir}"] + [f"{k}={v}" for k, v in variables.items()]
+        if say:
+            say(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN (once; minutes) → {folder}")
+        # TFLM's Makefile runs python3 scripts while it parses: the interpreter running this tool has what they
+        # need (numpy, Pillow), so it goes first on PATH.
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        with open(log, "w") as handle:
+            handle.write(" ".join(command) + "\n")
+            handle.flush()
+            result = subprocess.run(command, cwd=tree.root, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        built = sorted(gendir.glob(f"*/lib/{LIBRARY}"))
+        if result.returncode != 0 or not built:
+            raise UserError(f"building TensorFlow Lite Micro for {core.name} failed (make exit "
+                            f"{result.returncode}); build log: {log}")
+        os.replace(built[0], final)
+        shutil.rmtree(gendir, ignore_errors=True)  # objects are not needed once the archive exists
+    return final
+
+
+def include_dirs(tree):
+    d = tree.downloads
+    return [tree.root, d, d / "flatbuffers" / "include", d / "gemmlowp", d / "ruy",
+            d / "cmsis" / "CMSIS" / "Core" / "Include", d / "cmsis_nn", d / "cmsis_nn" / "Include"]
