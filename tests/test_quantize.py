@@ -309,6 +309,11 @@ def test_quantize_ptq_writes_model_report_and_calibration(run_cli, model_files, 
     assert row["input"]["dtype"] == row["output"]["dtype"] == "int8"
     assert row["output"]["scale"] == pytest.approx(1 / 256)
     assert row["tflm"]["loadable"] and row["tflm_vs_litert_reference_max_steps"] <= 1
+    pairs = {(pair["a"], pair["b"]): pair for pair in row["parity"]["pairs"]}  # the kernel parity section
+    assert row["parity"]["images"] == pairs[("xnnpack", "reference")]["images"] == 40
+    assert pairs[("reference", "tflm")]["max_abs_diff"] == row["tflm_vs_litert_reference_max_steps"]
+    assert "Kernel parity on the first 40 images of val" in result.output
+    assert "| ptq | xnnpack vs reference |" in result.output
     assert row["params"] == report["reference"]["params"] > 20_000
     assert 0 <= row["accuracy"] <= 1 and 0 <= row["agreement"] <= 1
     assert 0 <= row["mean_abs_diff"] <= row["max_abs_diff"] <= 1

@@ -4,6 +4,23 @@ import click
 DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
 
 
+class BackendList(click.ParamType):
+    """--backends: comma-separated parity backends (lanmsff_edge.bench.parity.BACKENDS), two or more."""
+
+    name = "backends"
+
+    def convert(self, value, param, ctx):
+        from lanmsff_edge.bench.parity import backend_names
+        from lanmsff_edge.errors import UserError
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return backend_names(value)
+        except UserError as error:
+            self.fail(str(error), param, ctx)
+
+
 @click.command(help="""Benchmark models on a target: one table, a row per model and format.
 
 Each --model may be a .keras or .tflite image classifier (NHWC, 1 or 3 channels, any fixed size); a .keras
@@ -34,8 +51,21 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
               help="coral: only check how the ops map onto the Edge TPU (no Coral needed, no timing).")
 @click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
               help="android: comma-separated subset of cpu,gpu,nnapi.")
+@click.option("--parity", is_flag=True,
+              help="Instead of timing: run each int8 model with every --backends kernel library on all images of "
+                   "--dataset's --split and compare the raw int8 outputs pairwise (max difference in output steps, "
+                   "images differing, top-1 agreement).")
+@click.option("--backends", type=BackendList(), default="xnnpack,reference,tflm", show_default=True,
+              help="--parity: backends to compare (xnnpack, reference, builtin, tflm).")
+@click.option("--trace", is_flag=True,
+              help="--parity: also run XNNPACK and the reference kernels with every intermediate tensor kept and "
+                   "report the first op whose output differs and how the difference grows.")
 def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range,
-            json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates):
+            json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates, parity,
+            backends, trace):
+    if parity or trace:
+        return _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold,
+                       input_range, json_path, markdown_path, plot_path, backends)
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
 
@@ -55,3 +85,26 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
         write_plot(report, plot_path)
     if report.results and all(row.error for row in report.results):
         raise click.ClickException("no model could be benchmarked (see the errors above)")
+
+
+def _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold, input_range,
+            json_path, markdown_path, plot_path, backends):
+    from lanmsff_edge.bench.parity_report import format_parity, run_parity, write_parity_json, write_parity_markdown
+    from lanmsff_edge.errors import UserError
+
+    if not parity:
+        raise UserError("--trace is part of --parity: add --parity")
+    unused = [name for name, given in (("--device", device != "cpu"), ("--runs", runs is not None),
+                                       ("--warmup", warmup is not None), ("--plot", plot_path is not None)) if given]
+    if unused:
+        raise UserError(f"--parity compares outputs on the host and times nothing: drop {', '.join(unused)}")
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    report = run_parity(models, dataset=dataset, data=data, split=split, limit=limit, fold=fold, backends=backends,
+                        threads=threads, trace=trace, input_range=input_range,
+                        progress=lambda message: click.echo(message, err=True))
+    click.echo(format_parity(report))
+    if json_path:
+        write_parity_json(report, json_path)
+    if markdown_path:
+        write_parity_markdown(report, markdown_path)

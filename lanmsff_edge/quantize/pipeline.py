@@ -20,7 +20,7 @@ from lanmsff_edge.quantize.rewrite import relu_before_pool
 ALL = "all"
 METHOD_CHOICES = (*conversion.METHODS, ALL)
 LANMSFF_PREFIXES = ("block1_", "block2_", "block3_", "block4_", "head_softmax")
-MICRO_AGREEMENT_IMAGES = 16
+MICRO_AGREEMENT_IMAGES = 64  # first images of the split on which TFLite Micro is compared with LiteRT
 # Calibration cache beside OUT when $LANMSFF_CACHE is not set (not "calibration/": in the repository root that
 # is the calibration package itself).
 CACHE_FOLDER = "calibration_cache"
@@ -101,14 +101,29 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
         **report.prediction_row(probs, reference, images.labels, images.class_names, params),
     }
     if integer:
-        count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
-        for kernels in ("reference", "auto"):
-            row[f"tflm_vs_litert_{'reference' if kernels == 'reference' else 'default'}_max_steps"] = \
-                verify.micro_agreement(data, inputs[:count], tflm["arena_bytes"], kernels)
-        row["tflm_vs_litert_images"] = count
+        row.update(kernel_agreement(data, model, inputs, tflm["arena_bytes"]))
     log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
         f"agreement {100 * row['agreement']:.2f}%  size {len(data) / 1024:.1f} KB")
     return row
+
+
+def kernel_agreement(data, model, inputs, arena_bytes):
+    """TFLite Micro against LiteRT on the first ``MICRO_AGREEMENT_IMAGES`` inputs (float model inputs): for an int8
+    output the parity table of ``bench.parity`` (XNNPACK, reference kernels, TFLite Micro; raw outputs, pairwise),
+    else the largest difference in output steps (``verify.micro_agreement``)."""
+    count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
+    if not np.issubdtype(model.output_dtype, np.integer):
+        agreement = {kernels: verify.micro_agreement(data, inputs[:count], arena_bytes, kernels)
+                     for kernels in ("reference", "auto")}
+        return {"tflm_vs_litert_reference_max_steps": agreement["reference"],
+                "tflm_vs_litert_default_max_steps": agreement["auto"], "tflm_vs_litert_images": count}
+    from lanmsff_edge.bench import parity
+
+    result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
+    steps = {(pair["a"], pair["b"]): pair["max_abs_diff"] for pair in result.pairs}
+    return {"parity": {"images": count, **result.to_dict()},
+            "tflm_vs_litert_reference_max_steps": steps.get(("reference", "tflm")),
+            "tflm_vs_litert_default_max_steps": steps.get(("xnnpack", "tflm")), "tflm_vs_litert_images": count}
 
 
 def _check_options(method, io, epochs, calibration_size, out):

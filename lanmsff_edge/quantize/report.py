@@ -81,4 +81,21 @@ def markdown_table(report):
             f"{_percent(row['agreement'])} | "
             f"{row['max_abs_diff']:.4f} | {row['mean_abs_diff']:.5f} | {row['size_bytes'] / 1024:.1f} | "
             f"{row['params']:,} | {_io_text(row)} | {_micro_text(row)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + parity_lines(report)) + "\n"
+
+
+def parity_lines(report):
+    """Kernel parity of the int8 variants (``bench.parity``; raw int8 outputs of the same inputs, pairwise), as a
+    second table; none when no variant has one."""
+    rows = [(row["method"], pair) for row in report["variants"] for pair in (row.get("parity") or {}).get("pairs", [])]
+    if not rows:
+        return []
+    images = next(row["parity"]["images"] for row in report["variants"] if row.get("parity"))
+    lines = ["", f"Kernel parity on the first {images} images of {report['split']} (raw int8 outputs; `lanmsff-edge "
+                 f"bench --parity` measures a whole split):", "",
+             "| variant | pair | max diff (output steps) | images differing | top-1 agreement (%) |",
+             "|---|---|---:|---:|---:|"]
+    for method, pair in rows:
+        lines.append(f"| {method} | {pair['a']} vs {pair['b']} | {pair['max_abs_diff']:g} | "
+                     f"{pair['images_differing']} / {pair['images']} | {_percent(pair['top1_agreement'])} |")
+    return lines

@@ -11,6 +11,7 @@ model's I/O type: int8/uint8 inputs are quantized with the input tensor's scale 
 dequantized, so float, fp16, dynamic-range and full-integer models answer in the same units.
 """
 import importlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,56 @@ def _first_line(error, report=()):
     return lines[0] if lines else type(error).__name__
 
 
+def _start(Interpreter, content, num_threads, kernels, preserve_all_tensors=False):
+    from lanmsff_edge.runtimes.micro import captured_native_stderr
+
+    options = {}
+    if kernels != "auto":
+        resolver = importlib.import_module(Interpreter.__module__).OpResolverType
+        options["experimental_op_resolver_type"] = (resolver.BUILTIN_REF if kernels == "reference" else
+                                                    resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    if preserve_all_tensors:
+        options["experimental_preserve_all_tensors"] = True
+    with captured_native_stderr() as report, warnings.catch_warnings():
+        # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."; "preserve_all_tensors … for debugging": asked for
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        try:
+            interpreter = Interpreter(model_content=content, num_threads=num_threads, **options)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            failure = error
+        else:
+            return interpreter
+    raise type(failure)(_first_line(failure, [line for line in report if "INFO:" not in line]))
+
+
+def open_interpreter(content, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False,
+                     source="<bytes>"):
+    """A LiteRT interpreter for flatbuffer ``content``, tensors allocated, any number of inputs and outputs:
+    ``(interpreter, backend name, kernels used, delegate error)``.
+
+    ``kernels`` as for ``TFLiteModel`` ("auto" falls back to "builtin" when XNNPACK refuses the model, and the
+    delegate error says why); ``preserve_all_tensors``: keep every intermediate tensor readable after ``invoke``
+    (``get_tensor``), at the cost of an arena that never reuses memory.
+    """
+    if kernels not in KERNELS:
+        raise UserError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
+    Interpreter, backend = interpreter_class(backend)
+    used, delegate_error = kernels, None
+    if kernels == "auto":
+        try:
+            return _start(Interpreter, content, num_threads, "auto", preserve_all_tensors), backend, "auto", None
+        except (ValueError, RuntimeError) as error:
+            if "xnnpack" not in str(error).lower() and "delegate" not in str(error).lower():
+                raise UserError(f"cannot load {source} in LiteRT: {_first_line(error)}") from None
+            used, delegate_error = "builtin", _first_line(error)
+    try:
+        interpreter = _start(Interpreter, content, num_threads, used, preserve_all_tensors)
+    except (ValueError, RuntimeError) as error:
+        raise UserError(f"cannot load {source} in LiteRT: {_first_line(error)}") from None
+    return interpreter, backend, used, delegate_error
+
+
 class TFLiteModel:
     """One ``.tflite`` model in a LiteRT interpreter (single input, single output).
 
@@ -76,12 +127,10 @@ class TFLiteModel:
     ``kernels``: "auto" (XNNPACK, LiteRT's default, falling back to the builtin kernels when XNNPACK refuses the
     model), "builtin" (the optimized builtin kernels, no delegate) or "reference" (the reference kernels, the
     same integer arithmetic as TFLite Micro's: bit-exact with a microcontroller, slow); ``backend``: force one of
-    ``BACKENDS``.
+    ``BACKENDS``; ``preserve_all_tensors``: every intermediate stays readable after a run (``tensor``).
     """
 
-    def __init__(self, model, num_threads=None, backend=None, kernels="auto"):
-        if kernels not in KERNELS:
-            raise UserError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
+    def __init__(self, model, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False):
         if isinstance(model, (bytes, bytearray, memoryview)):
             content, self.source = bytes(model), "<bytes>"
         else:
@@ -89,20 +138,8 @@ class TFLiteModel:
             if not path.is_file():
                 raise UserError(f"model file not found: {path}")
             content, self.source = path.read_bytes(), str(path)
-        Interpreter, self.backend = interpreter_class(backend)
-        self.kernels, self.delegate_error = kernels, None
-        if kernels == "auto":
-            try:
-                self.interpreter = self._start(Interpreter, content, num_threads, "auto")
-            except (ValueError, RuntimeError) as error:
-                if "xnnpack" not in str(error).lower() and "delegate" not in str(error).lower():
-                    raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
-                self.kernels, self.delegate_error = "builtin", _first_line(error)
-        if self.kernels != "auto":
-            try:
-                self.interpreter = self._start(Interpreter, content, num_threads, self.kernels)
-            except (ValueError, RuntimeError) as error:
-                raise UserError(f"cannot load {self.source} in LiteRT: {_first_line(error)}") from None
+        self.interpreter, self.backend, self.kernels, self.delegate_error = open_interpreter(
+            content, num_threads, backend, kernels, preserve_all_tensors, self.source)
         self.size_bytes = len(content)
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
@@ -115,25 +152,6 @@ class TFLiteModel:
     def xnnpack(self):
         """True when the XNNPACK delegate runs the model."""
         return self.kernels == "auto"
-
-    @staticmethod
-    def _start(Interpreter, content, num_threads, kernels):
-        from lanmsff_edge.runtimes.micro import captured_native_stderr
-
-        options = {}
-        if kernels != "auto":
-            resolver = importlib.import_module(Interpreter.__module__).OpResolverType
-            options["experimental_op_resolver_type"] = (resolver.BUILTIN_REF if kernels == "reference" else
-                                                        resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        with captured_native_stderr() as report:  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-            try:
-                interpreter = Interpreter(model_content=content, num_threads=num_threads, **options)
-                interpreter.allocate_tensors()
-            except (ValueError, RuntimeError) as error:
-                failure = error
-            else:
-                return interpreter
-        raise type(failure)(_first_line(failure, [line for line in report if "INFO:" not in line]))
 
     @property
     def input_dtype(self):
@@ -170,6 +188,10 @@ class TFLiteModel:
         self.interpreter.set_tensor(self._input["index"], x)
         self.interpreter.invoke()
         return np.array(self.interpreter.get_tensor(self._output["index"]), copy=True)
+
+    def tensor(self, index):
+        """A copy of tensor ``index`` after the last run (intermediates need ``preserve_all_tensors``)."""
+        return np.array(self.interpreter.get_tensor(index), copy=True)
 
     def quantize_input(self, x):
         """Float model inputs → what the input tensor holds (quantized for an integer input)."""

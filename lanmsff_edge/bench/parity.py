@@ -1,0 +1,180 @@
+"""Kernel parity: one integer ``.tflite`` model run by several kernel libraries on the same raw inputs, and
+their raw outputs compared pair by pair.
+
+A backend is a name, a description and ``start(model_bytes, threads) -> run``; ``run(raw_input)`` takes one input
+already in the model's input dtype and shape (int8 1×64×64×1 for LANMSFF) and returns the raw output (int8 1×C).
+Nothing is dequantized or re-quantized on the way, so a difference is the kernels' and nothing else's. Built in:
+
+- ``xnnpack``: LiteRT's default (the XNNPACK delegate; ops it does not take run on the optimized builtin kernels);
+- ``reference``: LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``);
+- ``builtin``: LiteRT's optimized builtin kernels without XNNPACK (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``);
+- ``tflm``: TFLite Micro on the host (``runtimes.micro``: its reference kernels, what a microcontroller build
+  without optimized kernels runs).
+
+More (emulated Cortex-M cores, a phone) join with ``register_backend``; every table then has their pairs too.
+
+    result = measure(model_bytes, raw_inputs, ("xnnpack", "reference", "tflm"))
+    result.pairs[0]  # {"a": "xnnpack", "b": "reference", "max_abs_diff": 15.0, "images_differing": 42, ...}
+"""
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Callable
+
+import numpy as np
+
+from lanmsff_edge.bench.mcu import output_parity
+from lanmsff_edge.errors import UserError
+
+DEFAULT_BACKENDS = ("xnnpack", "reference", "tflm")
+TFLM_ARENA_MARGIN = 16 * 1024  # as runtimes.micro.run: the measured minimum plus a margin
+
+
+class BackendError(RuntimeError):
+    """A backend cannot run this model (XNNPACK refused it, TFLite Micro lacks an op …); the message says why."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    description: str
+    start: Callable  # (model bytes, threads) -> run(raw input) -> raw output
+
+
+BACKENDS = {}
+
+
+def register_backend(name, description, start):
+    """Add (or replace) backend ``name``: ``start(model_bytes, threads)`` returns ``run(raw_input) -> raw_output``
+    and raises ``BackendError`` (or ``UserError``) when the model cannot run there."""
+    BACKENDS[name] = Backend(name, description, start)
+    return BACKENDS[name]
+
+
+def backend_names(text):
+    """``"xnnpack,tflm"`` → ``("xnnpack", "tflm")``; an unknown or repeated name, or fewer than two, is a
+    ``UserError``."""
+    names = tuple(part.strip() for part in str(text).split(",") if part.strip())
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise UserError(f"unknown parity backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise UserError(f"parity compares two or more different backends, got {', '.join(names) or 'none'}")
+    return names
+
+
+def _litert(kernels):
+    def start(data, threads):
+        from lanmsff_edge.runtimes.litert import TFLiteModel
+
+        model = TFLiteModel(data, num_threads=threads, kernels=kernels)
+        if model.kernels != kernels:
+            raise BackendError(f"XNNPACK refused the model ({model.delegate_error})")
+        return model.invoke_raw
+
+    return start
+
+
+def _tflm(data, threads):
+    from lanmsff_edge.runtimes import micro
+
+    missing = micro.unsupported_ops(data)
+    if missing:
+        raise BackendError(f"TFLite Micro has no kernel for: {', '.join(missing)}")
+    try:
+        interpreter = micro.load(data, micro.find_arena_size(data) + TFLM_ARENA_MARGIN)
+    except micro.MicroAllocationError as error:
+        raise BackendError(f"TFLite Micro cannot allocate the model: {error}") from None
+
+    def run(x):
+        interpreter.reset()
+        return micro.invoke(interpreter, x)[0]
+
+    return run
+
+
+register_backend("xnnpack", "LiteRT, XNNPACK delegate (LiteRT's default; ops XNNPACK does not take run on the "
+                            "optimized builtin kernels)", _litert("auto"))
+register_backend("reference", "LiteRT, reference kernels (OpResolverType.BUILTIN_REF)", _litert("reference"))
+register_backend("builtin", "LiteRT, optimized builtin kernels, no XNNPACK", _litert("builtin"))
+register_backend("tflm", "TFLite Micro on the host (reference kernels)", _tflm)
+
+
+@dataclass
+class ParityResult:
+    """Raw outputs per backend (N×C integer arrays; None where it failed), the errors, and the pair table."""
+
+    backends: dict  # name -> {"description", "error"}
+    pairs: list
+    outputs: dict = field(repr=False, default_factory=dict)
+
+    def to_dict(self):
+        return {"backends": self.backends, "pairs": self.pairs}
+
+
+def run_backend(backend, data, inputs, threads=1, progress=None):
+    """``backend``'s raw outputs for every raw input, stacked as an N×C integer array."""
+    run = backend.start(data, threads)
+    outputs = []
+    for count, x in enumerate(inputs, 1):
+        outputs.append(np.asarray(run(x)).reshape(-1))
+        if progress is not None and count % 500 == 0:
+            progress(f"parity: {backend.name} {count}/{len(inputs)} images")
+    return np.stack(outputs).astype(np.int64) if outputs else np.zeros((0, 0), np.int64)
+
+
+def compare(a, b, output_tensor):
+    """One pair: max |a − b| (output steps), images with any difference, top-1 agreement and the images whose
+    top-1 differs, and how many images have each largest difference (``images_by_max_diff``). ``a`` and ``b``:
+    N×C raw outputs of the same inputs; ``output_tensor``: the model's output (``tflite_graph.TensorInfo``).
+    Top-1 is ``argmax`` (the lower class index wins a tie, as a caller reading the raw output would pick it)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    if a.shape != b.shape:
+        raise ValueError(f"outputs of different shapes: {a.shape} and {b.shape}")
+    if not len(a):
+        return {"images": 0, "max_abs_diff": None, "unit": None, "top1_agreement": None, "images_differing": 0,
+                "top1_differing": 0, "images_by_max_diff": {}}
+    stats = output_parity(list(a), list(b), output_tensor)
+    worst = np.abs(a - b).max(axis=1)
+    values, counts = np.unique(worst, return_counts=True)
+    return {**stats, "images_differing": int(np.count_nonzero(worst)),
+            "top1_differing": int(np.count_nonzero(a.argmax(1) != b.argmax(1))),
+            "images_by_max_diff": {str(int(v)): int(c) for v, c in zip(values, counts)}}
+
+
+def pair_table(outputs, output_tensor):
+    """``compare`` for every pair of backends that produced outputs, in the order given."""
+    names = [name for name, value in outputs.items() if value is not None]
+    return [{"a": a, "b": b, **compare(outputs[a], outputs[b], output_tensor)} for a, b in combinations(names, 2)]
+
+
+def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1, progress=None):
+    """Run ``data`` (an integer ``.tflite`` flatbuffer) on every backend named in ``backends`` for the raw
+    ``inputs`` and compare; a backend that cannot run the model is recorded with its error, the others go on."""
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    graph = read_tflite(data)
+    if not graph.outputs or not graph.outputs[0].quantized:
+        raise UserError(f"{graph.source}: parity compares integer outputs; this model's output is "
+                        f"{graph.outputs[0].dtype if graph.outputs else 'missing'}")
+    outputs, described = {}, {}
+    for name in backends:
+        backend = BACKENDS[name]
+        described[name] = {"description": backend.description, "error": None}
+        if progress is not None:
+            progress(f"parity: {name} on {len(inputs)} images")
+        try:
+            outputs[name] = run_backend(backend, data, inputs, threads, progress)
+        except (BackendError, UserError) as error:
+            outputs[name] = None
+            described[name]["error"] = " ".join(str(error).split())
+    return ParityResult(described, pair_table(outputs, graph.outputs[0]), outputs)
+
+
+def raw_inputs(model, images):
+    """uint8 faces → one raw input per face for a ``bench.models.TFLiteBenchModel`` (prepared for its input as
+    the bench prepares them, then quantized with the input tensor's scale and zero point)."""
+    from lanmsff_edge.bench.mcu import quantize_for
+
+    tensor = model.graph.inputs[0]
+    batch = quantize_for(tensor, model.inputs(images))
+    return [batch[i:i + 1].reshape(tensor.shape) for i in range(len(batch))]

@@ -1,0 +1,179 @@
+"""``lanmsff-edge bench --parity``: for each int8 model, its raw outputs under every parity backend on a data
+set's split, one table row per pair of backends, and with ``trace`` where the kernels part (``bench.trace``).
+
+    report = run_parity(["ferplus:int8"], dataset="ferplus", data="ferplus.tar.gz", split="val")
+    print(format_parity(report)); write_parity_json(report, "parity.json")
+
+Models: ``.tflite`` files with an integer output, as given; a ``.keras`` model is converted to int8 (PTQ, as the
+bench converts it); float TFLite models are skipped with a note. Accuracy per backend is on the named split.
+"""
+import json
+
+import numpy as np
+
+from lanmsff_edge.atomic import write_text
+from lanmsff_edge.bench import parity
+from lanmsff_edge.errors import UserError
+
+
+def _int8_models(opened, dataset, data, images, fold, notes):
+    from lanmsff_edge.bench.convert import expand_models
+    from lanmsff_edge.bench.models import KerasBenchModel
+
+    models = []
+    for model in expand_models(opened, dataset, data, images, ("int8",), fold):
+        if isinstance(model, KerasBenchModel):
+            continue
+        if not model.graph.outputs[0].quantized:
+            notes.append(f"{model.name}: skipped, its output is {model.graph.outputs[0].dtype} (parity compares the "
+                         f"raw outputs of integer models)")
+            continue
+        models.append(model)
+    return models
+
+
+def _accuracy(outputs, labels):
+    return None if outputs is None or not len(outputs) else float(np.mean(outputs.argmax(axis=1) == labels))
+
+
+def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold=None,
+               backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, input_range="0,1", progress=None):
+    """The parity report (a JSON-ready dict) of ``models`` (paths or bundled names; none: the bundled ones) on
+    ``dataset``'s ``split`` (first ``limit`` images), for the named ``backends``; ``trace`` adds the XNNPACK /
+    reference-kernel trace of each model."""
+    from lanmsff_edge.bench.host import host_info
+    from lanmsff_edge.bench.measure import check_classes
+    from lanmsff_edge.bench.models import open_models, parse_input_range
+    from lanmsff_edge.bench.runner import bundled_models, expand_bundled, load_data
+    from lanmsff_edge.bench.trace import trace as trace_model
+
+    if dataset is None:
+        raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
+    backends = parity.backend_names(",".join(backends))
+    say = progress or (lambda message: None)
+    paths = expand_bundled(models) if models else bundled_models(dataset)
+    opened = open_models(paths, parse_input_range(input_range))
+    images = load_data(dataset, data, split, limit, fold)
+    if not len(images):
+        raise UserError(f"{dataset} {split} has no images")
+    for model in opened:
+        check_classes(model, images)
+    notes = []
+    entries = []
+    for model in _int8_models(opened, dataset, data, images.images, fold, notes):
+        say(f"{model.name}: parity on {len(images)} {dataset} {split} images")
+        inputs = parity.raw_inputs(model, images.images)
+        result = parity.measure(model.data, inputs, backends, threads, say)
+        entry = {"model": model.name, "path": model.path, "precision": model.precision, "notes": list(model.notes),
+                 **result.to_dict(),
+                 "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
+        if trace:
+            say(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
+            entry["trace"] = trace_model(model.data, inputs, threads=threads, progress=say)
+        entries.append(entry)
+    if not entries:
+        raise UserError("no integer model to compare (parity runs int8 .tflite models, or converts .keras ones)")
+    return {"kind": "parity", "dataset": images.dataset, "split": images.split, "fold": fold, "images": len(images),
+            "backends": list(backends), "threads": threads, "models": entries, "notes": notes,
+            "host": host_info({"threads": threads})}
+
+
+def _pair_cells(pair, images):
+    if pair["max_abs_diff"] is None:
+        return ["-"] * 4
+    return [f"{pair['max_abs_diff']:g}", f"{pair['images_differing']} ({100 * pair['images_differing'] / images:.1f} %)",
+            f"{100 * pair['top1_agreement']:.2f} %", str(pair["top1_differing"])]
+
+
+PAIR_HEADER = ["model", "pair", "max diff (steps)", "images differing", "top-1 agreement", "top-1 differing"]
+
+
+def pair_rows(report):
+    return [[entry["model"], f"{pair['a']} vs {pair['b']}", *_pair_cells(pair, report["images"])]
+            for entry in report["models"] for pair in entry["pairs"]]
+
+
+def _title(report):
+    fold = f" fold {report['fold']}" if report.get("fold") else ""
+    return (f"Kernel parity on {report['dataset']}{fold} {report['split']} ({report['images']} images): raw int8 "
+            f"outputs of the same inputs, max |difference| in output quantization steps, {report['threads']} "
+            f"thread(s)")
+
+
+def _backend_lines(report):
+    lines = []
+    for entry in report["models"]:
+        for name, backend in entry["backends"].items():
+            accuracy = entry["accuracy"].get(name)
+            state = f"ERROR {backend['error']}" if backend["error"] else (
+                f"accuracy {100 * accuracy:.2f} % on {report['dataset']} {report['split']}")
+            lines.append(f"{entry['model']}: {name} = {backend['description']}: {state}")
+    return lines
+
+
+def trace_lines(trace):
+    """The trace's findings in a few lines (the per-op rows are in the JSON)."""
+    first, own = trace["first_differing_op"], trace["first_own_difference"]
+    if first is None:
+        return [f"trace ({trace['a']} vs {trace['b']}, {trace['images']} images): every intermediate tensor is "
+                "identical"]
+    lines = [f"trace ({trace['a']} vs {trace['b']}, {trace['images']} images; the {trace['a']} run with all tensors "
+             f"kept equals its plain run on {trace['preserved_run_matches_plain']} of {trace['images']}):",
+             f"  first differing op: #{first['index']} {first['name']} ({first['output']}), up to "
+             f"{first['cumulative_max']} step(s)"]
+    if own is not None:
+        lines.append(f"  first op that differs by itself on identical inputs: #{own['index']} {own['name']}")
+    kinds = [f"{name} {kind['ops_with_own_difference']}/{kind['ops']} (≤{kind['own_max']})"
+             for name, kind in trace["by_kind"].items() if kind["ops_with_own_difference"]]
+    lines.append("  ops that round differently by themselves (ops of the kind, own max steps): " + ", ".join(kinds))
+    growth = trace["growth"]
+    for label, key in (("largest intermediate difference", "largest_intermediate"),
+                       ("at the op feeding the output", "output_input"), ("at the output", "output")):
+        row = growth[key]
+        if row is not None:
+            lines.append(f"  {label}: {row['cumulative_max']} step(s) (#{row['index']} {row['name']})")
+    gains = [row for row in trace["ops"] if row.get("steps_per_input_step") and row["cumulative_max"]]
+    for row in gains[-1:]:
+        lines.append(f"  #{row['index']} {row['name']} can move its output by up to {row['steps_per_input_step']:.1f} "
+                     f"steps per input step (slope bound × input scale / output scale)")
+    if trace["dead_ops"]:
+        lines.append(f"  constant on every traced image (dead path; no difference possible): ops "
+                     f"{', '.join('#' + str(i) for i in trace['dead_ops'])}")
+    rounding = trace["rounding"]
+    if rounding.get("elements"):
+        a, b = trace["a"], trace["b"]
+        lines.append(f"  why (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, first {rounding['images']} images): "
+                     f"{rounding['elements']} differing elements: {rounding.get('tie', 0)} exact ties, "
+                     f"{rounding.get(f'{b}_off', 0)} where {b} is not the correctly rounded value "
+                     f"({rounding.get(f'{b}_off_double_rounding', 0)} in its double-rounding window), "
+                     f"{rounding.get(f'{a}_off', 0)} where {a} is not, {rounding.get('both_off', 0)} neither")
+    return lines + [f"  note: {note}" for note in trace["notes"]]
+
+
+def _lines(report, table):
+    lines = [_title(report), ""] + table(PAIR_HEADER, pair_rows(report)) + [""] + _backend_lines(report)
+    for entry in report["models"]:
+        if "trace" in entry:
+            lines += ["", f"{entry['model']}:"] + trace_lines(entry["trace"])
+        lines += [f"{entry['model']}: {note}" for note in entry["notes"]]
+    return lines + [f"note: {note}" for note in report["notes"]]
+
+
+def format_parity(report):
+    from lanmsff_edge.bench.report import _text_table
+
+    return "\n".join(_lines(report, _text_table))
+
+
+def parity_markdown(report):
+    from lanmsff_edge.bench.report import _markdown_table
+
+    return "\n".join(_lines(report, _markdown_table)) + "\n"
+
+
+def write_parity_json(report, path):
+    write_text(path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_parity_markdown(report, path):
+    write_text(path, parity_markdown(report))
