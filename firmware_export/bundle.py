@@ -160,12 +160,20 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEFAULT_MARGIN, labels=None):
+def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
+                    max_arena=None, board=None, patches=None, verify=None, tflm=None, say=None):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
+    ``max_arena`` (bytes or a size string) and/or ``board`` (its largest SRAM block, less the application's
+    reserve) set an arena budget: the model is then run in the fewest row patches whose measured arena fits
+    (``lanmsff_edge.memory``); ``patches`` forces a count. ``verify`` (a core name, e.g. ``cortex-m7``) builds
+    the bundle with real TFLM + CMSIS-NN from the tree ``tflm`` and runs its golden self-test under QEMU before
+    anything is written; a mismatch is an error.
+
     Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
-    with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``.
+    with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
+    budget no patch count reaches, a failed verification.
     """
     from lanmsff_edge import pretrained
 
@@ -185,10 +193,28 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEF
     num_classes = int(graph.outputs[0].shape[1])
     label_names, label_source = resolve_labels(model_path, num_classes, model_bytes=data, option=labels)
 
-    # Measure: the smallest arena that allocates, then the margin on top.
+    if arena_margin is not None:
+        parse_margin(arena_margin, 1)  # a malformed margin fails before minutes of measuring
+    core = None
+    if verify:
+        from firmware_export import cores, tflm as tflm_tree
+
+        core = cores.get_core(verify)
+        tree = tflm_tree.find_tree(tflm)
+        tflm_tree.require_tools()
+    graph, data, patching = _patched(graph, data, source, max_arena, board, patches, arena_margin, say)
+
+    # Measure: the smallest arena that allocates, then the margin on top (within the budget, if there is one:
+    # the fit already proved that the budget leaves at least the fit's margin).
     minimum = micro.find_arena_size(data)
+    arena_margin = arena_margin or DEFAULT_MARGIN
     margin = parse_margin(arena_margin, minimum)
     arena = _round_up(minimum + margin)
+    budget = patching.get("budget_bytes")
+    if budget and arena > budget and patching.get("margin_chosen") is None:
+        arena = budget // 16 * 16
+        margin = arena - minimum
+        arena_margin = str(margin)  # what the budget leaves, stated as bytes
 
     # Golden vector, produced by TFLM with the arena the bundle declares (so it is proven to be enough).
     image, golden_description = golden_face()
@@ -201,6 +227,10 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEF
                         f"arena: {error}") from None
     golden_output = micro.invoke(interpreter, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
     golden_top = int(np.argmax(golden_output))
+    if patching["patches"] > 1:
+        _check_bit_identical(patching.pop("original"), golden_input, golden_output)
+    else:
+        patching.pop("original", None)
     probabilities = (golden_output.astype(np.float32) - y.zero_point) * y.scale
 
     methods = micro.resolver_methods(graph)
@@ -209,18 +239,92 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=DEF
     values = _values(name, layout, graph, data, model_path, label_names, label_source, minimum, margin, arena,
                      arena_margin, methods, image, golden_input, golden_output, golden_top, probabilities,
                      golden_description, fit, latency)
+    values["patch_notes"] = _patch_notes(patching)
     paths = _layout_paths(name, layout)
     contents = _render_all(paths, values, layout)
 
     manifest = _manifest(name, layout, graph, data, model_path, label_names, label_source, minimum, margin,
                          arena, methods, golden_output, golden_top, probabilities, golden_description, fit,
                          latency, contents)
+    manifest["patches"] = patching
     contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    if core is not None:
+        manifest["verified"] = _verify(contents, core, tree, say)
+        contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     _write_directory(out, contents)
     return Bundle(out=out, name=name, layout=layout, files={path: len(body) for path, body in contents.items()},
                   model_bytes=len(data), arena_minimum=minimum, arena_margin=margin, arena_size=arena,
                   ops=graph.builtin_ops, resolver_methods=methods, labels=label_names,
                   golden_output=golden_output.tolist(), golden_top=golden_top, fit=fit, manifest=manifest)
+
+
+def _patched(graph, data, source, max_arena, board, count, margin, say):
+    """The model to bundle: as given, or run in row patches for an arena budget. Returns (graph, bytes, the
+    ``patches`` entry of bundle.json, with the original bytes under "original" for the identity check)."""
+    from lanmsff_edge.memory import fit
+
+    budget = fit.parse_size(max_arena) if max_arena is not None else None
+    if board is not None:
+        chosen = boards.get_board(board)
+        on_board = min(chosen.ram_block, chosen.ram - boards.DEFAULT_RAM_RESERVE)
+        budget = on_board if budget is None else min(budget, on_board)
+    if budget is None and count in (None, 1):
+        return graph, data, {"patches": 1, "original": data}
+    if count is not None:
+        chosen_variant, tried = fit.variant(data, int(count)), []
+    else:
+        chosen_variant, tried = fit.fit(data, budget, margin, say=say)  # margin None: fit.BUDGET_MARGIN
+    base_macs = graph.macs
+    entry = {**chosen_variant.as_dict(base_macs), "budget_bytes": budget, "board": board, "margin_chosen": margin,
+             "unpatched_arena_bytes": (tried[0].arena if tried else micro.find_arena_size(data)),
+             "tried": [v.as_dict(base_macs) for v in tried], "source_model_sha256": _sha256(data),
+             "method": "row stripes of the peak regions with halos (lanmsff_edge.memory), op order hoisting, "
+                       "offline memory plan in the model's OfflineMemoryAllocation metadata",
+             "original": data}
+    entry.pop("model_bytes", None)
+    if chosen_variant.patches == 1:
+        return graph, data, entry
+    return read_tflite(chosen_variant.data), chosen_variant.data, entry
+
+
+def _patch_notes(patching):
+    if patching.get("patches", 1) == 1:
+        return ""
+    budget = f" to fit a {patching['budget_bytes']:,}-byte budget" if patching.get("budget_bytes") else ""
+    return (f"\n**Patch-based execution.** The model array is the original model rewritten{budget}: "
+            f"{', '.join(patching['regions'])} run in {patching['patches']} row stripes with halos, one after the "
+            f"other, with an offline memory plan in the model's metadata. The arena falls from "
+            f"{patching['unpatched_arena_bytes']:,} to {patching['arena_bytes']:,} bytes (host measurement) for "
+            f"{patching['extra_macs'] * 100:.1f} % more multiply-accumulates (the halos, recomputed). The "
+            "outputs are bit-identical to the unpatched model's (checked on the golden face when the bundle was "
+            "made; the rewrite keeps every weight and quantization parameter).\n")
+
+
+def _check_bit_identical(original, golden_input, golden_output):
+    """The patched model must compute the unpatched model's integers; a difference is a bug, never shipped."""
+    reference = micro.run(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    if not np.array_equal(reference, golden_output):
+        raise RuntimeError(f"internal error: the patched model's golden output {golden_output.tolist()} differs "
+                           f"from the unpatched model's {reference.tolist()}")
+
+
+def _verify(contents, core, tree, say):
+    """Build ``contents`` for ``core`` and run its self-test under QEMU; return the figures for bundle.json."""
+    from firmware_export import emulate
+
+    with tempfile.TemporaryDirectory(prefix="lanmsff-verify-") as staging:
+        for relative, body in contents.items():
+            target = Path(staging) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+        result = emulate.emulate(staging, core, tree, say=say)
+    if not result.golden_ok:
+        raise UserError(f"--verify {core.name}: the golden self-test FAILED on the emulated core: output "
+                        f"{result.output} vs golden {result.golden_output} (max difference {result.max_diff_lsb} "
+                        "steps); the bundle was not written")
+    figures = result.as_dict()
+    figures.pop("ops")
+    return figures
 
 
 def _millions(macs):

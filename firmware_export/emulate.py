@@ -217,6 +217,7 @@ def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None
         if say:
             say(f"running the bundle on QEMU {core.machine} ({core.name}, -icount)")
         status, lines = run_elf(elf, core, folder / "build.log", timeout=timeout)
+        table = sections(elf)
     except UserError:
         keep = True  # the log named in the message must still be there
         raise
@@ -237,7 +238,6 @@ def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None
     whole = max(sum(totals.values()), 1)
     by_type = {op: {"instructions": n, "share": n / whole, "count": counts[op]}
                for op, n in sorted(totals.items(), key=lambda item: -item[1])}
-    table = sections(elf)
     flash = sum(table.get(s, 0) for s in (".isr_vector", ".text", ".ARM.exidx", ".ARM.extab", ".preinit_array",
                                           ".init_array", ".fini_array", ".data"))
     golden = [int(v) for v in manifest["golden"]["output"]]

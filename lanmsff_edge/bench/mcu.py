@@ -112,8 +112,76 @@ def estimate_note():
             f"application (lanmsff_edge.boards)")
 
 
+def patch_rows(models, rows, settings):
+    """``--patches``: for each int8 model, a row per patch count: measured TFLM arena, MACs (halo recompute
+    included), host time of the TFLM reference kernels, and the variant's bytes for the emulation."""
+    from lanmsff_edge.memory import fit
+    from lanmsff_edge.runtimes import micro
+
+    table = []
+    for model, row in zip(models, rows):
+        if row.error or row.format != "tflite" or row.precision != "int8":
+            continue
+        for count in settings.extra.get("patch_counts") or ():
+            settings.say(f"{model.name}: {count} patch(es)")
+            try:
+                variant = fit.variant(model.data, count)
+                interpreter = micro.load(variant.data, variant.arena)
+                x = quantize_for(model.graph.inputs[0], timing_input(model, settings.data))
+                latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)
+            except RUNTIME_ERRORS as error:
+                table.append({"model": row.model, "patches": count, "error": one_line(error)})
+                continue
+            table.append({"title": "Patch-based execution (TFLM arena measured on the host; HOST time of the "
+                                   "reference kernels)", "model": row.model, "patches": count,
+                          "arena_bytes": variant.arena, "macs": variant.macs,
+                          "extra_macs": (variant.macs - model.graph.macs) / model.graph.macs,
+                          "host_tflm_ms": latency.p50, "regions": list(variant.regions), "_data": variant.data})
+    return table
+
+
+def emulation_rows(models, rows, patches, settings):
+    """``--emulate CORE``: each int8 model (and each patch count) built with real TFLM + CMSIS-NN and run on the
+    emulated cores; the figures go into the row's ``emulation`` list and a table."""
+    import tempfile
+    from pathlib import Path
+
+    from firmware_export import emulate, export_firmware
+
+    tree = settings.extra["tflm_tree"]
+    variants = [(row.model, 1, model.data) for model, row in zip(models, rows)
+                if not row.error and row.format == "tflite" and row.precision == "int8"]
+    variants += [(p["model"], p["patches"], p["_data"]) for p in patches if "_data" in p and p["patches"] > 1]
+    table = []
+    for name, count, data in variants:
+        for core in settings.extra["emulate"]:
+            settings.say(f"{name}: {count} patch(es) on emulated {core}")
+            with tempfile.TemporaryDirectory(prefix="lanmsff-bench-emulate-") as folder:
+                model_file = Path(folder) / "model.tflite"
+                model_file.write_bytes(data)
+                export_firmware(model_file, Path(folder) / "bundle", labels=None)
+                result = emulate.emulate(Path(folder) / "bundle", core, tree, say=settings.say)
+            figures = result.as_dict()
+            figures.pop("ops")
+            entry = {"title": "Emulated Cortex-M (real TFLM + CMSIS-NN under QEMU -icount: instructions, not "
+                              "cycles)", "model": name, "patches": count, **figures}
+            table.append(entry)
+            for row in rows:
+                if row.model == name:
+                    row.extra.setdefault("emulation", []).append({"patches": count, **figures})
+    return table
+
+
 def run(models, settings):
     rows = [keras_row(m, settings) if isinstance(m, KerasBenchModel) else tflm_row(m, settings) for m in models]
     notes = ["TFLite Micro rows are HOST timings of the reference kernels on this CPU, not microcontroller "
              "timings, so they get no speed-up; see the board table for the labelled estimate", estimate_note()]
-    return rows, notes, {"boards": board_rows(rows)}
+    tables = {"boards": board_rows(rows)}
+    patches = patch_rows(models, rows, settings)
+    if settings.extra.get("emulate"):
+        tables["emulation"] = emulation_rows(models, rows, patches, settings)
+    if patches:
+        for entry in patches:
+            entry.pop("_data", None)
+        tables["patches"] = patches
+    return rows, notes, tables

@@ -145,6 +145,33 @@ def _board_lines(report, markdown=False):
     return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
 
 
+def _patch_lines(report, markdown=False):
+    rows = report.tables.get("patches")
+    if not rows:
+        return []
+    header = ["model", "patches", "arena", "MACs", "extra MACs", "host TFLM ms", "regions split"]
+    body = [[r["model"], str(r["patches"])] + (["error: " + r["error"], "", "", "", ""] if "error" in r else
+            [_bytes(r["arena_bytes"]), _count(r["macs"]), f"{100 * r['extra_macs']:+.1f}%",
+             _fixed(r["host_tflm_ms"], ".1f"), "; ".join(r["regions"]) or "-"]) for r in rows]
+    title = next((r["title"] for r in rows if "title" in r), "Patch-based execution")
+    return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+
+
+def _emulation_lines(report, markdown=False):
+    rows = report.tables.get("emulation")
+    if not rows:
+        return []
+    header = ["model", "patches", "core", "golden", "M instr.", "instr./MAC", "arena used", "flash", "RAM",
+              "heaviest ops"]
+    body = [[r["model"], str(r["patches"]), r["core"],
+             "bit-exact" if r["golden_ok"] else f"DIFFERS (max {r['max_diff_lsb']} steps)",
+             f"{r['instructions'] / 1e6:,.1f}", f"{r['instructions_per_mac']:.2f}", _bytes(r["arena_used_bytes"]),
+             _bytes(r["flash_bytes"]), _bytes(r["ram_bytes"]),
+             ", ".join(f"{op} {100 * v['share']:.0f}%" for op, v in list(r["by_op_type"].items())[:3])]
+            for r in rows]
+    return ["", rows[0]["title"]] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+
+
 def _text_table(header, body):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
@@ -162,6 +189,7 @@ def format_table(report):
     """The terminal table, then board / per-row notes and the report's notes."""
     header, body = _cells(report)
     lines = _header_lines(report) + [""] + _text_table(header, body) + _board_lines(report)
+    lines += _patch_lines(report) + _emulation_lines(report)
     footnotes = _footnotes(report)
     if footnotes or report.notes:
         lines.append("")
@@ -173,6 +201,7 @@ def to_markdown(report):
     header, body = _cells(report)
     lines = ["## lanmsff-edge bench", ""] + [f"{line}  " for line in _header_lines(report)] + [""]
     lines += _markdown_table(header, body) + _board_lines(report, markdown=True)
+    lines += _patch_lines(report, markdown=True) + _emulation_lines(report, markdown=True)
     footnotes = _footnotes(report) + [f"note: {note}" for note in report.notes]
     if footnotes:
         lines += [""] + [f"- {line}" for line in footnotes]

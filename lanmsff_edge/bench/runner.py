@@ -64,7 +64,8 @@ def load_data(dataset, data, split, limit, fold=None):
 
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
               limit=None, fold=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
-              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None, mapping_only=False):
+              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None, mapping_only=False,
+              emulate=(), tflm=None, patches=()):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
     returns a ``BenchReport``.
 
@@ -90,11 +91,19 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
         raise UserError(f"unknown Android delegate(s) {', '.join(unknown)}: choose from {', '.join(ANDROID_DELEGATES)}")
     if mapping_only and device != "coral":
         raise UserError(f"--mapping-only applies to --device coral, not {device}")
+    if (emulate or patches) and device != "mcu":
+        raise UserError(f"--emulate and --patches apply to --device mcu, not {device}")
     value_range = parse_input_range(input_range)
     settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup,
                              benchmark_binary=benchmark_binary, android_serial=android_serial,
                              android_delegates=tuple(android_delegates), command_runner=command_runner,
                              progress=progress, mapping_only=bool(mapping_only))
+    settings.extra.update(emulate=tuple(emulate), patch_counts=tuple(patches))
+    if emulate:  # tree and tools are checked before anything is loaded
+        from firmware_export import tflm as tflm_tree
+
+        tflm_tree.require_tools()
+        settings.extra["tflm_tree"] = tflm_tree.find_tree(tflm)
     preflight(device, settings)
     notes = []
     settings.keras_threads, note = measure.configure_tf_threads(threads)

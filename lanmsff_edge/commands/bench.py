@@ -60,9 +60,18 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--trace", is_flag=True,
               help="--parity: also run XNNPACK and the reference kernels with every intermediate tensor kept and "
                    "report the first op whose output differs and how the difference grows.")
+@click.option("--emulate", "emulate", multiple=True, type=click.Choice(["cortex-m4", "cortex-m7", "cortex-m55"]),
+              help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
+                   "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
+@click.option("--tflm", default=None, type=click.Path(),
+              help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
+                   "[default: $TFLM_DIR]")
+@click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,
+              help="mcu: a row per patch count (repeatable, e.g. --patches 1 --patches 6): arena, MACs, host time "
+                   "(and emulated instructions with --emulate).")
 def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range,
             json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates, parity,
-            backends, trace):
+            backends, trace, emulate, tflm, patch_counts):
     if parity or trace:
         return _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold,
                        input_range, json_path, markdown_path, plot_path, backends)
@@ -73,7 +82,8 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
     report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
                        split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
-                       mapping_only=mapping_only, progress=lambda message: click.echo(message, err=True))
+                       mapping_only=mapping_only, progress=lambda message: click.echo(message, err=True),
+                       emulate=emulate, tflm=tflm, patches=patch_counts)
     click.echo(format_table(report))
     if json_path:
         write_json(report, json_path)

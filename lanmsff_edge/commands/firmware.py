@@ -1,6 +1,12 @@
 """`lanmsff-edge export-firmware`: an int8 model → a TensorFlow Lite Micro bundle for a microcontroller."""
 import click
 
+from firmware_export.cores import CORES
+from lanmsff_edge.boards import BOARDS
+
+BOARD_KEYS = [board.key for board in BOARDS]
+CORE_NAMES = list(CORES)
+
 
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
                     "arena, golden self-test, example, README, bundle.json) for an int8 .tflite model.")
@@ -12,21 +18,45 @@ import click
               help="Prefix of file names and C symbols (a C identifier).")
 @click.option("--layout", type=click.Choice(["plain", "cmake", "arduino"]), default="plain", show_default=True,
               help="plain sources; + CMakeLists.txt (-DTFLM_DIR=...); or an Arduino library.")
-@click.option("--arena-margin", default="10%", show_default=True,
-              help="Added to the measured minimum arena: a percentage or bytes (4096, 8KB).")
+@click.option("--arena-margin", default=None,
+              help="Added to the measured minimum arena: a percentage or bytes (4096, 8KB). [default: 10%; with "
+                   "--max-arena/--board, 10% within the budget, at least 2%]")
+@click.option("--max-arena", default=None, metavar="SIZE",
+              help="Arena budget (262144, 256KB, 0.25MB): run the model in the fewest row patches that fit.")
+@click.option("--board", default=None, type=click.Choice(BOARD_KEYS),
+              help="Budget = the board's largest SRAM block, less ~32 KB for the application.")
+@click.option("--patches", type=click.IntRange(1, 10), default=None,
+              help="Force this many row patches (1 = unpatched).")
+@click.option("--verify", "verify_core", default=None, type=click.Choice(CORE_NAMES),
+              help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
+                   "(QEMU) before writing the bundle.")
+@click.option("--tflm", default=None, type=click.Path(),
+              help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
+                   "tflm-tree.tar.gz. [default: $TFLM_DIR]")
 @click.option("--labels", default=None,
               help="Class labels: comma-separated, or a .txt (one per line) / .json file. "
                    "Default: the model's sidecar JSON, else FERPlus (8) / FER-2013 (7).")
-def command(model_path, out_dir, name, layout, arena_margin, labels):
+def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, labels):
     from firmware_export import export_firmware
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
-                             labels=labels)
+                             labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
+                             tflm=tflm, say=lambda text: click.echo(text, err=True))
     manifest = bundle.manifest
     click.echo(f"bundle      {bundle.out} ({bundle.layout}, {len(bundle.files)} files)")
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")
     click.echo(f"arena       {bundle.arena_size:,} bytes (measured minimum {bundle.arena_minimum:,} "
                f"+ margin {bundle.arena_margin:,})")
+    patching = manifest.get("patches", {})
+    if patching.get("patches", 1) > 1:
+        click.echo(f"patches     {patching['patches']} row stripes ({', '.join(patching['regions'])}): arena "
+                   f"{patching['unpatched_arena_bytes']:,} -> {patching['arena_bytes']:,} bytes measured, "
+                   f"+{patching['extra_macs'] * 100:.1f} % MACs; outputs bit-identical to the unpatched model")
+    verified = manifest.get("verified")
+    if verified:
+        click.echo(f"verified    {verified['core']} (QEMU {verified['machine']}, TFLM + CMSIS-NN): golden self-test "
+                   f"bit-exact, {verified['instructions'] / 1e6:,.1f} M instructions per inference (under QEMU, not "
+                   f"cycles), arena used {verified['arena_used_bytes']:,} bytes")
     click.echo(f"ops         {len(bundle.ops)}: {' '.join(bundle.ops)}")
     click.echo(f"labels      {', '.join(bundle.labels)} ({manifest['labels_source']})")
     click.echo(f"golden      {bundle.golden_output} -> {bundle.labels[bundle.golden_top]}")

@@ -1,20 +1,21 @@
-"""Row-stripe (patch-based) execution of a model's high-resolution stem, rewritten on the ``.tflite`` flatbuffer.
+"""Row-stripe (patch-based) execution of a model's large feature maps, rewritten on the ``.tflite`` flatbuffer.
 
 TFLite Micro keeps every live tensor in its arena; LANMSFF's peak is block 1 at 64×64 (a 3×3 convolution's
-input and output, 2 × 64×64×66 int8). ``split_stem(model, n)`` finds the stem — the chain of CONV_2D,
-DEPTHWISE_CONV_2D and pooling ops that starts at the model input, each op the only reader of the one before —
-cuts it at its smallest output, and replaces it by ``n`` stripes of output rows, each computed from a SLICE of
-the input rows its receptive field needs (the halo), one stripe after the other, joined by a CONCATENATION along
-the rows. Only one stripe's activations are alive at a time, so TFLM's planner reuses that memory (MCUNetV2's
-patch-based inference, Lin et al. 2021, in stock TFLM ops).
+input and output, 2 × 64×64×66 int8), then block 2's MassAtt products at 32×32×72. Both sit in a *region*: the
+ops that lead, through row-local ops only (convolutions, pooling, element-wise ops), into a pooling op, each
+intermediate map read by one op of the region. ``split(data, n)`` replaces the region holding the modelled
+memory peak by ``n`` stripes of output rows, each computed from SLICEs of the input rows its receptive field
+needs (the halo), one stripe after the other, joined by a CONCATENATION along the rows; then it looks for the
+new peak and repeats while the peak lies in a region. Only one stripe's activations are alive at a time, so
+TFLM's planner reuses that memory (MCUNetV2's patch-based inference, Lin et al. 2021, in stock TFLM ops).
 
 Why on the flatbuffer and not in Keras: the rewrite then applies to any full-integer model as it is — the
 bundled one, a user's own — and keeps its exact integers. Each stripe reuses the original weight buffers and
 copies the quantization parameters of the tensor it stands for; a convolution's SAME padding becomes an
-explicit PAD (which fills with the zero point, i.e. real 0, exactly what SAME contributes in int8 kernels)
-only on the sides where the stripe touches the true image border, and VALID padding everywhere else, so no
-seam sees padding. Re-converting a Keras model per stripe count would re-run the converter, whose choices
-(fusions, ranges of a PTQ calibration) need not come out the same.
+explicit PAD (it fills with the zero point, i.e. real 0, exactly what SAME contributes in the int8 kernels)
+only on the sides where the stripe touches the true border of the map, and VALID padding everywhere else, so
+no seam sees padding. Re-converting a Keras model per stripe count would re-run the converter, whose choices
+(fusions, PTQ ranges) need not come out the same.
 """
 from dataclasses import dataclass
 
@@ -23,24 +24,27 @@ from ai_edge_litert import schema_py_generated as schema
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory import flatbuffer as fb
+from lanmsff_edge.memory import schedule
 from lanmsff_edge.memory.flatbuffer import OP
 
 CONVOLUTIONS = (OP.CONV_2D, OP.DEPTHWISE_CONV_2D)
 POOLS = (OP.MAX_POOL_2D, OP.AVERAGE_POOL_2D)
+# Element-wise ops whose output row r reads row r of each input of the same height (broadcast inputs whole).
+ELEMENTWISE = (OP.MUL, OP.ADD, OP.SUB, OP.MAXIMUM, OP.MINIMUM, OP.LOGISTIC, OP.RELU, OP.RELU6, OP.TANH)
+# TFLite Micro's CONCATENATION takes at most 10 inputs (kMaxInputNum in kernels/concatenation.cc).
+MAX_PATCHES = 10
 
 
 @dataclass(frozen=True)
-class Layer:
-    """One op of the stem, with what the row arithmetic needs."""
+class Window:
+    """How an op's output rows map to its input rows (``kernel``/``stride``/``dilation`` 1 for element-wise)."""
 
-    index: int          # op index in the original subgraph
-    builtin: int
-    kernel: tuple       # (rows, cols)
-    stride: tuple
-    dilation: tuple
-    padding: int        # fb.SAME or fb.VALID
-    input_shape: tuple  # NHWC
-    output_shape: tuple
+    kernel: tuple = (1, 1)
+    stride: tuple = (1, 1)
+    dilation: tuple = (1, 1)
+    padding: int = fb.VALID
+    input_shape: tuple = ()
+    output_shape: tuple = ()
 
     def pads(self, axis):
         """SAME padding before/after along ``axis`` (1 rows, 2 cols), as TFLite computes it."""
@@ -51,73 +55,108 @@ class Layer:
         return total // 2, total - total // 2
 
     def input_rows(self, rows):
-        """Input rows [lo, hi) (may reach past the border) that output rows ``rows`` = (lo, hi) read."""
+        """Input rows [lo, hi) (may reach past the border) that output rows ``rows`` read."""
         before, _ = self.pads(1)
         k, s, d = self.kernel[0], self.stride[0], self.dilation[0]
         return rows[0] * s - before, (rows[1] - 1) * s - before + (k - 1) * d + 1
 
 
 @dataclass(frozen=True)
-class Stem:
-    layers: tuple
-    input_tensor: int
-    output_tensor: int
+class Region:
+    ops: tuple          # op indices, in file order; the last one writes ``output``
+    output: int         # the tensor the region computes
+    inputs: tuple       # map tensors read from outside the region (sliced per stripe)
 
     @property
-    def rows(self):
-        return self.layers[-1].output_shape[1]
+    def end(self):
+        return self.ops[-1]
 
 
-def _layer(model, graph, index):
-    op = graph.operators[index]
-    builtin = max(model.operatorCodes[op.opcodeIndex].builtinCode,
-                  model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
-    options = op.builtinOptions
-    x = graph.tensors[op.inputs[0]]
-    y = graph.tensors[op.outputs[0]]
-    if builtin in CONVOLUTIONS:
-        weights = graph.tensors[op.inputs[1]]
-        kernel = tuple(int(v) for v in weights.shape[1:3])
-        dilation = (options.dilationHFactor, options.dilationWFactor)
-    else:
-        kernel = (options.filterHeight, options.filterWidth)
-        dilation = (1, 1)
-    return Layer(index, builtin, kernel, (options.strideH, options.strideW), dilation, options.padding,
-                 tuple(int(v) for v in x.shape), tuple(int(v) for v in y.shape))
+def _builtin(model, op):
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
 
 
-def find_stem(model):
-    """The chain of convolutions/pools from the model input, cut after its smallest output; ``UserError`` when
-    the model has none (then there is nothing to split)."""
+def _shape(graph, tensor):
+    return tuple(int(v) for v in graph.tensors[tensor].shape)
+
+
+def _is_map(graph, tensor, rows):
+    """A 4-D batch-1 map with ``rows`` rows (as opposed to a broadcast 1×1×C or a constant)."""
+    shape = _shape(graph, tensor)
+    return len(shape) == 4 and shape[0] == 1 and shape[1] == rows
+
+
+def window(model, op):
+    """The row arithmetic of a row-local op, or None when the op is not row-local (or not safely so)."""
     graph = model.subgraphs[0]
-    if len(graph.inputs) != 1:
-        raise UserError("patch-based execution needs a model with one input")
-    readers = fb.consumers(graph)
-    tensor, layers = int(graph.inputs[0]), []
-    while True:
-        ops = readers.get(tensor, [])
-        if len(ops) != 1:
-            break
-        op = graph.operators[ops[0]]
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin not in CONVOLUTIONS + POOLS or int(op.inputs[0]) != tensor or len(op.outputs) != 1:
-            break
-        if builtin in CONVOLUTIONS and any(not fb.is_constant(model, graph.tensors[t]) for t in op.inputs[1:] if t >= 0):
-            break
-        layer = _layer(model, graph, ops[0])
-        if len(layer.input_shape) != 4 or layer.input_shape[0] != 1:
-            break
-        if builtin in POOLS and (layer.pads(1) != (0, 0) or layer.pads(2) != (0, 0)):
-            break  # SAME pooling ignores padded cells; an explicit PAD would change the result
-        layers.append(layer)
-        tensor = int(op.outputs[0])
-    if not layers:
-        raise UserError("the model has no convolution or pooling stem at its input to split into patches")
-    sizes = [np.prod(layer.output_shape) for layer in layers]
-    cut = max(i for i, size in enumerate(sizes) if size == min(sizes))
-    layers = layers[:cut + 1]
-    return Stem(tuple(layers), int(graph.inputs[0]), int(graph.operators[layers[-1].index].outputs[0]))
+    builtin = _builtin(model, op)
+    if len(op.outputs) != 1 or len(_shape(graph, op.outputs[0])) != 4:
+        return None
+    x, y = _shape(graph, op.inputs[0]), _shape(graph, op.outputs[0])
+    options = op.builtinOptions
+    if builtin in CONVOLUTIONS:
+        if any(not fb.is_constant(model, graph.tensors[t]) for t in op.inputs[1:] if t >= 0):
+            return None
+        kernel = tuple(_shape(graph, op.inputs[1])[1:3])
+        return Window(kernel, (options.strideH, options.strideW), (options.dilationHFactor, options.dilationWFactor),
+                      options.padding, x, y)
+    if builtin in POOLS:
+        pool = Window((options.filterHeight, options.filterWidth), (options.strideH, options.strideW),
+                      (1, 1), options.padding, x, y)
+        # SAME pooling ignores padded cells; an explicit PAD would change the result
+        return pool if pool.pads(1) == (0, 0) and pool.pads(2) == (0, 0) else None
+    if builtin in ELEMENTWISE:
+        maps = [t for t in op.inputs if t >= 0 and _shape(graph, t)[1:3] == y[1:3] and len(_shape(graph, t)) == 4]
+        others = [_shape(graph, t) for t in op.inputs if t >= 0 and t not in maps]
+        if not maps or any(len(shape) == 4 and shape[1:3] != (1, 1) for shape in others):
+            return None  # only whole maps and 1×1×C (or scalar) broadcasts are row-local
+        return Window(input_shape=_shape(graph, maps[0]), output_shape=y)
+    return None
+
+
+def find_region(model, end):
+    """The region that ends at op ``end`` (a pooling op): walk back through row-local ops whose output is read
+    only by the region. Returns None when ``end`` is not row-local."""
+    graph = model.subgraphs[0]
+    if window(model, graph.operators[end]) is None:
+        return None
+    readers, producers = fb.consumers(graph), {int(t): i for i, op in enumerate(graph.operators) for t in op.outputs}
+    graph_outputs = {int(t) for t in graph.outputs}
+    members, inputs, frontier = {end}, [], [end]
+    while frontier:
+        index = frontier.pop()
+        op = graph.operators[index]
+        rows = _shape(graph, op.outputs[0])[1]
+        for tensor in map(int, op.inputs):
+            if tensor < 0 or fb.is_constant(model, graph.tensors[tensor]):
+                continue
+            source = graph.operators[index]
+            win = window(model, source)
+            if not _is_map(graph, tensor, win.input_shape[1] if win else rows):
+                continue  # a broadcast operand: passed whole
+            producer = producers.get(tensor)
+            inside = (producer is not None and tensor not in graph_outputs and readers.get(tensor) == [index]
+                      and window(model, graph.operators[producer]) is not None)
+            if inside:
+                members.add(producer)
+                frontier.append(producer)
+            elif tensor not in inputs:
+                inputs.append(tensor)
+    ops = tuple(sorted(members))
+    return Region(ops, int(graph.operators[end].outputs[0]), tuple(inputs))
+
+
+def regions(model):
+    """Candidate regions: one ending at each pooling op whose output has at least two rows."""
+    graph = model.subgraphs[0]
+    found = []
+    for index, op in enumerate(graph.operators):
+        if _builtin(model, op) in POOLS and _shape(graph, op.outputs[0])[1] >= 2:
+            region = find_region(model, index)
+            if region is not None:
+                found.append(region)
+    return found
 
 
 def stripes(rows, count):
@@ -126,71 +165,100 @@ def stripes(rows, count):
     return [(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
-def max_patches(model):
-    return find_stem(model).rows
-
-
-def split_stem(data, count):
-    """``data`` (an int8 .tflite's bytes) with its stem run in ``count`` row stripes; ``count`` 1 returns it
-    unchanged. Returns the new flatbuffer's bytes."""
-    if count == 1:
-        return bytes(data)
-    model = fb.load(data)
-    stem = find_stem(model)
-    if not 1 <= count <= stem.rows:
-        raise UserError(f"--patches {count}: the stem's output has {stem.rows} rows, so 1 to {stem.rows} patches")
+def split_region(model, region, count):
+    """Replace ``region``'s ops in ``model`` (edited in place) by ``count`` row stripes and a CONCATENATION."""
     graph = model.subgraphs[0]
     edit = fb.Editor(model)
-    original = [graph.operators[layer.index] for layer in stem.layers]
+    ops = {index: graph.operators[index] for index in region.ops}
+    rows_out = _shape(graph, region.output)[1]
     new_ops, pieces = [], []
-    for number, rows in enumerate(stripes(stem.rows, count)):
-        # From the last layer back to the input: the rows each layer reads (``need``, which may reach past the
-        # map's border) and the rows of its input that exist (``have``: the previous layer's output rows).
-        need, have = [], []
-        produced = rows
-        for layer in reversed(stem.layers):
-            lo, hi = layer.input_rows(produced)
-            need.insert(0, (lo, hi))
-            produced = (max(lo, 0), min(hi, layer.input_shape[1]))
-            have.insert(0, produced)
-        have.append(rows)
-        shape = stem.layers[0].input_shape
-        current = edit.tensor(graph.tensors[stem.input_tensor], [1, have[0][1] - have[0][0], shape[2], shape[3]],
-                              f"patch{number}/input")
-        begin = edit.int32_constant([0, have[0][0], 0, 0], f"patch{number}/begin")
-        size = edit.int32_constant([1, have[0][1] - have[0][0], shape[2], shape[3]], f"patch{number}/size")
-        new_ops.append(edit.operator(OP.SLICE, [stem.input_tensor, begin, size], [current]))
-        for depth, (layer, op) in enumerate(zip(stem.layers, original)):
-            top, bottom = have[depth][0] - need[depth][0], need[depth][1] - have[depth][1]  # the true border
-            left, right = layer.pads(2)
-            if top or bottom or left or right:
-                padded = edit.tensor(graph.tensors[op.inputs[0]], [1, need[depth][1] - need[depth][0],
-                                                                   layer.input_shape[2] + left + right,
-                                                                   layer.input_shape[3]], f"patch{number}/pad{depth}")
-                paddings = edit.int32_constant([[0, 0], [top, bottom], [left, right], [0, 0]],
-                                               f"patch{number}/paddings{depth}")
-                new_ops.append(edit.operator(OP.PAD, [current, paddings], [padded], schema.BuiltinOptions.PadOptions,
-                                             schema.PadOptionsT()))
-                current = padded
-            rows_out = have[depth + 1]
-            output = edit.tensor(graph.tensors[op.outputs[0]], [1, rows_out[1] - rows_out[0], layer.output_shape[2],
-                                                                layer.output_shape[3]],
-                                 f"patch{number}/{fb.op_name(model, op).lower()}{depth}")
-            new_ops.append(edit.operator(layer.builtin, [current, *op.inputs[1:]], [output], op.builtinOptionsType,
-                                         _valid_copy(op.builtinOptions)))
-            current = output
-        pieces.append(current)
+    for number, rows in enumerate(stripes(rows_out, count)):
+        # Backwards: the rows each op reads of each of its map inputs (``need``, may reach past the border)
+        # and the rows of that input that exist (``have``).
+        produce = {region.output: rows}
+        need = {}
+        for index in reversed(region.ops):
+            op, win = ops[index], window(model, ops[index])
+            for tensor in map(int, op.inputs):
+                if tensor < 0 or not _is_map(graph, tensor, win.input_shape[1]) or \
+                        fb.is_constant(model, graph.tensors[tensor]):
+                    continue
+                lo, hi = win.input_rows(produce[int(op.outputs[0])])
+                clipped = (max(lo, 0), min(hi, win.input_shape[1]))
+                if tensor in produce and produce[tensor] != clipped:
+                    raise UserError("a region input is read with two different row ranges; not supported")
+                produce[tensor] = clipped
+                need[(index, tensor)] = (lo, hi)
+        # Forwards: slice the region's inputs, then each op on its stripe.
+        current = {}
+        for tensor in region.inputs:
+            lo, hi = produce[tensor]
+            shape = _shape(graph, tensor)
+            current[tensor] = edit.tensor(graph.tensors[tensor], [1, hi - lo, *shape[2:]], f"patch{number}/in{tensor}")
+            begin = edit.int32_constant([0, lo, 0, 0], f"patch{number}/begin{tensor}")
+            size = edit.int32_constant([1, hi - lo, *shape[2:]], f"patch{number}/size{tensor}")
+            new_ops.append(edit.operator(OP.SLICE, [tensor, begin, size], [current[tensor]]))
+        for index in region.ops:
+            op, win = ops[index], window(model, ops[index])
+            builtin = _builtin(model, op)
+            inputs = [current.get(int(t), int(t)) for t in op.inputs]
+            if builtin in CONVOLUTIONS + POOLS:
+                source = int(op.inputs[0])
+                (lo, hi), (have_lo, have_hi) = need[(index, source)], produce[source]
+                top, bottom = have_lo - lo, hi - have_hi  # rows past the true border of the map
+                left, right = win.pads(2)
+                if top or bottom or left or right:
+                    padded = edit.tensor(graph.tensors[source], [1, hi - lo, win.input_shape[2] + left + right,
+                                                                 win.input_shape[3]], f"patch{number}/pad{index}")
+                    paddings = edit.int32_constant([[0, 0], [top, bottom], [left, right], [0, 0]],
+                                                   f"patch{number}/paddings{index}")
+                    new_ops.append(edit.operator(OP.PAD, [inputs[0], paddings], [padded],
+                                                 schema.BuiltinOptions.PadOptions, schema.PadOptionsT()))
+                    inputs[0] = padded
+            target = int(op.outputs[0])
+            lo, hi = produce[target]
+            output = edit.tensor(graph.tensors[target], [1, hi - lo, *_shape(graph, target)[2:]],
+                                 f"patch{number}/{fb.op_name(model, op).lower()}{index}")
+            options = _valid_copy(op.builtinOptions) if builtin in CONVOLUTIONS + POOLS else op.builtinOptions
+            new_ops.append(edit.operator(builtin, inputs, [output], op.builtinOptionsType, options))
+            current[target] = output
+        pieces.append(current[region.output])
     join = schema.ConcatenationOptionsT()
     join.axis = 1
-    new_ops.append(edit.operator(OP.CONCATENATION, pieces, [stem.output_tensor],
+    new_ops.append(edit.operator(OP.CONCATENATION, pieces, [region.output],
                                  schema.BuiltinOptions.ConcatenationOptions, join))
-    first = stem.layers[0].index
-    removed = {layer.index for layer in stem.layers}
+    removed = set(region.ops)
     kept = [op for i, op in enumerate(graph.operators) if i not in removed]
-    position = sum(1 for i in range(first) if i not in removed)
+    position = sum(1 for i in range(region.end) if i not in removed)  # where the region's last op was
     graph.operators = kept[:position] + new_ops + kept[position:]
-    fb.drop_unused_tensors(model)  # the full-size maps the stripes replace
-    return fb.save(model)
+
+
+def split(data, count, max_regions=8):
+    """``data`` (an int8 .tflite's bytes) with the regions holding the memory peak run in ``count`` row stripes,
+    region after region while the modelled peak lies in one, each followed by ``schedule.reorder``. ``count`` 1
+    returns the model reordered only. Returns (bytes, the split regions' end-op names)."""
+    if not 1 <= count <= MAX_PATCHES:
+        raise UserError(f"--patches {count}: choose 1 to {MAX_PATCHES} (TFLite Micro's CONCATENATION joins at "
+                        f"most {MAX_PATCHES} stripes)")
+    data, _, _ = schedule.reorder(data)
+    split_ends = []
+    for _ in range(max_regions if count > 1 else 0):
+        model = fb.load(data)
+        peak = schedule.liveness(model).peak_op
+        graph = model.subgraphs[0]
+        here = next((r for r in regions(model) if r.ops[0] <= peak <= r.end and peak in r.ops
+                     and _shape(graph, r.output)[1] >= count), None)
+        if here is None:
+            break
+        split_ends.append(f"{fb.op_name(model, graph.operators[here.end])} → "
+                          f"{'×'.join(map(str, _shape(graph, here.output)[1:]))}")
+        split_region(model, here, count)
+        fb.drop_unused_tensors(model)  # the full-size maps the stripes replace
+        data, _, _ = schedule.reorder(fb.save(model))
+    if count > 1 and not split_ends:
+        raise UserError("the model's memory peak is not in a region of convolutions, pooling and element-wise ops "
+                        "ending in a pooling op, so patches cannot lower it")
+    return data, split_ends
 
 
 def _valid_copy(options):
