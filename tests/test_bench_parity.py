@@ -271,3 +271,32 @@ def test_cli_parity_user_errors_are_one_line(run_cli, int8_lanmsff, args, messag
 def test_cli_parity_backends_are_a_click_type(run_cli, int8_lanmsff):
     result = run_cli("bench", "--model", int8_lanmsff.path, "--parity", "--backends", "xnnpack,npu")
     assert result.exit_code == 2 and "unknown parity backend(s) npu" in result.output
+
+
+def test_a_parity_report_becomes_the_card_record_of_the_same_int8_file(int8_lanmsff, tmp_path):
+    import shutil
+
+    from lanmsff_edge.bench.parity_report import run_parity, write_parity_json
+    from lanmsff_edge.pretrained import package
+
+    installed = tmp_path / "package"
+    installed.mkdir()
+    shutil.copyfile(int8_lanmsff.path, installed / "lanmsff_ferplus_int8.tflite")
+    card_path = installed / "lanmsff_ferplus.json"
+    card_path.write_text(json.dumps({"dataset": "synthetic", "data": {"splits": {"val": {"size": 3}}}}))
+    report = run_parity([installed / "lanmsff_ferplus_int8.tflite"], dataset="synthetic", limit=3, trace=True)
+    write_parity_json(report, tmp_path / "parity.json")
+    card = package.set_parity("ferplus", tmp_path / "parity.json", installed)
+    assert json.loads(card_path.read_text()) == card
+    record, (entry,) = card["parity"], report["models"]
+    assert (record["split"], record["images"], record["sha256"]) == ("val", 3, entry["sha256"])
+    assert [(p["a"], p["b"], p["max_abs_diff"]) for p in record["pairs"]] == \
+        [(p["a"], p["b"], p["max_abs_diff"]) for p in entry["pairs"]]
+    assert record["trace"]["first_differing_op"] == entry["trace"]["first_differing_op"]
+    text = "\n".join(package.parity_markdown(record, "synthetic"))
+    assert "| xnnpack vs reference |" in text and "all 3 synthetic validation images" in text
+    for change, message in (({"images": 2}, "whole validation split"), ({"split": "train"}, "whole validation split"),
+                            ({"models": [dict(entry, sha256="0" * 64)]}, "has no parity entry")):
+        write_parity_json({**report, **change}, tmp_path / "other.json")
+        with pytest.raises(UserError, match=message):
+            package.set_parity("ferplus", tmp_path / "other.json", installed)

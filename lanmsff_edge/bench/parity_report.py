@@ -7,6 +7,7 @@ set's split, one table row per pair of backends, and with ``trace`` where the ke
 Models: ``.tflite`` files with an integer output, as given; a ``.keras`` model is converted to int8 (PTQ, as the
 bench converts it); float TFLite models are skipped with a note. Accuracy per backend is on the named split.
 """
+import hashlib
 import json
 
 import numpy as np
@@ -45,7 +46,6 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     from lanmsff_edge.bench.measure import check_classes
     from lanmsff_edge.bench.models import open_models, parse_input_range
     from lanmsff_edge.bench.runner import bundled_models, expand_bundled, load_data
-    from lanmsff_edge.bench.trace import trace as trace_model
 
     if dataset is None:
         raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
@@ -59,18 +59,8 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     for model in opened:
         check_classes(model, images)
     notes = []
-    entries = []
-    for model in _int8_models(opened, dataset, data, images.images, fold, notes):
-        say(f"{model.name}: parity on {len(images)} {dataset} {split} images")
-        inputs = parity.raw_inputs(model, images.images)
-        result = parity.measure(model.data, inputs, backends, threads, say)
-        entry = {"model": model.name, "path": model.path, "precision": model.precision, "notes": list(model.notes),
-                 **result.to_dict(),
-                 "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
-        if trace:
-            say(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
-            entry["trace"] = trace_model(model.data, inputs, threads=threads, progress=say)
-        entries.append(entry)
+    entries = [model_entry(model, images, backends, threads, trace, say)
+               for model in _int8_models(opened, dataset, data, images.images, fold, notes)]
     if not entries:
         raise UserError("no integer model to compare (parity runs int8 .tflite models, or converts .keras ones)")
     return {"kind": "parity", "dataset": images.dataset, "split": images.split, "fold": fold, "images": len(images),
@@ -78,10 +68,29 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
             "host": host_info({"threads": threads})}
 
 
+def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, progress=None):
+    """The parity of one ``TFLiteBenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
+    backend on that split, the model file's sha256, and with ``trace`` the XNNPACK / reference-kernel trace."""
+    from lanmsff_edge.bench.trace import trace as trace_model
+
+    say = progress or (lambda message: None)
+    say(f"{model.name}: parity on {len(images)} {images.dataset} {images.split} images")
+    inputs = parity.raw_inputs(model, images.images)
+    result = parity.measure(model.data, inputs, backends, threads, say)
+    entry = {"model": model.name, "path": model.path, "sha256": hashlib.sha256(model.data).hexdigest(),
+             "precision": model.precision, "notes": list(model.notes), **result.to_dict(),
+             "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
+    if trace:
+        say(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
+        entry["trace"] = trace_model(model.data, inputs, threads=threads, progress=say)
+    return entry
+
+
 def _pair_cells(pair, images):
     if pair["max_abs_diff"] is None:
         return ["-"] * 4
-    return [f"{pair['max_abs_diff']:g}", f"{pair['images_differing']} ({100 * pair['images_differing'] / images:.1f} %)",
+    share = 100 * pair["images_differing"] / images
+    return [f"{pair['max_abs_diff']:g}", f"{pair['images_differing']} ({share:.1f} %)",
             f"{100 * pair['top1_agreement']:.2f} %", str(pair["top1_differing"])]
 
 

@@ -12,6 +12,10 @@ an output step. Where their outputs differ, each element is put in one class:
   right shift), then to a step, so values in [k + ½ − 2^−(r+1), k + ½) come out one step high;
 - ``both_off``: neither is.
 
+``single_rounding_differs_from_<name>`` counts the output elements where the requantization TFLite Micro and LiteRT
+use when built with ``TFLITE_SINGLE_ROUNDING=1`` (one rounding, half up; CMSIS-NN's ``CMSIS_NN_USE_SINGLE_ROUNDING``
+is the same formula) would give another value than that library did: what such a build would change.
+
 Each library's requantization is also replayed and checked against what it returned (``<name>_replica_match``,
 elements): XNNPACK's fp32 requantization (``float(acc) × float(s_in·s_w/s_out)``, rounded half to even); TFLite
 Micro's and LiteRT's reference CONV_2D / DEPTHWISE_CONV_2D: ``QuantizeMultiplier`` + ``MultiplyByQuantizedMultiplier``
@@ -118,7 +122,8 @@ class RoundingAnalysis:
     def exact(self, op, values):
         """(int64 accumulators shaped like the output, real multiplier per output element, clamp bounds)."""
         graph = self.graph
-        x_info, w_info, out_info = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
+        x_info, w_info = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+        out_info = graph.tensors[op.outputs[0]]
         x = np.asarray(values[op.inputs[0]], np.int64) - x_info.zero_point
         weights = np.asarray(values[op.inputs[1]], np.int64) - np.asarray(w_info.zero_points, np.int64).reshape(
             -1)[0]
@@ -146,7 +151,9 @@ class RoundingAnalysis:
         w_scales = np.asarray(graph.tensors[op.inputs[1]].scales, np.float32)
         scale = (x_scale * w_scales) / np.float32(graph.tensors[op.outputs[0]].scale)
         fp32 = np.clip(np.rint(acc.astype(np.float32) * scale).astype(np.int64) + zero_point, *bounds)
-        return {"xnnpack": fp32, "tflm": double,
+        total = 31 - np.broadcast_to(shift, acc.shape[-1:]).astype(np.int64)  # TFLITE_SINGLE_ROUNDING's formula
+        rounded = (acc * significand + (np.int64(1) << (total - 1))) >> total
+        return {"xnnpack": fp32, "tflm": double, "single_rounding": np.clip(rounded + zero_point, *bounds),
                 "reference": single if op.name == "FULLY_CONNECTED" else double}, shift
 
     def classify(self, op, values, got_a, got_b):
@@ -176,5 +183,6 @@ class RoundingAnalysis:
         for name in got:
             if name in replicas:
                 counts[f"{name}_replica_match"] = int((replicas[name] == got[name]).sum())
+            counts[f"single_rounding_differs_from_{name}"] = int((replicas["single_rounding"] != got[name]).sum())
         counts["outputs"] = int(acc.size)
         return counts

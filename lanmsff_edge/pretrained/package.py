@@ -4,9 +4,13 @@
         --int8 runs/ferplus_int8.tflite --data ../shared/data/ferplus.tar.gz
 
 Measures both files on the whole validation split (accuracy, per-class accuracy) and on the first
-``--check-limit`` images (the ``check`` entry the tests re-measure), gathers the recipe, split sizes, epochs and
-quantization settings from the run's config.json, checkpoint and the quantize report (``<int8 stem>.json``),
-then copies the files and writes the card, each atomically. ``card_markdown`` renders a card for the README.
+``--check-limit`` images (the ``check`` entry the tests re-measure), and the int8 file's kernel parity
+(``bench.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
+split sizes, epochs and quantization settings from the run's config.json, checkpoint and the quantize report
+(``<int8 stem>.json``), then copies the files and writes the card, each atomically. ``card_markdown`` renders a
+card for the README.
+``--parity-report parity.json`` instead only writes the installed card's parity record (with the trace's findings)
+from a ``bench --parity --trace`` report on the whole validation split of the same int8 file.
 
 A run that is still training moves on while this works: quantize and package a frozen copy of its folder
 (config.json + checkpoint.npz). The float model's validation accuracy must equal the one the quantize report
@@ -97,6 +101,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     flags = " ".join(f"--{key.replace('_', '-')} {given[key]}" for key in ("epochs", "batch_size", "seed")
                      if given.get(key) is not None)
     archive = Path(config["data"]).name if config.get("data") else None
+    parity = measure_parity(int8_path, val, dataset, archive)
     train_command = (f"lanmsff-edge train --dataset {dataset}{f' --data {archive}' if archive else ''} {flags} "
                      f"--out runs/{name}")
     quantization = _quantization_summary(report, int8_path)
@@ -130,6 +135,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
                                 "images": full["float"]["unseen"]["size"],
                                 **{fmt: full[fmt]["unseen"]["accuracy"] for fmt in full}}},
         "check": {"split": "val", "limit": check_limit, "accuracy": check},
+        "parity": parity,
         "files": {"float": {"file": pretrained.model_path(name, "float").name,
                             "size_bytes": Path(float_path).stat().st_size},
                   "int8": {"file": pretrained.model_path(name, "int8").name,
@@ -138,6 +144,127 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
         "versions": config.get("versions", {}),
         "packaged": time.strftime("%Y-%m-%d"),
     }
+
+
+PARITY_PAIR_KEYS = ("a", "b", "max_abs_diff", "images_differing", "top1_differing", "top1_agreement",
+                    "images_by_max_diff")
+PARITY_COMMAND = ("lanmsff-edge bench --parity --trace --model {name}:int8 --dataset {dataset} --data {archive} "
+                  "--split val --json parity.json")
+
+
+def parity_entry(report, entry, command=None):
+    """The card's ``parity`` record from one model entry of a ``bench --parity`` report (``bench.parity_report``):
+    the pair table, accuracy per backend, the library versions, and with a trace its findings (not its per-op
+    rows, which stay in the report)."""
+    host = report.get("host", {})
+    record = {"split": report["split"], "images": report["images"], "command": command,
+              "sha256": entry.get("sha256"),
+              "backends": {name: backend["description"] for name, backend in entry["backends"].items()},
+              "versions": {key: host.get(key) for key in ("ai_edge_litert", "tflite_micro")},
+              "pairs": [{key: pair[key] for key in PARITY_PAIR_KEYS} for pair in entry["pairs"]],
+              "accuracy": entry["accuracy"]}
+    trace = entry.get("trace")
+    if trace:
+        ops = {row["index"]: row for row in trace["ops"]}
+        gain = [row for row in trace["ops"] if row.get("steps_per_input_step")]
+        record["trace"] = {
+            "a": trace["a"], "b": trace["b"], "images": trace["images"],
+            "first_differing_op": trace["first_differing_op"],
+            "own_differences": {kind: {k: v for k, v in info.items() if k != "kernels"}
+                                for kind, info in trace["by_kind"].items() if info["ops_with_own_difference"]},
+            "growth": trace["growth"],
+            "output_gain": None if not gain else {"op": gain[-1]["name"], "index": gain[-1]["index"],
+                                                  "steps_per_input_step": gain[-1]["steps_per_input_step"]},
+            "dead_ops": [f"#{i} {ops[i]['name']} {ops[i]['output']}" for i in trace["dead_ops"]],
+            "rounding": trace["rounding"],
+        }
+    return record
+
+
+def measure_parity(int8_path, images, dataset, archive=None, trace=False, progress=None):
+    """The card's ``parity`` record of an int8 file, measured on ``images`` (the whole validation split)."""
+    from lanmsff_edge.bench.host import host_info
+    from lanmsff_edge.bench.models import open_model
+    from lanmsff_edge.bench.parity_report import model_entry
+
+    entry = model_entry(open_model(int8_path), images, trace=trace, progress=progress)
+    report = {"split": images.split, "images": len(images), "host": host_info()}
+    return parity_entry(report, entry, PARITY_COMMAND.format(name=dataset, dataset=dataset,
+                                                             archive=archive or f"{dataset}.tar.gz"))
+
+
+def set_parity(name, report_path, directory=None):
+    """Write the ``parity`` record of installed model ``name``'s card from a ``bench --parity [--trace]`` JSON
+    report: its entry for the installed int8 file (same sha256), measured on the whole validation split."""
+    import hashlib
+
+    path = pretrained.require(name, "int8", directory)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        report = json.loads(Path(report_path).read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read the parity report {report_path}: {error}") from None
+    entry = next((e for e in report.get("models", []) if e.get("sha256") == digest), None)
+    if report.get("kind") != "parity" or entry is None:
+        raise UserError(f"{report_path} has no parity entry for {path.name} (sha256 {digest[:12]}…)")
+    card = pretrained.card(name, directory)
+    size = card.get("data", {}).get("splits", {}).get("val", {}).get("size")
+    if report.get("split") != "val" or report.get("fold") or (size is not None and report.get("images") != size):
+        raise UserError(f"{report_path} measured {report.get('images')} {report.get('split')} images; the card "
+                        f"records the whole validation split ({size} images)")
+    card["parity"] = parity_entry(report, entry, PARITY_COMMAND.format(name=name, dataset=card.get("dataset", name),
+                                                                      archive=card.get("data", {}).get("archive")))
+    write_text(pretrained.card_path(name, directory), json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def parity_markdown(parity, dataset):
+    """The card's parity table and, with a trace, where the difference comes from (README lines)."""
+    lines = [f"Kernel parity of `{dataset}` int8 on all {parity['images']:,} {dataset} validation images: the raw int8 "
+             f"outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
+             f"{parity['versions'].get('ai_edge_litert')}, tflite-micro {parity['versions'].get('tflite_micro')}; "
+             f"`{parity['command']}`):", "",
+             "| pair | max difference (output steps of 1/256) | images differing | top-1 differing | top-1 agreement |",
+             "|---|---:|---:|---:|---:|"]
+    for pair in parity["pairs"]:
+        lines.append(f"| {pair['a']} vs {pair['b']} | {pair['max_abs_diff']:g} | {pair['images_differing']:,} | "
+                     f"{pair['top1_differing']} | {100 * pair['top1_agreement']:.2f} % |")
+    accuracy = ", ".join(f"{name} {100 * value:.2f} %" for name, value in parity["accuracy"].items()
+                         if value is not None)
+    lines += ["", f"Validation accuracy per backend: {accuracy}."]
+    trace = parity.get("trace")
+    if trace and trace["first_differing_op"]:
+        first, rounding, growth = trace["first_differing_op"], trace["rounding"], trace["growth"]
+        own = ", ".join(f"{kind} ({info['ops_with_own_difference']} of {info['ops']})"
+                        for kind, info in trace["own_differences"].items())
+        a, b = trace["a"], trace["b"]
+        text = (f"Where it comes from (`--trace`, {trace['images']:,} images, {a} against {b} with every "
+                f"intermediate tensor kept, and each op run alone on identical inputs): the first op that differs is "
+                f"#{first['index']} {first['name']} (`{first['output']}`). Ops "
+                f"that differ by themselves, never by more than one step: {own}; every other op only passes "
+                f"differences on.")
+        if rounding.get("elements"):
+            text += (f" In the convolutions ({rounding['images']} images analysed exactly), "
+                     f"{rounding.get(f'{b}_off_double_rounding', 0):,} of the {rounding['elements']:,} differing "
+                     f"elements are {b}'s double rounding (its requantization rounds acc·M first to 1/2^r of a step, "
+                     f"then to a step, so values just below a half step come out one step high), "
+                     f"{rounding.get('tie', 0)} are exact ties and {rounding.get(f'{a}_off', 0)} are {a}'s float32 "
+                     f"rounding; {a} is the correctly rounded one.")
+        inner, logits, out = growth["largest_intermediate"], growth["output_input"], growth["output"]
+        if logits and out:
+            text += (f" The differences reach {inner['cumulative_max']} steps in intermediate tensors and "
+                     f"{logits['cumulative_max']} steps at the logits (#{logits['index']} {logits['name']})")
+            gain = trace.get("output_gain")
+            if gain:
+                text += (f"; the int8 {gain['op']} turns one logit step into up to "
+                         f"{gain['steps_per_input_step']:.1f} output steps (½ × logit scale / output scale), hence "
+                         f"{out['cumulative_max']} at the output")
+            text += "."
+        if trace["dead_ops"]:
+            text += (f" The dead MassAtt spatial paths (ops constant on every image: "
+                     f"{', '.join(d.split(' ')[0] for d in trace['dead_ops'])}) contribute nothing.")
+        lines += ["", text]
+    return lines
 
 
 def card_markdown(card):
@@ -183,6 +310,8 @@ def card_markdown(card):
         per_class = accuracy["per_class"][fmt]
         cells = " | ".join("–" if per_class[c] is None else f"{100 * per_class[c]:.1f}" for c in card["class_names"])
         lines.append(f"| {fmt} % | {cells} |")
+    if card.get("parity"):
+        lines += [""] + parity_markdown(card["parity"], card["dataset"])
     lines += ["", "Reproduce: " + "; then ".join(f"`{command}`" for command in card["reproduce"]), ""]
     return "\n".join(lines)
 
@@ -198,15 +327,28 @@ def install(name, float_path, int8_path, card, directory=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True, choices=pretrained.NAMES)
-    parser.add_argument("--run", required=True, help="the training run folder")
-    parser.add_argument("--int8", required=True, help="the int8 .tflite made from the run (quantize's OUT)")
-    parser.add_argument("--data", required=True, help="the data set's archive or folder")
+    parser.add_argument("--run", help="the training run folder")
+    parser.add_argument("--int8", help="the int8 .tflite made from the run (quantize's OUT)")
+    parser.add_argument("--data", help="the data set's archive or folder")
+    parser.add_argument("--parity-report", help="only write the installed card's kernel parity record from this "
+                                                "`bench --parity [--trace] --split val` JSON report")
     parser.add_argument("--check-limit", type=int, default=CHECK_LIMIT)
     parser.add_argument("--quantize-command", help="the exact quantize command used (recorded in the card)")
     parser.add_argument("--directory", help="install there instead of the package folder")
     args = parser.parse_args(argv)
     from lanmsff_edge.evaluation import resolve_model_path
 
+    if args.parity_report:
+        try:
+            card = set_parity(args.name, args.parity_report, args.directory)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(card_markdown(card))
+        return 0
+    missing = [f"--{name}" for name in ("run", "int8", "data") if getattr(args, name) is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
     try:
         float_path = resolve_model_path(args.run)
         card = make_card(args.name, args.run, float_path, args.int8, args.data, args.check_limit,
