@@ -2,8 +2,8 @@
 
 Each entry names the ``TARGET_ARCH`` TFLite Micro's ``cortex_m_generic`` makefile builds the static library
 with, the matching GCC flags (they must agree with ``cortex_m_generic_makefile.inc`` or the link mixes ABIs),
-and a QEMU machine with its RAM regions, from which the linker script is written. All three are hard-float
-builds (the boards these cores sit on have an FPU); the int8 kernels are CMSIS-NN's (DSP on M4/M7, Helium/MVE
+and a QEMU machine with its RAM regions, from which the linker script is written. M4 and M7 are hard-float
+builds (the boards these cores sit on have an FPU); the int8 kernels are CMSIS-NN's (DSP on M4/M7, Helium MVE-I
 on M55).
 """
 from dataclasses import dataclass
@@ -54,9 +54,11 @@ CORES = {
         board_example="STM32H7, STM32F7, i.MX RT1062"),
     # SSE-300 (AN547): the reset vector table is read from the ITCM (512 KB at 0); code goes to the 2 MB SRAM
     # behind it and data to the 4 MB ISRAM (the 512 KB DTCM is too small for LANMSFF's unpatched arena).
+    # Integer Helium (MVE-I) only: Debian's arm-none-eabi-gcc 12.2 emits MVE-FP code its assembler rejects
+    # (`vcvtne.f32.s32`, in TFLM's resize_nearest_neighbor), and the int8 kernels need no floating point.
     "cortex-m55": Core(
-        "cortex-m55", "mps3-an547", "cortex-m55",
-        ("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"), ("-DCPU_M55=1", "-DARMCM55"),
+        "cortex-m55", "mps3-an547", "cortex-m55+nofp",
+        ("-mcpu=cortex-m55+nofp", "-mfpu=auto", "-mfloat-abi=softfp"), ("-DCPU_M55=1", "-DARMCM55"),
         code=Region("SRAM", 0x01000000, 2 * MB), ram=Region("ISRAM", 0x21000000, 4 * MB),
         vectors=Region("ITCM", 0x00000000, 512 * KB), board_example="Alif Ensemble E3, Arm Corstone-300"),
 }

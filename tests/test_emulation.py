@@ -1,0 +1,110 @@
+"""A bundle built with real TFLite Micro + CMSIS-NN runs on an emulated Cortex-M7 (QEMU) and passes its golden
+self-test bit for bit; a bundle whose golden output was corrupted fails it; missing parts are one-line errors.
+
+Needs arm-none-eabi-gcc, qemu-system-arm and a TFLM tree ($TFLM_DIR, or ../shared/tflm/tflm-tree.tar.gz);
+skipped without them. The first run builds the Cortex-M7 TFLM library into $LANMSFF_TFLM_CACHE (minutes)."""
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from firmware_export import emulate, export_firmware, tflm
+from lanmsff_edge.errors import UserError
+
+SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
+TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() else None)
+TOOLS = all(shutil.which(tool) for tool in tflm.TOOLS)
+
+needs_arm = pytest.mark.skipif(not (TREE and TOOLS), reason="needs the Arm toolchain, qemu-system-arm and a TFLM tree")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return tflm.find_tree(TREE)
+
+
+@pytest.fixture(scope="module")
+def bundle(int8_lanmsff, tmp_path_factory):
+    out = tmp_path_factory.mktemp("emulated") / "fw"
+    export_firmware(int8_lanmsff.path, out)
+    return out
+
+
+@needs_arm
+def test_bundle_passes_its_golden_self_test_on_an_emulated_cortex_m7(bundle, tree):
+    result = emulate.emulate(bundle, "cortex-m7", tree)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert result.golden_ok and result.self_test_passed and result.max_diff_lsb == 0
+    assert result.output == manifest["golden"]["output"]
+    assert result.instructions > result.macs > 0  # an int8 MAC takes more than one instruction
+    assert max(result.instructions_runs) - min(result.instructions_runs) < 0.01 * result.instructions
+    assert result.ops and sum(op["instructions"] for op in result.ops) <= result.instructions
+    assert next(iter(result.by_op_type)) == "CONV_2D"  # the heaviest op kind comes first
+    assert 0 < result.arena_used_bytes <= manifest["arena"]["size"]
+    assert result.flash_bytes > manifest["model"]["bytes"] and result.ram_bytes > result.arena_used_bytes
+    assert result.warnings == []  # the bundle's own sources compile without warnings (-Wall -Wextra)
+
+
+@needs_arm
+def test_a_corrupted_golden_output_fails_the_self_test(bundle, tree, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    header = broken / "lanmsff_golden.h"
+    text = header.read_text()
+    match = re.search(r"(g_lanmsff_golden_output\[[^\]]*\] = \{\s*)(-?\d+)", text)
+    value = int(match.group(2))
+    header.write_text(text[:match.start(2)] + str(value + 9 if value < 100 else value - 9) + text[match.end(2):])
+    result = emulate.emulate(broken, "cortex-m7", tree)
+    assert not result.golden_ok and not result.self_test_passed and result.max_diff_lsb == 9
+
+
+@needs_arm
+def test_export_firmware_verify_records_the_emulated_run(int8_lanmsff, tmp_path, run_cli):
+    out = tmp_path / "fw"
+    result = run_cli("export-firmware", "--model", str(int8_lanmsff.path), "--out", str(out), "--verify",
+                     "cortex-m7", "--tflm", TREE)
+    assert result.exit_code == 0, result.output
+    verified = json.loads((out / "bundle.json").read_text())["verified"]
+    assert verified["golden_ok"] and verified["core"] == "cortex-m7" and verified["instructions"] > 0
+    assert "bit-exact" in result.output
+
+
+@needs_arm
+def test_bench_emulate_reports_golden_ok_and_instructions(int8_lanmsff, tmp_path, run_cli):
+    out = tmp_path / "out.json"
+    result = run_cli("bench", "--device", "mcu", "--model", str(int8_lanmsff.path), "--emulate", "cortex-m7",
+                     "--tflm", TREE, "--runs", "1", "--warmup", "0", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())["results"][0]
+    assert row["emulation"][0]["golden_ok"] is True and row["emulation"][0]["instructions"] > 0
+
+
+def test_missing_tree_and_tools_are_one_line_errors(monkeypatch, tmp_path):
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    with pytest.raises(UserError, match="--tflm"):
+        tflm.find_tree(None)
+    with pytest.raises(UserError, match="not a TensorFlow Lite Micro tree"):
+        tflm.find_tree(str(tmp_path))
+    (tmp_path / tflm.MAKEFILE).parent.mkdir(parents=True)
+    (tmp_path / tflm.MAKEFILE).write_text("")
+    with pytest.raises(UserError, match="third-party downloads"):
+        tflm.find_tree(str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="apt-get install .*qemu-system-arm"):
+        tflm.require_tools()
+
+
+def test_a_non_bundle_folder_is_refused(tmp_path):
+    with pytest.raises(UserError, match="not a firmware bundle"):
+        emulate.emulate(tmp_path, "cortex-m7", tree=None)
+
+
+def test_unknown_core_is_refused():
+    from firmware_export.cores import get_core
+
+    with pytest.raises(UserError, match="cortex-m4, cortex-m7, cortex-m55"):
+        get_core("cortex-m3")
