@@ -300,3 +300,14 @@ def test_a_parity_report_becomes_the_card_record_of_the_same_int8_file(int8_lanm
         write_parity_json({**report, **change}, tmp_path / "other.json")
         with pytest.raises(UserError, match=message):
             package.set_parity("ferplus", tmp_path / "other.json", installed)
+
+
+def test_a_keras_model_is_compared_as_its_int8_conversion(tiny_lanmsff):
+    from lanmsff_edge.bench.parity_report import run_parity
+
+    _, path = tiny_lanmsff
+    report = run_parity([path], dataset="synthetic", limit=2, backends=("xnnpack", "tflm"))
+    (entry,) = report["models"]
+    assert entry["model"] == "tiny_int8.tflite" and entry["precision"] == "int8"
+    assert [(p["a"], p["b"], p["images"]) for p in entry["pairs"]] == [("xnnpack", "tflm", 2)]
+    assert any("converted from tiny.keras" in note for note in entry["notes"])

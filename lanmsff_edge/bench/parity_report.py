@@ -5,7 +5,8 @@ set's split, one table row per pair of backends, and with ``trace`` where the ke
     print(format_parity(report)); write_parity_json(report, "parity.json")
 
 Models: ``.tflite`` files with an integer output, as given; a ``.keras`` model is converted to int8 (PTQ, as the
-bench converts it); float TFLite models are skipped with a note. Accuracy per backend is on the named split.
+bench converts it); float TFLite models are skipped with a note; a bundled model (``ferplus``, or no model given)
+is its int8 file. Accuracy per backend is on the named split.
 """
 import hashlib
 import json
@@ -15,6 +16,21 @@ import numpy as np
 from lanmsff_edge.atomic import write_text
 from lanmsff_edge.bench import parity
 from lanmsff_edge.errors import UserError
+
+
+def _model_paths(models, dataset):
+    """``--model`` values as paths; a bundled pair (``ferplus``, or no ``--model``: the bundled models) stands for
+    its int8 file only: its float model is no int8 model to compare (pass the .keras file to compare its PTQ)."""
+    from lanmsff_edge import pretrained
+    from lanmsff_edge.bench.runner import bundled_models, expand_bundled
+
+    if not models:
+        paths = [path for path in bundled_models(dataset) if str(path).endswith(".tflite")]
+        if not paths:
+            raise UserError("no bundled int8 model; pass --model")
+        return paths
+    return [pretrained.require(str(model), "int8") if pretrained.is_pair_name(model) else expand_bundled([model])[0]
+            for model in models]
 
 
 def _int8_models(opened, dataset, data, images, fold, notes):
@@ -45,13 +61,13 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     from lanmsff_edge.bench.host import host_info
     from lanmsff_edge.bench.measure import check_classes
     from lanmsff_edge.bench.models import open_models, parse_input_range
-    from lanmsff_edge.bench.runner import bundled_models, expand_bundled, load_data
+    from lanmsff_edge.bench.runner import load_data
 
     if dataset is None:
         raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
     backends = parity.backend_names(",".join(backends))
     say = progress or (lambda message: None)
-    paths = expand_bundled(models) if models else bundled_models(dataset)
+    paths = _model_paths(models, dataset)
     opened = open_models(paths, parse_input_range(input_range))
     images = load_data(dataset, data, split, limit, fold)
     if not len(images):
