@@ -17,18 +17,18 @@ DEFAULT_CODE_FLASH = 160 * KB
 # RAM the application needs besides the arena: .data/.bss of TFLM and the app, stack, interpreter object.
 DEFAULT_RAM_RESERVE = 32 * KB
 
-# int8 multiply-accumulates per clock cycle a whole CNN sustains with optimized kernels (rule of thumb).
-# Cortex-M7: ~1 MAC/cycle. Derived from the CMSIS-NN paper (Lai, Suda, Chandra 2018, arXiv:1801.06601): its
-#   CIFAR-10 CNN (~12 M MACs) ran in 99.1 ms on a 216 MHz Cortex-M7 = 0.58 MAC/cycle for the whole network with the
-#   2018 q7 kernels; today's s8 kernels (SMLAD on dual-issue M7) do better, so 1.0 is a mid estimate.
-# Cortex-M4 / M33 (DSP extension, single issue): about half the M7 rate, 0.5.
-# Cortex-M0+ (no DSP/SIMD, reference kernels): 0.1.
+# int8 multiply-accumulates per clock cycle a whole CNN sustains with optimized kernels: an ESTIMATE, calibrated
+# on LANMSFF built with TFLM + CMSIS-NN and run on emulated cores (benchmarks/mcu_emulation.py): 2.16-2.18
+# instructions per MAC on Cortex-M4 and M7 alike (the same Thumb-2 + DSP code). QEMU counts instructions, not
+# cycles, so a cycles-per-instruction figure is assumed on top: 1.0 on single-issue M4 / M33 (0.46 MAC/cycle),
+# 0.77 on dual-issue M7 (0.6 MAC/cycle; Arm quotes up to 2 instructions per cycle, memory stalls eat some).
+# Cortex-M0+ (no DSP/SIMD, reference kernels): 0.1 (not calibrated).
 # Xtensa LX7 (ESP32-S3 with ESP-NN): ESP-NN's README reports 8-14x over its portable C kernels for 1x1 convolutions
-#   (portable C runs ~0.1 MAC/cycle), so ~1.0 for a whole network.
+#   (portable C runs ~0.1 MAC/cycle), so ~1.0 for a whole network (not calibrated).
 MACS_PER_CYCLE = {
-    "Cortex-M7": 1.0,
-    "Cortex-M4": 0.5,
-    "Cortex-M33": 0.5,
+    "Cortex-M7": 0.6,
+    "Cortex-M4": 0.46,
+    "Cortex-M33": 0.46,
     "Cortex-M0+": 0.1,
     "Xtensa LX7": 1.0,
 }
