@@ -1,7 +1,9 @@
 """`lanmsff-edge`: a thin click layer over the library.
 
 Each command lives in ``lanmsff_edge/commands/<name>.py`` and is imported only when it runs, so ``--help``
-answers without starting TensorFlow. A ``UserError`` from anywhere becomes one line on stderr and exit code 1.
+answers without starting TensorFlow. A ``UserError`` from anywhere, and an ``OSError`` no module turned into one
+(a file that vanished, a folder where a file should be, a symlink loop), become one line on stderr and exit code 1;
+a bad option value is click's usage error, exit code 2.
 """
 import importlib
 import os
@@ -43,12 +45,14 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
-        from lanmsff_edge.errors import UserError
+        from lanmsff_edge.errors import UserError, os_error_text
 
         try:
             return super().invoke(ctx)
         except UserError as error:
             raise click.ClickException(" ".join(str(error).split())) from None
+        except OSError as error:
+            raise click.ClickException(" ".join(os_error_text(error).split())) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from calibration.sample import DEFAULT_SIZE, CalibrationWarning, representative_sample
 from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
+from lanmsff_edge.errors import WriteError
 
 CACHE_VERSION = 1
 
@@ -72,7 +75,7 @@ def read_sample(path):
                                    class_names=tuple(meta["class_names"]), images=stored["images"],
                                    labels=stored["labels"].astype(np.int64), names=stored["names"].tolist(),
                                    poses=poses)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # damaged: rebuilt
         return None
     if len(sample) < meta["requested"]:
         warnings.warn(f"{sample.dataset} {sample.split} has {len(sample)} images, fewer than the "
@@ -101,5 +104,8 @@ def load_sample(dataset, data=None, split="train", size=DEFAULT_SIZE, seed=0, fo
         images = load_dataset(dataset, data, split, fold=fold, limit=limit)
     sample = representative_sample(images, size, seed)
     if path is not None:
-        save_sample(path, sample, size)
+        try:
+            save_sample(path, sample, size)
+        except WriteError:  # a read-only or full cache folder only means no caching
+            path = None
     return sample, path

@@ -32,8 +32,11 @@ class Face:
 
 
 def read_image(path):
-    """Decode an image file to a BGR uint8 array; an unreadable or undecodable file is a ``UserError``."""
+    """Decode an image file to a BGR uint8 array; an unreadable or undecodable file, or one too small to hold a
+    face, is a ``UserError``."""
     import cv2
+
+    from lanmsff_edge.data.decode import MIN_FACE_SIDE, too_small
 
     try:
         data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode: non-ASCII paths work too
@@ -42,6 +45,9 @@ def read_image(path):
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise UserError(f"cannot read {path}: not an image OpenCV can decode (empty, truncated or another format)")
+    if too_small(image):
+        raise UserError(f"cannot use {path}: {image.shape[1]}×{image.shape[0]} pixels is too small to be a face "
+                        f"(at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE})")
     return image
 
 

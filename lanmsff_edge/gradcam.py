@@ -162,12 +162,15 @@ def explain_image(image_path, model="ferplus", class_name="auto", detect=True, o
 def load_float_model(model):
     """(Keras model, class names) for a bundled name, a ``.keras`` file or a run folder; ``.tflite`` is refused."""
     from lanmsff_edge.evaluation import resolve_model_path
-    from lanmsff_edge.model import load_model
+    from lanmsff_edge.evaluation.predictors import check_face_model
     from lanmsff_edge.labels import class_names
+    from lanmsff_edge.model import load_model
 
     path = resolve_model_path(model)
     if path.suffix == ".tflite":
         raise UserError(f"--model {path}: Grad-CAM needs gradients, so the float .keras model (the one that was "
                         "quantized), not a .tflite file")
     keras_model = load_model(path)
+    check_face_model([tuple(t.shape) for t in keras_model.inputs], [tuple(t.shape) for t in keras_model.outputs],
+                     path)
     return keras_model, class_names(path, int(keras_model.output_shape[-1]))

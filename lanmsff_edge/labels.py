@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 _JSON_KEYS = ("class_names", "labels", "classes")
 
@@ -46,10 +47,23 @@ def _from_json(data, source):
     return None
 
 
+def _names_a_file(option):
+    """True when a ``--labels`` value is meant as a file: an existing path, or one that looks like a file name
+    (a known suffix or a folder in it, and no comma) — so a missing file is reported as missing, not read as one
+    label."""
+    path = Path(option)
+    return path.exists() or ("," not in option and (path.suffix.lower() in (".txt", ".json", ".csv")
+                                                     or "/" in option or "\\" in option))
+
+
 def _read_option(option):
     path = Path(option)
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
+    if _names_a_file(str(option)):
+        if path.is_dir():
+            raise UserError(f"--labels {path}: is a folder; give a .txt / .json file or comma-separated names")
+        if not path.is_file():
+            raise UserError(f"--labels {path}: no such file")
+        text = read_text(path)
         if path.suffix.lower() == ".json":
             try:
                 labels = _from_json(json.loads(text), path)
@@ -58,7 +72,10 @@ def _read_option(option):
             if labels is None:
                 raise UserError(f"--labels {path}: no list and no {'/'.join(_JSON_KEYS)} key")
             return labels, f"--labels {path}"
-        return [line.strip() for line in text.splitlines() if line.strip()], f"--labels {path}"
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+        if not labels:
+            raise UserError(f"--labels {path}: the file holds no labels (one per line)")
+        return labels, f"--labels {path}"
     return [part.strip() for part in str(option).split(",")], "--labels"
 
 
@@ -79,9 +96,9 @@ def _sidecar_labels(model_path):
     for sidecar in _sidecars(model_path):
         if sidecar.is_file():
             try:
-                labels = _from_json(json.loads(sidecar.read_text(encoding="utf-8")), sidecar)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
+                labels = _from_json(json.loads(read_text(sidecar)), sidecar)
+            except (json.JSONDecodeError, UserError, OSError):
+                continue  # an unreadable sidecar names no labels: the next source decides
             if labels is not None:
                 return [(labels, f"sidecar {sidecar.name}", True)]
     return []

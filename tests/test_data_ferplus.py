@@ -100,7 +100,7 @@ def test_non_numeric_votes_and_header(ferplus_dir):
     label.write_text("Image name,face box," + ",".join(["v"] * 10) + "\n" + text)  # a header row is tolerated
     assert len(load_dataset("ferplus", root, "val")) == 2
     label.write_text(text + 'fer0000022.png,"(0, 0, 48, 48)",a,0,0,0,0,0,0,0,0,0\n')
-    with pytest.raises(UserError, match="line 3: vote counts must be numbers"):
+    with pytest.raises(UserError, match="line 3: vote counts must be whole numbers"):
         load_dataset("ferplus", root, "val")
 
 

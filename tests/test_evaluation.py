@@ -139,7 +139,7 @@ def test_cli_evaluate_several_models_prints_the_mean(run_cli, tiny_models, tmp_p
 
 def test_cli_evaluate_bad_inputs(run_cli, tiny_models, tmp_path):
     result = run_cli("evaluate", "--model", tmp_path / "absent.keras", "--dataset", "synthetic")
-    assert result.exit_code == 1 and "model file not found" in result.output
+    assert result.exit_code == 2 and "model file not found" in result.output
     assert "Traceback" not in result.output
     result = run_cli("evaluate", "--model", tiny_models[7], "--dataset", "synthetic", "--limit", 8)
     assert result.exit_code == 1

@@ -119,7 +119,7 @@ def test_info_command(run_cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "358,406" in result.output and "block4" in result.output
     result = run_cli("info", "--model", tmp_path / "missing.keras")
-    assert result.exit_code == 1 and "model file not found" in result.output
+    assert result.exit_code == 2 and "model file not found" in result.output
 
 
 def test_atomic_writes_leave_usual_permissions_and_no_temporaries(tmp_path):

@@ -1,6 +1,10 @@
 """`lanmsff-edge bench`: latency, size and accuracy of models on a target, beside the float model."""
 import click
 
+from lanmsff_edge.bench.settings import ANDROID_DELEGATES
+from lanmsff_edge.commands.params import CommaChoice, ModelPath
+from lanmsff_edge.data.classes import DATASETS, SPLITS
+
 DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
 
 
@@ -26,18 +30,24 @@ class BackendList(click.ParamType):
 Each --model may be a .keras or .tflite image classifier (NHWC, 1 or 3 channels, any fixed size); a .keras
 model is also converted to float32 and int8 TFLite. Without --model the bundled pretrained models are used.
 Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLite when no Keras row ran).""")
-@click.option("--model", "models", multiple=True, type=click.Path(),
+@click.option("--model", "models", multiple=True, type=ModelPath(),
               help="Model file, run folder or bundled model (ferplus = its float and int8 files, ferplus:int8 = "
                    "one); repeat for several.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True, help="Target.")
-@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (LiteRT, TensorFlow, Android).")
-@click.option("--runs", type=int, default=None, help="Timed runs per model [cpu/gpu/coral 100, mcu 5, android 50].")
-@click.option("--warmup", type=int, default=None, help="Untimed warm-up runs [cpu/gpu/coral 10, mcu 1, android 5].")
-@click.option("--dataset", default=None, help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
-@click.option("--data", type=click.Path(), default=None, help="The data set's folder or archive.")
-@click.option("--split", default="val", show_default=True, help="Split to measure accuracy on.")
-@click.option("--limit", type=int, default=None, help="Use the first N images of the split.")
-@click.option("--fold", type=int, default=None, help="KDEF: cross-validation fold 1..5 (its subjects are the split).")
+@click.option("--threads", type=click.IntRange(1, None), default=1, show_default=True,
+              help="CPU threads (LiteRT, TensorFlow, Android).")
+@click.option("--runs", type=click.IntRange(1, None), default=None,
+              help="Timed runs per model [cpu/gpu/coral 100, mcu 5, android 50].")
+@click.option("--warmup", type=click.IntRange(0, None), default=None,
+              help="Untimed warm-up runs [cpu/gpu/coral 10, mcu 1, android 5].")
+@click.option("--dataset", type=click.Choice(DATASETS), default=None,
+              help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
+@click.option("--data", type=click.Path(exists=True), default=None, help="The data set's folder or archive.")
+@click.option("--split", type=click.Choice(SPLITS), default="val", show_default=True,
+              help="Split to measure accuracy on.")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="Use the first N images of the split.")
+@click.option("--fold", type=click.IntRange(1, 5), default=None,
+              help="KDEF: cross-validation fold 1..5 (its subjects are the split).")
 @click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
               help="Value range the models expect (faces are min-max scaled to it).")
@@ -49,7 +59,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
 @click.option("--mapping-only", is_flag=True,
               help="coral: only check how the ops map onto the Edge TPU (no Coral needed, no timing).")
-@click.option("--android-delegates", default="cpu,gpu,nnapi", show_default=True,
+@click.option("--android-delegates", type=CommaChoice(ANDROID_DELEGATES), default="cpu,gpu,nnapi", show_default=True,
               help="android: comma-separated subset of cpu,gpu,nnapi.")
 @click.option("--parity", is_flag=True,
               help="Instead of timing: run each int8 model with every --backends kernel library on all images of "
@@ -75,24 +85,26 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
     if parity or trace:
         return _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold,
                        input_range, json_path, markdown_path, plot_path, backends)
+    from lanmsff_edge.atomic import artifact_group
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
 
-    delegates = tuple(d.strip() for d in android_delegates.split(",") if d.strip())
+    delegates = android_delegates
     report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
                        split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
                        mapping_only=mapping_only, progress=lambda message: click.echo(message, err=True),
                        emulate=emulate, tflm=tflm, patches=patch_counts)
     click.echo(format_table(report))
-    if json_path:
-        write_json(report, json_path)
-    if markdown_path:
-        write_markdown(report, markdown_path)
-    if plot_path:
-        from lanmsff_edge.bench.plot import write_plot
+    with artifact_group():  # the report's files: all of this run, or all as they were
+        if json_path:
+            write_json(report, json_path)
+        if markdown_path:
+            write_markdown(report, markdown_path)
+        if plot_path:
+            from lanmsff_edge.bench.plot import write_plot
 
-        write_plot(report, plot_path)
+            write_plot(report, plot_path)
     if report.results and all(row.error for row in report.results):
         raise click.ClickException("no model could be benchmarked (see the errors above)")
 

@@ -24,13 +24,15 @@ def command(dataset, data, splits, fold, limit, json_path, strict):
     from lanmsff_edge.data.audit import audit
     loaded = [load_dataset(dataset, data, split=split, fold=fold, limit=limit) for split in dict.fromkeys(splits)]
     report = audit(loaded)
-    click.echo(f"{'split':<8}{'images':>9}{'sharpness':>11}{'brightness':>12}{'contrast':>10}{'blank':>7}  per class")
+    click.echo(f"{'split':<8}{'images':>9}{'skipped':>9}{'sharpness':>11}{'brightness':>12}{'contrast':>10}"
+               f"{'blank':>7}  per class")
     for figures in report["splits"]:
         counts = " ".join(f"{name} {count:,}" for name, count in figures["class_counts"].items())
-        click.echo(f"{figures['split']:<8}{figures['images']:>9,}{_number(figures['sharpness_median']):>11}"
-                   f"{_number(figures['brightness_mean']):>12}{_number(figures['contrast_mean']):>10}"
-                   f"{figures['blank']:>7}  {counts}")
-    click.echo("(sharpness: median variance of the Laplacian; brightness, contrast: mean and spread of gray levels)")
+        click.echo(f"{figures['split']:<8}{figures['images']:>9,}{figures['skipped']:>9,}"
+                   f"{_number(figures['sharpness_median']):>11}{_number(figures['brightness_mean']):>12}"
+                   f"{_number(figures['contrast_mean']):>10}{figures['blank']:>7}  {counts}")
+    click.echo("(skipped: undecodable images left out; sharpness: median variance of the Laplacian; brightness, "
+               "contrast: mean and spread of gray levels)")
     for finding in report["findings"]:
         click.echo(f"warning: {finding}")
     if not report["findings"]:

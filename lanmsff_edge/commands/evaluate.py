@@ -1,6 +1,7 @@
 """`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
 import click
 
+from lanmsff_edge.commands.params import ModelPath
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -8,7 +9,7 @@ from lanmsff_edge.data.classes import DATASETS
                     "information density and pose variance of a model on a data set split. Several --model give "
                     "each result and their mean, e.g. the five KDEF folds: "
                     "--model runs/kdef_fold1 ... --model runs/kdef_fold5 (each run evaluates on its own fold).")
-@click.option("--model", "models", required=True, multiple=True, type=click.Path(),
+@click.option("--model", "models", required=True, multiple=True, type=ModelPath(),
               help="A .keras or .tflite file, a training run folder or a bundled model (ferplus, ferplus:int8, "
                    "fer2013); repeat for a k-fold mean.")
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set [default: the run's].")

@@ -1,6 +1,8 @@
 """`lanmsff-edge gradcam`: where the float model looks on a face (the paper's Fig. 6)."""
 import click
 
+from lanmsff_edge.commands.params import ModelPath
+
 
 @click.command(help="Grad-CAM heat map of the float model on the face in IMAGE (the largest one when there are "
                     "several), on block 4's last convolution before pooling (the paper's Fig. 6).\n\n"
@@ -8,7 +10,7 @@ import click
                     "SIZE×SIZE, under a title band of SIZE/8 with the predicted label and probability: "
                     "2·SIZE × 9·SIZE/8 pixels (512×288 by default).")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--model", default="ferplus", show_default=True,
+@click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
               help="ferplus or fer2013 (bundled float model), a .keras file or a training run folder.")
 @click.option("--class", "class_name", default="auto", show_default=True,
               help="Class to explain, by name; auto = the predicted class.")

@@ -1,14 +1,16 @@
 """`lanmsff-edge info`: what a model costs, per block."""
 import click
 
+from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath
+
 
 @click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
                     ".tflite file its tensors, quantization, labels, ops and TFLite Micro / Edge TPU support.")
-@click.option("--model", "model_path", type=click.Path(),
+@click.option("--model", "model_path", type=ModelPath(),
               help="A .keras or .tflite file, a training run folder or a bundled model (ferplus, ferplus:int8) "
                    "[default: build one].")
 @click.option("--classes", default=8, show_default=True, type=click.IntRange(2, None), help="Classes of a built model.")
-@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(0, None, min_open=True),
+@click.option("--width", default=1.0, show_default=True, type=FiniteFloatRange(0, None, min_open=True),
               help="Width multiplier of a built model.")
 @click.option("--no-massatt", is_flag=True, help="Build without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Build without PWFS (ablation).")
@@ -18,18 +20,19 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
 
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.evaluation import resolve_model_path
+
+    path = resolve_model_path(model_path) if model_path else None
+    if path is not None and path.suffix == ".tflite":  # read from the flatbuffer: TensorFlow is not needed
+        from lanmsff_edge.tflite_info import describe, describe_lines
+
+        report = describe(path)
+        click.echo("\n".join(describe_lines(report)))
+        if json_path:
+            write_text(json_path, json.dumps(report, indent=2) + "\n")
+        return
     from lanmsff_edge.model import build_model, load_model, model_summary
 
-    if model_path:
-        path = resolve_model_path(model_path)
-        if path.suffix == ".tflite":
-            from lanmsff_edge.tflite_info import describe, describe_lines
-
-            report = describe(path)
-            click.echo("\n".join(describe_lines(report)))
-            if json_path:
-                write_text(json_path, json.dumps(report, indent=2) + "\n")
-            return
+    if path is not None:
         model = load_model(path)
     else:
         model = build_model(classes, width=width, massatt=not no_massatt, pwfs=not no_pwfs)

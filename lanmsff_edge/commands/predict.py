@@ -1,6 +1,8 @@
 """`lanmsff-edge predict`: facial expressions of the faces in photos."""
 import click
 
+from lanmsff_edge.commands.params import ModelPath
+
 
 @click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
                     "the top-k probabilities.\n\n"
@@ -9,7 +11,7 @@ import click
                     "Exit code 1 when any IMAGE could not be read (the others are still processed); "
                     "an image without a face is not an error.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--model", default="ferplus", show_default=True,
+@click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
               help="ferplus or fer2013 (bundled int8, LiteRT), a .tflite file, a .keras file or a training run folder.")
 @click.option("--no-detect", is_flag=True, help="Each image is already a face crop: classify the whole image.")
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, None), help="Probabilities shown.")
@@ -20,7 +22,7 @@ import click
 def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir):
     import json
 
-    from lanmsff_edge.atomic import write_text
+    from lanmsff_edge.atomic import artifact_group, write_text
     from lanmsff_edge.predict import format_result, load_classifier, predict_files, results_to_json, \
         write_annotations
 
@@ -29,10 +31,12 @@ def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir):
     for result in results:
         for line in format_result(result, top_k):
             click.echo(line, err=bool(result.error))
-    if json_path:
-        write_text(json_path, json.dumps(results_to_json(results, classifier, top_k), indent=2) + "\n")
+    with artifact_group():  # the JSON and the annotated images: all of this run, or all as they were
+        if json_path:
+            write_text(json_path, json.dumps(results_to_json(results, classifier, top_k), indent=2) + "\n")
+        if annotate_dir:
+            written = write_annotations(results, annotate_dir)
     if annotate_dir:
-        written = write_annotations(results, annotate_dir)
         click.echo(f"annotated images: {len(written)} written to {annotate_dir}")
     failed = [result.path for result in results if result.error]
     if failed:

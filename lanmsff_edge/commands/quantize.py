@@ -1,6 +1,9 @@
 """`lanmsff-edge quantize`: model.keras → verified int8 (or fp16 / dynamic / float) TFLite and a cost report."""
 import click
 
+from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
+from lanmsff_edge.data.classes import DATASETS
+
 METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
 
 
@@ -18,14 +21,15 @@ model, size, I/O types and quantization, TFLite Micro check). int8 models are ba
 must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json. QAT saves its state after every epoch; an interrupted run continues with --resume.""")
-@click.option("--model", "model_path", required=True, type=click.Path(),
+@click.option("--model", "model_path", required=True, type=ModelPath(),
               help="A .keras model from `lanmsff-edge train`, its run folder, or a bundled model (ferplus, fer2013).")
-@click.option("--dataset", help="Data set of the model (default: the training run's).")
-@click.option("--data", type=click.Path(), help="The data set's folder or archive (not needed for synthetic).")
+@click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
+@click.option("--data", type=click.Path(exists=True),
+              help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--method", default="qat", show_default=True, type=click.Choice(METHODS), help="Quantization method.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(0, None),
               help="QAT fine-tuning epochs on the train split.")
-@click.option("--learning-rate", default=5e-5, show_default=True, type=click.FloatRange(0, None, min_open=True),
+@click.option("--learning-rate", default=5e-5, show_default=True, type=FiniteFloatRange(0, None, min_open=True),
               help="QAT fine-tuning learning rate (Adam).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, None), help="QAT batch size.")
 @click.option("--calibration-size", default=500, show_default=True, type=click.IntRange(1, None),
@@ -37,7 +41,7 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
               help="Split the accuracy is measured on.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
 @click.option("--limit", type=click.IntRange(1, None), help="Use only the first N images of each split (quick runs).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Calibration sample and fine-tuning seed.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Calibration sample and fine-tuning seed.")
 @click.option("--augment", type=click.Choice(("online", "paper", "none")),
               help="QAT fine-tuning augmentation [default: the training run's, else online].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .tflite file.")

@@ -3,7 +3,8 @@
 - a split far blurrier than another (median Laplacian variance): a degraded copy, e.g. training images that went
   through a lossy resize. A model trained on it does not recognise sharp faces, whatever the recipe;
 - images of one split that are pixel-for-pixel copies of another's: validation accuracy is then optimistic;
-- blank images (one gray level) and classes with no images in a split.
+- blank images (one gray level) and classes with no images in a split;
+- images that could not be decoded and were left out (counted, a few named).
 
 Findings are warnings: ``train`` prints them and records them in the run's config.json; ``lanmsff-edge check-data``
 prints them beside the per-split figures (``--strict`` makes them an error).
@@ -41,6 +42,7 @@ def split_stats(images):
         "brightness_mean": float(flat.mean()) if len(x) else None,
         "contrast_mean": float(flat.std(axis=1).mean()) if len(x) else None,
         "blank": int((flat.min(axis=1) == flat.max(axis=1)).sum()) if len(x) else 0,
+        "skipped": int(images.skipped),
     }
 
 
@@ -50,6 +52,10 @@ def audit(splits):
     stats = [split_stats(images) for images in splits]
     findings = []
     for images, figures in zip(splits, stats):
+        if images.skipped:
+            shown = ", ".join(images.skipped_names[:3]) + (" …" if images.skipped > 3 else "")
+            findings.append(f"{images.skipped:,} {images.split} image(s) could not be decoded and were left out "
+                            f"({shown})")
         if figures["blank"]:
             findings.append(f"{figures['blank']:,} {images.split} image(s) are blank (a single gray level)")
         missing = [name for name, count in figures["class_counts"].items() if count == 0]

@@ -6,19 +6,22 @@ for a directory: the modification times of its folders down to three levels and 
 files there — enough to notice added, removed or relabelled files; an image rewritten in place under the same name
 goes unnoticed), the loader's parameters and ``FORMAT_VERSION`` (bump it when preprocessing
 changes). Entries are written atomically; an older entry for the same source and split is removed on write.
-A corrupt or unreadable entry is ignored and rebuilt.
+A corrupt or unreadable entry is ignored and rebuilt; an unwritable cache folder only means no caching.
 """
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
+from lanmsff_edge.errors import WriteError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: label.csv votes and names validated, images under 24×24 skipped
 _LABEL_SUFFIXES = (".csv", ".txt", ".json")
 
 
@@ -81,7 +84,7 @@ def load(entry):
                 skipped=int(stored["skipped"]),
                 skipped_names=[str(name) for name in stored["skipped_names"]],
             )
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # damaged: rebuild it
         return None
 
 
@@ -103,7 +106,7 @@ def store(entry, images: LabeledImages):
                 skipped=images.skipped,
                 skipped_names=np.array(images.skipped_names, dtype=str),
             )
-    except OSError:
+    except WriteError:
         return  # a read-only or full cache folder must not stop training
     for old in entry.parent.glob(stale_prefix + "*.npz"):
         if old != entry:
@@ -116,5 +119,6 @@ def cached(dataset, split, path, params, build):
     images = load(entry)
     if images is None:
         images = build()
-        store(entry, images)
+        if len(images):  # an empty decode is reported as an error: nothing to remember once the files are fixed
+            store(entry, images)
     return images

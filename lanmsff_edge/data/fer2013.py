@@ -6,7 +6,6 @@
 - The image-folder release: ``train/<class>/Training_*.jpg`` and ``test/<class>/PublicTest_*.jpg`` /
   ``PrivateTest_*.jpg`` (val = the PublicTest files in test/, test = the PrivateTest files).
 """
-import csv
 import re
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from lanmsff_edge.data.classes import FER2013_CLASSES
 from lanmsff_edge.data.common import IMAGE_SIZE, LabeledImages
 from lanmsff_edge.data.decode import decode_files, prepare_face
-from lanmsff_edge.data.sources import DirectorySource, is_image_name, open_source, text_lines
+from lanmsff_edge.data.sources import DirectorySource, csv_rows, is_image_name, open_source
 from lanmsff_edge.errors import UserError
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -49,7 +48,7 @@ def read_csv_rows(source, name, rows=None, usage=None, limit=None):
     validates the header and every selected row (one-line UserError naming the file and line).
     """
     where = source.describe(name)
-    reader = csv.reader(text_lines(source, name))
+    reader = csv_rows(source, name)
     header = [column.strip() for column in next(reader, [])]
     missing = {"emotion", "pixels", "Usage"} - set(header)
     if missing:

@@ -8,7 +8,6 @@ Two layouts:
 Labels follow FERPlus's "majority" mode: votes of 1 are dropped as outliers, then an image is kept only when its
 top emotion has more than half of the remaining votes and is one of the 8 emotions (not unknown, not NF).
 """
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +16,13 @@ from lanmsff_edge.data import fer2013
 from lanmsff_edge.data.classes import FERPLUS_CLASSES
 from lanmsff_edge.data.common import IMAGE_SIZE, LabeledImages
 from lanmsff_edge.data.decode import decode_files
-from lanmsff_edge.data.sources import find_root, open_source, text_lines
+from lanmsff_edge.data.sources import csv_rows, find_root, open_source
 from lanmsff_edge.errors import UserError
 
 FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
 VOTE_COLUMNS = FERPLUS_CLASSES + ("unknown", "NF")
 LABEL_COLUMNS = 2 + len(VOTE_COLUMNS)  # image name, face box, votes
+MAX_VOTES = 1000  # a vote count is a number of annotators: FERPlus has 10 per image
 
 
 def majority_label(votes):
@@ -39,6 +39,9 @@ def majority_label(votes):
 def load(path, split, limit=None):
     """FERPlus ``split`` from a directory or archive (either layout) or from the path of ``fer2013new.csv``."""
     path = Path(path)
+    if path.is_file() and path.name.lower() == "label.csv":
+        raise UserError(f"{path} is the label file of one FERPlus folder: give the folder that holds "
+                        f"{FOLDERS['train']}/, {FOLDERS['val']}/ … (or its archive) instead")
     if path.is_file() and path.suffix.lower() == ".csv":
         return _load_from_csv_pair(open_source(path.parent), path.name, split, limit, where=path.parent)
     source = open_source(path)
@@ -57,23 +60,36 @@ def load(path, split, limit=None):
                     f"layout) or fer2013new.csv beside fer2013.csv")
 
 
+def parse_votes(cells, where, line):
+    """The vote counts of one row as ints; anything but a whole number 0..``MAX_VOTES`` (``-5``, ``0.7``, ``1e30``)
+    is a ``UserError`` naming the row: a wrong count would silently move the image to another class."""
+    text = [cell.strip() for cell in cells]
+    if not all(cell.isdigit() and cell.isascii() and int(cell) <= MAX_VOTES for cell in text):
+        raise UserError(f"{where} line {line}: vote counts must be whole numbers from 0 to {MAX_VOTES} "
+                        f"(annotators per image), got {','.join(text)}")
+    return [int(cell) for cell in text]
+
+
 def read_label_csv(source, name):
-    """Rows of a FERPlus ``label.csv`` as (image name, 10 vote counts), with one-line errors naming the row."""
+    """Rows of a FERPlus ``label.csv`` as (image name, 10 vote counts), with one-line errors naming the row.
+
+    An image name must be a plain file name: one with a folder in it (``../../x.png``) would read a file from
+    outside the split's folder."""
     rows = []
     where = source.describe(name)
-    for line, row in enumerate(csv.reader(text_lines(source, name)), start=1):
+    folder = name.rsplit("/", 2)[-2] if "/" in name else "the split's folder"
+    for line, row in enumerate(csv_rows(source, name), start=1):
         if not row or not "".join(row).strip():
             continue
         if len(row) != LABEL_COLUMNS:
             raise UserError(f"{where} line {line}: {len(row)} columns, expected {LABEL_COLUMNS} "
                             f"(image name, face box, {len(VOTE_COLUMNS)} vote counts)")
-        try:
-            votes = [int(float(value)) for value in row[2:]]
-        except ValueError:
-            if line == 1 and not row[0].lower().endswith(".png"):
-                continue  # a header row
-            raise UserError(f"{where} line {line}: vote counts must be numbers, got {row[2:]}") from None
-        rows.append((row[0].strip(), votes))
+        if line == 1 and not row[0].lower().endswith(".png") and not row[2].strip().isdigit():
+            continue  # a header row
+        image = row[0].strip()
+        if not image or "/" in image or "\\" in image or image in (".", ".."):
+            raise UserError(f"{where} line {line}: image name {image!r} must be a file name inside {folder}/")
+        rows.append((image, parse_votes(row[2:], where, line)))
     return rows
 
 
@@ -107,10 +123,10 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
     if pixels_csv is None:
         raise UserError(f"{where}: {new_csv} needs the original fer2013.csv beside it (it holds the pixels)")
     usage = fer2013.USAGE[split]
-    label_rows = csv.reader(text_lines(source, new_csv))
+    label_rows = csv_rows(source, new_csv)
     header = next(label_rows, None)
     expected = 2 + len(VOTE_COLUMNS)
-    if header is None or len(header) != expected:
+    if header is None or len(header) != expected or header[0].strip().lower() != "usage":
         raise UserError(f"{source.describe(new_csv)} line 1: expected the header Usage,Image name,"
                         f"{','.join(VOTE_COLUMNS)}")
     wanted = {}  # fer2013.csv row → (image name, label)
@@ -122,10 +138,7 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
         if row[0].strip() != usage or not row[1].strip():
             continue
         in_split += 1
-        try:
-            label = majority_label([int(float(v)) for v in row[2:]])
-        except ValueError:
-            raise UserError(f"{source.describe(new_csv)} line {line}: vote counts must be numbers") from None
+        label = majority_label(parse_votes(row[2:], source.describe(new_csv), line))
         if label is not None:
             wanted[row_number] = (row[1].strip(), label)
             if limit is not None and len(wanted) >= limit:

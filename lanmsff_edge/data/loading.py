@@ -24,6 +24,8 @@ def load_dataset(name, data=None, split="train", *, fold=None, pose_lists=(), li
         raise UserError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
     if limit is not None and int(limit) < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
+    if fold is not None and name != "kdef":
+        raise UserError(f"--fold applies to kdef's cross-validation, not to {name}")
     if name == "synthetic":
         from lanmsff_edge.data import synthetic
 
@@ -38,8 +40,6 @@ def load_dataset(name, data=None, split="train", *, fold=None, pose_lists=(), li
                             f"(or use --dataset synthetic, which needs no download)")
         if not Path(data).exists():
             raise UserError(f"--data {data}: no such file or directory")
-        if fold is not None and name != "kdef":
-            raise UserError(f"--fold applies to kdef's cross-validation, not to {name}")
         images = _load_real(name, Path(data), split, fold, limit if not pose_lists else None)
     if pose_lists:
         from lanmsff_edge.data import poselists
@@ -47,7 +47,19 @@ def load_dataset(name, data=None, split="train", *, fold=None, pose_lists=(), li
         images = poselists.select(images, pose_lists, data)
     if limit is not None:
         images = images.subset(range(min(int(limit), len(images))))
-    return images
+    return require_images(images, data or name)
+
+
+def require_images(images, where):
+    """``images`` when it holds at least one; an empty split (nothing listed, or nothing decodable) is a
+    ``UserError``: zeros in a report or a training on nothing would look like results."""
+    if len(images):
+        return images
+    if images.skipped:
+        examples = ", ".join(images.skipped_names[:3]) + (" …" if images.skipped > 3 else "")
+        raise UserError(f"{where}: no usable {images.split} images: all {images.skipped:,} could not be decoded "
+                        f"({examples})")
+    raise UserError(f"{where}: the {images.split} split holds no images")
 
 
 def _load_real(name, data, split, fold, limit):
@@ -56,7 +68,7 @@ def _load_real(name, data, split, fold, limit):
 
     if name == "kdef":
         kdef.check_fold(fold)
-        everything = cache.cached("kdef", "all", data, {}, lambda: kdef.load_all(data))
+        everything = require_images(cache.cached("kdef", "all", data, {}, lambda: kdef.load_all(data)), data)
         return kdef.select_fold(everything, int(fold), split)
     loader = {"ferplus": ferplus.load, "fer2013": fer2013.load}[name]
     entry = cache.entry_path(name, split, data, {})
@@ -65,5 +77,6 @@ def _load_real(name, data, split, fold, limit):
         return loader(data, split, limit=int(limit))
     if images is None:
         images = loader(data, split)
-        cache.store(entry, images)
+        if len(images):  # an empty decode is an error, and not one to remember once the files are fixed
+            cache.store(entry, images)
     return images

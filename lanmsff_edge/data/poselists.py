@@ -12,6 +12,7 @@ import numpy as np
 from lanmsff_edge.data.classes import FERPLUS_CLASSES
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 _ENTRY = re.compile(r"^(\d+)[/\\](?:.*[/\\])?fer(\d+)\.\w+$", re.IGNORECASE)
 _FERPLUS_NAME = re.compile(r"(?:^|/)fer(\d+)\.\w+$", re.IGNORECASE)
@@ -24,7 +25,7 @@ def read_pose_list(path):
     if not path.is_file():
         raise UserError(f"pose list {path}: no such file")
     numbers = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for line_number, line in enumerate(read_text(path).splitlines(), start=1):
         line = line.strip()
         if not line:
             continue

@@ -4,13 +4,16 @@ A ``Source`` lists its files by relative POSIX path and streams their bytes; arc
 pass (no unpacking to disk). ``find_root`` locates the data set's own top folder however deep the copy nests it.
 """
 import contextlib
+import csv
 import io
 import os
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import utf8_lines
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -59,18 +62,21 @@ class TarSource:
             try:
                 with tarfile.open(self.path, "r:*") as archive:
                     self._files = sorted(_member_name(m) for m in archive.getmembers() if m.isfile())
-            except (tarfile.TarError, OSError, EOFError) as error:
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
                 raise UserError(f"{self.path}: unreadable archive ({error})") from None
         return self._files
 
     @contextlib.contextmanager
     def open(self, name):
         """A stream of one member, read in a single pass (fine for the CSV files this is used for)."""
-        with tarfile.open(self.path, "r|*") as archive:
-            for member in archive:
-                if member.isfile() and _member_name(member) == name:
-                    yield io.BufferedReader(_ForwardOnly(archive.extractfile(member)))
-                    return
+        try:
+            with tarfile.open(self.path, "r|*") as archive:
+                for member in archive:
+                    if member.isfile() and _member_name(member) == name:
+                        yield io.BufferedReader(_ForwardOnly(archive.extractfile(member)))
+                        return
+        except (tarfile.TarError, EOFError, zlib.error) as error:
+            raise UserError(f"{self.path}: unreadable archive ({error})") from None
         raise UserError(f"{self.path}: no member {name}")
 
     def iter_bytes(self, names):
@@ -82,7 +88,7 @@ class TarSource:
                     name = _member_name(member)
                     if member.isfile() and name in wanted:
                         yield name, archive.extractfile(member).read()
-        except (tarfile.TarError, OSError, EOFError) as error:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
             raise UserError(f"{self.path}: unreadable archive ({error})") from None
 
     def describe(self, name=""):
@@ -148,9 +154,19 @@ def open_source(path):
 
 
 def text_lines(source, name):
-    """Decoded lines of a text file inside a source (UTF-8, BOM tolerated)."""
+    """Decoded lines of a text file inside a source (``text.utf8_lines``: UTF-8, BOM tolerated, a clear error)."""
     with source.open(name) as handle:
-        yield from io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        yield from utf8_lines(handle, source.describe(name))
+
+
+def csv_rows(source, name):
+    """The rows of a CSV file inside a source, decoded by ``text_lines``; text that is no CSV (a NUL byte, say) is
+    a ``UserError`` naming the file and line."""
+    reader = csv.reader(text_lines(source, name))
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise UserError(f"{source.describe(name)} line {reader.line_num}: not CSV text ({error})") from None
 
 
 def find_root(files, marker):

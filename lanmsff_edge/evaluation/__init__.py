@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
                                              metrics_from_predictions, paired_comparison, row_percent,
@@ -94,15 +95,16 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         metrics["unseen"] = unseen_accuracy(images, probs, unseen_vs)
     if verbose:
         print(format_report(metrics))
-    if json_path:
-        from lanmsff_edge.atomic import write_text
+    with artifact_group():  # the metrics and their figure: both of this run, or both as they were
+        if json_path:
+            from lanmsff_edge.atomic import write_text
 
-        write_text(json_path, json.dumps(metrics, indent=2) + "\n")
-    if confusion_path:
-        from lanmsff_edge.plots import save_confusion_png
+            write_text(json_path, json.dumps(metrics, indent=2) + "\n")
+        if confusion_path:
+            from lanmsff_edge.plots import save_confusion_png
 
-        save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], confusion_path,
-                           title=confusion_title(metrics), counts=list(metrics["support"].values()))
+            save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], confusion_path,
+                               title=confusion_title(metrics), counts=list(metrics["support"].values()))
     return metrics
 
 
@@ -143,15 +145,16 @@ def evaluate_many(models, dataset=None, **options):
     summary = {"runs": runs, "mean": mean_metrics(runs)}
     if verbose:
         print(format_mean(summary["mean"]))
-    if json_path:
-        from lanmsff_edge.atomic import write_text
+    with artifact_group():
+        if json_path:
+            from lanmsff_edge.atomic import write_text
 
-        write_text(json_path, json.dumps(summary, indent=2) + "\n")
-    if confusion_path:
-        from lanmsff_edge.plots import save_confusion_png
+            write_text(json_path, json.dumps(summary, indent=2) + "\n")
+        if confusion_path:
+            from lanmsff_edge.plots import save_confusion_png
 
-        mean = summary["mean"]
-        save_confusion_png(mean["confusion_matrix_percent"], mean["class_names"], confusion_path,
-                           title=f"{mean['dataset']} {mean['split']}, {len(runs)} models pooled",
-                           counts=list(mean["support"].values()))
+            mean = summary["mean"]
+            save_confusion_png(mean["confusion_matrix_percent"], mean["class_names"], confusion_path,
+                               title=f"{mean['dataset']} {mean['split']}, {len(runs)} models pooled",
+                               counts=list(mean["support"].values()))
     return summary

@@ -25,9 +25,30 @@ class Predictor:
     name: str = "model"
 
 
+def check_face_model(input_shapes, output_shapes, source):
+    """``UserError`` unless a model takes one N×64×64×1 face and gives one N×C probability vector (C ≥ 2): what
+    every command that feeds it faces needs, checked before it runs (instead of a shape error from inside Keras or
+    LiteRT). Shapes are tuples; None or -1 stands for the batch."""
+    from lanmsff_edge.data.common import IMAGE_SIZE
+
+    def text(shape):
+        return "×".join("N" if d is None or int(d) < 0 else str(d) for d in shape)
+
+    inputs = " and ".join(text(shape) for shape in input_shapes)
+    outputs = " and ".join(text(shape) for shape in output_shapes)
+    fits = (len(input_shapes) == 1 and tuple(input_shapes[0])[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1)
+            and len(output_shapes) == 1 and len(output_shapes[0]) == 2 and (output_shapes[0][1] or 0) >= 2)
+    if not fits:
+        raise UserError(f"{source} takes {inputs} and gives {outputs}: this command needs a face classifier that "
+                        f"takes N×{IMAGE_SIZE}×{IMAGE_SIZE}×1 gray faces and gives N×classes probabilities")
+
+
 def keras_predictor(model, batch_size=64, name=None):
     """A ``Predictor`` around a Keras model; inputs go through ``to_model_input`` in bounded chunks."""
     from lanmsff_edge.data.common import to_model_input
+
+    check_face_model([tuple(t.shape) for t in model.inputs], [tuple(t.shape) for t in model.outputs],
+                     name or model.name)
 
     def predict(images):
         outputs = []
@@ -50,6 +71,10 @@ def load_predictor(model, batch_size=64):
         return keras_predictor(model, batch_size)
     path = resolve_model_path(model)
     if path.suffix == ".tflite":
+        from lanmsff_edge.tflite_graph import read_tflite
+
+        graph = read_tflite(path.read_bytes(), source=str(path))
+        check_face_model([t.shape for t in graph.inputs], [t.shape for t in graph.outputs], path)
         try:
             from lanmsff_edge.runtimes.litert import load_predictor as litert_predictor
         except ImportError:

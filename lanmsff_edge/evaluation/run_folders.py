@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 
 def resolve_model_path(path, bundled_format="float"):
@@ -45,8 +46,8 @@ def run_config(model_path):
     if not config.exists():
         return {}
     try:
-        return json.loads(config.read_text())
-    except (OSError, ValueError):
+        return json.loads(read_text(config))
+    except (OSError, ValueError, UserError):  # not a readable run config: the model is used without one
         return {}
 
 

@@ -20,13 +20,16 @@ import json
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 NAMES = ("ferplus", "fer2013")
 FORMATS = ("float", "int8")
 HERE = Path(__file__).resolve().parent
 
+# the archive to train each model on (../shared/data): FER-2013's image-folder archive has blurred training JPEGs
+_TRAINING_DATA = {"ferplus": "ferplus.tar.gz", "fer2013": "fer2013_csv.tar.gz"}
 _HOW_TO_MAKE = {
-    name: f"lanmsff-edge train --dataset {name} --data {name}.tar.gz --out runs/{name}`, then `lanmsff-edge "
+    name: f"lanmsff-edge train --dataset {name} --data {_TRAINING_DATA[name]} --out runs/{name}`, then `lanmsff-edge "
           f"quantize --method qat --model runs/{name} --out runs/{name}/lanmsff_{name}_int8.tflite"
     for name in NAMES
 }
@@ -57,8 +60,8 @@ def card(name, directory=None):
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
+        return json.loads(read_text(path))
+    except (OSError, ValueError, UserError) as error:
         raise UserError(f"cannot read model card {path}: {error}") from None
 
 
@@ -90,6 +93,11 @@ def _named(value):
         return None
     name, _, fmt = str(value).partition(":")
     return (name, fmt) if name in NAMES else None
+
+
+def is_bundled_name(value):
+    """True when ``value`` names a bundled model (``ferplus``, ``ferplus:int8``) rather than a file."""
+    return _named(value) is not None
 
 
 def is_pair_name(value):

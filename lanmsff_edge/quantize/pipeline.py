@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lanmsff_edge.atomic import write_bytes, write_text
+from lanmsff_edge.atomic import artifact_group, write_bytes, write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.quantize import converter as conversion
 from lanmsff_edge.quantize import qat, qat_checkpoint, report, verify
@@ -156,7 +156,8 @@ def _load_float_model(model_path, dataset):
 
 
 def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
-    """The representative sample (through the cache) and ``<stem>.calibration.json`` with its activation ranges."""
+    """The representative sample (through the cache), its summary, and the text of ``<stem>.calibration.json`` (its
+    activation ranges), which is written with the models it calibrated."""
     from calibration import activation_ranges, load_sample, model_inputs
 
     with warnings.catch_warnings(record=True) as caught:
@@ -171,8 +172,8 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
                "pose_counts": None if poses is None else {str(k): int(v) for k, v in poses.items()},
                "cache": None if cached is None else str(cached)}
     ranges = activation_ranges(float_model, model_inputs(sample))
-    write_text(path, json.dumps({"dataset": dataset, **summary, "activation_ranges": ranges}, indent=1) + "\n")
-    return sample, {**summary, "ranges": str(path)}
+    record = json.dumps({"dataset": dataset, **summary, "activation_ranges": ranges}, indent=1) + "\n"
+    return sample, {**summary, "ranges": str(path)}, record
 
 
 def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
@@ -226,10 +227,12 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         f"({len(images)} images)")
 
     train = sample = representative = None
+    artifacts = {}  # path → bytes or text: written together at the end
     if set(methods) & set(conversion.INTEGER_METHODS):
         train = _load_split(dataset, data, "train", fold, limit, num_classes)
-        sample, result["calibration"] = _calibration(float_model, dataset, data, calibration_size, seed, fold,
-                                                     limit, train, out, cache_dir, log)
+        sample, result["calibration"], record = _calibration(float_model, dataset, data, calibration_size, seed,
+                                                             fold, limit, train, out, cache_dir, log)
+        artifacts[Path(result["calibration"]["ranges"])] = record
         representative = representative_dataset(sample)
 
     paths = variant_paths(out, methods)
@@ -271,17 +274,20 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         if widened:
             log(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), range "
                 f"widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}{' …' if len(widened) > 3 else ''}")
-        write_bytes(paths[name], flatbuffer)
+        artifacts[paths[name]] = flatbuffer
         result["variants"].append(row)
 
     result["reports"] = [str(out.with_suffix(".json"))] + ([str(out.with_suffix(".md"))] if method == ALL else [])
     if "calibration" in result:
         result["reports"].append(result["calibration"]["ranges"])
-    write_text(out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
-    if "qat" in methods:
-        saved_at.unlink(missing_ok=True)  # its model is written: nothing to resume
+    artifacts[out.with_suffix(".json")] = json.dumps(result, indent=1) + "\n"
     table = report.markdown_table(result)
     if method == ALL:
-        write_text(out.with_suffix(".md"), table)
+        artifacts[out.with_suffix(".md")] = table
+    with artifact_group():  # the models, their reports and calibration record: all new, or all as they were
+        for path, content in artifacts.items():
+            (write_bytes if isinstance(content, bytes) else write_text)(path, content)
+    if "qat" in methods:
+        saved_at.unlink(missing_ok=True)  # its model is written: nothing to resume
     result["table"] = table
     return result

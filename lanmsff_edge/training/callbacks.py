@@ -7,7 +7,7 @@ import csv
 import io
 import math
 
-from lanmsff_edge.atomic import write_text
+from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.keras import keras
 from lanmsff_edge.plots import save_training_curves_png
 from lanmsff_edge.training import checkpoint as ckpt
@@ -118,10 +118,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def save(self):
         snapshot = ckpt.capture(self.model, self.state, best_weights=self.stopper.best_weights)
-        ckpt.save(snapshot, self.out / ckpt.CHECKPOINT_NAME)
-        write_text(self.out / "history.csv", history_csv(self.state["history"]))
-        save_training_curves_png(self.state["history"], self.out / CURVES_NAME,
-                                 title=f"{self.out.name}: epoch {self.state['epoch']}")
+        with artifact_group():  # the checkpoint and the history it holds: of one epoch, never of two
+            ckpt.save(snapshot, self.out / ckpt.CHECKPOINT_NAME)
+            write_text(self.out / "history.csv", history_csv(self.state["history"]))
+            save_training_curves_png(self.state["history"], self.out / CURVES_NAME,
+                                     title=f"{self.out.name}: epoch {self.state['epoch']}")
 
 
 def schedule_status(epoch, plateau, stopper, saved=True):

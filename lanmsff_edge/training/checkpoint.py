@@ -8,6 +8,8 @@ One file means one rename: a kill at any moment leaves either the previous check
 """
 import io
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +80,9 @@ def _numbered(archive, prefix):
 
 
 def load(path):
+    """The checkpoint at ``path``; one that cannot be read back whole (truncated by a full disk, overwritten, not a
+    checkpoint at all) is a ``UserError`` saying it is damaged and what to do — never numpy's advice to load it
+    with pickling allowed, which would run code from the file."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(str(archive["state"]))
@@ -85,10 +90,25 @@ def load(path):
             weights = _numbered(archive, "weight_")
             optimizer_values = _numbered(archive, "optimizer_")
             best = _numbered(archive, "best_") or None
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"cannot read checkpoint {path}: {error}") from None
+        if not isinstance(state, dict) or int(state["epoch"]) < 0 or not weights:
+            raise ValueError("no epoch count or no weights")
+    except (PermissionError, IsADirectoryError, FileNotFoundError):
+        raise  # not damage: the CLI reports these as they are
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise UserError(f"checkpoint {path} is damaged ({_damage(error)}): restore it from a copy, or delete it "
+                        "to start over") from None
     return Checkpoint(state=state, weights=weights, optimizer_names=names, optimizer_values=optimizer_values,
                       best_weights=best)
+
+
+def _damage(error):
+    """What is wrong with the file, in a few words (numpy's text for a non-archive is its unsafe-loading advice)."""
+    if isinstance(error, EOFError):
+        return "empty"
+    if "pickle" in str(error):
+        return "not a checkpoint file"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _slot_name(optimizer, name):

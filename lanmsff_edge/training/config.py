@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 CONFIG_NAME = "config.json"
 
@@ -52,7 +53,7 @@ def versions():
 def read(out):
     path = Path(out) / CONFIG_NAME
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise UserError(f"{out} is not a training run (no {CONFIG_NAME}); start it without --resume") from None
     except ValueError as error:

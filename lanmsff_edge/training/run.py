@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from lanmsff_edge.atomic import write_text
+from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.training import checkpoint as ckpt
 from lanmsff_edge.training import config as cfg
@@ -22,12 +22,16 @@ METRICS_NAME = "metrics.json"
 
 
 def _prepare_out(out, resume):
+    """The run folder; a fresh run needs it new or empty, or holding no more than the ``config.json`` of a run that
+    stopped before its first epoch ended (it has nothing to resume, so it must not block a retry)."""
     out = Path(out)
     if resume:
         if not out.is_dir():
             raise UserError(f"--resume: run folder {out} does not exist")
         return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a run folder: choose another --out")
+    if out.exists() and {p.name for p in out.iterdir() if not p.name.startswith(".")} - {cfg.CONFIG_NAME}:
         raise UserError(f"run folder {out} already exists and is not empty: continue it with --resume, "
                         "or choose another --out")
     return out
@@ -262,10 +266,11 @@ def _finish(model, val_images, state, out, distribution, options):
         from lanmsff_edge.evaluation import confusion_title
         from lanmsff_edge.plots import save_confusion_png
 
-        save_model(model, out / "model.keras", include_optimizer=False)
-        save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], out / "confusion.png",
-                           title=confusion_title(metrics), counts=list(metrics["support"].values()))
-        write_text(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
+        with artifact_group():  # the model and the figures that describe it: all new, or all as they were
+            save_model(model, out / "model.keras", include_optimizer=False)
+            save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], out / "confusion.png",
+                               title=confusion_title(metrics), counts=list(metrics["support"].values()))
+            write_text(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
     print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
           f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
     return metrics

@@ -1,0 +1,57 @@
+"""Click parameter types the commands share: a bad option value is refused while the command line is parsed (exit
+code 2, click's usage error) instead of failing later, and without starting TensorFlow."""
+import math
+from pathlib import Path
+
+import click
+
+SEED = click.IntRange(0, 2**32 - 1)  # what NumPy's and Python's global seeding accept
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and the infinities (float("nan") parses; no width or learning
+    rate can be NaN)."""
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+class ModelPath(click.ParamType):
+    """A ``--model`` value: a bundled model's name (``ferplus``, ``ferplus:int8``) or a file or folder that exists.
+    Which kind of file, and whether it loads, is for the command to find out."""
+
+    name = "model"
+
+    def convert(self, value, param, ctx):
+        from lanmsff_edge import pretrained
+
+        if pretrained.is_bundled_name(value):
+            return value
+        try:
+            Path(value).stat()
+        except FileNotFoundError:
+            self.fail(f"model file not found: {value}", param, ctx)
+        except OSError as error:  # a symlink loop, a file used as a folder, no permission
+            self.fail(f"{value}: {error.strerror}", param, ctx)
+        return value
+
+
+class CommaChoice(click.ParamType):
+    """A comma-separated subset of ``choices`` (``cpu,gpu``), returned as a tuple in the order given."""
+
+    name = "list"
+
+    def __init__(self, choices):
+        self.choices = tuple(choices)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        items = tuple(item.strip() for item in str(value).split(",") if item.strip())
+        unknown = [item for item in items if item not in self.choices]
+        if unknown or not items:
+            self.fail(f"{value!r}: choose from {', '.join(self.choices)} (comma-separated)", param, ctx)
+        return items
