@@ -162,7 +162,8 @@ def run_elf(elf, core, log, timeout=DEFAULT_TIMEOUT):
         raise UserError(f"the {core.name} emulator ({core.machine}) did not finish within {timeout} s "
                         f"(hung or too slow); log: {log}") from None
     _append(log, result.stdout, result.stderr)
-    lines = [line[len(MARKER):].strip() for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    output = f"{result.stdout}\n{result.stderr}"  # semihosting writes may land on either
+    lines = [line[len(MARKER):].strip() for line in output.splitlines() if line.startswith(MARKER)]
     if any(line.startswith("fault") for line in lines):
         raise UserError(f"the bundle crashed on the emulated {core.name} ({lines[-1]}); log: {log}")
     if "done" not in lines:

@@ -47,8 +47,9 @@ void Default_Handler(void) { fail("\n@emu fault unexpected exception\n"); }
 void SysTick_Handler(void) { g_systick_wraps++; }
 
 void Reset_Handler(void) {
-#if defined(__ARM_FP)
-  *(volatile uint32_t *)0xE000ED88 |= (0xFu << 20); /* CPACR: CP10/CP11 full access */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+  /* CPACR: CP10/CP11 full access (the FPU, and Helium/MVE, which uses the same enable even without an FPU) */
+  *(volatile uint32_t *)0xE000ED88 |= (0xFu << 20);
   __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
   uint32_t *source = &__data_load__, *target = &__data_start__;
