@@ -100,6 +100,7 @@ def test_parity_table_on_a_model_built_to_differ(rounding_model):
         assert (pair["max_abs_diff"], pair["images_differing"], pair["top1_differing"]) == (1, differing, top1), key
         assert pair["top1_agreement"] == pytest.approx(1 - top1 / 5)
         assert pair["images_by_max_diff"] == {"0": 5 - differing, "1": differing}
+        assert pair["top1_differing_max_margin"] == 1  # [0, 0] against [0, 1] or [-1, 0]: one step apart
         assert pair["unit"] == "quantization steps"
 
 
@@ -157,6 +158,9 @@ def test_parity_table_of_an_int8_lanmsff_equals_a_direct_comparison(int8_lanmsff
         assert pair["max_abs_diff"] == worst.max()
         assert pair["images_differing"] == np.count_nonzero(worst)
         assert pair["top1_agreement"] == pytest.approx(np.mean(a.argmax(1) == b.argmax(1)))
+        changed = [i for i in range(12) if a[i].argmax() != b[i].argmax()]
+        gaps = [max(a[i].max() - a[i, b[i].argmax()], b[i].max() - b[i, a[i].argmax()]) for i in changed]
+        assert pair["top1_differing_max_margin"] == (max(gaps) if gaps else None)
         assert sum(pair["images_by_max_diff"].values()) == 12
 
 

@@ -126,18 +126,25 @@ def compare(a, b, output_tensor):
     """One pair: max |a − b| (output steps), images with any difference, top-1 agreement and the images whose
     top-1 differs, and how many images have each largest difference (``images_by_max_diff``). ``a`` and ``b``:
     N×C raw outputs of the same inputs; ``output_tensor``: the model's output (``tflite_graph.TensorInfo``).
-    Top-1 is ``argmax`` (the lower class index wins a tie, as a caller reading the raw output would pick it)."""
+    Top-1 is ``argmax`` (the lower class index wins a tie, as a caller reading the raw output would pick it);
+    ``top1_differing_max_margin``: where top-1 differs, the widest gap (output steps) between the two classes in
+    either run (small: the changes are near-ties between two classes)."""
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     if a.shape != b.shape:
         raise ValueError(f"outputs of different shapes: {a.shape} and {b.shape}")
     if not len(a):
         return {"images": 0, "max_abs_diff": None, "unit": None, "top1_agreement": None, "images_differing": 0,
-                "top1_differing": 0, "images_by_max_diff": {}}
+                "top1_differing": 0, "top1_differing_max_margin": None, "images_by_max_diff": {}}
     stats = output_parity(list(a), list(b), output_tensor)
     worst = np.abs(a - b).max(axis=1)
     values, counts = np.unique(worst, return_counts=True)
-    return {**stats, "images_differing": int(np.count_nonzero(worst)),
-            "top1_differing": int(np.count_nonzero(a.argmax(1) != b.argmax(1))),
+    top_a, top_b = a.argmax(1), b.argmax(1)
+    changed = np.nonzero(top_a != top_b)[0]
+    rows = np.arange(len(a))
+    # how close the two classes were where top-1 changed: their gap in output steps, in whichever run it is wider
+    margins = np.maximum(a[rows, top_a] - a[rows, top_b], b[rows, top_b] - b[rows, top_a])[changed]
+    return {**stats, "images_differing": int(np.count_nonzero(worst)), "top1_differing": int(len(changed)),
+            "top1_differing_max_margin": int(margins.max()) if len(changed) else None,
             "images_by_max_diff": {str(int(v)): int(c) for v, c in zip(values, counts)}}
 
 

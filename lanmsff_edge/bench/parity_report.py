@@ -104,13 +104,15 @@ def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trac
 
 def _pair_cells(pair, images):
     if pair["max_abs_diff"] is None:
-        return ["-"] * 4
+        return ["-"] * 5
     share = 100 * pair["images_differing"] / images
     return [f"{pair['max_abs_diff']:g}", f"{pair['images_differing']} ({share:.1f} %)",
-            f"{100 * pair['top1_agreement']:.2f} %", str(pair["top1_differing"])]
+            f"{100 * pair['top1_agreement']:.2f} %", str(pair["top1_differing"]),
+            "-" if pair["top1_differing_max_margin"] is None else f"{pair['top1_differing_max_margin']} steps"]
 
 
-PAIR_HEADER = ["model", "pair", "max diff (steps)", "images differing", "top-1 agreement", "top-1 differing"]
+PAIR_HEADER = ["model", "pair", "max diff (steps)", "images differing", "top-1 agreement", "top-1 differing",
+               "their top-2 gap ≤"]
 
 
 def pair_rows(report):
@@ -156,7 +158,9 @@ def trace_lines(trace):
                        ("at the op feeding the output", "output_input"), ("at the output", "output")):
         row = growth[key]
         if row is not None:
-            lines.append(f"  {label}: {row['cumulative_max']} step(s) (#{row['index']} {row['name']})")
+            dead = "; every op reading it is dead" if row.get("consumers_dead") else ""
+            lines.append(f"  {label}: {row['cumulative_max']} step(s) of {row['scale']:.3g} (#{row['index']} "
+                         f"{row['name']}{dead})")
     gains = [row for row in trace["ops"] if row.get("steps_per_input_step") and row["cumulative_max"]]
     for row in gains[-1:]:
         lines.append(f"  #{row['index']} {row['name']} can move its output by up to {row['steps_per_input_step']:.1f} "

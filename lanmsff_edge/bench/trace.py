@@ -177,8 +177,8 @@ def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=R
 
 def _summary(rows, graph, a, b, images, same_as_plain, notes, rounding_images):
     def brief(row):
-        return None if row is None else {key: row[key] for key in ("index", "name", "output", "cumulative_max",
-                                                                   "own_max", "kernels")}
+        return None if row is None else {key: row[key] for key in ("index", "name", "output", "scale",
+                                                                   "cumulative_max", "own_max", "kernels")}
 
     first = next((row for row in rows if row["cumulative_max"] > 0), None)
     first_own = next((row for row in rows if row["own_max"]), None)
@@ -200,6 +200,12 @@ def _summary(rows, graph, a, b, images, same_as_plain, notes, rounding_images):
     inner = [row for row in rows if row not in output_rows]
     feeding = [row for row in rows if output_rows and graph.ops[row["index"]].outputs[0] in
                graph.ops[output_rows[-1]["index"]].inputs]
+    largest = max(inner, key=lambda row: row["cumulative_max"], default=None)
+    dead = {row["index"] for row in rows if row["constant"]}
+    if largest is not None:
+        produced = set(graph.ops[largest["index"]].outputs)
+        consumers = [op.index for op in graph.ops if produced & set(op.inputs)]
+        largest = {**brief(largest), "consumers": consumers, "consumers_dead": bool(consumers) and set(consumers) <= dead}
     return {
         "a": a, "b": b, "images": images,
         "preserved_run_matches_plain": same_as_plain,
@@ -207,10 +213,10 @@ def _summary(rows, graph, a, b, images, same_as_plain, notes, rounding_images):
         "first_own_difference": brief(first_own),
         "ops": rows,
         "by_kind": kinds,
-        "dead_ops": [row["index"] for row in rows if row["constant"]],
+        "dead_ops": sorted(dead),
         "saturated_ops": [row["index"] for row in rows if row["at_max_fraction"] > 0.01],
         "propagated_only_ops": [row["index"] for row in rows if row["cumulative_max"] and not row["own_max"]],
-        "growth": {"largest_intermediate": brief(max(inner, key=lambda row: row["cumulative_max"], default=None)),
+        "growth": {"largest_intermediate": largest,
                    "output_input": brief(feeding[-1] if feeding else None),
                    "output": brief(output_rows[-1] if output_rows else None)},
         "rounding": {"images": min(images, rounding_images), **dict(totals)},

@@ -147,9 +147,10 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
 
 
 PARITY_PAIR_KEYS = ("a", "b", "max_abs_diff", "images_differing", "top1_differing", "top1_agreement",
-                    "images_by_max_diff")
+                    "top1_differing_max_margin", "images_by_max_diff")
+PARITY_BACKENDS = ("xnnpack", "reference", "tflm", "builtin")
 PARITY_COMMAND = ("lanmsff-edge bench --parity --trace --model {name}:int8 --dataset {dataset} --data {archive} "
-                  "--split val --json parity.json")
+                  "--split val --backends " + ",".join(PARITY_BACKENDS) + " --json parity.json")
 
 
 def parity_entry(report, entry, command=None):
@@ -187,7 +188,7 @@ def measure_parity(int8_path, images, dataset, archive=None, trace=False, progre
     from lanmsff_edge.bench.models import open_model
     from lanmsff_edge.bench.parity_report import model_entry
 
-    entry = model_entry(open_model(int8_path), images, trace=trace, progress=progress)
+    entry = model_entry(open_model(int8_path), images, PARITY_BACKENDS, trace=trace, progress=progress)
     report = {"split": images.split, "images": len(images), "host": host_info()}
     return parity_entry(report, entry, PARITY_COMMAND.format(name=dataset, dataset=dataset,
                                                              archive=archive or f"{dataset}.tar.gz"))
