@@ -173,7 +173,8 @@ def parity_entry(report, entry, command=None):
             "first_differing_op": trace["first_differing_op"],
             "own_differences": {kind: {k: v for k, v in info.items() if k != "kernels"}
                                 for kind, info in trace["by_kind"].items() if info["ops_with_own_difference"]},
-            "growth": trace["growth"],
+            "growth": {key: None if row is None else {**row, "cumulative_images": ops[row["index"]]["cumulative_images"]}
+                       for key, row in trace["growth"].items()},
             "output_gain": None if not gain else {"op": gain[-1]["name"], "index": gain[-1]["index"],
                                                   "steps_per_input_step": gain[-1]["steps_per_input_step"]},
             "dead_ops": [f"#{i} {ops[i]['name']} {ops[i]['output']}" for i in trace["dead_ops"]],
@@ -225,11 +226,15 @@ def parity_markdown(parity, dataset):
              f"outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
              f"{parity['versions'].get('ai_edge_litert')}, tflite-micro {parity['versions'].get('tflite_micro')}; "
              f"`{parity['command']}`):", "",
-             "| pair | max difference (output steps of 1/256) | images differing | top-1 differing | top-1 agreement |",
-             "|---|---:|---:|---:|---:|"]
+             "| pair | max difference (output steps of 1/256) | images differing | within 2 steps | top-1 differing "
+             "(their top-2 gap ≤, steps) | top-1 agreement |",
+             "|---|---:|---:|---:|---:|---:|"]
     for pair in parity["pairs"]:
+        within = sum(count for steps, count in pair["images_by_max_diff"].items() if int(steps) <= 2)
+        gap = pair.get("top1_differing_max_margin")
         lines.append(f"| {pair['a']} vs {pair['b']} | {pair['max_abs_diff']:g} | {pair['images_differing']:,} | "
-                     f"{pair['top1_differing']} | {100 * pair['top1_agreement']:.2f} % |")
+                     f"{100 * within / parity['images']:.1f} % | {pair['top1_differing']}"
+                     f"{'' if gap is None else f' (≤ {gap})'} | {100 * pair['top1_agreement']:.2f} % |")
     accuracy = ", ".join(f"{name} {100 * value:.2f} %" for name, value in parity["accuracy"].items()
                          if value is not None)
     lines += ["", f"Validation accuracy per backend: {accuracy}."]
@@ -245,16 +250,28 @@ def parity_markdown(parity, dataset):
                 f"that differ by themselves, never by more than one step: {own}; every other op only passes "
                 f"differences on.")
         if rounding.get("elements"):
-            text += (f" In the convolutions ({rounding['images']} images analysed exactly), "
+            text += (f" In the CONV_2D / DEPTHWISE_CONV_2D ops ({rounding['images']} images analysed exactly), "
                      f"{rounding.get(f'{b}_off_double_rounding', 0):,} of the {rounding['elements']:,} differing "
                      f"elements are {b}'s double rounding (its requantization rounds acc·M first to 1/2^r of a step, "
                      f"then to a step, so values just below a half step come out one step high), "
                      f"{rounding.get('tie', 0)} are exact ties and {rounding.get(f'{a}_off', 0)} are {a}'s float32 "
                      f"rounding; {a} is the correctly rounded one.")
+            single = rounding.get(f"single_rounding_differs_from_{a}")
+            if single is not None:
+                text += (f" Rounding once instead (TFLite Micro built with `TFLITE_SINGLE_ROUNDING=1`, CMSIS-NN with "
+                         f"`CMSIS_NN_USE_SINGLE_ROUNDING`), those convolutions would give {a}'s value on all but "
+                         f"{single:,} of their {rounding['outputs']:,} output elements (replayed, not built here).")
         inner, logits, out = growth["largest_intermediate"], growth["output_input"], growth["output"]
+        if inner and inner["cumulative_max"]:
+            text += (f" The largest intermediate difference, {inner['cumulative_max']} steps at #{inner['index']} "
+                     f"{inner['name']} (`{inner['output']}`, scale {inner['scale']:.2g}: "
+                     f"{inner['cumulative_max'] * inner['scale']:.2g} in real units, on "
+                     f"{inner['cumulative_images']:,} images)"
+                     + (", goes nowhere: every op reading it is dead." if inner.get("consumers_dead") else "."))
         if logits and out:
-            text += (f" The differences reach {inner['cumulative_max']} steps in intermediate tensors and "
-                     f"{logits['cumulative_max']} steps at the logits (#{logits['index']} {logits['name']})")
+            text += (f" At the logits (#{logits['index']} {logits['name']}) the outputs differ by up to "
+                     f"{logits['cumulative_max']} steps, on {logits['cumulative_images']:,} of {trace['images']:,} "
+                     f"images")
             gain = trace.get("output_gain")
             if gain:
                 text += (f"; the int8 {gain['op']} turns one logit step into up to "
