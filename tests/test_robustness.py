@@ -206,6 +206,9 @@ def test_undecodable_images_are_counted_in_the_report_and_opencv_stays_quiet(run
     assert "1 train image(s) could not be decoded and were left out (fer0000002.png)" in result.output
     figures = json.loads((tmp_path / "c.json").read_text())["splits"]
     assert [split["skipped"] for split in figures] == [1, 0]
+    result = run_cli("bench", "--model", "ferplus:int8", "--dataset", "ferplus", "--data", data, "--split", "train",
+                     "--runs", 1, "--warmup", 0)
+    assert result.exit_code == 0 and "(3 images, 1 undecodable left out)" in result.output, result.output
     assert "WARN" not in capfd.readouterr().err
 
 

@@ -123,7 +123,9 @@ def _header_lines(report):
              f"{settings.get('warmup')} warm-up, {host.get('date')}"]
     if settings.get("dataset"):
         fold = f" fold {settings['fold']}" if settings.get("fold") else ""
-        lines.append(f"accuracy on {settings['dataset']}{fold} {settings['split']} ({settings['images']} images)")
+        skipped = f", {settings['skipped']} undecodable left out" if settings.get("skipped") else ""
+        lines.append(f"accuracy on {settings['dataset']}{fold} {settings['split']} ({settings['images']} images"
+                     f"{skipped})")
     reference = report.reference
     if reference is not None:
         lines.append(f"speed-up and 'smaller' are against the float reference * ({reference.model}, "

@@ -46,5 +46,6 @@ class BenchSettings:
             "split": None if data is None else data.split,
             "fold": self.fold,
             "images": None if data is None else len(data),
+            "skipped": None if data is None else int(data.skipped),
             "mapping_only": self.mapping_only,
         }

@@ -7,6 +7,12 @@ from lanmsff_edge.data.classes import DATASETS
 METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
 
 
+def _tflite_suffix(ctx, param, value):
+    if value is not None and not str(value).endswith(".tflite"):
+        raise click.BadParameter(f"{value}: the output file must end in .tflite")
+    return value
+
+
 @click.command(help="""Convert a trained LANMSFF to TFLite and report what each variant costs.
 
 \b
@@ -44,7 +50,8 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Calibration sample and fine-tuning seed.")
 @click.option("--augment", type=click.Choice(("online", "paper", "none")),
               help="QAT fine-tuning augmentation [default: the training run's, else online].")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .tflite file.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=_tflite_suffix,
+              help="Output .tflite file.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted QAT fine-tuning at its next epoch (from <stem>.qat_checkpoint.npz, "
                    "written beside OUT after every epoch; same options as the interrupted run).")

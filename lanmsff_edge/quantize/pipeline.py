@@ -217,14 +217,15 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     inputs = model_inputs(images)
     reference = keras_predictor(float_model).predict(images.images)
     result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
-              "split": split, "fold": fold, "limit": limit, "images": len(images), "io": io,
+              "split": split, "fold": fold, "limit": limit, "images": len(images), "skipped": int(images.skipped),
+              "io": io,
               "class_names": list(images.class_names),
               "reference": {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
                             "params": params, **report.prediction_row(reference, reference, images.labels,
                                                                      images.class_names, params)},
               "variants": []}
     log(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
-        f"({len(images)} images)")
+        f"({len(images)} images{f', {images.skipped} undecodable left out' if images.skipped else ''})")
 
     train = sample = representative = None
     artifacts = {}  # path → bytes or text: written together at the end
