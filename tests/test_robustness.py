@@ -304,3 +304,15 @@ def test_option_errors_exit_2_before_tensorflow_starts():
         assert "Traceback" not in done.stderr
     readme = (REPO / "README.md").read_text()
     assert "status 2" in readme and "status 1" in readme
+
+
+def test_export_firmware_option_errors_exit_2_at_parse_time(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    for args, words in ((["--model", "nosuch.tflite"], "model file not found"),
+                        (["--model", "ferplus", "--max-arena", "lots"], "give a size"),
+                        (["--model", "ferplus", "--arena-margin", "nan%"], "give a percentage")):
+        result = CliRunner().invoke(cli, ["export-firmware", *args, "--out", str(tmp_path / "fw")])
+        assert result.exit_code == 2 and words in result.output and not (tmp_path / "fw").exists()

@@ -2,26 +2,53 @@
 import click
 
 from firmware_export.cores import CORES
+from lanmsff_edge.commands.params import ModelPath
 from lanmsff_edge.boards import BOARDS
 
 BOARD_KEYS = [board.key for board in BOARDS]
 CORE_NAMES = list(CORES)
 
 
+def _margin(value):
+    """Refuse a malformed --arena-margin at parse time (exit 2), like every other option."""
+    if value is not None:
+        from firmware_export.bundle import parse_margin
+        from lanmsff_edge.errors import UserError
+
+        try:
+            parse_margin(value, 1)
+        except UserError as error:
+            raise click.BadParameter(str(error).split(": ", 1)[-1]) from None
+    return value
+
+
+def _size(ctx, param, value):
+    """--max-arena parsed at parse time: a bad SIZE exits 2."""
+    if value is None:
+        return None
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.memory.fit import parse_size
+
+    try:
+        return parse_size(value)
+    except UserError as error:
+        raise click.BadParameter(str(error).split(": ", 1)[-1]) from None
+
+
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
                     "arena, golden self-test, example, README, bundle.json) for an int8 .tflite model.")
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
-              help="Full-integer int8 .tflite (from `lanmsff-edge quantize`), or a bundled model: ferplus, fer2013.")
+@click.option("--model", "model_path", required=True, type=ModelPath(),
+              help="Full-integer int8 .tflite (from `lanmsff-edge quantize`), or a bundled model: ferplus, ferplus:int8.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Bundle directory (new, empty, or an earlier bundle, which is replaced as a whole).")
 @click.option("--name", default="lanmsff", show_default=True,
               help="Prefix of file names and C symbols (a C identifier).")
 @click.option("--layout", type=click.Choice(["plain", "cmake", "arduino"]), default="plain", show_default=True,
               help="plain sources; + CMakeLists.txt (-DTFLM_DIR=...); or an Arduino library.")
-@click.option("--arena-margin", default=None,
+@click.option("--arena-margin", default=None, callback=lambda ctx, param, value: _margin(value),
               help="Added to the measured minimum arena: a percentage or bytes (4096, 8KB). [default: 10%; with "
                    "--max-arena/--board, 10% within the budget, at least 2%]")
-@click.option("--max-arena", default=None, metavar="SIZE",
+@click.option("--max-arena", default=None, metavar="SIZE", callback=_size,
               help="Arena budget (262144, 256KB, 0.25MB): run the model in the fewest row patches that fit.")
 @click.option("--board", default=None, type=click.Choice(BOARD_KEYS),
               help="Budget = the board's largest SRAM block, less ~32 KB for the application.")
