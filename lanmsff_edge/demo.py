@@ -55,8 +55,20 @@ def settings_for(quick=False, epochs=None, width=None, limit=None):
     return replace(settings, **changes)
 
 
+def free_folder(out):
+    """``out`` when it is absent or empty, else the first of ``out2``, ``out3``, … that is (Ultralytics' runs/exp2):
+    a rerun never overwrites nor refuses, and every run's artifacts stay."""
+    out = Path(out)
+    candidate, number = out, 1
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        number += 1
+        candidate = out.with_name(f"{out.name}{number}")
+    return candidate
+
+
 def run_demo(out="demo", settings=None, log=print):
-    """Run every step into ``out`` (which must not hold anything yet); returns the summary dict."""
+    """Run every step into ``out``, or into ``out2``, ``out3``, … when it is occupied (``free_folder``); returns the
+    summary dict (its ``out`` is the folder used)."""
     from firmware_export import export_firmware
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.bench import run_bench
@@ -65,9 +77,8 @@ def run_demo(out="demo", settings=None, log=print):
     from lanmsff_edge.training import train
 
     settings = settings or PRESETS["full"]
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out {out} already exists and is not empty: remove it or choose another folder")
+    out = free_folder(out)
+    log(f"writing into {out}/")
     int8_path = out / "lanmsff_int8.tflite"
 
     log(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} epoch(s)")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from lanmsff_edge.demo import PRESETS, run_demo, settings_for, summary_lines
+from lanmsff_edge.demo import PRESETS, free_folder, settings_for, summary_lines
 from lanmsff_edge.errors import UserError
 
 
@@ -19,10 +19,33 @@ def test_presets_and_explicit_values():
         settings_for(epochs=0)
 
 
-def test_an_occupied_out_folder_is_refused_before_any_work(tmp_path):
-    (tmp_path / "old.txt").write_text("x")
-    with pytest.raises(UserError, match=f"--out {tmp_path} already exists and is not empty"):
-        run_demo(tmp_path)
+def test_an_occupied_out_folder_moves_the_run_to_the_next_free_name(tmp_path):
+    demo = tmp_path / "demo"
+    assert free_folder(demo) == demo  # absent
+    demo.mkdir()
+    assert free_folder(demo) == demo  # empty
+    (demo / "summary.json").write_text("{}")
+    assert free_folder(demo) == tmp_path / "demo2"
+    (tmp_path / "demo2").mkdir()
+    (tmp_path / "demo2" / "x").write_text("x")
+    (tmp_path / "demo3").write_text("a file, not a folder")
+    assert free_folder(demo) == tmp_path / "demo4"
+    assert (demo / "summary.json").read_text() == "{}"  # the earlier run is left alone
+
+
+def test_the_demo_folders_are_git_ignored():
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    names = ["demo/summary.md", "demo2/summary.md", "demo17/run/model.keras"]
+    ignored = subprocess.run(["git", "check-ignore", *names], cwd=repo, capture_output=True, text=True)
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.stdout.split() == names
+    kept = subprocess.run(["git", "check-ignore", "lanmsff_edge/demo.py", "tests/test_demo.py"], cwd=repo,
+                          capture_output=True, text=True)
+    assert kept.stdout == ""
 
 
 def test_summary_table_compares_int8_with_float():

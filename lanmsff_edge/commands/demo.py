@@ -11,7 +11,8 @@ from lanmsff_edge.commands.params import FiniteFloatRange
                     "on the synthetic validation split); --quick: 3 epochs; --width 1: the exact published model "
                     "(about 3× the time). Synthetic faces test the pipeline; they are no expression benchmark.")
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for every artifact (must be new or empty).")
+              help="Folder for every artifact; when it already holds something, the next free one of OUT2, OUT3, … "
+                   "is used (a rerun keeps the earlier run).")
 @click.option("--epochs", type=click.IntRange(1, None), help="Training epochs. [default: 4; --quick 3]")
 @click.option("--quick", is_flag=True, help="One epoch less and fewer timing runs.")
 @click.option("--width", type=FiniteFloatRange(0, None, min_open=True),
