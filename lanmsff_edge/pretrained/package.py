@@ -180,6 +180,7 @@ def parity_entry(report, entry, command=None):
             "dead_ops": [f"#{i} {ops[i]['name']} {ops[i]['output']}" for i in trace["dead_ops"]],
             "rounding": trace["rounding"],
         }
+        record["cause"] = cause_text(record)
     return record
 
 
@@ -238,51 +239,59 @@ def parity_markdown(parity, dataset):
     accuracy = ", ".join(f"{name} {100 * value:.2f} %" for name, value in parity["accuracy"].items()
                          if value is not None)
     lines += ["", f"Validation accuracy per backend: {accuracy}."]
-    trace = parity.get("trace")
-    if trace and trace["first_differing_op"]:
-        first, rounding, growth = trace["first_differing_op"], trace["rounding"], trace["growth"]
-        own = ", ".join(f"{kind} ({info['ops_with_own_difference']} of {info['ops']})"
-                        for kind, info in trace["own_differences"].items())
-        a, b = trace["a"], trace["b"]
-        text = (f"Where it comes from (`--trace`, {trace['images']:,} images, {a} against {b} with every "
-                f"intermediate tensor kept, and each op run alone on identical inputs): the first op that differs is "
-                f"#{first['index']} {first['name']} (`{first['output']}`). Ops "
-                f"that differ by themselves, never by more than one step: {own}; every other op only passes "
-                f"differences on.")
-        if rounding.get("elements"):
-            text += (f" In the CONV_2D / DEPTHWISE_CONV_2D ops ({rounding['images']} images analysed exactly), "
-                     f"{rounding.get(f'{b}_off_double_rounding', 0):,} of the {rounding['elements']:,} differing "
-                     f"elements are {b}'s double rounding (its requantization rounds acc·M first to 1/2^r of a step, "
-                     f"then to a step, so values just below a half step come out one step high), "
-                     f"{rounding.get('tie', 0)} are exact ties and {rounding.get(f'{a}_off', 0)} are {a}'s float32 "
-                     f"rounding; {a} is the correctly rounded one.")
-            single = rounding.get(f"single_rounding_differs_from_{a}")
-            if single is not None:
-                text += (f" Rounding once instead (TFLite Micro built with `TFLITE_SINGLE_ROUNDING=1`, CMSIS-NN with "
-                         f"`CMSIS_NN_USE_SINGLE_ROUNDING`), those convolutions would give {a}'s value on all but "
-                         f"{single:,} of their {rounding['outputs']:,} output elements (replayed, not built here).")
-        inner, logits, out = growth["largest_intermediate"], growth["output_input"], growth["output"]
-        if inner and inner["cumulative_max"]:
-            text += (f" The largest intermediate difference, {inner['cumulative_max']} steps at #{inner['index']} "
-                     f"{inner['name']} (`{inner['output']}`, scale {inner['scale']:.2g}: "
-                     f"{inner['cumulative_max'] * inner['scale']:.2g} in real units, on "
-                     f"{inner['cumulative_images']:,} images)"
-                     + (", goes nowhere: every op reading it is dead." if inner.get("consumers_dead") else "."))
-        if logits and out:
-            text += (f" At the logits (#{logits['index']} {logits['name']}) the outputs differ by up to "
-                     f"{logits['cumulative_max']} steps, on {logits['cumulative_images']:,} of {trace['images']:,} "
-                     f"images")
-            gain = trace.get("output_gain")
-            if gain:
-                text += (f"; the int8 {gain['op']} turns one logit step into up to "
-                         f"{gain['steps_per_input_step']:.1f} output steps (½ × logit scale / output scale), hence "
-                         f"{out['cumulative_max']} at the output")
-            text += "."
-        if trace["dead_ops"]:
-            text += (f" The dead MassAtt spatial paths (ops constant on every image: "
-                     f"{', '.join(d.split(' ')[0] for d in trace['dead_ops'])}) contribute nothing.")
-        lines += ["", text]
+    cause = parity.get("cause") or cause_text(parity)
+    if cause:
+        lines += ["", cause]
     return lines
+
+
+def cause_text(parity):
+    """Where the difference comes from, in words, from the record's trace findings (None without a trace)."""
+    trace = parity.get("trace")
+    if not trace or not trace["first_differing_op"]:
+        return None
+    first, rounding, growth = trace["first_differing_op"], trace["rounding"], trace["growth"]
+    own = ", ".join(f"{kind} ({info['ops_with_own_difference']} of {info['ops']})"
+                    for kind, info in trace["own_differences"].items())
+    a, b = trace["a"], trace["b"]
+    text = (f"Where it comes from (`--trace`, {trace['images']:,} images, {a} against {b} with every "
+            f"intermediate tensor kept, and each op run alone on identical inputs): the first op that differs is "
+            f"#{first['index']} {first['name']} (`{first['output']}`). Ops "
+            f"that differ by themselves, never by more than one step: {own}; every other op only passes "
+            f"differences on.")
+    if rounding.get("elements"):
+        text += (f" In the CONV_2D / DEPTHWISE_CONV_2D ops ({rounding['images']} images analysed exactly), "
+                 f"{rounding.get(f'{b}_off_double_rounding', 0):,} of the {rounding['elements']:,} differing "
+                 f"elements are {b}'s double rounding (its requantization rounds acc·M first to 1/2^r of a step, "
+                 f"then to a step, so values just below a half step come out one step high), "
+                 f"{rounding.get('tie', 0)} are exact ties and {rounding.get(f'{a}_off', 0)} are {a}'s float32 "
+                 f"rounding; {a} is the correctly rounded one.")
+        single = rounding.get(f"single_rounding_differs_from_{a}")
+        if single is not None:
+            text += (f" Rounding once instead (TFLite Micro built with `TFLITE_SINGLE_ROUNDING=1`, CMSIS-NN with "
+                     f"`CMSIS_NN_USE_SINGLE_ROUNDING`), those convolutions would give {a}'s value on all but "
+                     f"{single:,} of their {rounding['outputs']:,} output elements (replayed, not built here).")
+    inner, logits, out = growth["largest_intermediate"], growth["output_input"], growth["output"]
+    if inner and inner["cumulative_max"]:
+        text += (f" The largest intermediate difference, {inner['cumulative_max']} steps at #{inner['index']} "
+                 f"{inner['name']} (`{inner['output']}`, scale {inner['scale']:.2g}: "
+                 f"{inner['cumulative_max'] * inner['scale']:.2g} in real units, on "
+                 f"{inner['cumulative_images']:,} images)"
+                 + (", goes nowhere: every op reading it is dead." if inner.get("consumers_dead") else "."))
+    if logits and out:
+        text += (f" At the logits (#{logits['index']} {logits['name']}) the outputs differ by up to "
+                 f"{logits['cumulative_max']} steps, on {logits['cumulative_images']:,} of {trace['images']:,} "
+                 f"images")
+        gain = trace.get("output_gain")
+        if gain:
+            text += (f"; the int8 {gain['op']} turns one logit step into up to "
+                     f"{gain['steps_per_input_step']:.1f} output steps (½ × logit scale / output scale), hence "
+                     f"{out['cumulative_max']} at the output")
+        text += "."
+    if trace["dead_ops"]:
+        text += (f" Dead ops (constant on every image: {', '.join(d.split(' ')[0] for d in trace['dead_ops'])}) "
+                 f"contribute nothing.")
+    return text
 
 
 def card_markdown(card):
