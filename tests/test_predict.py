@@ -211,8 +211,8 @@ def test_cli_default_model_explains_what_is_missing(run_cli, photos, monkeypatch
 
     monkeypatch.setattr(pretrained, "HERE", tmp_path)  # an installation without bundled models
     result = run_cli("predict", photos["one"])
-    assert result.exit_code == 1
-    assert "pretrained model 'ferplus' (int8) is not installed" in result.output
+    assert result.exit_code == 2  # refused while the command line is parsed
+    assert "pretrained model 'ferplus' (float) is not installed" in result.output
     assert "bundled: none" in result.output and "quantize --method qat" in result.output
 
 

@@ -54,7 +54,7 @@ def test_missing_models_say_what_is_bundled_and_how_to_make_one(installed, tmp_p
         pretrained.load("fer2013", "int8", directory=folder)
     message = str(error.value)
     assert "pretrained model 'fer2013' (int8) is not installed" in message
-    assert "bundled: ferplus (float), ferplus (int8)" in message
+    assert "bundled: ferplus, ferplus:int8, ferplus:float" in message
     assert "train --dataset fer2013" in message and "quantize --method qat" in message
     with pytest.raises(UserError, match="bundled: none"):
         pretrained.require("ferplus", directory=tmp_path)

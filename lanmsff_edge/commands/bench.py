@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.bench.settings import ANDROID_DELEGATES
-from lanmsff_edge.commands.params import CommaChoice, ModelPath
+from lanmsff_edge.commands.params import CommaChoice, ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS, SPLITS
 
 DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
@@ -31,8 +31,8 @@ Each --model may be a .keras or .tflite image classifier (NHWC, 1 or 3 channels,
 model is also converted to float32 and int8 TFLite. Without --model the bundled pretrained models are used.
 Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLite when no Keras row ran).""")
 @click.option("--model", "models", multiple=True, type=ModelPath(),
-              help="Model file, run folder or bundled model (ferplus = its float and int8 files, ferplus:int8 = "
-                   "one); repeat for several.")
+              help=model_help("A .keras or .tflite file or a training run folder",
+                              "Repeat for several; a bare bundled name benches its float and int8 files."))
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True, help="Target.")
 @click.option("--threads", type=click.IntRange(1, None), default=1, show_default=True,
               help="CPU threads (LiteRT, TensorFlow, Android).")

@@ -1,7 +1,7 @@
 """`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath
+from lanmsff_edge.commands.params import ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -10,8 +10,7 @@ from lanmsff_edge.data.classes import DATASETS
                     "each result and their mean, e.g. the five KDEF folds: "
                     "--model runs/kdef_fold1 ... --model runs/kdef_fold5 (each run evaluates on its own fold).")
 @click.option("--model", "models", required=True, multiple=True, type=ModelPath(),
-              help="A .keras or .tflite file, a training run folder or a bundled model (ferplus, ferplus:int8, "
-                   "fer2013); repeat for a k-fold mean.")
+              help=model_help("A .keras or .tflite file or a training run folder", "Repeat for a k-fold mean."))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set [default: the run's].")
 @click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive [default: the run's].")
 @click.option("--split", default="val", show_default=True, type=click.Choice(("val", "test")))

@@ -1,7 +1,7 @@
 """`lanmsff-edge gradcam`: where the float model looks on a face (the paper's Fig. 6)."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath
+from lanmsff_edge.commands.params import ModelPath, model_help
 
 
 @click.command(help="Grad-CAM heat map of the float model on the face in IMAGE (the largest one when there are "
@@ -11,7 +11,7 @@ from lanmsff_edge.commands.params import ModelPath
                     "2·SIZE × 9·SIZE/8 pixels (512×288 by default).")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
-              help="ferplus or fer2013 (bundled float model), a .keras file or a training run folder.")
+              help=model_help("A .keras file or a training run folder (float: Grad-CAM needs gradients)"))
 @click.option("--class", "class_name", default="auto", show_default=True,
               help="Class to explain, by name; auto = the predicted class.")
 @click.option("--no-detect", is_flag=True, help="IMAGE is already a face crop: use the whole image.")

@@ -1,14 +1,14 @@
 """`lanmsff-edge info`: what a model costs, per block."""
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath
+from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
 
 
 @click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
                     ".tflite file its tensors, quantization, labels, ops and TFLite Micro / Edge TPU support.")
 @click.option("--model", "model_path", type=ModelPath(),
-              help="A .keras or .tflite file, a training run folder or a bundled model (ferplus, ferplus:int8) "
-                   "[default: build one].")
+              help=model_help("A .keras or .tflite file or a training run folder",
+                              "[default: build one from --classes and --width]"))
 @click.option("--classes", default=8, show_default=True, type=click.IntRange(2, None), help="Classes of a built model.")
 @click.option("--width", default=1.0, show_default=True, type=FiniteFloatRange(0, None, min_open=True),
               help="Width multiplier of a built model.")
@@ -33,8 +33,13 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     from lanmsff_edge.model import build_model, load_model, model_summary
 
     if path is not None:
+        from lanmsff_edge import pretrained
+
+        bundled = f" (bundled {model_path})" if pretrained.is_bundled_name(model_path) else ""
+        click.echo(f"file        {path}{bundled}")  # which file a bundled name or a run folder stands for
         model = load_model(path)
     else:
+        click.echo(f"file        none: built with --width {width:g}, --classes {classes} (untrained)")
         model = build_model(classes, width=width, massatt=not no_massatt, pwfs=not no_pwfs)
     summary = model_summary(model)
     click.echo(f"model       {summary['name']}")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from lanmsff_edge.errors import UserError
+
 SEED = click.IntRange(0, 2**32 - 1)  # what NumPy's and Python's global seeding accept
 
 
@@ -19,9 +21,22 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+def bundled_models():
+    """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds."""
+    from lanmsff_edge import pretrained
+
+    return ", ".join(pretrained.bundled_names()) or "none installed"
+
+
+def model_help(what, note=""):
+    """A ``--model`` help: ``what`` the command reads, the bundled names that are installed, then ``note``."""
+    return f"{what}, or a bundled model: {bundled_models()}. {note}".strip()
+
+
 class ModelPath(click.ParamType):
     """A ``--model`` value: a bundled model's name (``ferplus``, ``ferplus:int8``) or a file or folder that exists.
-    Which kind of file, and whether it loads, is for the command to find out."""
+    A bundled name whose file is not installed is refused here; which kind of file a path is, and whether it
+    loads, is for the command to find out."""
 
     name = "model"
 
@@ -29,6 +44,12 @@ class ModelPath(click.ParamType):
         from lanmsff_edge import pretrained
 
         if pretrained.is_bundled_name(value):
+            if value not in pretrained.bundled_names():  # not installed, or an unknown format
+                name, _, fmt = str(value).partition(":")
+                try:
+                    pretrained.require(name, fmt or "float")  # its error: what is bundled, how to make this one
+                except UserError as error:
+                    self.fail(str(error), param, ctx)
             return value
         try:
             Path(value).stat()

@@ -1,7 +1,7 @@
 """`lanmsff-edge predict`: facial expressions of the faces in photos."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath
+from lanmsff_edge.commands.params import ModelPath, model_help
 
 
 @click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
@@ -12,7 +12,8 @@ from lanmsff_edge.commands.params import ModelPath
                     "an image without a face is not an error.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
-              help="ferplus or fer2013 (bundled int8, LiteRT), a .tflite file, a .keras file or a training run folder.")
+              help=model_help("A .tflite or .keras file or a training run folder",
+                              "A bare bundled name runs its int8 file (LiteRT)."))
 @click.option("--no-detect", is_flag=True, help="Each image is already a face crop: classify the whole image.")
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, None), help="Probabilities shown.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write all results as JSON.")

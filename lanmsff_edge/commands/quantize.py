@@ -1,7 +1,7 @@
 """`lanmsff-edge quantize`: model.keras → verified int8 (or fp16 / dynamic / float) TFLite and a cost report."""
 import click
 
-from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
+from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS
 
 METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
@@ -28,7 +28,7 @@ must load and run in TFLite Micro, or the command fails naming the ops at fault.
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json. QAT saves its state after every epoch; an interrupted run continues with --resume.""")
 @click.option("--model", "model_path", required=True, type=ModelPath(),
-              help="A .keras model from `lanmsff-edge train`, its run folder, or a bundled model (ferplus, fer2013).")
+              help=model_help("A .keras model from `lanmsff-edge train` or its run folder"))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
 @click.option("--data", type=click.Path(exists=True),
               help="The data set's folder or archive (not needed for synthetic).")

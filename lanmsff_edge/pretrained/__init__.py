@@ -54,6 +54,19 @@ def available(directory=None):
     return [(name, fmt) for name in NAMES for fmt in FORMATS if model_path(name, fmt, directory).is_file()]
 
 
+def bundled_names(directory=None):
+    """The ``--model`` names of what is installed, e.g. ``["ferplus", "ferplus:int8", "ferplus:float"]``: each model
+    with any file bare (the format the command needs), then one name per installed file, int8 first. The helps and
+    the errors list these, so they offer only what exists."""
+    installed = available(directory)
+    names = []
+    for name in NAMES:
+        formats = [fmt for fmt in reversed(FORMATS) if (name, fmt) in installed]
+        if formats:
+            names += [name] + [f"{name}:{fmt}" for fmt in formats]
+    return names
+
+
 def card(name, directory=None):
     """The model card (dict) of pretrained model ``name``; ``{}`` when it has none."""
     path = card_path(name, directory)
@@ -80,7 +93,7 @@ def require(name, fmt="float", directory=None):
     bundled and how to make the missing one."""
     path = model_path(name, fmt, directory)
     if not path.is_file():
-        bundled = ", ".join(f"{n} ({f})" for n, f in available(directory)) or "none"
+        bundled = ", ".join(bundled_names(directory)) or "none"
         raise UserError(f"pretrained model '{name}' ({fmt}) is not installed ({path.name} missing; bundled: "
                         f"{bundled}); make one with `{_HOW_TO_MAKE[name]}` and pass --model PATH")
     return path

@@ -1,0 +1,56 @@
+"""Helps and --model values come from what is installed: the bundled names from lanmsff_edge/pretrained, no model
+that is not there; `info` says which model it describes."""
+import re
+
+import pytest
+
+from lanmsff_edge import pretrained
+
+MODEL_COMMANDS = ("bench", "evaluate", "export-firmware", "gradcam", "info", "predict", "quantize")
+
+
+def _model_help(run_cli, command):
+    result = run_cli(command, "--help")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    match = re.search(r"--model MODEL (.*?)(?= --[a-z])", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_bundled_names_are_what_the_folder_holds(tmp_path):
+    assert pretrained.bundled_names() == ["ferplus", "ferplus:int8", "ferplus:float"]
+    assert pretrained.bundled_names(tmp_path) == []
+    pretrained.model_path("fer2013", "int8", tmp_path).write_bytes(b"x")
+    assert pretrained.bundled_names(tmp_path) == ["fer2013", "fer2013:int8"]
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_every_model_help_lists_the_bundled_names_and_nothing_else(run_cli, command):
+    text = _model_help(run_cli, command)
+    assert "a bundled model: ferplus, ferplus:int8, ferplus:float." in text
+    assert "fer2013" not in text
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("fer2013", "pretrained model 'fer2013' (float) is not installed (lanmsff_fer2013.keras missing; bundled: ferplus, "
+                "ferplus:int8, ferplus:float); make one with `lanmsff-edge train --dataset fer2013"),
+    ("fer2013:int8", "pretrained model 'fer2013' (int8) is not installed"),
+    ("ferplus:fp16", "unknown model format 'fp16': choose one of float, int8"),
+])
+def test_a_bundled_name_that_is_not_installed_is_refused_at_parse_time(run_cli, value, expected):
+    result = run_cli("info", "--model", value)
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())
+
+
+def test_info_says_which_model_it_describes(run_cli):
+    built = run_cli("info", "--width", "0.25")
+    assert built.exit_code == 0, built.output
+    assert "file        none: built with --width 0.25, --classes 8 (untrained)" in built.output
+    loaded = run_cli("info", "--model", "ferplus")
+    assert loaded.exit_code == 0, loaded.output
+    assert f"file        {pretrained.model_path('ferplus')} (bundled ferplus)" in loaded.output
+    assert "parameters  358,563" in loaded.output and built.output.splitlines()[1:] != loaded.output.splitlines()[1:]
+    int8 = run_cli("info", "--model", "ferplus:int8")
+    assert int8.exit_code == 0 and "lanmsff_ferplus_int8.tflite" in int8.output.splitlines()[0]
