@@ -4,7 +4,7 @@
     results = predict_files(["a.jpg", "b.png"], classifier)
     for result in results: print("\\n".join(format_result(result)))
 
-Models: a bundled name (``ferplus``, ``fer2013``: int8 by default), a ``.tflite`` file (LiteRT), a ``.keras`` file
+Models: a bundled name (``ferplus``: int8 by default), a ``.tflite`` file (LiteRT), a ``.keras`` file
 or a training run folder (float Keras). Class names come from the model card / a sidecar JSON (``<model>.json``
 written by quantize, the run's ``config.json``) or, failing those, from the class count (8 → FERPlus, 7 → FER-2013).
 """
@@ -28,6 +28,7 @@ class FaceResult:
     crop_box: tuple
     probabilities: np.ndarray
     class_names: tuple
+    step: float | None = None  # the output's quantization step (1/256 for int8), None for a float output
 
     @property
     def index(self):
@@ -47,6 +48,22 @@ class FaceResult:
         return [(self.class_names[i], float(self.probabilities[i])) for i in order]
 
 
+def format_probability(p, step=None):
+    """``0.996``; for a quantized output as many decimals as its step resolves (1/256 → 3), and its lowest value
+    as ``<0.004`` (below one step, not zero)."""
+    if not step:
+        return f"{p:.3f}"
+    decimals = max(0, int(np.ceil(-np.log10(step))))
+    if p < step / 2:
+        return f"<{step:.{decimals}f}"
+    return f"{p:.{decimals}f}"
+
+
+def face_label(face):
+    """``happiness 0.996``: the label and probability as both the text and the annotated image show them."""
+    return f"{face.label} {format_probability(face.probability, face.step)}"
+
+
 @dataclass
 class ImageResult:
     """Everything predict found in one file; ``error`` is set (and ``faces`` empty) when it could not be read."""
@@ -61,13 +78,14 @@ class ImageResult:
 class ExpressionClassifier:
     """uint8 (N, 64, 64) face crops → (N, C) probabilities, with the model's class names."""
 
-    def __init__(self, predictor, class_names, source):
+    def __init__(self, predictor, class_names, source, step=None):
         if len(class_names) != predictor.num_classes:
             raise UserError(f"{source} predicts {predictor.num_classes} classes but its labels name "
                             f"{len(class_names)} ({', '.join(class_names)})")
         self.predictor = predictor
         self.class_names = tuple(class_names)
         self.source = str(source)
+        self.step = step  # quantization step of the output (int8: 1/256), None for float
 
     def __call__(self, crops):
         crops = np.asarray(crops, dtype=np.uint8)
@@ -84,17 +102,28 @@ def load_classifier(model="ferplus", fmt="int8"):
 
     path = resolve_model_path(model, bundled_format=fmt)
     if path.suffix not in (".tflite", ".keras", ".h5"):
-        raise UserError(f"--model {model}: expected ferplus, fer2013, a .tflite or .keras file, or a run folder")
+        raise UserError(f"--model {model}: expected a bundled model, a .tflite or .keras file, or a run folder")
     predictor = load_predictor(path)
     source = f"{model} ({path.name}, bundled)" if pretrained.bundled_config(path) else path
-    return ExpressionClassifier(predictor, class_names(path, predictor.num_classes), source)
+    return ExpressionClassifier(predictor, class_names(path, predictor.num_classes), source, _output_step(path))
+
+
+def _output_step(path):
+    """The quantization step of a .tflite model's integer output (1/256 for the int8 models), else None."""
+    if path.suffix != ".tflite":
+        return None
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    output = read_tflite(path.read_bytes(), source=str(path)).outputs[0]
+    return float(output.scales[0]) if output.dtype in ("int8", "uint8", "int16") and output.scales else None
 
 
 def predict_image(image, classifier, detect=True, detector=None):
     """``FaceResult`` per face of a decoded photo, left to right (one for the whole photo with ``detect=False``)."""
     faces = find_faces(image, detect=detect, detector=detector)
     probabilities = classifier(np.stack([face.image for face in faces])) if faces else []
-    return [FaceResult(face.box, face.crop_box, probs, classifier.class_names)
+    step = getattr(classifier, "step", None)
+    return [FaceResult(face.box, face.crop_box, probs, classifier.class_names, step)
             for face, probs in zip(faces, probabilities)]
 
 
@@ -146,7 +175,7 @@ def format_result(result, top_k=3):
     lines = [f"{head}  {len(result.faces)} face{'s' if len(result.faces) > 1 else ''}"]
     for number, face in enumerate(result.faces, start=1):
         x, y, w, h = face.box
-        ranked = "  ".join(f"{name} {p:.3f}" for name, p in face.top(top_k))
+        ranked = "  ".join(f"{name} {format_probability(p, face.step)}" for name, p in face.top(top_k))
         lines.append(f"  face {number}  at ({x}, {y}) {w}×{h}  {face.label:<10} {ranked}")
     return lines
 
@@ -181,7 +210,7 @@ def annotated_image(image, faces):
         x, y, w, h = face.box
         color = _class_color(face.index)
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        text = f"{face.label} {face.probability:.0%}"
+        text = face_label(face)
         scale = max(0.35, min(1.5, w / 220))
         (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y  # above the box, else inside
@@ -192,7 +221,7 @@ def annotated_image(image, faces):
 
 
 def write_annotations(results, out_dir):
-    """Write ``<stem>_annotated<suffix>`` into ``out_dir`` for each readable image (atomically); returns paths.
+    """Write ``<stem>_annotated<suffix>`` into ``out_dir`` for each image with a face (atomically); returns paths.
 
     Needs results made with ``keep_images=True``. Two inputs with the same name get ``_2``, ``_3`` … suffixes.
     """
@@ -203,7 +232,7 @@ def write_annotations(results, out_dir):
     out_dir = Path(out_dir)
     written = []
     for result in results:
-        if result.error or result.image is None:
+        if result.error or result.image is None or not result.faces:  # nothing to draw: no copy of the photo
             continue
         source = Path(result.path)
         suffix = source.suffix.lower() if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"

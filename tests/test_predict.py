@@ -9,6 +9,7 @@ from lanmsff_edge.data.classes import CLASS_NAMES
 from lanmsff_edge.data.common import to_model_input
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.faces import FRAME_SCALE, HaarFaceDetector, cut, find_faces, square_crop_box
+from lanmsff_edge.predict import ImageResult, format_result
 
 
 class FixedDetector:
@@ -188,13 +189,40 @@ def test_cli_reports_every_image_and_fails_on_the_corrupt_one(run_cli, tiny_lanm
         assert len(face["top_k"]) == 2 and face["top_k"][0]["label"] == face["label"]
 
     written = sorted(p.name for p in out_dir.iterdir())
-    assert written == ["blank_annotated.png", "one_annotated.jpg", "two_annotated.png"]
+    assert written == ["one_annotated.jpg", "two_annotated.png"]  # no copy of the blank photo: nothing to draw
     original = cv2.imread(str(photos["two"]))
     annotated = cv2.imread(str(out_dir / "two_annotated.png"))
     assert annotated.shape == original.shape
     x, y, w, h = two["faces"][0]["box"]
     changed = np.any(annotated != original, axis=2)
     assert changed[y + h // 2, x] and not changed[y + h // 2, x + w // 2]  # a box edge, not the face inside
+
+
+def test_cli_exits_1_and_annotates_nothing_when_no_image_has_a_face(run_cli, tiny_lanmsff, photos, tmp_path):
+    _, path = tiny_lanmsff
+    out_dir = tmp_path / "annotated"
+    result = run_cli("predict", photos["blank"], "--model", path, "--annotate", out_dir)
+    assert result.exit_code == 1
+    assert "blank.png  300×200  no face found" in result.output
+    assert "Error: no face found in any image" in result.output
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    result = run_cli("predict", photos["blank"], photos["one"], "--model", path)
+    assert result.exit_code == 0, result.output  # one image with a face is enough
+
+
+def test_int8_probabilities_are_printed_to_their_step_and_drawn_as_printed():
+    from lanmsff_edge.predict import FaceResult, face_label, format_probability
+
+    step = 1 / 256
+    assert format_probability(255 / 256, step) == "0.996"
+    assert format_probability(1 / 256, step) == "0.004"
+    assert format_probability(0.0, step) == "<0.004"  # the lowest level: below one step, not zero
+    assert format_probability(0.0) == "0.000" and format_probability(0.12345) == "0.123"  # float outputs
+    probabilities = np.array([1, 255, 0, 0, 0, 0, 0, 0], np.float32) / 256
+    face = FaceResult((0, 0, 64, 64), (0, 0, 64, 64), probabilities, CLASS_NAMES["ferplus"], step)
+    assert face_label(face) == "happiness 0.996"  # what annotated_image draws
+    line = format_result(ImageResult("a.png", (64, 64), [face]), top_k=3)[1]
+    assert line.endswith("happiness  happiness 0.996  neutral 0.004  surprise <0.004")
 
 
 def test_cli_no_detect_on_face_crops_exits_zero(run_cli, tiny_lanmsff, tmp_path):

@@ -8,8 +8,9 @@ from lanmsff_edge.commands.params import ModelPath, model_help
                     "the top-k probabilities.\n\n"
                     "Faces are found with OpenCV's Haar cascade and cropped like FER-2013 (the detector box "
                     "×1.02), then resized to 64×64 gray. Several faces → one line each, left to right. "
-                    "Exit code 1 when any IMAGE could not be read (the others are still processed); "
-                    "an image without a face is not an error.")
+                    "int8 probabilities are printed to the 1/256 step of the model's output (<0.004: below one step). "
+                    "Exit code 1 when any IMAGE could not be read (the others are still processed) or when no "
+                    "face was found in any IMAGE; --annotate writes only images with a face.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
               help=model_help("A .tflite or .keras file or a training run folder",
@@ -42,4 +43,7 @@ def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir):
     failed = [result.path for result in results if result.error]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} images could not be read", err=True)
+    if not any(result.faces for result in results):
+        click.echo("Error: no face found in any image (if they are face crops already, use --no-detect)", err=True)
+    if failed or not any(result.faces for result in results):
         ctx.exit(1)
