@@ -198,6 +198,55 @@ def test_table_and_markdown_render_every_row(cpu_report, tmp_path):
     assert table_rows[0].count("|") == table_rows[1].count("|")
 
 
+def _mcu_report():
+    noted = _row("b.tflite", "tflite", "int8", 2.0, 1000)
+    noted.notes = ["calibrated on 200 images"]
+    noted.extra = {"arena_bytes": 300_000, "parity": {"images": 8, "max_abs_diff": 1.0, "unit": "quantization steps",
+                                                      "top1_agreement": 1.0}}
+    failed = _row("c.tflite", "tflite", "int8", None, 1000, error="op GELU has no TFLM kernel")
+    long = "RAM: the arena needs 560 KB, the largest SRAM block holds 512 KB; flash: 2 MB is enough but this reason is long"
+    boards = [{"board": name, "core": "M7", "clock_mhz": 480, "ram_bytes": 1 << 20, "flash_bytes": 2 << 20,
+               "model": "b.tflite", "verdict": verdict, "estimated_latency_ms": 900.0, "reason": reason}
+              for name, verdict, reason in (("A", "no", long), ("B", "no", long), ("C", "fits", ""))]
+    return BenchReport(device="mcu", host={}, settings={"runs": 3, "warmup": 1, "threads": 1},
+                       results=[_row("a.tflite", "tflite", "int8", 2.0, 1000), noted, failed],
+                       tables={"boards": boards}), long
+
+
+def test_every_footnote_has_its_mark_in_a_row_and_long_reasons_become_notes():
+    report, long = _mcu_report()
+    for text in (report_module.format_table(report), report_module.to_markdown(report)):
+        assert "b.tflite [1]" in text and "c.tflite [2]" in text and "a.tflite [" not in text
+        assert "[1] b.tflite: calibrated on 200 images" in text
+        assert "[2] c.tflite (test): ERROR op GELU has no TFLM kernel" in text
+        assert "[3]" not in text
+        assert text.count(long) == 1  # said once below the board table, marked (a) in both rows that share it
+        assert f"(a) {long}" in text and "(b)" not in text
+    lines = report_module.format_table(report).splitlines()
+    board_rows = [line for line in lines if line.startswith(("A ", "B ", "C "))]
+    assert [row.rstrip().endswith("(a)") for row in board_rows] == [True, True, False]
+    assert max(len(line) for line in lines if long not in line) < 200
+
+
+def test_parity_has_a_unit_and_a_shared_runtime_is_said_once():
+    report, _ = _mcu_report()
+    table = report_module.format_table(report)
+    assert "parity: top-1 / max |Δ|" in table and "100% / 1 step" in table
+    assert "runtime (every row): test" in table
+    header = next(line for line in table.splitlines() if line.startswith("model "))
+    assert "runtime" not in header and "ID" not in header  # a column empty in every row is left out
+    assert "p50 ms" in header
+
+
+def test_mapping_only_does_not_claim_timed_runs():
+    report = BenchReport(device="coral", host={}, settings={"runs": 100, "warmup": 10, "mapping_only": True},
+                         results=[_row("a.tflite", "tflite", "int8", None, 1000)])
+    first = report_module.format_table(report).splitlines()[0]
+    assert "op mapping only, nothing timed" in first and "100 runs" not in first and "warm-up" not in first
+    report.settings["mapping_only"] = False
+    assert "100 runs after 10 warm-up" in report_module.format_table(report).splitlines()[0]
+
+
 def _is_png(path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -30,10 +30,14 @@ def _percent(value):
 
 
 def _mcu_parity(row):
+    """``100% / 1 step``: TFLM against LiteRT, top-1 agreement and the largest output difference with its unit."""
     parity = row.extra.get("parity")
     if not parity:
         return "-"
-    return f"{100 * parity['top1_agreement']:.0f}% / {parity['max_abs_diff']:g}"
+    diff = parity["max_abs_diff"]
+    unit = parity.get("unit", "quantization steps")
+    unit = (" step" if diff == 1 else " steps") if unit == "quantization steps" else f" ({unit})"
+    return f"{100 * parity['top1_agreement']:.0f}% / {diff:g}{unit}"
 
 
 def _tflm_ops(row):
@@ -66,7 +70,7 @@ EXTRA_COLUMNS = {
     "mcu": [("arena", lambda r: _bytes(r.extra.get("arena_bytes"))),
             ("flash", lambda r: _bytes(r.extra.get("flash_bytes"))),
             ("TFLM ops", _tflm_ops),
-            ("parity top1/max", _mcu_parity)],
+            ("parity: top-1 / max |Δ|", _mcu_parity)],
     "coral": [("Edge TPU ops", _coral_mapped)],
     "android": [("init ms", lambda r: _fixed((r.extra.get("android") or {}).get("init_ms"), ".1f")),
                 ("peak mem", lambda r: _fixed((r.extra.get("android") or {}).get("peak_memory_mb"), ".1f", " MB"))],
@@ -100,27 +104,52 @@ def columns_for(report):
     return columns + EXTRA_COLUMNS.get(report.device, []) + [("runtime", lambda r: r.runtime)]
 
 
+def _note_numbers(report):
+    """{row index: footnote number} for the rows with an error or notes, numbered 1, 2, … in row order."""
+    noted = [index for index, row in enumerate(report.results) if row.error or row.notes]
+    return {index: number for number, index in enumerate(noted, 1)}
+
+
+def _shared_runtime(report):
+    """The runtime every row shares (said once above the table instead of in a column), else None."""
+    runtimes = {row.runtime for row in report.results}
+    return runtimes.pop() if len(runtimes) == 1 and len(report.results) > 1 else None
+
+
 def _cells(report):
+    """Header and body; a row with a footnote has its mark ``[n]`` after the model name; columns empty ("-") in
+    every row and a runtime every row shares are left out."""
     columns = columns_for(report)
-    return [c[0] for c in columns], [[c[1](row) for c in columns] for row in report.results]
+    if _shared_runtime(report):
+        columns = columns[:-1]
+    body = [[c[1](row) for c in columns] for row in report.results]
+    keep = [i for i in range(len(columns)) if i == 0 or any(cells[i] != "-" for cells in body)]
+    for index, number in _note_numbers(report).items():
+        body[index][0] += f" [{number}]"
+    return [columns[i][0] for i in keep], [[cells[i] for i in keep] for cells in body]
 
 
 def _footnotes(report):
     lines = []
-    for index, row in enumerate(report.results, 1):
+    numbers = _note_numbers(report)
+    for index, row in enumerate(report.results):
         if row.error:
-            lines.append(f"[{index}] {row.model} ({row.runtime}): ERROR {row.error}")
+            lines.append(f"[{numbers[index]}] {row.model} ({row.runtime}): ERROR {row.error}")
         for note in row.notes:
-            lines.append(f"[{index}] {row.model}: {note}")
+            lines.append(f"[{numbers[index]}] {row.model}: {note}")
     return lines
 
 
 def _header_lines(report):
     host, settings = report.host, report.settings
+    timing = ("op mapping only, nothing timed" if settings.get("mapping_only") else
+              f"{settings.get('threads')} thread(s), batch 1, {settings.get('runs')} runs after "
+              f"{settings.get('warmup')} warm-up")
     lines = [f"lanmsff-edge bench --device {report.device}: {host.get('cpu')} ({host.get('logical_cores')} cores), "
              f"TensorFlow {host.get('tensorflow')}, LiteRT {host.get('ai_edge_litert') or host.get('tflite_runtime')}, "
-             f"{settings.get('threads')} thread(s), batch 1, {settings.get('runs')} runs after "
-             f"{settings.get('warmup')} warm-up, {host.get('date')}"]
+             f"{timing}, {host.get('date')}"]
+    if _shared_runtime(report):
+        lines.append(f"runtime (every row): {_shared_runtime(report)}")
     if settings.get("dataset"):
         fold = f" fold {settings['fold']}" if settings.get("fold") else ""
         skipped = f", {settings['skipped']} undecodable left out" if settings.get("skipped") else ""
@@ -140,11 +169,16 @@ def _board_lines(report, markdown=False):
     boards = report.tables.get("boards")
     if not boards:
         return []
+    reasons = list(dict.fromkeys(b["reason"] for b in boards if b["reason"]))  # each reason once, as a note
+    mark = {reason: f"({chr(ord('a') + i)})" for i, reason in enumerate(reasons)}
     header = ["board", "core", "MHz", "RAM", "flash", "model", "fits", "est. ms", "why not"]
     body = [[b["board"], b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"]),
-             b["model"], b["verdict"], _fixed(b["estimated_latency_ms"], ".1f"), b["reason"] or "-"] for b in boards]
+             b["model"], b["verdict"], _fixed(b["estimated_latency_ms"], ".1f"), mark.get(b["reason"], "-")]
+            for b in boards]
     title = boards[0].get("title", "Board fit (ESTIMATE)")
-    return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+    table = _markdown_table(header, body) if markdown else _text_table(header, body)
+    notes = [f"{mark[reason]} {reason}" for reason in reasons]
+    return ["", title] + table + (["", *notes] if notes else [])
 
 
 def _patch_lines(report, markdown=False):
