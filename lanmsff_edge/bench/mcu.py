@@ -76,8 +76,9 @@ def tflm_row(model, settings):
     return row
 
 
-def board_rows(rows):
-    """The fit table: one entry per (model, board), with the labelled latency ESTIMATE for integer models."""
+def board_rows(rows, patches=()):
+    """The fit table: one entry per (model, board), with the labelled latency ESTIMATE for integer models; where
+    the model does not fit but one of its measured patch counts (``--patches``) does, the verdict says so."""
     from lanmsff_edge import boards
 
     table = []
@@ -85,13 +86,21 @@ def board_rows(rows):
         arena = row.extra.get("arena_bytes")
         if row.format != "tflite" or arena is None:
             continue
+        counts = sorted((p for p in patches if p.get("model") == row.model and "arena_bytes" in p),
+                        key=lambda p: p["patches"])
         for fit in boards.fit_table(row.extra["flash_bytes"], arena):
             estimate = boards.estimate_latency(row.macs, fit.board) if row.precision in INTEGER_PRECISIONS else None
+            verdict = fit.verdict
+            if not fit.fits:
+                patched = next((p for p in counts if p["patches"] > 1 and boards.fits(
+                    row.extra["flash_bytes"], p["arena_bytes"], fit.board).fits), None)
+                if patched:
+                    verdict = f"fits on-chip with {patched['patches']} patches"
             table.append({
                 "title": "Board fit and latency ESTIMATE (from MACs at an assumed int8 MACs/cycle; not measured)",
                 "board": fit.board.name, "core": fit.board.core, "clock_mhz": fit.board.clock_mhz,
                 "ram_bytes": fit.board.ram, "flash_bytes": fit.board.flash, "model": row.model,
-                "precision": row.precision, "verdict": fit.verdict, "fits": fit.fits,
+                "precision": row.precision, "verdict": verdict, "fits": fit.fits,
                 "reason": fit.reason, "flash_needed": fit.flash_needed,
                 "ram_needed": fit.ram_needed,
                 "estimated_cycles": None if estimate is None else estimate["cycles"],
@@ -176,8 +185,8 @@ def run(models, settings):
     rows = [keras_row(m, settings) if isinstance(m, KerasBenchModel) else tflm_row(m, settings) for m in models]
     notes = ["TFLite Micro rows are HOST timings of the reference kernels on this CPU, not microcontroller "
              "timings, so they get no speed-up; see the board table for the labelled estimate", estimate_note()]
-    tables = {"boards": board_rows(rows)}
     patches = patch_rows(models, rows, settings)
+    tables = {"boards": board_rows(rows, patches)}
     if settings.extra.get("emulate"):
         tables["emulation"] = emulation_rows(models, rows, patches, settings)
     if patches:
