@@ -161,7 +161,7 @@ def _sha256(data):
 
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
-                    max_arena=None, board=None, patches=None, verify=None, tflm=None, say=None):
+                    max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False, say=None):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
@@ -169,7 +169,8 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     reserve) set an arena budget: the model is then run in the fewest row patches whose measured arena fits
     (``lanmsff_edge.memory``); ``patches`` forces a count. ``verify`` (a core name, e.g. ``cortex-m7``) builds
     the bundle with real TFLM + CMSIS-NN from the tree ``tflm`` and runs its golden self-test under QEMU before
-    anything is written; a mismatch is an error.
+    anything is written; a mismatch is an error. ``undilate`` rewrites dilated depthwise convolutions into the
+    form CMSIS-NN's fast kernels take (``lanmsff_edge.memory.dilation``; same integers, fewer instructions).
 
     Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
@@ -202,7 +203,14 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
         core = cores.get_core(verify)
         tree = tflm_tree.find_tree(tflm)
         tflm_tree.require_tools()
+    source_data, undilated = data, 0
+    if undilate:
+        from lanmsff_edge.memory import dilation
+
+        data, undilated = dilation.undilate(data)
+        graph = read_tflite(data)
     graph, data, patching = _patched(graph, data, source, max_arena, board, patches, arena_margin, say)
+    patching["undilated_convolutions"] = undilated
 
     # Measure: the smallest arena that allocates, then the margin on top (within the budget, if there is one:
     # the fit already proved that the budget leaves at least the fit's margin).
@@ -227,10 +235,9 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
                         f"arena: {error}") from None
     golden_output = micro.invoke(interpreter, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
     golden_top = int(np.argmax(golden_output))
-    if patching["patches"] > 1:
-        _check_bit_identical(patching.pop("original"), golden_input, golden_output)
-    else:
-        patching.pop("original", None)
+    patching.pop("original", None)
+    if data != source_data:  # patched and/or undilated: the same integers, or nothing is written
+        _check_bit_identical(source_data, golden_input, golden_output)
     probabilities = (golden_output.astype(np.float32) - y.zero_point) * y.scale
 
     methods = micro.resolver_methods(graph)
@@ -288,8 +295,13 @@ def _patched(graph, data, source, max_arena, board, count, margin, say):
 
 
 def _patch_notes(patching):
+    notes = ""
+    if patching.get("undilated_convolutions"):
+        notes = (f"\n**Dilated convolutions rewritten.** {patching['undilated_convolutions']} dilated depthwise "
+                 "convolution(s) run as PAD → SPACE_TO_DEPTH → depthwise (dilation 1) → DEPTH_TO_SPACE, the form "
+                 "CMSIS-NN's fast depthwise kernels take; the integers are the same.\n")
     if patching.get("patches", 1) == 1:
-        return ""
+        return notes
     budget = f" to fit a {patching['budget_bytes']:,}-byte budget" if patching.get("budget_bytes") else ""
     return (f"\n**Patch-based execution.** The model array is the original model rewritten{budget}: "
             f"{', '.join(patching['regions'])} run in {patching['patches']} row stripes with halos, one after the "
@@ -297,7 +309,7 @@ def _patch_notes(patching):
             f"{patching['unpatched_arena_bytes']:,} to {patching['arena_bytes']:,} bytes (host measurement) for "
             f"{patching['extra_macs'] * 100:.1f} % more multiply-accumulates (the halos, recomputed). The "
             "outputs are bit-identical to the unpatched model's (checked on the golden face when the bundle was "
-            "made; the rewrite keeps every weight and quantization parameter).\n")
+            "made; the rewrite keeps every weight and quantization parameter).\n") + notes
 
 
 def _check_bit_identical(original, golden_input, golden_output):

@@ -139,3 +139,18 @@ def test_a_seam_bug_is_caught_by_the_identity_check(int8_lanmsff, original):
     broken = _pad_at_a_seam(split)
     inputs = _inputs(int8_lanmsff)
     assert not np.array_equal(_reference_outputs(broken, inputs), _reference_outputs(original, inputs))
+
+
+def test_undilated_depthwise_computes_the_same_integers_with_dilation_1(int8_lanmsff, original):
+    from lanmsff_edge.memory import dilation
+
+    rewritten, count = dilation.undilate(original)
+    assert count == 2  # LANMSFF's two dilation-2 depthwise convolutions (blocks 2 and 4)
+    model = fb.load(rewritten)
+    depthwise = [op for op in model.subgraphs[0].operators if fb.op_name(model, op) == "DEPTHWISE_CONV_2D"]
+    assert all(op.builtinOptions.dilationHFactor == 1 for op in depthwise)
+    inputs = _inputs(int8_lanmsff)
+    np.testing.assert_array_equal(_reference_outputs(rewritten, inputs), _reference_outputs(original, inputs))
+    base, new = micro.load(original, micro.find_arena_size(original)), micro.load(rewritten, 1 << 20)
+    for x in inputs:
+        np.testing.assert_array_equal(micro.invoke(new, x)[0], micro.invoke(base, x)[0])

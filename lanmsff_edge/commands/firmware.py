@@ -60,15 +60,19 @@ def _size(ctx, param, value):
 @click.option("--tflm", default=None, type=click.Path(),
               help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
                    "tflm-tree.tar.gz. [default: $TFLM_DIR]")
+@click.option("--undilate", is_flag=True,
+              help="Rewrite dilated depthwise convolutions for CMSIS-NN's fast kernels (same integers; measured "
+                   "-2.5 % instructions on Cortex-M7, -15 % on M55; ~4 KB more arena).")
 @click.option("--labels", default=None,
               help="Class labels: comma-separated, or a .txt (one per line) / .json file. "
                    "Default: the model's sidecar JSON, else FERPlus (8) / FER-2013 (7).")
-def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, labels):
+def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, undilate,
+            labels):
     from firmware_export import export_firmware
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
-                             tflm=tflm, say=lambda text: click.echo(text, err=True))
+                             tflm=tflm, undilate=undilate, say=lambda text: click.echo(text, err=True))
     manifest = bundle.manifest
     click.echo(f"bundle      {bundle.out} ({bundle.layout}, {len(bundle.files)} files)")
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")
