@@ -17,6 +17,40 @@ import numpy as np
 from lanmsff_edge.errors import UserError
 
 FRAME_SCALE = 1.02
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a detector's box becomes the FER frame: a square of ``scale`` × the box's longer side, its centre moved
+    by (``shift_x``, ``shift_y``) × the box's width and height (fitted by ``benchmarks/face_detectors.py``)."""
+
+    scale: float
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+
+    def crop_box(self, box):
+        x, y, w, h = box
+        side = max(1, int(round(max(w, h) * self.scale)))
+        cx, cy = x + w * (0.5 + self.shift_x), y + h * (0.5 + self.shift_y)
+        return (int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, side)
+
+
+FRAMINGS = {"haar": Framing(FRAME_SCALE), "blazeface": Framing(1.18, 0.0, -0.09)}  # benchmarks/face_detectors.py
+DETECTORS = ("blazeface", "haar")  # the first is the default
+MIN_FACE = 24  # pixels: smallest face side the detectors report (the loaders' smallest usable image)
+
+
+def make_detector(name=DETECTORS[0], min_size=MIN_FACE, min_score=None):
+    """A detector by name: ``blazeface`` (MediaPipe's short-range BlazeFace on LiteRT; ``min_score`` its threshold,
+    default 0.5) or ``haar`` (OpenCV's frontal cascade; ``min_score`` does not apply). ``min_size``: smallest face
+    side in photo pixels."""
+    if name == "blazeface":
+        from lanmsff_edge.blazeface import MIN_SCORE, BlazeFaceDetector
+
+        return BlazeFaceDetector(min_score=MIN_SCORE if min_score is None else min_score, min_size=min_size)
+    if name == "haar":
+        return HaarFaceDetector(min_size=min_size)
+    raise UserError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 DETECT_MAX_SIDE = 1280  # larger photos are shrunk for detection only (speed); boxes are mapped back
 
@@ -66,6 +100,8 @@ def to_gray(image):
 
 class HaarFaceDetector:
     """``detect(gray) -> [(x, y, w, h), ...]`` sorted left to right (OpenCV's frontal-face Haar cascade)."""
+
+    framing = FRAMINGS["haar"]
 
     def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=24):
         import cv2
@@ -120,7 +156,8 @@ def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
     """Faces in a BGR or gray photo, left to right, as ``Face`` objects with 64×64 uint8 crops.
 
     ``detect=False``: the whole photo is the face (resized to 64×64; a non-square photo is stretched).
-    ``detector``: anything with ``detect(gray) -> [(x, y, w, h)]`` (default: ``HaarFaceDetector()``).
+    ``detector``: anything with ``detect(gray) -> [(x, y, w, h)]`` (default: ``make_detector()``, BlazeFace); its
+    ``framing`` (a ``Framing``) turns a box into the FER frame, else ``frame_scale`` × the box.
     Crops are resized by ``prepare_face``, the function the data loaders resize training faces with.
     """
     from lanmsff_edge.data.decode import prepare_face
@@ -130,9 +167,10 @@ def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
     if not detect:
         whole = (0, 0, width, height)
         return [Face(whole, whole, prepare_face(gray))]
-    detector = detector or HaarFaceDetector()
+    detector = detector or make_detector()
+    framing = getattr(detector, "framing", None) or Framing(frame_scale)
     faces = []
     for box in sorted(detector.detect(gray), key=lambda b: (b[0], b[1])):
-        crop_box = square_crop_box(box, frame_scale)
+        crop_box = framing.crop_box(box)
         faces.append(Face(tuple(int(v) for v in box), crop_box, prepare_face(cut(gray, crop_box))))
     return faces

@@ -144,9 +144,9 @@ def predict_files(paths, classifier, detect=True, detector=None, keep_images=Fal
     """An ``ImageResult`` per image (folders expand to their images); a file that cannot be read gets ``error``
     set and the others go on."""
     if detect and detector is None:
-        from lanmsff_edge.faces import HaarFaceDetector
+        from lanmsff_edge.faces import make_detector
 
-        detector = HaarFaceDetector()
+        detector = make_detector()
     results = []
     for path in expand_inputs(paths):
         if path.is_dir():

@@ -281,3 +281,54 @@ def test_detected_crops_reproduce_the_ferplus_framing():
         overlaps.append(inter / (w * h + side * side - inter))
     assert len(overlaps) >= 0.6 * len(faces)  # the cascade finds most FER faces (78 % on 600 FERPlus val)
     assert np.median(overlaps) >= 0.85
+
+
+# ----------------------------------------------------------------------------------------------- detectors
+
+def test_blazeface_anchors_are_mediapipes():
+    from lanmsff_edge.blazeface import MODELS, anchors
+
+    for name, expected in (("short", 896), ("full", 2304)):
+        _, side, strides, per_cell = MODELS[name]
+        grid = anchors(side, strides, per_cell)
+        assert grid.shape == (expected, 2) and grid.min() > 0 and grid.max() < 1
+    short = anchors(128, (8, 16, 16, 16), 2)
+    np.testing.assert_allclose(short[:2], [[0.5 / 16, 0.5 / 16]] * 2)  # 16×16 cells, 2 anchors each, then 8×8 × 6
+    np.testing.assert_allclose(short[512:518], [[0.5 / 8, 0.5 / 8]] * 6)
+
+
+def test_framing_scales_and_shifts_the_box():
+    from lanmsff_edge.faces import FRAMINGS, Framing
+
+    assert Framing(1.0).crop_box((10, 20, 100, 100)) == (10, 20, 100, 100)
+    assert Framing(1.2, 0.0, -0.1).crop_box((10, 20, 100, 100)) == (0, 0, 120, 120)  # centre 10 px up
+    assert FRAMINGS["haar"].crop_box((100, 50, 80, 80)) == square_crop_box((100, 50, 80, 80))
+
+
+def test_blazeface_finds_the_turned_face_in_the_camera_photo(run_cli, tmp_path):
+    """scikit-image's `camera`: a three-quarter face that the frontal Haar cascade misses."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from lanmsff_edge.faces import make_detector
+
+    photo = tmp_path / "camera.png"
+    cv2.imwrite(str(photo), skimage_data.camera())
+    (box,) = make_detector("blazeface").detect(skimage_data.camera())
+    x, y, w, h = box
+    assert 190 < x + w / 2 < 250 and 130 < y + h / 2 < 190 and 60 < w < 130  # the photographer's face
+    result = run_cli("predict", photo, "--top-k", "1")
+    assert result.exit_code == 0, result.output
+    assert "camera.png  512×512  1 face" in result.output
+    result = run_cli("predict", photo, "--min-face", "200")  # the knob: a face of 90 px is now too small
+    assert result.exit_code == 1 and "no face found" in result.output
+
+
+def test_detector_option_and_knobs(run_cli, tiny_lanmsff, photos):
+    _, path = tiny_lanmsff
+    for detector in ("haar", "blazeface"):
+        result = run_cli("predict", photos["two"], "--model", path, "--detector", detector)
+        assert result.exit_code == 0, result.output
+        assert "two.png  640×360  2 faces" in result.output, detector
+    assert run_cli("predict", photos["two"], "--model", path, "--min-score", "0").exit_code == 2
+    assert run_cli("predict", photos["two"], "--model", path, "--detector", "yunet").exit_code == 2
+    strict = run_cli("predict", photos["two"], "--model", path, "--min-score", "0.9999")
+    assert strict.exit_code == 1 and "no face found" in strict.output  # a threshold above every score

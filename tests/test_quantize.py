@@ -393,6 +393,10 @@ def test_qat_fine_tunes_with_the_training_runs_augmentation(model_files, tmp_pat
         raise UserError("stopped before fine-tuning")
 
     monkeypatch.setattr(pipeline.qat, "fine_tune", fine_tune)
+    # which augmentation reaches fine_tune is all this test checks: the QAT wrapping and its calibration before it
+    # (tested above) are skipped
+    monkeypatch.setattr(pipeline.qat, "quantize_aware_model", lambda model: model)
+    monkeypatch.setattr(pipeline.qat, "calibrate_ranges", lambda model, inputs: {})
     monkeypatch.delenv("LANMSFF_CACHE", raising=False)
     for asked in (None, "online"):
         with pytest.raises(UserError, match="stopped before"):

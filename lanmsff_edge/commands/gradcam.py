@@ -1,7 +1,7 @@
 """`lanmsff-edge gradcam`: where the float model looks on a face (the paper's Fig. 6)."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath, model_help
+from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
 
 
 @click.command(help="Grad-CAM heat map of the float model on the face in IMAGE (the largest one when there are "
@@ -18,11 +18,14 @@ from lanmsff_edge.commands.params import ModelPath, model_help
 @click.option("--layer", default=None, help="Layer to explain (default: block4_c1x1_conv).")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(64, 2048), help="Panel size in pixels.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The PNG to write.")
-def command(image, model, class_name, no_detect, layer, size, out):
+@detector_options
+def command(image, model, class_name, no_detect, layer, size, out, detector, min_face, min_score):
+    from lanmsff_edge.faces import make_detector
     from lanmsff_edge.gradcam import explain_image
 
+    finder = None if no_detect else make_detector(detector, min_size=min_face, min_score=min_score)
     report = explain_image(image, model=model, class_name=class_name, detect=not no_detect, out=out, size=size,
-                           layer=layer)
+                           layer=layer, detector=finder)
     result, names = report.result, report.class_names
     predicted = int(result.probabilities.argmax())
     x, y, w, h = report.face_box

