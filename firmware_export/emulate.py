@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from firmware_export import cores, tflm
+from firmware_export import cores, csource, tflm
 from lanmsff_edge.errors import UserError
 
 ICOUNT_SHIFT = 3  # 8 ns of virtual time per instruction: SysTick (25 MHz) ticks every 5 instructions
@@ -95,7 +95,7 @@ def build(bundle_dir, core, tree, work, say=None):
     """Compile and link ``bundle_dir`` for ``core`` in the folder ``work``; return (elf path, warnings)."""
     manifest = _bundle_manifest(bundle_dir)
     name = manifest["name"]
-    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+    camel = csource.camel(name)
     tools = tflm.require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size"))
     library = tflm.library(tree, core, say=say)
     work = Path(work)

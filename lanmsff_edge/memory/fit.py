@@ -57,9 +57,10 @@ def variant(data, count):
 
 
 def arena_with_margin(minimum, margin):
-    from firmware_export.bundle import parse_margin
+    """The arena a bundle would declare: ``minimum`` plus ``margin``, rounded up as export_firmware rounds it."""
+    from firmware_export.bundle import _round_up, parse_margin
 
-    return -(-(minimum + parse_margin(margin, minimum)) // 16) * 16
+    return _round_up(minimum + parse_margin(margin, minimum))
 
 
 # With a budget and no margin asked for, a count fits when its measured arena plus this much fits; the bundle
