@@ -113,7 +113,7 @@ def _note_numbers(report):
 def _shared_runtime(report):
     """The runtime every row shares (said once above the table instead of in a column), else None."""
     runtimes = {row.runtime for row in report.results}
-    return runtimes.pop() if len(runtimes) == 1 and len(report.results) > 1 else None
+    return runtimes.pop() if len(runtimes) == 1 else None
 
 
 def _cells(report):
@@ -212,7 +212,7 @@ def _text_table(header, body):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     rule = "  ".join("-" * w for w in widths)
-    return [line, rule] + ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
+    return [line.rstrip(), rule] + ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
 
 
 def _markdown_table(header, body):
