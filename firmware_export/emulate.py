@@ -10,6 +10,8 @@ so they are not cycles and not milliseconds on a board.
 """
 import json
 import shutil
+
+import numpy as np
 import statistics
 import subprocess
 import tempfile
@@ -53,6 +55,7 @@ class Emulation:
     model_bytes: int
     stack_bytes: int              # high-water mark of the main stack
     sections: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)  # raw int8 outputs of the extra ``inputs``, in order
     warnings: list = field(default_factory=list)
     unit: str = "instructions under QEMU -icount (not cycles on a board)"
 
@@ -91,8 +94,20 @@ def _bundle_manifest(bundle_dir):
     return manifest
 
 
-def build(bundle_dir, core, tree, work, say=None):
-    """Compile and link ``bundle_dir`` for ``core`` in the folder ``work``; return (elf path, warnings)."""
+def _inputs_header(inputs):
+    """``emulation_inputs.h``: the extra int8 inputs of a parity run (one row per input) or none."""
+    if inputs is None or len(inputs) == 0:
+        return ("constexpr int kEmulationInputCount = 0;\n"
+                "alignas(16) const signed char kEmulationInputs[1][1] = {{0}};\n")
+    rows = np.asarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    body = ",\n".join("{" + ",".join(str(int(v)) for v in row) + "}" for row in rows)
+    return (f"constexpr int kEmulationInputCount = {len(rows)};\n"
+            f"alignas(16) const signed char kEmulationInputs[{len(rows)}][{rows.shape[1]}] = {{\n{body}\n}};\n")
+
+
+def build(bundle_dir, core, tree, work, say=None, inputs=None):
+    """Compile and link ``bundle_dir`` for ``core`` in the folder ``work``; return (elf path, warnings).
+    ``inputs``: extra int8 inputs the program runs after the self-test (``emulate``'s ``outputs``)."""
     manifest = _bundle_manifest(bundle_dir)
     name = manifest["name"]
     camel = csource.camel(name)
@@ -106,11 +121,12 @@ def build(bundle_dir, core, tree, work, say=None):
                                             .replace("@@{camel}", camel).replace("@@{name}", name)
                                             .replace("@@{runs}", str(DEFAULT_RUNS)))
     (work / "link.ld").write_text(cores.linker_script(core))
+    (work / "emulation_inputs.h").write_text(_inputs_header(inputs))
     arch = [*core.gcc_flags, "-mthumb", "-mlittle-endian", "-funsigned-char"]
     common = [*arch, "-O2", "-g", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
     defines = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_MCU_DEBUG_LOG", "-DCMSIS_NN", "-DNDEBUG", *core.defines]
     # TFLM's headers as system headers: their own -Wextra warnings are not the bundle's
-    includes = [f"-I{Path(bundle_dir).resolve()}", *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
+    includes = [f"-I{work.resolve()}", f"-I{Path(bundle_dir).resolve()}", *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
     cxx = [tools["arm-none-eabi-g++"], *common, *defines, *includes, "-std=c++17", "-fno-rtti", "-fno-exceptions",
            "-fno-unwind-tables"]
     sources = [Path(bundle_dir).resolve() / f"{name}_model_data.cc", Path(bundle_dir).resolve() / "main_functions.cc",
@@ -197,27 +213,32 @@ def parse(lines):
             facts["invoke_ticks"].append(int(values[0]))
         elif key == "op":
             facts["ops"].append((int(values[0]), values[1], int(values[2])))
+        elif key == "result":
+            facts.setdefault("results", []).append([int(v) for v in values[1:]])
         elif key == "stack":
             facts["stack"] = int(values[0])
     return facts
 
 
-def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None, keep=False):
+def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None, keep=False, inputs=None):
     """Build ``bundle_dir`` for ``core`` (a name or ``cores.Core``), run it under QEMU, return an ``Emulation``.
 
     Raises ``UserError`` (one line, the log's path in it, the work folder kept) when a tool or the tree is
     missing, the build fails, or the emulator crashes, hangs or stops early. A golden mismatch is not an error
-    here: it is reported (``golden_ok`` False) for the caller to act on.
+    here: it is reported (``golden_ok`` False) for the caller to act on. ``inputs`` (int8, N × input size) are
+    also run; their raw outputs are ``Emulation.outputs`` (for parity with other kernel libraries).
     """
     core = cores.get_core(core) if isinstance(core, str) else core
     manifest = _bundle_manifest(bundle_dir)
     tflm.require_tools(("qemu-system-arm",))
     folder = Path(work) if work else Path(tempfile.mkdtemp(prefix=f"lanmsff-emulate-{core.name}-"))
     try:
-        elf, warnings = build(bundle_dir, core, tree, folder, say=say)
+        elf, warnings = build(bundle_dir, core, tree, folder, say=say, inputs=inputs)
         if say:
             say(f"running the bundle on QEMU {core.machine} ({core.name}, -icount)")
-        status, lines = run_elf(elf, core, folder / "build.log", timeout=timeout)
+        # each extra input is a whole inference more (seconds each under emulation at full width)
+        budget = timeout + 10 * (0 if inputs is None else len(inputs))
+        status, lines = run_elf(elf, core, folder / "build.log", timeout=budget)
         table = sections(elf)
     except UserError:
         keep = True  # the log named in the message must still be there
@@ -253,5 +274,6 @@ def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None
         arena_used_bytes=facts.get("arena_used", 0), arena_bytes=int(manifest["arena"]["size"]),
         flash_bytes=flash, ram_bytes=table.get(".data", 0) + table.get(".bss", 0),
         model_bytes=int(manifest["model"]["bytes"]), stack_bytes=facts.get("stack", 0),
-        sections={k: v for k, v in table.items() if not k.startswith(".debug")}, warnings=warnings)
+        sections={k: v for k, v in table.items() if not k.startswith(".debug")}, warnings=warnings,
+        outputs=facts.get("results", []))
 

@@ -1,0 +1,71 @@
+"""The firmware's answers against the phone's and the host's: FERPlus validation faces through the bundle built
+with real TFLM + CMSIS-NN on emulated Cortex-M cores, compared with LiteRT XNNPACK and TFLite Micro on the host.
+
+    python benchmarks/firmware_parity.py --data ../shared/data/ferplus.tar.gz --tflm ../shared/tflm/tflm-tree.tar.gz \
+        [--images 200] [--core cortex-m55] [--patches 6] [--json out.json]
+
+Prints the pair table of ``lanmsff_edge.bench.parity`` (max difference in output steps, images differing, top-1)
+with the emulated core as one more backend. The first ``--images`` validation images are used: emulation runs
+each inference instruction by instruction (the M55 is the fastest to emulate).
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+@click.command()
+@click.option("--data", "data_path", required=True, help="FERPlus folder or archive (its val split).")
+@click.option("--tflm", default=None, help="TFLite Micro tree or tflm-tree.tar.gz [default: $TFLM_DIR].")
+@click.option("--model", default="ferplus", show_default=True, help="Bundled name or int8 .tflite.")
+@click.option("--images", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--core", "cores", multiple=True, default=("cortex-m55",), show_default=True,
+              type=click.Choice(["cortex-m4", "cortex-m7", "cortex-m55"]))
+@click.option("--patches", default=1, show_default=True, type=click.IntRange(1, 10))
+@click.option("--json", "json_path", default=None)
+def main(data_path, tflm, model, images, cores, patches, json_path):
+    from firmware_export import emulate, export_firmware
+    from firmware_export import tflm as tflm_tree
+    from lanmsff_edge import load_dataset
+    from lanmsff_edge.bench import parity
+    from lanmsff_edge.bench.mcu import quantize_for
+    from lanmsff_edge.data.common import to_model_input
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    from lanmsff_edge import pretrained
+    from lanmsff_edge.memory import fit
+
+    tree = tflm_tree.find_tree(tflm)
+    graph_bytes = Path(pretrained.resolve(model, "int8") or model).read_bytes()
+    if patches > 1:
+        graph_bytes = fit.variant(graph_bytes, patches).data
+    graph = read_tflite(graph_bytes)
+    with tempfile.TemporaryDirectory() as folder:
+        model_file = Path(folder) / "model.tflite"
+        model_file.write_bytes(graph_bytes)  # the bundle embeds exactly the bytes the host backends run
+        bundle = export_firmware(model_file, Path(folder) / "fw")
+        faces = to_model_input(load_dataset("ferplus", data_path, split="val", limit=images).images)
+        inputs = [quantize_for(graph.inputs[0], face[None]) for face in faces]
+        result = parity.measure(graph_bytes, inputs, backends=("xnnpack", "tflm"))
+        outputs = dict(result.outputs)
+        for core in cores:
+            run = emulate.emulate(bundle.out, core, tree, inputs=np.stack(inputs),
+                                  say=lambda m: click.echo(m, err=True))
+            outputs[f"emulated {core}"] = np.asarray(run.outputs, np.int64)
+    table = parity.pair_table(outputs, graph.outputs[0])
+    click.echo(f"{model}, {patches} patch(es), first {len(inputs)} FERPlus validation images:")
+    for pair in table:
+        click.echo(f"  {pair['a']:>20} vs {pair['b']:<20} max {pair['max_abs_diff']:.0f} steps, "
+                   f"{pair['images_differing']} images differ, top-1 differs on {pair['top1_differing']}")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"model": model, "patches": patches, "images": len(inputs),
+                                               "pairs": table}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
