@@ -23,9 +23,14 @@ def save(model):
     return bytes(builder.Output())
 
 
-def op_name(model, op):
+def builtin(model, op):
+    """The op's builtin code (newer files keep codes above 127 in ``builtinCode`` only)."""
     code = model.operatorCodes[op.opcodeIndex]
-    return _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"op{code.builtinCode}")
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def op_name(model, op):
+    return _OP_NAMES.get(builtin(model, op), f"op{builtin(model, op)}")
 
 
 def consumers(subgraph):

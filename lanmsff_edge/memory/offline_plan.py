@@ -18,7 +18,7 @@ from ai_edge_litert import schema_py_generated as schema
 from lanmsff_edge.memory import flatbuffer as fb
 
 METADATA_NAME = b"OfflineMemoryAllocation"
-ALIGNMENT = 16  # TFLM's MicroArenaBufferAlignment
+from lanmsff_edge.runtimes.micro import ARENA_ALIGNMENT as ALIGNMENT  # noqa: E402  (TFLM's buffer alignment)
 ONLINE = -1
 
 

@@ -72,11 +72,6 @@ class Region:
         return self.ops[-1]
 
 
-def _builtin(model, op):
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
-
-
 def _shape(graph, tensor):
     return tuple(int(v) for v in graph.tensors[tensor].shape)
 
@@ -90,7 +85,7 @@ def _is_map(graph, tensor, rows):
 def window(model, op):
     """The row arithmetic of a row-local op, or None when the op is not row-local (or not safely so)."""
     graph = model.subgraphs[0]
-    builtin = _builtin(model, op)
+    builtin = fb.builtin(model, op)
     if len(op.outputs) != 1 or len(_shape(graph, op.outputs[0])) != 4:
         return None
     x, y = _shape(graph, op.inputs[0]), _shape(graph, op.outputs[0])
@@ -152,7 +147,7 @@ def regions(model):
     graph = model.subgraphs[0]
     found = []
     for index, op in enumerate(graph.operators):
-        if _builtin(model, op) in POOLS and _shape(graph, op.outputs[0])[1] >= 2:
+        if fb.builtin(model, op) in POOLS and _shape(graph, op.outputs[0])[1] >= 2:
             region = find_region(model, index)
             if region is not None:
                 found.append(region)
@@ -200,7 +195,7 @@ def split_region(model, region, count):
             new_ops.append(edit.operator(OP.SLICE, [tensor, begin, size], [current[tensor]]))
         for index in region.ops:
             op, win = ops[index], window(model, ops[index])
-            builtin = _builtin(model, op)
+            builtin = fb.builtin(model, op)
             inputs = [current.get(int(t), int(t)) for t in op.inputs]
             if builtin in CONVOLUTIONS + POOLS:
                 source = int(op.inputs[0])
