@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 @click.option("--patches", default=1, show_default=True, type=click.IntRange(1, 10))
 @click.option("--json", "json_path", default=None)
 def main(data_path, tflm, model, images, cores, patches, json_path):
-    from firmware_export import emulate, export_firmware
-    from firmware_export import tflm as tflm_tree
+    from lanmsff_edge.firmware_export import emulate, export_firmware
+    from lanmsff_edge.firmware_export import tflm as tflm_tree
     from lanmsff_edge import load_dataset
     from lanmsff_edge.bench import parity
     from lanmsff_edge.bench.mcu import quantize_for

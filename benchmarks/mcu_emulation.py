@@ -28,8 +28,8 @@ CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
 @click.option("--core", "cores", type=click.Choice(CORES), multiple=True, default=CORES, show_default=True)
 @click.option("--json", "json_path", default=None, help="Also write the figures as JSON.")
 def main(tflm, models, counts, cores, json_path):
-    from firmware_export import emulate, export_firmware
-    from firmware_export import tflm as tflm_tree
+    from lanmsff_edge.firmware_export import emulate, export_firmware
+    from lanmsff_edge.firmware_export import tflm as tflm_tree
 
     tree = tflm_tree.find_tree(tflm)
     results = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.sample import DEFAULT_SIZE, CalibrationWarning, representative_sample
+from lanmsff_edge.calibration.sample import DEFAULT_SIZE, CalibrationWarning, representative_sample
 from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import WriteError

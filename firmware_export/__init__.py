@@ -1,9 +1,9 @@
 """TensorFlow Lite Micro firmware bundles: an int8 ``.tflite`` → C++ sources, settings, golden self-test vector,
 example ``setup()``/``loop()``, README and manifest, in the shape of TFLite Micro's own examples.
 
-    from firmware_export import export_firmware
+    from lanmsff_edge.firmware_export import export_firmware
     bundle = export_firmware("lanmsff_int8.tflite", "fw/", name="lanmsff", layout="cmake")
 """
-from firmware_export.bundle import LAYOUTS, Bundle, export_firmware
+from lanmsff_edge.firmware_export.bundle import LAYOUTS, Bundle, export_firmware
 
 __all__ = ["LAYOUTS", "Bundle", "export_firmware"]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_export import csource
-from firmware_export.golden import golden_face, quantize_input
+from lanmsff_edge.firmware_export import csource
+from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
@@ -39,7 +39,7 @@ class _Template(string.Template):
 
 
 def render(template_name, **values):
-    text = resources.files("firmware_export").joinpath("templates", template_name).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("templates", template_name).read_text(encoding="utf-8")
     try:
         return _Template(text).substitute(values)
     except KeyError as missing:  # a template/code mismatch, not a user error
@@ -198,7 +198,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
         parse_margin(arena_margin, 1)  # a malformed margin fails before minutes of measuring
     core = None
     if verify:
-        from firmware_export import cores, tflm as tflm_tree
+        from lanmsff_edge.firmware_export import cores, tflm as tflm_tree
 
         core = cores.get_core(verify)
         tree = tflm_tree.find_tree(tflm)
@@ -322,7 +322,7 @@ def _check_bit_identical(original, golden_input, golden_output):
 
 def _verify(contents, core, tree, say):
     """Build ``contents`` for ``core`` and run its self-test under QEMU; return the figures for bundle.json."""
-    from firmware_export import emulate
+    from lanmsff_edge.firmware_export import emulate
 
     with tempfile.TemporaryDirectory(prefix="lanmsff-verify-") as staging:
         for relative, body in contents.items():

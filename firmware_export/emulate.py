@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from firmware_export import cores, csource, tflm
+from lanmsff_edge.firmware_export import cores, csource, tflm
 from lanmsff_edge.errors import UserError
 
 ICOUNT_SHIFT = 3  # 8 ns of virtual time per instruction: SysTick (25 MHz) ticks every 5 instructions
@@ -67,7 +67,7 @@ class Emulation:
 
 
 def _template(*parts):
-    return resources.files("firmware_export").joinpath("templates", "emulation", *parts).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("templates", "emulation", *parts).read_text(encoding="utf-8")
 
 
 def _run(command, cwd, log, what, timeout=None):

@@ -1,7 +1,8 @@
 """lanmsff-edge: the LANMSFF facial-expression network, from Keras training to int8 edge deployment.
 
 The package builds every model with Keras 2 (``tf_keras``), which quantization-aware training needs.
-``TF_USE_LEGACY_KERAS=1`` is set here, before anything imports TensorFlow, so users never have to.
+``TF_USE_LEGACY_KERAS=1`` is set here, before anything imports TensorFlow, so users never have to; this is the one
+place the package sets TensorFlow's environment.
 Heavy modules load lazily: ``import lanmsff_edge`` stays fast and the CLI's ``--help`` does not start TensorFlow.
 """
 import importlib

@@ -69,7 +69,7 @@ def free_folder(out):
 def run_demo(out="demo", settings=None, log=print):
     """Run every step into ``out``, or into ``out2``, ``out3``, … when it is occupied (``free_folder``); returns the
     summary dict (its ``out`` is the folder used)."""
-    from firmware_export import export_firmware
+    from lanmsff_edge.firmware_export import export_firmware
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import write_json

@@ -6,8 +6,6 @@ before any logging setting applies; they are hidden while importing unless ``LAN
 import contextlib
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager

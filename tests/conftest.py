@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import lanmsff_edge  # noqa: F401  sets the TF environment (Keras 2) before any test imports TensorFlow
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LANMSFF_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -23,7 +22,7 @@ def shared_archive(name):
 @pytest.fixture
 def run_cli():
     """Invoke `lanmsff-edge ARGS...` in-process; returns click's Result (exit_code, output)."""
-    from cli import cli
+    from lanmsff_edge.cli import cli
 
     def invoke(*args):
         return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)

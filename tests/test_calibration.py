@@ -4,9 +4,9 @@ import warnings
 import numpy as np
 import pytest
 
-from calibration import (CalibrationWarning, load_sample, model_inputs, representative_dataset,
+from lanmsff_edge.calibration import (CalibrationWarning, load_sample, model_inputs, representative_dataset,
                          representative_sample, sample_indices, water_fill)
-from calibration import cache as calibration_cache
+from lanmsff_edge.calibration import cache as calibration_cache
 from lanmsff_edge.data.common import LabeledImages
 
 
@@ -127,7 +127,7 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path, monkeypatch):
 
 
 def test_activation_ranges_match_numpy():
-    from calibration import activation_ranges
+    from lanmsff_edge.calibration import activation_ranges
     from lanmsff_edge.keras import keras
 
     keras.utils.set_random_seed(0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_export import emulate, export_firmware, tflm
+from lanmsff_edge.firmware_export import emulate, export_firmware, tflm
 from lanmsff_edge.errors import UserError
 
 SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
@@ -111,7 +111,7 @@ def test_a_non_bundle_folder_is_refused(tmp_path):
 
 
 def test_unknown_core_is_refused():
-    from firmware_export.cores import get_core
+    from lanmsff_edge.firmware_export.cores import get_core
 
     with pytest.raises(UserError, match="cortex-m4, cortex-m7, cortex-m55"):
         get_core("cortex-m3")

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from firmware_export import export_firmware
-from firmware_export.bundle import parse_margin
-from firmware_export.golden import drawn_face, quantize_input
+from lanmsff_edge.firmware_export import export_firmware
+from lanmsff_edge.firmware_export.bundle import parse_margin
+from lanmsff_edge.firmware_export.golden import drawn_face, quantize_input
 from lanmsff_edge.data.classes import FER2013_CLASSES, FERPLUS_CLASSES
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.runtimes import micro
@@ -266,7 +266,7 @@ def test_non_tflite_file_is_refused(run_cli, tmp_path):
 
 
 def test_unusable_output_directories_are_refused_before_any_work(tiny_tflite, tmp_path, monkeypatch):
-    import firmware_export.bundle as bundle_module
+    import lanmsff_edge.firmware_export.bundle as bundle_module
 
     # Everything below must fail before the model is measured.
     monkeypatch.setattr(bundle_module.micro, "find_arena_size", lambda *a, **k: pytest.fail("measured"))

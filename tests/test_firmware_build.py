@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from firmware_export import export_firmware
+from lanmsff_edge.firmware_export import export_firmware
 from lanmsff_edge.runtimes import micro
 
 GXX = shutil.which("g++")

@@ -26,7 +26,7 @@ def _reference_outputs(data, inputs):
 
 
 def _inputs(int8_lanmsff):
-    from firmware_export.golden import quantize_input
+    from lanmsff_edge.firmware_export.golden import quantize_input
     from lanmsff_edge.data.synthetic import generate
     from lanmsff_edge.tflite_graph import read_tflite
 

@@ -64,7 +64,7 @@ def tiny(synthetic):
 
 @pytest.fixture(scope="module")
 def calibration_inputs(synthetic):
-    from calibration import model_inputs, representative_sample
+    from lanmsff_edge.calibration import model_inputs, representative_sample
 
     return model_inputs(representative_sample(synthetic["train"], 64))
 
@@ -80,7 +80,7 @@ def aware(tiny, calibration_inputs):
 @pytest.fixture(scope="module")
 def int8_models(aware, tiny, calibration_inputs):
     """Flatbuffers: qat and ptq with int8 I/O, qat with float I/O."""
-    from calibration import representative_dataset
+    from lanmsff_edge.calibration import representative_dataset
 
     representative = representative_dataset(calibration_inputs)
     return {
@@ -425,7 +425,7 @@ def test_litert_backends_compute_the_same(int8_models, faces):
 @pytest.mark.parametrize("options", [{"massatt_form": "equation"}, {"pwfs": False}, {"massatt": False}])
 def test_model_variants_convert_to_integer_only_micro_models(options, calibration_inputs, faces):
     """The ablations and the paper-equation MassAtt are LANMSFFs too: QAT covers them without float ops."""
-    from calibration import representative_dataset
+    from lanmsff_edge.calibration import representative_dataset
 
     keras.utils.set_random_seed(5)
     model = build_model(8, width=0.25, **options)

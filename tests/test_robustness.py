@@ -80,7 +80,7 @@ def test_a_failed_write_is_one_line_removes_its_temporary_and_keeps_the_old_file
 def test_every_float_option_refuses_nan_and_infinity(run_cli):
     import click
 
-    from cli import cli
+    from lanmsff_edge.cli import cli
 
     context = click.Context(cli)
     checked = []
@@ -294,7 +294,7 @@ def test_a_run_that_failed_before_its_first_epoch_does_not_block_a_retry(run_cli
 # ------------------------------------------------------------------------------------ conventions
 
 def test_option_errors_exit_2_before_tensorflow_starts():
-    script = ("import sys\nfrom cli import main\nsys.argv = ['lanmsff-edge'] + sys.argv[1:]\ntry:\n    main()\n"
+    script = ("import sys\nfrom lanmsff_edge.cli import main\nsys.argv = ['lanmsff-edge'] + sys.argv[1:]\ntry:\n    main()\n"
               "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)\n")
     for args in (["info", "--model", "nosuch.tflite"], ["bench", "--threads", "0"], ["bench", "--runs", "0"],
                  ["bench", "--dataset", "nosuch"], ["bench", "--split", "nope"], ["train", "--seed", "-1"],
@@ -309,7 +309,7 @@ def test_option_errors_exit_2_before_tensorflow_starts():
 def test_export_firmware_option_errors_exit_2_at_parse_time(tmp_path):
     from click.testing import CliRunner
 
-    from cli import cli
+    from lanmsff_edge.cli import cli
 
     for args, words in ((["--model", "nosuch.tflite"], "model file not found"),
                         (["--model", "ferplus", "--max-arena", "lots"], "give a size"),

@@ -19,7 +19,7 @@ def calibration_faces(dataset=None, data=None, eval_images=None, fold=None):
     from lanmsff_edge.data import load_dataset
 
     if dataset is not None:
-        from calibration import load_sample
+        from lanmsff_edge.calibration import load_sample
 
         try:
             sample, _ = load_sample(dataset, data, "train", size=CALIBRATION_IMAGES, fold=fold,

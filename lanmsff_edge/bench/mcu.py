@@ -155,7 +155,7 @@ def emulation_rows(models, rows, patches, settings):
     import tempfile
     from pathlib import Path
 
-    from firmware_export import emulate, export_firmware
+    from lanmsff_edge.firmware_export import emulate, export_firmware
 
     tree = settings.extra["tflm_tree"]
     variants = [(row.model, 1, model.data) for model, row in zip(models, rows)

@@ -100,7 +100,7 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
                              progress=progress, mapping_only=bool(mapping_only))
     settings.extra.update(emulate=tuple(emulate), patch_counts=tuple(patches))
     if emulate:  # tree and tools are checked before anything is loaded
-        from firmware_export import tflm as tflm_tree
+        from lanmsff_edge.firmware_export import tflm as tflm_tree
 
         tflm_tree.require_tools()
         settings.extra["tflm_tree"] = tflm_tree.find_tree(tflm)

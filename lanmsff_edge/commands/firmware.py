@@ -1,7 +1,7 @@
 """`lanmsff-edge export-firmware`: an int8 model → a TensorFlow Lite Micro bundle for a microcontroller."""
 import click
 
-from firmware_export.cores import CORES
+from lanmsff_edge.firmware_export.cores import CORES
 from lanmsff_edge.commands.params import ModelPath, model_help
 from lanmsff_edge.boards import BOARDS
 
@@ -12,7 +12,7 @@ CORE_NAMES = list(CORES)
 def _margin(value):
     """Refuse a malformed --arena-margin at parse time (exit 2), like every other option."""
     if value is not None:
-        from firmware_export.bundle import parse_margin
+        from lanmsff_edge.firmware_export.bundle import parse_margin
         from lanmsff_edge.errors import UserError
 
         try:
@@ -68,7 +68,7 @@ def _size(ctx, param, value):
                    "Default: the model's sidecar JSON, else FERPlus (8) / FER-2013 (7).")
 def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, undilate,
             labels):
-    from firmware_export import export_firmware
+    from lanmsff_edge.firmware_export import export_firmware
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,

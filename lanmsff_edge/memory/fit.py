@@ -58,7 +58,7 @@ def variant(data, count):
 
 def arena_with_margin(minimum, margin):
     """The arena a bundle would declare: ``minimum`` plus ``margin``, rounded up as export_firmware rounds it."""
-    from firmware_export.bundle import _round_up, parse_margin
+    from lanmsff_edge.firmware_export.bundle import _round_up, parse_margin
 
     return _round_up(minimum + parse_margin(margin, minimum))
 

@@ -18,7 +18,7 @@ def convert_keras(model, precision="float32", calibration=None, io="int8"):
     precision: "float32", "float16", "int8" (full-integer PTQ calibrated on ``calibration``: float model inputs
     N×64×64×1) or a method name of ``METHODS`` other than qat. Graph rewrites as in ``quantize``.
     """
-    from calibration import representative_dataset
+    from lanmsff_edge.calibration import representative_dataset
     from lanmsff_edge.quantize.rewrite import relu_before_pool
 
     method = _PRECISIONS.get(precision, precision)

@@ -49,7 +49,7 @@ def variant_paths(out, methods):
 
 
 def _forward_warnings(caught, log):
-    from calibration import CalibrationWarning
+    from lanmsff_edge.calibration import CalibrationWarning
 
     for warning in caught:
         if issubclass(warning.category, CalibrationWarning):
@@ -158,7 +158,7 @@ def _load_float_model(model_path, dataset):
 def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
     """The representative sample (through the cache), its summary, and the text of ``<stem>.calibration.json`` (its
     activation ranges), which is written with the models it calibrated."""
-    from calibration import activation_ranges, load_sample, model_inputs
+    from lanmsff_edge.calibration import activation_ranges, load_sample, model_inputs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -188,7 +188,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
-    from calibration import DEFAULT_SIZE, model_inputs, representative_dataset
+    from lanmsff_edge.calibration import DEFAULT_SIZE, model_inputs, representative_dataset
     from lanmsff_edge.evaluation import keras_predictor, run_data_defaults
     from lanmsff_edge.model import model_summary
 
