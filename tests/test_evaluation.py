@@ -55,6 +55,15 @@ def test_accuracy_interval_and_paired_comparison_match_published_values():
     assert paired_comparison(labels, reference, reference)["p_value"] == 1.0
 
 
+def test_mcnemar_p_holds_for_whole_test_sets():
+    """More than 1,023 discordant images (two unrelated models on FERPlus val) once overflowed a float."""
+    from lanmsff_edge.evaluation.metrics import mcnemar_p
+
+    assert mcnemar_p(1500, 1500) == pytest.approx(1.0, abs=0.03)
+    assert mcnemar_p(0, 3000) == 0.0
+    assert mcnemar_p(2900, 3100) == pytest.approx(0.0102, abs=0.002)  # normal approx: z = 200 / √6000 = 2.58
+
+
 def test_pose_variance_is_the_papers_population_variance():
     """Pose-FERPlus subsets + overall, as Table XI: 86.92 / 84.68 / 86.96 % → Var 1.13 (population variance)."""
     n = 2500

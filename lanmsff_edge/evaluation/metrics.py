@@ -70,7 +70,7 @@ def mcnemar_p(lost, gained):
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(lost, gained) + 1))
-    return min(1.0, 2.0 * tail / 2 ** n)
+    return min(1.0, 2 * tail / 2 ** n)  # int / int: exact for any n (a float numerator overflows past n ≈ 1,023)
 
 
 def paired_comparison(labels, predictions, reference_predictions):
