@@ -150,3 +150,28 @@ def test_fer2013new_csv_with_fer2013_csv(tmp_path):
     (folder / "fer2013.csv").unlink()
     with pytest.raises(UserError, match="needs the original fer2013.csv"):
         load_dataset("ferplus", folder, "train")
+
+
+def test_vote_distributions_follow_the_votes_and_sum_to_one(ferplus_dir, tmp_path):
+    """``train --targets votes`` trains on these: the 8 emotions' share of the counted votes (single votes
+    dropped as in the majority rule), argmax = the majority label, one row per kept image in step with it."""
+    from lanmsff_edge.data import ferplus
+
+    root, _ = ferplus_dir
+    train = ferplus.load(root, "train")
+    assert train.votes.shape == (6, 8) and train.votes.dtype == np.float32
+    np.testing.assert_allclose(train.votes.sum(axis=1), 1.0, rtol=1e-6)
+    assert train.votes.argmax(axis=1).tolist() == train.labels.tolist()
+    by_name = dict(zip(train.names, train.votes))
+    np.testing.assert_allclose(by_name["fer0000001.png"], [0, 1, 0, 0, 0, 0, 0, 0])  # the four 1s dropped
+    np.testing.assert_allclose(by_name["fer0000007.png"], [0.6, 0, 0, 0.4, 0, 0, 0, 0])
+    np.testing.assert_allclose(by_name["fer0000010.png"], [0, 0, 0, 0, 4 / 7, 3 / 7, 0, 0], rtol=1e-6)
+    assert train.subset([5, 0]).votes.tolist() == [train.votes[5].tolist(), train.votes[0].tolist()]
+    (root / "FER2013Train" / "fer0000003.png").write_bytes(b"not a png")  # skipped images leave their votes too
+    assert ferplus.load(root, "train").votes.argmax(axis=1).tolist() == [0, 1, 0, 2, 4]
+
+    folder = tmp_path / "pair"  # fer2013new.csv layout: unknown / NF votes are not emotions
+    write_fer2013_csv(folder / "fer2013.csv", [(0, "Training")])
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    (folder / "fer2013new.csv").write_text(header + "\nTraining,fer0000000.png,2,0,0,6,0,0,0,0,2,0\n")
+    np.testing.assert_allclose(ferplus.load(folder, "train").votes, [[0.25, 0, 0, 0.75, 0, 0, 0, 0]])

@@ -99,6 +99,7 @@ def paper_augment(images: LabeledImages, seed=0, copies=PAPER_COPIES, chunk=1024
         labels=np.tile(images.labels, total),
         names=names if images.names else [],
         poses=None if images.poses is None else np.tile(images.poses, total),
+        votes=None if images.votes is None else np.tile(images.votes, (total, 1)),
         skipped=images.skipped,
         skipped_names=list(images.skipped_names),
     )

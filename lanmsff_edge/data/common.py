@@ -18,7 +18,9 @@ class LabeledImages:
 
     images: uint8 (N, 64, 64); labels: int64 (N,) indices into ``class_names``;
     poses: per-image pose tag (e.g. "-90", "0", "+45" for KDEF, or a pose-list name) or None when unknown;
-    names: per-image source (file name or CSV row) for reports; skipped: undecodable inputs left out.
+    names: per-image source (file name or CSV row) for reports; skipped: undecodable inputs left out;
+    votes: float32 (N, C) soft targets where the data set has them (FERPlus's crowd-vote distribution, each row
+    summing to 1; its argmax is ``labels``), else None.
     """
 
     dataset: str
@@ -30,6 +32,7 @@ class LabeledImages:
     poses: np.ndarray | None = None
     skipped: int = 0
     skipped_names: list = field(default_factory=list)
+    votes: np.ndarray | None = None
 
     def __len__(self):
         return len(self.labels)
@@ -53,6 +56,7 @@ class LabeledImages:
             poses=None if self.poses is None else self.poses[index],
             skipped=self.skipped,
             skipped_names=list(self.skipped_names),
+            votes=None if self.votes is None else self.votes[index],
         )
 
     def class_counts(self):

@@ -7,6 +7,8 @@ Two layouts:
   whose row i holds the pixels of ``fer2013new.csv`` row i.
 Labels follow FERPlus's "majority" mode: votes of 1 are dropped as outliers, then an image is kept only when its
 top emotion has more than half of the remaining votes and is one of the 8 emotions (not unknown, not NF).
+The same images also carry their vote distribution (``LabeledImages.votes``) for ``train --targets votes``
+(Barsoum et al. 2016, "probability" mode).
 """
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def majority_label(votes):
     if total <= 0 or counts[top] <= 0.5 * total or top >= len(FERPLUS_CLASSES):
         return None
     return top
+
+
+def vote_distribution(votes):
+    """The 8 emotions' share of the votes that count (single votes dropped, as ``majority_label`` drops them), as
+    float32 summing to 1. Only for images with a majority label, whose emotions hold more than half the votes."""
+    counts = np.asarray(votes, dtype=np.float64)
+    emotions = np.where(counts <= 1, 0.0, counts)[:len(FERPLUS_CLASSES)]
+    return (emotions / emotions.sum()).astype(np.float32)
+
+
+def _votes_array(rows):
+    return (np.stack([vote_distribution(votes) for votes in rows]) if rows
+            else np.zeros((0, len(FERPLUS_CLASSES)), np.float32))
 
 
 def load(path, split, limit=None):
@@ -97,23 +112,24 @@ def _load_microsoft_layout(source, folder, split, limit):
     rows = read_label_csv(source, f"{folder}/label.csv")
     if not rows:
         raise UserError(f"{source.describe(folder + '/label.csv')} is empty")
-    kept = [(name, label) for name, votes in rows if (label := majority_label(votes)) is not None]
+    kept = [(name, label, votes) for name, votes in rows if (label := majority_label(votes)) is not None]
     if not kept:
         raise UserError(f"{source.describe(folder + '/label.csv')}: none of its {len(rows)} images has a "
                         f"majority label")
     if limit is not None:
         kept = kept[:limit]
-    names = [name for name, _ in kept]
+    names = [name for name, _, _ in kept]
     images, ok = decode_files(source, [f"{folder}/{name}" for name in names])
     return LabeledImages(
         dataset="ferplus",
         split=split,
         class_names=FERPLUS_CLASSES,
         images=images[ok],
-        labels=np.array([label for _, label in kept], np.int64)[ok],
+        labels=np.array([label for _, label, _ in kept], np.int64)[ok],
         names=[name for name, good in zip(names, ok) if good],
         skipped=int((~ok).sum()),
         skipped_names=[name for name, good in zip(names, ok) if not good],
+        votes=_votes_array([votes for _, _, votes in kept])[ok],
     )
 
 
@@ -129,7 +145,7 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
     if header is None or len(header) != expected or header[0].strip().lower() != "usage":
         raise UserError(f"{source.describe(new_csv)} line 1: expected the header Usage,Image name,"
                         f"{','.join(VOTE_COLUMNS)}")
-    wanted = {}  # fer2013.csv row → (image name, label)
+    wanted = {}  # fer2013.csv row → (image name, label, votes)
     in_split = 0
     for row_number, row in enumerate(label_rows):
         line = row_number + 2
@@ -138,9 +154,10 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
         if row[0].strip() != usage or not row[1].strip():
             continue
         in_split += 1
-        label = majority_label(parse_votes(row[2:], source.describe(new_csv), line))
+        votes = parse_votes(row[2:], source.describe(new_csv), line)
+        label = majority_label(votes)
         if label is not None:
-            wanted[row_number] = (row[1].strip(), label)
+            wanted[row_number] = (row[1].strip(), label, votes)
             if limit is not None and len(wanted) >= limit:
                 break
     if not in_split:
@@ -160,6 +177,7 @@ def _load_from_csv_pair(source, new_csv, split, limit, where):
         images=images[[rows[r] for r in order]] if order else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
         labels=np.array([wanted[r][1] for r in order], np.int64),
         names=[wanted[r][0] for r in order],
+        votes=_votes_array([wanted[r][2] for r in order]),
     )
 
 
