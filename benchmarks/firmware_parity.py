@@ -37,11 +37,11 @@ def main(data_path, tflm, model, images, cores, patches, json_path):
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.tflite_graph import read_tflite
 
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.memory import fit
 
     tree = tflm_tree.find_tree(tflm)
-    graph_bytes = Path(pretrained.resolve(model, "int8") or model).read_bytes()
+    graph_bytes = Path(presets.resolve(model, "int8") or model).read_bytes()
     if patches > 1:
         graph_bytes = fit.variant(graph_bytes, patches).data
     graph = read_tflite(graph_bytes)

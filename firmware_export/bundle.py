@@ -25,7 +25,7 @@ from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.labels import resolve_labels
+from lanmsff_edge.artifacts.labels import resolve_labels
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 
@@ -176,9 +176,9 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
     budget no patch count reaches, a failed verification.
     """
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    model_path = Path(pretrained.resolve(model, "int8") or model)
+    model_path = Path(presets.resolve(model, "int8") or model)
     out = Path(out).expanduser().absolute()
     if not csource.check_identifier(name):
         raise UserError(f"--name {name!r} must be a C identifier (letters, digits, _; not starting with a digit)")

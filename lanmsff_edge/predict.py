@@ -96,15 +96,15 @@ class ExpressionClassifier:
 
 def load_classifier(model="ferplus", fmt="int8"):
     """An ``ExpressionClassifier`` for a bundled model name (in format ``fmt``) or a model file / run folder."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.evaluation import load_predictor, resolve_model_path
-    from lanmsff_edge.labels import class_names
+    from lanmsff_edge.artifacts.labels import class_names
 
     path = resolve_model_path(model, bundled_format=fmt)
     if path.suffix not in (".tflite", ".keras", ".h5"):
         raise UserError(f"--model {model}: expected a bundled model, a .tflite or .keras file, or a run folder")
     predictor = load_predictor(path)
-    source = f"{model} ({path.name}, bundled)" if pretrained.bundled_config(path) else path
+    source = f"{model} ({path.name}, bundled)" if presets.bundled_config(path) else path
     return ExpressionClassifier(predictor, class_names(path, predictor.num_classes), source, _output_step(path))
 
 

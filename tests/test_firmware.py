@@ -331,7 +331,7 @@ def test_quantize_input_matches_the_c_formula_and_saturates():
 
 
 def test_label_sources_in_order_of_precedence(tmp_path):
-    from lanmsff_edge.labels import resolve_labels
+    from lanmsff_edge.artifacts.labels import resolve_labels
 
     model = tmp_path / "m.tflite"
     assert resolve_labels(model, 8) == (FERPLUS_CLASSES, "FERPlus class order (8 outputs)")

@@ -467,7 +467,7 @@ class _Watch(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path):
     from lanmsff_edge.quantize import qat_checkpoint
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     train, val = synthetic["train"].subset(np.arange(128)), synthetic["val"].subset(np.arange(64))
     path = tmp_path / "q.qat_checkpoint.npz"
@@ -498,7 +498,7 @@ def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_
 
 
 def _fake_checkpoint(path, settings, epoch=1):
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     ckpt.save(ckpt.Checkpoint(state={"epoch": epoch, "settings": settings}, weights=[np.zeros(2)],
                               optimizer_names=[], optimizer_values=[]), path)

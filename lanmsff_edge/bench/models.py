@@ -213,7 +213,7 @@ def open_model(path, input_range=(0.0, 1.0)):
     if not path.exists():
         raise UserError(f"model file not found: {path}")
     if path.is_dir() and not (path / "saved_model.pb").exists():  # a training run: its model.keras or best so far
-        from lanmsff_edge.evaluation import resolve_model_path
+        from lanmsff_edge.artifacts.reference import resolve_model_path
 
         path = resolve_model_path(path)  # any other folder: says it is no training run, not SavedModel's words
     suffix = path.suffix.lower()

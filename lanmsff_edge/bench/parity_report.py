@@ -21,7 +21,7 @@ from lanmsff_edge.errors import UserError
 def _model_paths(models, dataset):
     """``--model`` values as paths; a bundled pair (``ferplus``, or no ``--model``: the bundled models) stands for
     its int8 file only: its float model is no int8 model to compare (pass the .keras file to compare its PTQ)."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.bench.runner import bundled_models, expand_bundled
 
     if not models:
@@ -29,7 +29,7 @@ def _model_paths(models, dataset):
         if not paths:
             raise UserError("no bundled int8 model; pass --model")
         return paths
-    return [pretrained.require(str(model), "int8") if pretrained.is_pair_name(model) else expand_bundled([model])[0]
+    return [presets.require(str(model), "int8") if presets.is_pair_name(model) else expand_bundled([model])[0]
             for model in models]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge.artifacts.reference import resolve_model_path, run_config, run_data_defaults
 from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
@@ -17,12 +18,11 @@ from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, informat
                                              wilson_interval)
 from lanmsff_edge.evaluation.predictors import PREDICT_CHUNK, Predictor, keras_predictor, load_predictor
 from lanmsff_edge.evaluation.report import confusion_title, format_confusion, format_mean, format_report
-from lanmsff_edge.evaluation.run_folders import resolve_model_path, run_config, run_data_defaults
 
 __all__ = ["OVERALL", "PREDICT_CHUNK", "Predictor", "confusion_counts", "confusion_title", "evaluate",
            "evaluate_many", "format_confusion", "format_mean", "format_report", "information_density",
            "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "paired_comparison",
-           "resolve_model_path", "row_percent", "run_config", "run_data_defaults", "unseen_accuracy",
+           "row_percent", "unseen_accuracy",
            "wilson_interval"]
 
 

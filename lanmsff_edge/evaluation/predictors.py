@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.evaluation.run_folders import resolve_model_path
+from lanmsff_edge.artifacts.reference import resolve_model_path
 
 PREDICT_CHUNK = 1024  # images converted to float at once: bounds memory on big splits
 

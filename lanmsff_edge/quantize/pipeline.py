@@ -142,7 +142,7 @@ def _check_options(method, io, epochs, calibration_size, out):
 def _load_float_model(model_path, dataset):
     """(model, its path, the data set, the run's config.json) — the data set is the run's unless given; the
     config is {} for a model outside a training run."""
-    from lanmsff_edge.evaluation import resolve_model_path, run_config
+    from lanmsff_edge.artifacts.reference import resolve_model_path, run_config
     from lanmsff_edge.model import load_model
 
     model_path = resolve_model_path(model_path)
@@ -189,7 +189,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
     from lanmsff_edge.calibration import DEFAULT_SIZE, model_inputs, representative_dataset
-    from lanmsff_edge.evaluation import keras_predictor, run_data_defaults
+    from lanmsff_edge.artifacts.reference import run_data_defaults
+    from lanmsff_edge.evaluation import keras_predictor
     from lanmsff_edge.model import model_summary
 
     log = log or (lambda message: None)
