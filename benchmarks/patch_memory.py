@@ -61,7 +61,7 @@ def _micro(data, arena):
 @click.option("--json", "json_path", default=None)
 def main(data_path, slow_images, json_path):
     from lanmsff_edge.artifacts import presets
-    from lanmsff_edge.bench.mcu import quantize_for
+    from lanmsff_edge.runtimes.parity import quantize_for
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.memory import fit
     from lanmsff_edge.tflite_graph import read_tflite

@@ -37,7 +37,7 @@ def test_files_are_named_per_model_and_format(tmp_path):
 
 
 def test_load_returns_the_float_model_and_the_litert_model(installed):
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
     folder, model, names = installed
     assert presets.available(folder) == [("ferplus", "float"), ("ferplus", "int8")]
@@ -45,7 +45,7 @@ def test_load_returns_the_float_model_and_the_litert_model(installed):
     x = np.random.default_rng(0).random((2, 64, 64, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     tflite = pretrained.load("ferplus", "int8", directory=folder)
-    assert isinstance(tflite, TFLiteModel) and tflite.predict(x).shape == (2, 8)
+    assert isinstance(tflite, LiteRTRuntime) and tflite.predict(x).shape == (2, 8)
     assert pretrained.class_names("ferplus", folder) == tuple(names)  # the card's names win
 
 

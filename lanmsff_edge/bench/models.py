@@ -80,7 +80,9 @@ def parse_input_range(text):
 
 @dataclass
 class BenchModel:
-    """What every row needs to know about a model, whatever its format."""
+    """What every row needs to know about a model, whatever its format; ``runtime`` runs it (``runtimes.Runtime``).
+
+    A ``keras`` model holds ``keras_model``; a ``tflite`` one its flatbuffer ``data`` and parsed ``graph``."""
 
     name: str
     path: str
@@ -94,32 +96,26 @@ class BenchModel:
     input_range: tuple = (0.0, 1.0)
     origin: str = "file"  # "file" | "converted" (made by the bench from a .keras)
     notes: list = field(default_factory=list)
+    keras_model: object = None
+    data: bytes = b""
+    graph: object = None
+
+    @property
+    def is_keras(self):
+        return self.format == "keras"
 
     def inputs(self, images):
         return prepare_images(images, self.spec, self.input_range)
 
-
-@dataclass
-class KerasBenchModel(BenchModel):
-    model: object = None
-
-    def predict(self, x, batch_size=64):
-        """Class probabilities for float inputs (already prepared), in chunks, inference mode."""
-        outputs = [np.asarray(self.model(x[i:i + batch_size], training=False))
-                   for i in range(0, len(x), batch_size)]
-        return np.concatenate(outputs) if outputs else np.zeros((0, self.num_classes), np.float32)
-
-
-@dataclass
-class TFLiteBenchModel(BenchModel):
-    data: bytes = b""
-    graph: object = None
-
     def runtime(self, num_threads=None):
-        """This model in a LiteRT interpreter (XNNPACK) with ``num_threads`` threads."""
-        from lanmsff_edge.runtimes.litert import TFLiteModel
+        """This model in its runtime: Keras, or LiteRT (XNNPACK) with ``num_threads`` threads."""
+        if self.is_keras:
+            from lanmsff_edge.runtimes.keras import KerasRuntime
 
-        return TFLiteModel(self.data, num_threads=num_threads)
+            return KerasRuntime(self.keras_model, source=self.path)
+        from lanmsff_edge.runtimes.litert import LiteRTRuntime
+
+        return LiteRTRuntime(self.data, num_threads=num_threads)
 
 
 def tflite_params(graph):
@@ -172,9 +168,9 @@ def open_keras(path, input_range=(0.0, 1.0)):
     spec = image_spec(model.input_shape, path)
     classes = _check_classifier_output(model.output_shape, path)
     summary = model_summary(model)
-    return KerasBenchModel(name=Path(path).name, path=str(path), format="keras", precision=_keras_precision(model),
+    return BenchModel(name=Path(path).name, path=str(path), format="keras", precision=_keras_precision(model),
                            size_bytes=_size(path), params=summary["params"], macs=summary["macs"], spec=spec,
-                           num_classes=classes, input_range=input_range, model=model)
+                           num_classes=classes, input_range=input_range, keras_model=model)
 
 
 def _keras_precision(model):
@@ -190,7 +186,7 @@ def _size(path):
 
 
 def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
-    """A ``TFLiteBenchModel`` from flatbuffer bytes (``path`` names it in messages)."""
+    """A tflite ``BenchModel`` from flatbuffer bytes (``path`` names it in messages)."""
     from lanmsff_edge.tflite_graph import read_tflite
 
     graph = read_tflite(data, source=str(path))
@@ -200,7 +196,7 @@ def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
     tensor = graph.inputs[0]
     spec = image_spec(tensor.shape, path, tensor.shape_signature)
     classes = _check_classifier_output(graph.outputs[0].shape, path)
-    return TFLiteBenchModel(name=name, path=str(path), format="tflite", precision=tflite_precision(graph),
+    return BenchModel(name=name, path=str(path), format="tflite", precision=tflite_precision(graph),
                             size_bytes=len(data), params=tflite_params(graph), macs=graph.macs, spec=spec,
                             num_classes=classes, input_range=input_range, origin=origin, data=bytes(data),
                             graph=graph)

@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from lanmsff_edge.atomic import write_text
-from lanmsff_edge.bench import parity
+from lanmsff_edge.runtimes import parity
 from lanmsff_edge.errors import UserError
 
 
@@ -35,11 +35,10 @@ def _model_paths(models, dataset):
 
 def _int8_models(opened, dataset, data, images, fold, notes):
     from lanmsff_edge.bench.convert import expand_models
-    from lanmsff_edge.bench.models import KerasBenchModel
 
     models = []
     for model in expand_models(opened, dataset, data, images, ("int8",), fold):
-        if isinstance(model, KerasBenchModel):
+        if model.is_keras:
             continue
         if not model.graph.outputs[0].quantized:
             notes.append(f"{model.name}: skipped, its output is {model.graph.outputs[0].dtype} (parity compares the "
@@ -85,7 +84,7 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
 
 
 def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, progress=None):
-    """The parity of one ``TFLiteBenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
+    """The parity of one tflite ``BenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
     backend on that split, the model file's sha256, and with ``trace`` the XNNPACK / reference-kernel trace."""
     from lanmsff_edge.bench.trace import trace as trace_model
 

@@ -21,9 +21,9 @@ def load(name, fmt="float", directory=None, num_threads=None):
         from lanmsff_edge.model import load_model
 
         return load_model(path)
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
-    return TFLiteModel(path, num_threads=num_threads)
+    return LiteRTRuntime(path, num_threads=num_threads)
 
 
 def check_accuracy(name, data, split=None, limit=None, formats=FORMATS, directory=None):

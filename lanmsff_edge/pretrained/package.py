@@ -5,7 +5,7 @@
 
 Measures both files on the whole validation split (accuracy, per-class accuracy) and on the first
 ``--check-limit`` images (the ``check`` entry the tests re-measure), and the int8 file's kernel parity
-(``bench.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
+(``runtimes.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
 split sizes, epochs and quantization settings from the run's config.json, checkpoint and the quantize report
 (``<int8 stem>.json``), then copies the files and writes the card, each atomically. ``card_markdown`` renders a
 card for the README.
@@ -78,7 +78,8 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.artifacts.reference import run_config
-    from lanmsff_edge.evaluation import evaluate, load_predictor, paired_comparison
+    from lanmsff_edge.evaluation import evaluate, paired_comparison
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
 
     config = run_config(Path(run) / "config.json")
     if not config:
@@ -87,7 +88,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     train = load_dataset(dataset, data, split="train", fold=config.get("fold"))  # once, for both files
     val = load_dataset(dataset, data, split="val", fold=config.get("fold"))
     paths = {"float": float_path, "int8": int8_path}
-    probabilities = {fmt: load_predictor(Path(path)).predict(val.images) for fmt, path in paths.items()}
+    probabilities = {fmt: predict_faces(open_runtime(Path(path)), val.images) for fmt, path in paths.items()}
     full = {fmt: evaluate(str(path), dataset=val, unseen_vs=train, probabilities=probabilities[fmt])
             for fmt, path in paths.items()}
     int8_vs_float = paired_comparison(val.labels, probabilities["int8"].argmax(1), probabilities["float"].argmax(1))
