@@ -97,3 +97,12 @@ def test_the_graph_sees_the_known_layers():
 def test_no_import_cycle_between_subpackages():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " → ".join(cycle)
+
+
+def test_the_model_layers_stay_below_their_users():
+    """artifacts (what a --model names) opens, evaluates and trains nothing; runtimes run models for everyone above."""
+    graph = import_graph()
+    above = {"bench", "commands", "evaluation", "predict", "pretrained", "quantize", "training"}
+    assert not graph["artifacts"] & (above | {"runtimes"}), graph["artifacts"]
+    assert not graph["runtimes"] & above, graph["runtimes"]
+    assert "bench" not in graph["tflite_info"] and "bench" not in graph["quantize"]

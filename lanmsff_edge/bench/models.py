@@ -16,10 +16,6 @@ from lanmsff_edge.errors import UserError
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 TFLITE_SUFFIXES = (".tflite",)
 INPUT_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
-WEIGHT_INPUTS = {  # op → positions of its weight and bias inputs (what "parameters" means in a .tflite)
-    "CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3),
-    "PRELU": (1,), "BATCH_MATMUL": (1,),
-}
 
 
 @dataclass(frozen=True)
@@ -118,38 +114,6 @@ class BenchModel:
         return LiteRTRuntime(self.data, num_threads=num_threads)
 
 
-def tflite_params(graph):
-    """Elements of the weight and bias tensors of the layers with kernels (batch norm is folded into them)."""
-    total = 0
-    for op in graph.ops:
-        for position in WEIGHT_INPUTS.get(op.name, ()):
-            if position < len(op.inputs) and op.inputs[position] >= 0:
-                tensor = graph.tensors[op.inputs[position]]
-                if tensor.constant:
-                    total += tensor.elements
-    return total
-
-
-def tflite_precision(graph):
-    """'int8' / 'uint8' / 'int16x8' for integer-only graphs, 'float16' / 'dynamic-int8' for weight-only
-    quantization, else 'float32'."""
-    if graph.fully_integer:
-        activations = {t.dtype for t in graph.tensors if not t.constant and t.dtype in ("int8", "uint8", "int16")}
-        if "int16" in activations:
-            return "int16x8"
-        return "uint8" if activations == {"uint8"} else "int8"
-    weights = set()
-    for op in graph.ops:
-        if op.name in WEIGHT_INPUTS and len(op.inputs) > 1 and op.inputs[1] >= 0:
-            weights.add(graph.tensors[op.inputs[1]].dtype)
-    if "float16" in weights or any(op.name == "DEQUANTIZE" and graph.tensors[op.inputs[0]].dtype == "float16"
-                                   for op in graph.ops):
-        return "float16"
-    if weights & {"int8", "uint8"}:
-        return "dynamic-int8"
-    return "float32"
-
-
 def _check_classifier_output(shape, source):
     shape = tuple(shape)
     if len(shape) != 2 or shape[-1] is None or int(shape[-1]) < 2:
@@ -187,7 +151,7 @@ def _size(path):
 
 def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
     """A tflite ``BenchModel`` from flatbuffer bytes (``path`` names it in messages)."""
-    from lanmsff_edge.tflite_graph import read_tflite
+    from lanmsff_edge.tflite_graph import read_tflite, tflite_params, tflite_precision
 
     graph = read_tflite(data, source=str(path))
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:

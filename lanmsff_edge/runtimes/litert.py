@@ -153,7 +153,7 @@ class LiteRTRuntime:
     ``delegates``: run on these LiteRT delegates (the Edge TPU's: ``runtimes.edgetpu``).
     """
 
-    params = None  # a flatbuffer's parameter count is the graph's (``bench.models.tflite_params``), not the runtime's
+    params = None  # a flatbuffer's parameter count is the graph's (``tflite_graph.tflite_params``), not the runtime's
 
     def __init__(self, model, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False,
                  delegates=()):
