@@ -4,7 +4,7 @@ with real TFLM + CMSIS-NN on emulated Cortex-M cores, compared with LiteRT XNNPA
     python benchmarks/firmware_parity.py --data ../shared/data/ferplus.tar.gz --tflm ../shared/tflm/tflm-tree.tar.gz \
         [--images 200] [--core cortex-m55] [--patches 6] [--json out.json]
 
-Prints the pair table of ``lanmsff_edge.bench.parity`` (max difference in output steps, images differing, top-1)
+Prints the pair table of ``lanmsff_edge.runtimes.parity`` (max difference in output steps, images differing, top-1)
 with the emulated core as one more backend. The first ``--images`` validation images are used: emulation runs
 each inference instruction by instruction (the M55 is the fastest to emulate).
 """
@@ -32,16 +32,16 @@ def main(data_path, tflm, model, images, cores, patches, json_path):
     from lanmsff_edge.firmware_export import emulate, export_firmware
     from lanmsff_edge.firmware_export import tflm as tflm_tree
     from lanmsff_edge import load_dataset
-    from lanmsff_edge.bench import parity
-    from lanmsff_edge.bench.mcu import quantize_for
+    from lanmsff_edge.runtimes import parity
+    from lanmsff_edge.runtimes.parity import quantize_for
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.tflite_graph import read_tflite
 
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.memory import fit
 
     tree = tflm_tree.find_tree(tflm)
-    graph_bytes = Path(pretrained.resolve(model, "int8") or model).read_bytes()
+    graph_bytes = Path(presets.resolve(model, "int8") or model).read_bytes()
     if patches > 1:
         graph_bytes = fit.variant(graph_bytes, patches).data
     graph = read_tflite(graph_bytes)

@@ -38,7 +38,7 @@ def timers(models, threads):
 
     keras_model, float_model, int8_model = models
     x = timing_input(keras_model, None)
-    keras = keras_model.model
+    keras = keras_model.keras_model
     calls = {"float Keras": keras_timer(keras, x),
              "Keras eager call": lambda: keras(x, training=False).numpy(),
              "Keras predict()": lambda: keras.predict(x, verbose=0)}

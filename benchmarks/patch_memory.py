@@ -60,13 +60,13 @@ def _micro(data, arena):
               help="Inputs also compared on LiteRT's reference kernels and on TFLite Micro.")
 @click.option("--json", "json_path", default=None)
 def main(data_path, slow_images, json_path):
-    from lanmsff_edge import pretrained
-    from lanmsff_edge.bench.mcu import quantize_for
+    from lanmsff_edge.artifacts import presets
+    from lanmsff_edge.runtimes.parity import quantize_for
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.memory import fit
     from lanmsff_edge.tflite_graph import read_tflite
 
-    models = {"ferplus:int8 (width 1)": Path(pretrained.resolve("ferplus", "int8")).read_bytes(),
+    models = {"ferplus:int8 (width 1)": Path(presets.resolve("ferplus", "int8")).read_bytes(),
               "untrained width 0.5": _width_model(0.5), "untrained width 0.25": _width_model(0.25)}
     faces = None
     if data_path:

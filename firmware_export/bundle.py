@@ -9,7 +9,6 @@ import datetime
 import hashlib
 import json
 import os
-import re
 import shutil
 import string
 import tempfile
@@ -25,7 +24,8 @@ from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.labels import resolve_labels
+from lanmsff_edge.memory.fit import parse_margin, round_up
+from lanmsff_edge.artifacts.labels import resolve_labels
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 
@@ -44,24 +44,6 @@ def render(template_name, **values):
         return _Template(text).substitute(values)
     except KeyError as missing:  # a template/code mismatch, not a user error
         raise RuntimeError(f"template {template_name} needs {missing}") from None
-
-
-def parse_margin(text, minimum):
-    """``"10%"`` → 10 % of ``minimum``; ``"4096"``, ``"4KB"``/``"4K"`` → bytes. Returns the margin in bytes."""
-    value = str(text).strip().upper().replace(" ", "")
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%|B|K|KB|KIB)?", value)
-    if not match:
-        raise UserError(f"--arena-margin {text!r}: give a percentage (10%) or a byte count (4096, 8KB)")
-    number, unit = float(match.group(1)), match.group(2) or "B"
-    if unit == "%":
-        if number > 1000:
-            raise UserError(f"--arena-margin {text!r}: a percentage above 1000% is surely a mistake")
-        return int(np.ceil(minimum * number / 100.0))
-    return int(np.ceil(number * (1024 if unit in ("K", "KB", "KIB") else 1)))
-
-
-def _round_up(value, multiple=16):
-    return -(-int(value) // multiple) * multiple
 
 
 @dataclass
@@ -176,9 +158,9 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
     budget no patch count reaches, a failed verification.
     """
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    model_path = Path(pretrained.resolve(model, "int8") or model)
+    model_path = Path(presets.resolve(model, "int8") or model)
     out = Path(out).expanduser().absolute()
     if not csource.check_identifier(name):
         raise UserError(f"--name {name!r} must be a C identifier (letters, digits, _; not starting with a digit)")
@@ -217,7 +199,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     minimum = micro.find_arena_size(data)
     arena_margin = arena_margin or DEFAULT_MARGIN
     margin = parse_margin(arena_margin, minimum)
-    arena = _round_up(minimum + margin)
+    arena = round_up(minimum + margin)
     budget = patching.get("budget_bytes")
     if budget and arena > budget and patching.get("margin_chosen") is None:
         arena = budget // 16 * 16

@@ -51,11 +51,7 @@ class BlazeFaceDetector:
 
     ``min_score``: detection threshold (0–1); ``min_size``: smallest box side kept, in photo pixels."""
 
-    @property
-    def framing(self):
-        from lanmsff_edge.faces import FRAMINGS
-
-        return FRAMINGS["blazeface"]
+    framing = None  # how its boxes become the FER frame: faces.make_detector sets faces.FRAMINGS["blazeface"]
 
     def __init__(self, model="short", min_score=MIN_SCORE, min_size=24):
         from lanmsff_edge.runtimes.litert import open_interpreter

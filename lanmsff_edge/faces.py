@@ -48,7 +48,9 @@ def make_detector(name=DETECTORS[0], min_size=MIN_FACE, min_score=None):
     if name == "blazeface":
         from lanmsff_edge.blazeface import MIN_SCORE, BlazeFaceDetector
 
-        return BlazeFaceDetector(min_score=MIN_SCORE if min_score is None else min_score, min_size=min_size)
+        detector = BlazeFaceDetector(min_score=MIN_SCORE if min_score is None else min_score, min_size=min_size)
+        detector.framing = FRAMINGS["blazeface"]
+        return detector
     if name == "haar":
         return HaarFaceDetector(min_size=min_size)
     raise UserError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")

@@ -76,13 +76,14 @@ class ImageResult:
 
 
 class ExpressionClassifier:
-    """uint8 (N, 64, 64) face crops → (N, C) probabilities, with the model's class names."""
+    """A face classifier's ``runtimes.Runtime`` with the model's class names: uint8 (N, 64, 64) face crops → (N, C)
+    probabilities."""
 
-    def __init__(self, predictor, class_names, source, step=None):
-        if len(class_names) != predictor.num_classes:
-            raise UserError(f"{source} predicts {predictor.num_classes} classes but its labels name "
+    def __init__(self, runtime, class_names, source, step=None):
+        if len(class_names) != runtime.num_classes:
+            raise UserError(f"{source} predicts {runtime.num_classes} classes but its labels name "
                             f"{len(class_names)} ({', '.join(class_names)})")
-        self.predictor = predictor
+        self.runtime = runtime
         self.class_names = tuple(class_names)
         self.source = str(source)
         self.step = step  # quantization step of the output (int8: 1/256), None for float
@@ -91,21 +92,24 @@ class ExpressionClassifier:
         crops = np.asarray(crops, dtype=np.uint8)
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        return np.asarray(self.predictor.predict(crops), dtype=np.float32)
+        from lanmsff_edge.runtimes import predict_faces
+
+        return predict_faces(self.runtime, crops)
 
 
 def load_classifier(model="ferplus", fmt="int8"):
     """An ``ExpressionClassifier`` for a bundled model name (in format ``fmt``) or a model file / run folder."""
-    from lanmsff_edge import pretrained
-    from lanmsff_edge.evaluation import load_predictor, resolve_model_path
-    from lanmsff_edge.labels import class_names
+    from lanmsff_edge.artifacts import presets
+    from lanmsff_edge.artifacts.labels import class_names
+    from lanmsff_edge.artifacts.reference import resolve_model_path
+    from lanmsff_edge.runtimes import open_runtime
 
     path = resolve_model_path(model, bundled_format=fmt)
     if path.suffix not in (".tflite", ".keras", ".h5"):
         raise UserError(f"--model {model}: expected a bundled model, a .tflite or .keras file, or a run folder")
-    predictor = load_predictor(path)
-    source = f"{model} ({path.name}, bundled)" if pretrained.bundled_config(path) else path
-    return ExpressionClassifier(predictor, class_names(path, predictor.num_classes), source, _output_step(path))
+    runtime = open_runtime(path)
+    source = f"{model} ({path.name}, bundled)" if presets.bundled_config(path) else path
+    return ExpressionClassifier(runtime, class_names(path, runtime.num_classes), source, _output_step(path))
 
 
 def _output_step(path):

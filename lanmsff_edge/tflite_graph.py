@@ -316,3 +316,41 @@ def _macs(name, op, inputs, outputs, tensors):
         depth = lhs[-2] if adj_x else lhs[-1]
         return int(np.prod(out)) * depth
     return 0
+
+
+WEIGHT_INPUTS = {  # op → positions of its weight and bias inputs (what "parameters" means in a .tflite)
+    "CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3),
+    "PRELU": (1,), "BATCH_MATMUL": (1,),
+}
+
+
+def tflite_params(graph):
+    """Elements of the weight and bias tensors of the layers with kernels (batch norm is folded into them)."""
+    total = 0
+    for op in graph.ops:
+        for position in WEIGHT_INPUTS.get(op.name, ()):
+            if position < len(op.inputs) and op.inputs[position] >= 0:
+                tensor = graph.tensors[op.inputs[position]]
+                if tensor.constant:
+                    total += tensor.elements
+    return total
+
+
+def tflite_precision(graph):
+    """'int8' / 'uint8' / 'int16x8' for integer-only graphs, 'float16' / 'dynamic-int8' for weight-only
+    quantization, else 'float32'."""
+    if graph.fully_integer:
+        activations = {t.dtype for t in graph.tensors if not t.constant and t.dtype in ("int8", "uint8", "int16")}
+        if "int16" in activations:
+            return "int16x8"
+        return "uint8" if activations == {"uint8"} else "int8"
+    weights = set()
+    for op in graph.ops:
+        if op.name in WEIGHT_INPUTS and len(op.inputs) > 1 and op.inputs[1] >= 0:
+            weights.add(graph.tensors[op.inputs[1]].dtype)
+    if "float16" in weights or any(op.name == "DEQUANTIZE" and graph.tensors[op.inputs[0]].dtype == "float16"
+                                   for op in graph.ops):
+        return "float16"
+    if weights & {"int8", "uint8"}:
+        return "dynamic-int8"
+    return "float32"

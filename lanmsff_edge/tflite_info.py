@@ -13,12 +13,11 @@ from lanmsff_edge.errors import UserError
 
 def describe(path):
     """A JSON-ready dict describing the ``.tflite`` file at ``path``."""
-    from lanmsff_edge.bench.edgetpu_rules import check as edgetpu_check
-    from lanmsff_edge.bench.edgetpu_rules import summary as edgetpu_summary
-    from lanmsff_edge.bench.models import tflite_params, tflite_precision
-    from lanmsff_edge.labels import resolve_labels
+    from lanmsff_edge.runtimes.edgetpu_rules import check as edgetpu_check
+    from lanmsff_edge.runtimes.edgetpu_rules import summary as edgetpu_summary
+    from lanmsff_edge.artifacts.labels import resolve_labels
     from lanmsff_edge.runtimes.micro import unsupported_ops
-    from lanmsff_edge.tflite_graph import read_tflite
+    from lanmsff_edge.tflite_graph import read_tflite, tflite_params, tflite_precision
 
     path = Path(path)
     if not path.is_file():

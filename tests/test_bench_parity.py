@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from lanmsff_edge.bench import parity
+from lanmsff_edge.runtimes import parity
 from lanmsff_edge.bench.models import open_model
 from lanmsff_edge.bench.trace import trace
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.runtimes import micro
-from lanmsff_edge.runtimes.litert import TFLiteModel
+from lanmsff_edge.runtimes.litert import LiteRTRuntime
 from lanmsff_edge.tflite_slice import single_op_model
 
 
@@ -131,7 +131,7 @@ def test_trace_finds_nothing_where_the_libraries_agree(rounding_model):
 
 def _direct(path, inputs):
     """Each library's raw outputs for the raw inputs, run here without the parity module."""
-    direct = {kernels: np.stack([TFLiteModel(path, kernels=kernels).invoke_raw(x).reshape(-1) for x in inputs])
+    direct = {kernels: np.stack([LiteRTRuntime(path, kernels=kernels).invoke_raw(x).reshape(-1) for x in inputs])
               for kernels in ("auto", "reference")}
     data = path.read_bytes()
     interpreter = micro.load(data, micro.find_arena_size(data) + 16 * 1024)
@@ -146,7 +146,7 @@ def test_parity_table_of_an_int8_lanmsff_equals_a_direct_comparison(int8_lanmsff
     faces = generate("val", size=12, seed=5).images
     model = open_model(int8_lanmsff.path)
     inputs = parity.raw_inputs(model, faces)
-    litert = TFLiteModel(int8_lanmsff.path)
+    litert = LiteRTRuntime(int8_lanmsff.path)
     assert all(np.array_equal(x, litert.quantize_input(to_model_input(faces[i:i + 1])))
                for i, x in enumerate(inputs))
     result = parity.measure(model.data, inputs)
@@ -171,7 +171,7 @@ def test_single_op_models_compute_what_the_op_computes_in_the_whole_model(int8_l
     from lanmsff_edge.tflite_graph import read_tflite
 
     data = int8_lanmsff.path.read_bytes()
-    whole = TFLiteModel(data, kernels="reference", preserve_all_tensors=True)
+    whole = LiteRTRuntime(data, kernels="reference", preserve_all_tensors=True)
     x = whole.quantize_input(int8_lanmsff.calibration[:1])
     whole.invoke_raw(x)
     graph = read_tflite(data)
@@ -189,7 +189,7 @@ def test_single_op_models_compute_what_the_op_computes_in_the_whole_model(int8_l
 
 def test_trace_of_an_int8_lanmsff_explains_every_analysed_element(int8_lanmsff):
     model = open_model(int8_lanmsff.path)
-    litert = TFLiteModel(model.data)
+    litert = LiteRTRuntime(model.data)
     inputs = [litert.quantize_input(int8_lanmsff.calibration[i:i + 1]) for i in range(2)]
     result = trace(model.data, inputs)
     assert result["images"] == 2 and result["preserved_run_matches_plain"] == 2

@@ -4,8 +4,9 @@ gpu (no GPU → a clear message). Recorded tool outputs follow each tool's docum
 import numpy as np
 import pytest
 
-from lanmsff_edge.bench import android, coral, edgetpu_rules, run_bench
+from lanmsff_edge.bench import android, coral, run_bench
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.runtimes import edgetpu_rules
 
 # ------------------------------------------------------------------------------------------ crafted models
 

@@ -182,10 +182,11 @@ def test_evaluate_with_pose_subsets_reports_each_and_overall(tiny_models):
 
 def test_evaluate_scores_given_probabilities_instead_of_predicting_again(tiny_models):
     from lanmsff_edge.data import load_dataset
-    from lanmsff_edge.evaluation import evaluate, load_predictor
+    from lanmsff_edge.evaluation import evaluate
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
 
     images = load_dataset("synthetic", split="val", limit=24)
-    predicted = load_predictor(tiny_models[8]).predict(images.images)
+    predicted = predict_faces(open_runtime(tiny_models[8]), images.images)
     assert evaluate(tiny_models[8], images, probabilities=predicted) == evaluate(tiny_models[8], images)
     perfect = np.eye(8, dtype=np.float32)[images.labels]  # not what the untrained model predicts
     scored = evaluate(tiny_models[8], images, probabilities=perfect)

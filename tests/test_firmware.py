@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lanmsff_edge.firmware_export import export_firmware
-from lanmsff_edge.firmware_export.bundle import parse_margin
+from lanmsff_edge.memory.fit import parse_margin
 from lanmsff_edge.firmware_export.golden import drawn_face, quantize_input
 from lanmsff_edge.data.classes import FER2013_CLASSES, FERPLUS_CLASSES
 from lanmsff_edge.errors import UserError
@@ -331,7 +331,7 @@ def test_quantize_input_matches_the_c_formula_and_saturates():
 
 
 def test_label_sources_in_order_of_precedence(tmp_path):
-    from lanmsff_edge.labels import resolve_labels
+    from lanmsff_edge.artifacts.labels import resolve_labels
 
     model = tmp_path / "m.tflite"
     assert resolve_labels(model, 8) == (FERPLUS_CLASSES, "FERPlus class order (8 outputs)")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from lanmsff_edge import pretrained
+from lanmsff_edge.artifacts import presets
 
 MODEL_COMMANDS = ("bench", "evaluate", "export-firmware", "gradcam", "info", "predict", "quantize")
 
@@ -19,10 +19,10 @@ def _model_help(run_cli, command):
 
 
 def test_bundled_names_are_what_the_folder_holds(tmp_path):
-    assert pretrained.bundled_names() == ["ferplus", "ferplus:int8", "ferplus:float"]
-    assert pretrained.bundled_names(tmp_path) == []
-    pretrained.model_path("fer2013", "int8", tmp_path).write_bytes(b"x")
-    assert pretrained.bundled_names(tmp_path) == ["fer2013", "fer2013:int8"]
+    assert presets.bundled_names() == ["ferplus", "ferplus:int8", "ferplus:float"]
+    assert presets.bundled_names(tmp_path) == []
+    presets.model_path("fer2013", "int8", tmp_path).write_bytes(b"x")
+    assert presets.bundled_names(tmp_path) == ["fer2013", "fer2013:int8"]
 
 
 @pytest.mark.parametrize("command", MODEL_COMMANDS)
@@ -50,7 +50,7 @@ def test_info_says_which_model_it_describes(run_cli):
     assert "file        none: built with --width 0.25, --classes 8 (untrained)" in built.output
     loaded = run_cli("info", "--model", "ferplus")
     assert loaded.exit_code == 0, loaded.output
-    assert f"file        {pretrained.model_path('ferplus')} (bundled ferplus)" in loaded.output
+    assert f"file        {presets.model_path('ferplus')} (bundled ferplus)" in loaded.output
     assert "parameters  358,563" in loaded.output and built.output.splitlines()[1:] != loaded.output.splitlines()[1:]
     int8 = run_cli("info", "--model", "ferplus:int8")
     assert int8.exit_code == 0 and "lanmsff_ferplus_int8.tflite" in int8.output.splitlines()[0]

@@ -136,10 +136,10 @@ def test_tflite_model_runs_through_litert_with_the_same_answers(photos, tmp_path
 
 
 def test_a_folder_expands_to_its_images_and_an_empty_folder_is_reported(photos, tmp_path):
-    from lanmsff_edge.evaluation import Predictor
     from lanmsff_edge.predict import ExpressionClassifier, predict_files
+    from lanmsff_edge.runtimes import FunctionRuntime
 
-    uniform = ExpressionClassifier(Predictor(lambda x: np.full((len(x), 8), 1 / 8), 8), CLASS_NAMES["ferplus"], "u")
+    uniform = ExpressionClassifier(FunctionRuntime(lambda x: np.full((len(x), 8), 1 / 8), 8), CLASS_NAMES["ferplus"], "u")
     empty = tmp_path / "empty"
     empty.mkdir()
     results = predict_files([tmp_path, empty], uniform)
@@ -151,7 +151,7 @@ def test_a_folder_expands_to_its_images_and_an_empty_folder_is_reported(photos, 
 
 
 def test_labels_come_from_a_run_config_or_the_class_count(tmp_path):
-    from lanmsff_edge.labels import class_names as class_names_for
+    from lanmsff_edge.artifacts.labels import class_names as class_names_for
 
     run = tmp_path / "run"
     run.mkdir()
@@ -235,9 +235,9 @@ def test_cli_no_detect_on_face_crops_exits_zero(run_cli, tiny_lanmsff, tmp_path)
 
 
 def test_cli_default_model_explains_what_is_missing(run_cli, photos, monkeypatch, tmp_path):
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    monkeypatch.setattr(pretrained, "HERE", tmp_path)  # an installation without bundled models
+    monkeypatch.setattr(presets, "FOLDER", tmp_path)  # an installation without bundled models
     result = run_cli("predict", photos["one"])
     assert result.exit_code == 2  # refused while the command line is parsed
     assert "pretrained model 'ferplus' (float) is not installed" in result.output

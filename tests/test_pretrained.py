@@ -6,6 +6,7 @@ import pytest
 
 from conftest import shared_archive
 from lanmsff_edge import pretrained
+from lanmsff_edge.artifacts import presets
 from lanmsff_edge.data.classes import CLASS_NAMES
 from lanmsff_edge.errors import UserError
 
@@ -19,32 +20,32 @@ def installed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrained")
     keras.utils.set_random_seed(7)
     model = build_model(8, width=0.25)
-    save_model(model, pretrained.model_path("ferplus", "float", folder))
+    save_model(model, presets.model_path("ferplus", "float", folder))
     inputs = keras.Input((64, 64, 1))  # a small stand-in for the int8 file: the loader does not care
     outputs = keras.layers.Dense(8, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
-    pretrained.model_path("ferplus", "int8", folder).write_bytes(
+    presets.model_path("ferplus", "int8", folder).write_bytes(
         tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
     names = [f"expression{i}" for i in range(8)]
-    pretrained.card_path("ferplus", folder).write_text(json.dumps({"dataset": "ferplus", "class_names": names}))
+    presets.card_path("ferplus", folder).write_text(json.dumps({"dataset": "ferplus", "class_names": names}))
     return folder, model, names
 
 
 def test_files_are_named_per_model_and_format(tmp_path):
-    assert pretrained.model_path("ferplus", "float", tmp_path).name == "lanmsff_ferplus.keras"
-    assert pretrained.model_path("fer2013", "int8", tmp_path).name == "lanmsff_fer2013_int8.tflite"
-    assert pretrained.card_path("fer2013", tmp_path).name == "lanmsff_fer2013.json"
+    assert presets.model_path("ferplus", "float", tmp_path).name == "lanmsff_ferplus.keras"
+    assert presets.model_path("fer2013", "int8", tmp_path).name == "lanmsff_fer2013_int8.tflite"
+    assert presets.card_path("fer2013", tmp_path).name == "lanmsff_fer2013.json"
 
 
 def test_load_returns_the_float_model_and_the_litert_model(installed):
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
     folder, model, names = installed
-    assert pretrained.available(folder) == [("ferplus", "float"), ("ferplus", "int8")]
+    assert presets.available(folder) == [("ferplus", "float"), ("ferplus", "int8")]
     loaded = pretrained.load("ferplus", directory=folder)
     x = np.random.default_rng(0).random((2, 64, 64, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     tflite = pretrained.load("ferplus", "int8", directory=folder)
-    assert isinstance(tflite, TFLiteModel) and tflite.predict(x).shape == (2, 8)
+    assert isinstance(tflite, LiteRTRuntime) and tflite.predict(x).shape == (2, 8)
     assert pretrained.class_names("ferplus", folder) == tuple(names)  # the card's names win
 
 
@@ -57,53 +58,53 @@ def test_missing_models_say_what_is_bundled_and_how_to_make_one(installed, tmp_p
     assert "bundled: ferplus, ferplus:int8, ferplus:float" in message
     assert "train --dataset fer2013" in message and "quantize --method qat" in message
     with pytest.raises(UserError, match="bundled: none"):
-        pretrained.require("ferplus", directory=tmp_path)
+        presets.require("ferplus", directory=tmp_path)
     assert pretrained.card("ferplus", tmp_path) == {}
     assert pretrained.class_names("fer2013", tmp_path) == CLASS_NAMES["fer2013"]  # no card: the data set's order
 
 
 def test_model_options_name_bundled_models_by_name_or_name_and_format(installed, tmp_path):
     folder, _, names = installed
-    float_file, int8_file = (pretrained.model_path("ferplus", fmt, folder) for fmt in pretrained.FORMATS)
-    assert pretrained.resolve("ferplus", directory=folder) == float_file
-    assert pretrained.resolve("ferplus", "int8", directory=folder) == int8_file
-    assert pretrained.resolve("ferplus:int8", directory=folder) == int8_file  # the explicit format wins
-    assert pretrained.resolve("runs/ferplus/model.keras", directory=folder) is None
+    float_file, int8_file = (presets.model_path("ferplus", fmt, folder) for fmt in presets.FORMATS)
+    assert presets.resolve("ferplus", directory=folder) == float_file
+    assert presets.resolve("ferplus", "int8", directory=folder) == int8_file
+    assert presets.resolve("ferplus:int8", directory=folder) == int8_file  # the explicit format wins
+    assert presets.resolve("runs/ferplus/model.keras", directory=folder) is None
     (tmp_path / "ferplus").mkdir()  # a folder called ferplus (a user's run) is theirs, not the bundled model
-    assert pretrained.resolve(tmp_path / "ferplus", directory=folder) is None
+    assert presets.resolve(tmp_path / "ferplus", directory=folder) is None
     with pytest.raises(UserError, match="'fer2013' \\(float\\) is not installed"):
-        pretrained.resolve("fer2013", directory=folder)
+        presets.resolve("fer2013", directory=folder)
     with pytest.raises(UserError, match="unknown model format 'fp16'"):
-        pretrained.resolve("ferplus:fp16", directory=folder)
+        presets.resolve("ferplus:fp16", directory=folder)
     # what the commands learn about a bundled file: its data set and label order, from the card
-    assert pretrained.bundled_config(int8_file, folder) == {"dataset": "ferplus", "class_names": names}
-    assert pretrained.bundled_config(tmp_path / "other.tflite", folder) is None
+    assert presets.bundled_config(int8_file, folder) == {"dataset": "ferplus", "class_names": names}
+    assert presets.bundled_config(tmp_path / "other.tflite", folder) is None
 
 
 def test_bench_expands_a_bundled_name_into_its_float_and_int8_files():
     from lanmsff_edge.bench.runner import expand_bundled
 
-    if pretrained.available() != [("ferplus", "float"), ("ferplus", "int8")]:
+    if presets.available() != [("ferplus", "float"), ("ferplus", "int8")]:
         pytest.skip("the FERPlus pair is not bundled in this checkout")
-    both = [pretrained.model_path("ferplus", fmt) for fmt in pretrained.FORMATS]
+    both = [presets.model_path("ferplus", fmt) for fmt in presets.FORMATS]
     assert expand_bundled(["ferplus"]) == both
     assert expand_bundled(["ferplus:int8", "mine.tflite"]) == [both[1], "mine.tflite"]
 
 
 def test_every_command_takes_the_bundled_model_by_name(run_cli, tmp_path):
     """info (float), export-firmware (int8, labels from the card) and evaluate's data set default."""
-    from lanmsff_edge.labels import resolve_labels
-    from lanmsff_edge.evaluation import resolve_model_path, run_config
+    from lanmsff_edge.artifacts.labels import resolve_labels
+    from lanmsff_edge.artifacts.reference import resolve_model_path, run_config
 
-    if not pretrained.available():
+    if not presets.available():
         pytest.skip("no bundled models in this checkout")
-    name = pretrained.available()[0][0]
+    name = presets.available()[0][0]
     result = run_cli("info", "--model", name)
     assert result.exit_code == 0 and f"{pretrained.card(name)['architecture']['params']:,}" in result.output
     result = run_cli("info", "--model", f"{name}:int8")
     assert result.exit_code == 0 and "(the bundled model's card)" in result.output
     int8 = resolve_model_path(f"{name}:int8")
-    assert int8 == pretrained.model_path(name, "int8")
+    assert int8 == presets.model_path(name, "int8")
     assert run_config(int8)["dataset"] == pretrained.card(name)["dataset"]
     labels, source = resolve_labels(int8, len(pretrained.class_names(name)))
     assert labels == pretrained.class_names(name) and source == "the bundled model's card"
@@ -114,26 +115,26 @@ def test_unknown_names_and_formats_are_user_errors(tmp_path):
         pretrained.load("kdef")
     with pytest.raises(UserError, match="unknown model format 'fp16'"):
         pretrained.load("ferplus", "fp16")
-    pretrained.card_path("ferplus", tmp_path).write_text("{not json")
+    presets.card_path("ferplus", tmp_path).write_text("{not json")
     with pytest.raises(UserError, match="cannot read model card"):
         pretrained.card("ferplus", tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", pretrained.NAMES)
+@pytest.mark.parametrize("name", presets.NAMES)
 def test_shipped_models_give_the_accuracy_their_card_records(name):
     """The bundled files, on the fixed subset their card names, give the accuracy the card records."""
-    if not all(pretrained.model_path(name, fmt).is_file() for fmt in pretrained.FORMATS):
+    if not all(presets.model_path(name, fmt).is_file() for fmt in presets.FORMATS):
         pytest.skip(f"pretrained {name} models are not bundled in this checkout")
     card = pretrained.card(name)
     check = card.get("check")
-    assert check and check.get("limit") and set(check.get("accuracy", {})) == set(pretrained.FORMATS), \
+    assert check and check.get("limit") and set(check.get("accuracy", {})) == set(presets.FORMATS), \
         f"the {name} model card has no check entry (split, limit, accuracy per format)"
     archive = shared_archive(f"{card.get('dataset', name)}.tar.gz")
     measured = pretrained.check_accuracy(name, archive)
     tolerance = 1.0 / check["limit"] + 1e-9  # one image may flip on another CPU
-    for fmt in pretrained.FORMATS:
+    for fmt in presets.FORMATS:
         assert measured[fmt] == pytest.approx(check["accuracy"][fmt], abs=tolerance), fmt
 
 
@@ -154,10 +155,10 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     installed.mkdir()
     assert package.main(["--name", "ferplus", "--run", str(run), "--int8", str(tmp_path / "absent.tflite"),
                          "--data", "unused", "--directory", str(installed)]) == 1
-    assert pretrained.available(installed) == []  # nothing half-installed
+    assert presets.available(installed) == []  # nothing half-installed
     card = package.make_card("ferplus", run, run / "best.keras", int8, None, check_limit=40)
     package.install("ferplus", run / "best.keras", int8, card, installed)
-    assert pretrained.available(installed) == [("ferplus", "float"), ("ferplus", "int8")]
+    assert presets.available(installed) == [("ferplus", "float"), ("ferplus", "int8")]
     assert card["status"].startswith("interim: best epoch 1")
     assert card["training"]["epochs_run"] == 1 and card["quantization"]["method"] == "ptq"
     assert card["accuracy"]["images"] == 480 and set(card["accuracy"]["per_class"]["int8"]) == set(card["class_names"])
@@ -180,6 +181,6 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     report_path.write_text(json.dumps(report))
     with pytest.raises(UserError, match="not the same weights"):
         package.make_card("ferplus", run, run / "best.keras", int8, None, check_limit=40)
-    text = package.card_markdown(json.loads(pretrained.card_path("ferplus", installed).read_text()))
+    text = package.card_markdown(json.loads(presets.card_path("ferplus", installed).read_text()))
     assert "| `lanmsff_ferplus_int8.tflite` |" in text and f"{100 * card['accuracy']['int8']:.2f} %" in text
     assert f"{versus['lost']} lost, {versus['gained']} gained" in text

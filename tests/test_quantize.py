@@ -9,7 +9,7 @@ from lanmsff_edge.keras import keras
 from lanmsff_edge.model import build_model, save_model
 from lanmsff_edge.quantize import convert, convert_keras, qat, verify
 from lanmsff_edge.quantize.rewrite import relu_before_pool
-from lanmsff_edge.runtimes.litert import TFLiteModel
+from lanmsff_edge.runtimes.litert import LiteRTRuntime
 from lanmsff_edge.runtimes.micro import TFLM_BUILTIN_OPS
 from lanmsff_edge.tflite_graph import read_tflite
 
@@ -106,10 +106,10 @@ def test_float_tflite_matches_keras_on_random_inputs(tiny, faces):
     assert len(np.unique(tiny.predict(faces, verbose=0).argmax(1))) == 8  # the outputs do depend on the input
     x = np.random.default_rng(0).random((6, 64, 64, 1), dtype=np.float32)
     expected = tiny.predict(x, verbose=0)
-    model = TFLiteModel(convert_keras(tiny, "float32"))
+    model = LiteRTRuntime(convert_keras(tiny, "float32"))
     assert model.input_dtype == np.float32 and model.batch_size == 1
     np.testing.assert_allclose(model.predict(x), expected, atol=1e-4)
-    fp16 = TFLiteModel(convert_keras(tiny, "fp16"))
+    fp16 = LiteRTRuntime(convert_keras(tiny, "fp16"))
     np.testing.assert_allclose(fp16.predict(x), expected, atol=5e-2)  # float16 weights: close, not exact
 
 
@@ -199,7 +199,7 @@ def test_qat_model_predicts_what_the_int8_model_computes(aware, int8_models, fac
     """The fake-quant graph is a model of the int8 one: their outputs differ by a few output steps at most. A
     layer the QAT graph quantized differently from the converter (a missing range, an unfused BN) breaks this."""
     simulated = aware.predict(faces, verbose=0)
-    int8 = TFLiteModel(int8_models["qat"]).predict(faces)
+    int8 = LiteRTRuntime(int8_models["qat"]).predict(faces)
     assert np.abs(simulated - int8).max() <= 0.05
     assert np.mean(np.abs(simulated - int8)) <= 0.005
     assert np.mean(simulated.argmax(1) == int8.argmax(1)) >= 0.95
@@ -223,7 +223,7 @@ def test_ptq_widens_ranges_of_tensors_that_never_fire():
     assert len(info["widened_ranges"]) == 1 and "dead" in info["widened_ranges"][0]
     (tensor,) = [t for t in read_tflite(data).tensors if "dead" in t.name and not t.constant and t.dtype == "int8"]
     assert tensor.scale == pytest.approx(MIN_RANGE / 255, rel=1e-3)
-    runtime = TFLiteModel(data)
+    runtime = LiteRTRuntime(data)
     assert runtime.xnnpack and runtime.delegate_error is None
     np.testing.assert_allclose(runtime.predict(samples), model.predict(samples, verbose=0), atol=0.02)
 
@@ -249,7 +249,7 @@ def test_micro_check_reports_missing_ops(tiny_tflite):
 
 
 def test_litert_model_quantizes_inputs_and_dequantizes_outputs(int8_models, faces):
-    model = TFLiteModel(int8_models["qat"])
+    model = LiteRTRuntime(int8_models["qat"])
     assert model.input_dtype == np.int8 and model.output_dtype == np.int8 and model.num_classes == 8
     raw = model.quantize_input(faces[:1])
     assert raw.dtype == np.int8
@@ -409,16 +409,16 @@ def test_litert_backends_compute_the_same(int8_models, faces):
     from lanmsff_edge.errors import UserError
     from lanmsff_edge.runtimes.litert import interpreter_class
 
-    litert = TFLiteModel(int8_models["qat"], kernels="reference")
-    tensorflow = TFLiteModel(int8_models["qat"], backend="tensorflow", kernels="reference")
+    litert = LiteRTRuntime(int8_models["qat"], kernels="reference")
+    tensorflow = LiteRTRuntime(int8_models["qat"], backend="tensorflow", kernels="reference")
     assert (litert.backend, tensorflow.backend) == ("ai_edge_litert", "tensorflow")
     np.testing.assert_array_equal(litert.predict(faces[:4]), tensorflow.predict(faces[:4]))
     with pytest.raises(UserError, match="unknown LiteRT backend"):
         interpreter_class("onnx")
     with pytest.raises(UserError, match="unknown kernels"):
-        TFLiteModel(int8_models["qat"], kernels="fast")
+        LiteRTRuntime(int8_models["qat"], kernels="fast")
     with pytest.raises(UserError, match="cannot load <bytes> in LiteRT"):
-        TFLiteModel(b"\x1c\x00\x00\x00TFL3" + bytes(64))
+        LiteRTRuntime(b"\x1c\x00\x00\x00TFL3" + bytes(64))
 
 
 @pytest.mark.slow
@@ -467,7 +467,7 @@ class _Watch(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path):
     from lanmsff_edge.quantize import qat_checkpoint
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     train, val = synthetic["train"].subset(np.arange(128)), synthetic["val"].subset(np.arange(64))
     path = tmp_path / "q.qat_checkpoint.npz"
@@ -498,7 +498,7 @@ def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_
 
 
 def _fake_checkpoint(path, settings, epoch=1):
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     ckpt.save(ckpt.Checkpoint(state={"epoch": epoch, "settings": settings}, weights=[np.zeros(2)],
                               optimizer_names=[], optimizer_values=[]), path)

@@ -99,7 +99,7 @@ def test_every_float_option_refuses_nan_and_infinity(run_cli):
 
 def test_text_files_that_are_not_utf8_name_the_file(run_cli, tmp_path):
     from lanmsff_edge.errors import UserError
-    from lanmsff_edge.labels import resolve_labels
+    from lanmsff_edge.artifacts.labels import resolve_labels
     from lanmsff_edge.data.poselists import read_pose_list
 
     latin = _ferplus(tmp_path / "latin")
@@ -215,9 +215,9 @@ def test_undecodable_images_are_counted_in_the_report_and_opencv_stays_quiet(run
 # ------------------------------------------------------------------------------------ 9. misleading words
 
 def test_messages_name_the_actual_problem(run_cli, tmp_path):
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.errors import UserError
-    from lanmsff_edge.labels import resolve_labels
+    from lanmsff_edge.artifacts.labels import resolve_labels
 
     (tmp_path / "emptydir").mkdir()
     line = _one_line_error(run_cli("bench", "--model", tmp_path / "emptydir"))
@@ -228,9 +228,9 @@ def test_messages_name_the_actual_problem(run_cli, tmp_path):
     data = _ferplus(tmp_path / "ferplus")
     line = _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data / "FER2013Train" / "label.csv"))
     assert "fer2013.csv" not in line and "FER2013Train" in line
-    if not pretrained.model_path("fer2013").exists():
+    if not presets.model_path("fer2013").exists():
         with pytest.raises(UserError) as caught:
-            pretrained.require("fer2013")
+            presets.require("fer2013")
         assert "fer2013_csv.tar.gz" in str(caught.value)
 
 

@@ -98,7 +98,7 @@ def test_the_seed_fixes_the_initial_weights(tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run_cli):
     from lanmsff_edge import train
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     out = tmp_path / "run"
     options = dict(out=out, epochs=3, limit=64, batch_size=16, **TINY)  # 4 steps per epoch
@@ -170,7 +170,7 @@ def test_resumable_callbacks_continue_their_counters():
 
 def test_checkpoint_round_trip_restores_weights_optimizer_and_lr(tmp_path):
     from lanmsff_edge.model import build_model
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     def compiled():
         model = build_model(3, width=0.25)

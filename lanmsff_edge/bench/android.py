@@ -205,7 +205,6 @@ def android_row(model, adb, remote_model, delegate, settings):
 
 
 def run(models, settings):
-    from lanmsff_edge.bench.models import KerasBenchModel
 
     adb = settings.extra.get("adb") or preflight(settings)
     info = device_info(adb)
@@ -219,7 +218,7 @@ def run(models, settings):
     try:
         with tempfile.TemporaryDirectory(prefix="lanmsff-android-") as folder:
             for index, model in enumerate(models):
-                if isinstance(model, KerasBenchModel):
+                if model.is_keras:
                     row = new_row(model, "not run (Keras does not run on Android)")
                     row.notes.append("shown for parameters and size; the float reference is the float32 TFLite "
                                      "model on the phone's CPU")

@@ -45,13 +45,13 @@ def to_tflite(model, precision, calibration=None):
 
 
 def convert_keras_model(keras_model, calibration, calibration_note, precisions=("float32", "int8")):
-    """``TFLiteBenchModel``s (float32, int8 by default) made from a ``KerasBenchModel``."""
+    """tflite ``BenchModel``s (float32, int8 by default) made from a Keras one."""
     stem = Path(keras_model.path).stem
     converted = []
     for precision in precisions:
         samples = keras_model.inputs(calibration) if precision == "int8" else None
         try:
-            data = to_tflite(keras_model.model, precision, samples)
+            data = to_tflite(keras_model.keras_model, precision, samples)
         except UserError as error:
             raise UserError(f"{keras_model.path}: {error}") from None
         except Exception as error:  # the converter raises many types; one line for the user
@@ -67,12 +67,11 @@ def convert_keras_model(keras_model, calibration, calibration_note, precisions=(
 
 def expand_models(models, dataset=None, data=None, eval_images=None, precisions=("float32", "int8"), fold=None):
     """Every Keras model followed by its converted TFLite models (``precisions``); TFLite inputs unchanged."""
-    from lanmsff_edge.bench.models import KerasBenchModel
 
     expanded, calibration = [], None
     for model in models:
         expanded.append(model)
-        if isinstance(model, KerasBenchModel):
+        if model.is_keras:
             if calibration is None:
                 calibration = calibration_faces(dataset, data, eval_images, fold) if "int8" in precisions else ([], "")
             expanded.extend(convert_keras_model(model, *calibration, precisions))

@@ -2,22 +2,17 @@
 latency through the Edge TPU delegate (``libedgetpu.so.1``). Without the runtime the bench stops with a one-line
 error, as for a missing GPU or phone, unless ``--mapping-only`` asks for the op mapping alone (published rules,
 or the compiler's report when it is installed)."""
-import gc
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from lanmsff_edge.bench import edgetpu_rules
-from lanmsff_edge.bench.models import KerasBenchModel
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, measure_row, new_row, one_line, time_runtime
+from lanmsff_edge.runtimes import edgetpu_rules
+from lanmsff_edge.runtimes.edgetpu import load_edgetpu_delegate, open_edgetpu
 
 COMPILER = "edgetpu_compiler"
-EDGETPU_LIBRARY = "libedgetpu.so.1"
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 COMPILE_TIMEOUT_S = 180
 
@@ -94,26 +89,6 @@ def compile_model(model, folder, runner=None):
     return report, (compiled.read_bytes() if code == 0 and compiled.exists() else None)
 
 
-def load_edgetpu_delegate():
-    """(delegate, None) when ``libedgetpu.so.1`` loads, else (None, why)."""
-    try:
-        from ai_edge_litert.interpreter import load_delegate
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import load_delegate
-        except ImportError:
-            return None, "no LiteRT with load_delegate installed"
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda _: None  # LiteRT's half-built Delegate complains from __del__ when loading fails
-    try:
-        return load_delegate(EDGETPU_LIBRARY), None
-    except (ValueError, OSError, RuntimeError) as error:
-        return None, f"{EDGETPU_LIBRARY} did not load ({one_line(error)}): install libedgetpu1-std and plug in a Coral"
-    finally:
-        gc.collect()
-        sys.unraisablehook = hook
-
-
 def require_edgetpu():
     """The Edge TPU delegate, or a ``UserError`` saying what is missing and how to check the mapping without it."""
     from lanmsff_edge.errors import UserError
@@ -126,38 +101,6 @@ def require_edgetpu():
 
 def is_compiled(model):
     return any(op.custom_code == EDGETPU_CUSTOM_OP for op in model.graph.ops if not op.builtin)
-
-
-class EdgeTPURuntime:
-    """A LiteRT interpreter with the Edge TPU delegate: the calls the timing loop and ``accuracy`` use."""
-
-    backend = "LiteRT + libedgetpu"
-
-    def __init__(self, data, delegate, threads):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=data, experimental_delegates=[delegate], num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-
-    def quantize_input(self, x):
-        from lanmsff_edge.runtimes.litert import quantize
-
-        if np.issubdtype(np.dtype(self._input["dtype"]), np.integer):
-            return quantize(x, self._input)
-        return np.asarray(x, dtype=self._input["dtype"])
-
-    def invoke_raw(self, x):
-        self.interpreter.set_tensor(self._input["index"], x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"]).copy()
-
-    def predict(self, x):
-        from lanmsff_edge.runtimes.litert import dequantize
-
-        return np.concatenate([dequantize(self.invoke_raw(self.quantize_input(image[None])), self._output)
-                               for image in np.asarray(x, np.float32)])
 
 
 def coral_row(model, settings, compiler_path, delegate, folder):
@@ -181,7 +124,7 @@ def coral_row(model, settings, compiler_path, delegate, folder):
     if delegate is not None and compiled is not None:
         settings.say(f"{model.name}: timing on the Edge TPU")
         try:
-            runtime = EdgeTPURuntime(compiled, delegate, settings.threads)
+            runtime = open_edgetpu(compiled, delegate, settings.threads)
         except RUNTIME_ERRORS as error:
             row.error = one_line(error)
             return row
@@ -205,7 +148,7 @@ def run(models, settings):
     rows = []
     with tempfile.TemporaryDirectory(prefix="lanmsff-edgetpu-") as folder:
         for model in models:
-            if isinstance(model, KerasBenchModel):
+            if model.is_keras:
                 rows.append(keras_row(model, settings))
             else:
                 rows.append(coral_row(model, settings, compiler_path, delegate, folder))

@@ -1,6 +1,5 @@
 """``--device gpu``: Keras models on a GPU TensorFlow can see (batch 1, ``tf.function``), with peak GPU memory;
 TFLite rows run on the host CPU through LiteRT (labelled so) for comparison."""
-from lanmsff_edge.bench.models import KerasBenchModel
 from lanmsff_edge.bench.rows import keras_row, litert_row
 from lanmsff_edge.errors import UserError
 
@@ -48,7 +47,7 @@ def run(models, settings):
     name = gpu_name()
     rows = []
     for model in models:
-        if not isinstance(model, KerasBenchModel):
+        if not model.is_keras:
             rows.append(litert_row(model, settings))
             continue
         try:

@@ -9,37 +9,18 @@ MACs-per-cycle of its core. Keras rows are timed on the host CPU as the float re
 import numpy as np
 
 from lanmsff_edge.bench.measure import timing_input
-from lanmsff_edge.bench.models import KerasBenchModel
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
 from lanmsff_edge.bench.timing import time_calls
+from lanmsff_edge.runtimes.parity import output_parity, quantize_for
 
 PARITY_IMAGES = 8
 INTEGER_PRECISIONS = ("int8", "uint8", "int16x8")
-
-
-def quantize_for(tensor, x):
-    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``)."""
-    if not tensor.quantized:
-        return np.asarray(x, dtype=np.float32)
-    info = np.iinfo(np.dtype(tensor.dtype))
-    return np.clip(np.round(x / tensor.scale) + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
 
 
 def parity_faces(data):
     if data is not None and len(data):
         return data.images[:PARITY_IMAGES]
     return np.random.default_rng(1).integers(0, 256, size=(PARITY_IMAGES, 64, 64), dtype=np.uint8)
-
-
-def output_parity(tflm_outputs, litert_outputs, output_tensor):
-    """Max |TFLM − LiteRT| (in quantization steps for an integer output, in output units for float) and the
-    fraction of inputs whose top-1 class agrees."""
-    a = np.stack([np.asarray(o).reshape(-1) for o in tflm_outputs])
-    b = np.stack([np.asarray(o).reshape(-1) for o in litert_outputs])
-    difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    unit = "quantization steps" if output_tensor.quantized else "output units"
-    return {"images": int(len(a)), "max_abs_diff": float(difference.max()), "unit": unit,
-            "top1_agreement": float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))}
 
 
 def tflm_row(model, settings):
@@ -182,7 +163,7 @@ def emulation_rows(models, rows, patches, settings):
 
 
 def run(models, settings):
-    rows = [keras_row(m, settings) if isinstance(m, KerasBenchModel) else tflm_row(m, settings) for m in models]
+    rows = [keras_row(m, settings) if m.is_keras else tflm_row(m, settings) for m in models]
     notes = ["TFLite Micro rows are HOST timings of the reference kernels on this CPU, not microcontroller "
              "timings, so they get no speed-up; see the board table for the labelled estimate", estimate_note()]
     patches = patch_rows(models, rows, settings)

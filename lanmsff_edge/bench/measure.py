@@ -44,14 +44,14 @@ def keras_timer(model, x, device="/CPU:0"):
 
 
 def time_keras(model, x, runs, warmup, device="/CPU:0"):
-    """Latency of a ``KerasBenchModel`` at batch 1; ``x`` is one prepared input (1, H, W, C)."""
-    call = keras_timer(model.model, x, device)
+    """Latency of a Keras ``BenchModel`` at batch 1; ``x`` is one prepared input (1, H, W, C)."""
+    call = keras_timer(model.keras_model, x, device)
     call()  # trace outside the timed and warm-up calls
     return time_calls(call, runs, warmup)
 
 
 def time_tflite(runtime, x, runs, warmup):
-    """Latency of a LiteRT ``TFLiteModel``: set input, invoke, read output, per call; ``x`` in float."""
+    """Latency of a LiteRT ``LiteRTRuntime``: set input, invoke, read output, per call; ``x`` in float."""
     raw = runtime.quantize_input(x) if hasattr(runtime, "quantize_input") else x
     return time_calls(lambda: runtime.invoke_raw(raw), runs, warmup)
 

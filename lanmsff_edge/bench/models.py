@@ -16,10 +16,6 @@ from lanmsff_edge.errors import UserError
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 TFLITE_SUFFIXES = (".tflite",)
 INPUT_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
-WEIGHT_INPUTS = {  # op → positions of its weight and bias inputs (what "parameters" means in a .tflite)
-    "CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3),
-    "PRELU": (1,), "BATCH_MATMUL": (1,),
-}
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,9 @@ def parse_input_range(text):
 
 @dataclass
 class BenchModel:
-    """What every row needs to know about a model, whatever its format."""
+    """What every row needs to know about a model, whatever its format; ``runtime`` runs it (``runtimes.Runtime``).
+
+    A ``keras`` model holds ``keras_model``; a ``tflite`` one its flatbuffer ``data`` and parsed ``graph``."""
 
     name: str
     path: str
@@ -94,64 +92,26 @@ class BenchModel:
     input_range: tuple = (0.0, 1.0)
     origin: str = "file"  # "file" | "converted" (made by the bench from a .keras)
     notes: list = field(default_factory=list)
+    keras_model: object = None
+    data: bytes = b""
+    graph: object = None
+
+    @property
+    def is_keras(self):
+        return self.format == "keras"
 
     def inputs(self, images):
         return prepare_images(images, self.spec, self.input_range)
 
-
-@dataclass
-class KerasBenchModel(BenchModel):
-    model: object = None
-
-    def predict(self, x, batch_size=64):
-        """Class probabilities for float inputs (already prepared), in chunks, inference mode."""
-        outputs = [np.asarray(self.model(x[i:i + batch_size], training=False))
-                   for i in range(0, len(x), batch_size)]
-        return np.concatenate(outputs) if outputs else np.zeros((0, self.num_classes), np.float32)
-
-
-@dataclass
-class TFLiteBenchModel(BenchModel):
-    data: bytes = b""
-    graph: object = None
-
     def runtime(self, num_threads=None):
-        """This model in a LiteRT interpreter (XNNPACK) with ``num_threads`` threads."""
-        from lanmsff_edge.runtimes.litert import TFLiteModel
+        """This model in its runtime: Keras, or LiteRT (XNNPACK) with ``num_threads`` threads."""
+        if self.is_keras:
+            from lanmsff_edge.runtimes.keras import KerasRuntime
 
-        return TFLiteModel(self.data, num_threads=num_threads)
+            return KerasRuntime(self.keras_model, source=self.path)
+        from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
-
-def tflite_params(graph):
-    """Elements of the weight and bias tensors of the layers with kernels (batch norm is folded into them)."""
-    total = 0
-    for op in graph.ops:
-        for position in WEIGHT_INPUTS.get(op.name, ()):
-            if position < len(op.inputs) and op.inputs[position] >= 0:
-                tensor = graph.tensors[op.inputs[position]]
-                if tensor.constant:
-                    total += tensor.elements
-    return total
-
-
-def tflite_precision(graph):
-    """'int8' / 'uint8' / 'int16x8' for integer-only graphs, 'float16' / 'dynamic-int8' for weight-only
-    quantization, else 'float32'."""
-    if graph.fully_integer:
-        activations = {t.dtype for t in graph.tensors if not t.constant and t.dtype in ("int8", "uint8", "int16")}
-        if "int16" in activations:
-            return "int16x8"
-        return "uint8" if activations == {"uint8"} else "int8"
-    weights = set()
-    for op in graph.ops:
-        if op.name in WEIGHT_INPUTS and len(op.inputs) > 1 and op.inputs[1] >= 0:
-            weights.add(graph.tensors[op.inputs[1]].dtype)
-    if "float16" in weights or any(op.name == "DEQUANTIZE" and graph.tensors[op.inputs[0]].dtype == "float16"
-                                   for op in graph.ops):
-        return "float16"
-    if weights & {"int8", "uint8"}:
-        return "dynamic-int8"
-    return "float32"
+        return LiteRTRuntime(self.data, num_threads=num_threads)
 
 
 def _check_classifier_output(shape, source):
@@ -172,9 +132,9 @@ def open_keras(path, input_range=(0.0, 1.0)):
     spec = image_spec(model.input_shape, path)
     classes = _check_classifier_output(model.output_shape, path)
     summary = model_summary(model)
-    return KerasBenchModel(name=Path(path).name, path=str(path), format="keras", precision=_keras_precision(model),
+    return BenchModel(name=Path(path).name, path=str(path), format="keras", precision=_keras_precision(model),
                            size_bytes=_size(path), params=summary["params"], macs=summary["macs"], spec=spec,
-                           num_classes=classes, input_range=input_range, model=model)
+                           num_classes=classes, input_range=input_range, keras_model=model)
 
 
 def _keras_precision(model):
@@ -190,8 +150,8 @@ def _size(path):
 
 
 def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
-    """A ``TFLiteBenchModel`` from flatbuffer bytes (``path`` names it in messages)."""
-    from lanmsff_edge.tflite_graph import read_tflite
+    """A tflite ``BenchModel`` from flatbuffer bytes (``path`` names it in messages)."""
+    from lanmsff_edge.tflite_graph import read_tflite, tflite_params, tflite_precision
 
     graph = read_tflite(data, source=str(path))
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -200,7 +160,7 @@ def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
     tensor = graph.inputs[0]
     spec = image_spec(tensor.shape, path, tensor.shape_signature)
     classes = _check_classifier_output(graph.outputs[0].shape, path)
-    return TFLiteBenchModel(name=name, path=str(path), format="tflite", precision=tflite_precision(graph),
+    return BenchModel(name=name, path=str(path), format="tflite", precision=tflite_precision(graph),
                             size_bytes=len(data), params=tflite_params(graph), macs=graph.macs, spec=spec,
                             num_classes=classes, input_range=input_range, origin=origin, data=bytes(data),
                             graph=graph)
@@ -213,7 +173,7 @@ def open_model(path, input_range=(0.0, 1.0)):
     if not path.exists():
         raise UserError(f"model file not found: {path}")
     if path.is_dir() and not (path / "saved_model.pb").exists():  # a training run: its model.keras or best so far
-        from lanmsff_edge.evaluation import resolve_model_path
+        from lanmsff_edge.artifacts.reference import resolve_model_path
 
         path = resolve_model_path(path)  # any other folder: says it is no training run, not SavedModel's words
     suffix = path.suffix.lower()

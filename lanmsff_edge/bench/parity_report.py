@@ -14,14 +14,14 @@ import json
 import numpy as np
 
 from lanmsff_edge.atomic import write_text
-from lanmsff_edge.bench import parity
+from lanmsff_edge.runtimes import parity
 from lanmsff_edge.errors import UserError
 
 
 def _model_paths(models, dataset):
     """``--model`` values as paths; a bundled pair (``ferplus``, or no ``--model``: the bundled models) stands for
     its int8 file only: its float model is no int8 model to compare (pass the .keras file to compare its PTQ)."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
     from lanmsff_edge.bench.runner import bundled_models, expand_bundled
 
     if not models:
@@ -29,17 +29,16 @@ def _model_paths(models, dataset):
         if not paths:
             raise UserError("no bundled int8 model; pass --model")
         return paths
-    return [pretrained.require(str(model), "int8") if pretrained.is_pair_name(model) else expand_bundled([model])[0]
+    return [presets.require(str(model), "int8") if presets.is_pair_name(model) else expand_bundled([model])[0]
             for model in models]
 
 
 def _int8_models(opened, dataset, data, images, fold, notes):
     from lanmsff_edge.bench.convert import expand_models
-    from lanmsff_edge.bench.models import KerasBenchModel
 
     models = []
     for model in expand_models(opened, dataset, data, images, ("int8",), fold):
-        if isinstance(model, KerasBenchModel):
+        if model.is_keras:
             continue
         if not model.graph.outputs[0].quantized:
             notes.append(f"{model.name}: skipped, its output is {model.graph.outputs[0].dtype} (parity compares the "
@@ -85,7 +84,7 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
 
 
 def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, progress=None):
-    """The parity of one ``TFLiteBenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
+    """The parity of one tflite ``BenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
     backend on that split, the model file's sha256, and with ``trace`` the XNNPACK / reference-kernel trace."""
     from lanmsff_edge.bench.trace import trace as trace_model
 

@@ -49,7 +49,7 @@ def keras_row(model, settings, device="/CPU:0", where="host CPU"):
     label += f", {threads_text(threads)} ({where})" if device.startswith("/CPU") else f" ({where})"
     row = new_row(model, label)
     settings.say(f"{model.name}: timing Keras on {where}")
-    return measure_row(row, model, settings, model.predict,
+    return measure_row(row, model, settings, model.runtime().predict,
                        lambda: time_keras(model, timing_input(model, settings.data), settings.runs, settings.warmup,
                                           device))
 

@@ -10,27 +10,27 @@ from lanmsff_edge.errors import UserError
 def bundled_models(dataset=None, directory=None):
     """Paths of the pretrained float and int8 models shipped in ``lanmsff_edge/pretrained``: those trained on
     ``dataset`` when it is one of them, else the first installed; a UserError when none is installed."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    installed = pretrained.available(directory)
+    installed = presets.available(directory)
     if not installed:
         raise UserError("no bundled pretrained models yet; pass --model")
     names = [name for name, _ in installed]
     chosen = dataset if dataset in names else names[0]
-    return [pretrained.model_path(name, fmt, directory) for name, fmt in installed if name == chosen]
+    return [presets.model_path(name, fmt, directory) for name, fmt in installed if name == chosen]
 
 
 def expand_bundled(models):
     """``--model`` values as paths: ``ferplus`` → its float and int8 files, ``ferplus:int8`` → that file, anything
     else unchanged."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
     paths = []
     for model in models:
-        if pretrained.is_pair_name(model):
-            paths += [pretrained.require(str(model), fmt) for fmt in pretrained.FORMATS]
+        if presets.is_pair_name(model):
+            paths += [presets.require(str(model), fmt) for fmt in presets.FORMATS]
         else:
-            paths.append(pretrained.resolve(model) or model)
+            paths.append(presets.resolve(model) or model)
     return paths
 
 
@@ -112,9 +112,9 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
 
     paths = expand_bundled(models) if models else bundled_models(dataset)
     # a bundled model brings its own (QAT) int8 file: only the float32 TFLite is worth adding beside it
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    pairs_only = all(pretrained.is_pair_name(m) for m in models) and any(str(p).endswith(".tflite") for p in paths)
+    pairs_only = all(presets.is_pair_name(m) for m in models) and any(str(p).endswith(".tflite") for p in paths)
     precisions = ("float32",) if pairs_only else ("float32", "int8")
     opened = open_models(paths, value_range)
     settings.data = load_data(dataset, data, split, limit, fold)

@@ -121,7 +121,7 @@ def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=R
     ``KERNEL_SETS``) over the raw ``inputs``; returns a JSON-ready dict (``ops``: a row per op in execution order,
     ``first_differing_op``, ``first_own_difference``, ``by_kind``, ``dead_ops``, ``rounding``, ``growth``)."""
     from lanmsff_edge.bench.rounding import RoundingAnalysis
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
     from lanmsff_edge.tflite_graph import read_tflite
     from lanmsff_edge.tflite_slice import single_op_model
 
@@ -129,9 +129,9 @@ def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=R
         if name not in KERNEL_SETS:
             raise UserError(f"--trace compares LiteRT kernel sets ({', '.join(KERNEL_SETS)}), not {name!r}")
     graph = read_tflite(data)
-    whole = {name: TFLiteModel(data, num_threads=threads, kernels=KERNEL_SETS[name], preserve_all_tensors=True)
+    whole = {name: LiteRTRuntime(data, num_threads=threads, kernels=KERNEL_SETS[name], preserve_all_tensors=True)
              for name in (a, b)}
-    plain = TFLiteModel(data, num_threads=threads, kernels=KERNEL_SETS[a])
+    plain = LiteRTRuntime(data, num_threads=threads, kernels=KERNEL_SETS[a])
     notes = [f"{name}: XNNPACK refused the model ({model.delegate_error}); traced on the builtin kernels"
              for name, model in whole.items() if model.kernels != KERNEL_SETS[name]]
     runners, records = [], []

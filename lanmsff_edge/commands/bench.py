@@ -9,12 +9,12 @@ DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
 
 
 class BackendList(click.ParamType):
-    """--backends: comma-separated parity backends (lanmsff_edge.bench.parity.BACKENDS), two or more."""
+    """--backends: comma-separated parity backends (lanmsff_edge.runtimes.parity.BACKENDS), two or more."""
 
     name = "backends"
 
     def convert(self, value, param, ctx):
-        from lanmsff_edge.bench.parity import backend_names
+        from lanmsff_edge.runtimes.parity import backend_names
         from lanmsff_edge.errors import UserError
 
         if isinstance(value, tuple):

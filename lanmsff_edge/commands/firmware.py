@@ -12,7 +12,7 @@ CORE_NAMES = list(CORES)
 def _margin(value):
     """Refuse a malformed --arena-margin at parse time (exit 2), like every other option."""
     if value is not None:
-        from lanmsff_edge.firmware_export.bundle import parse_margin
+        from lanmsff_edge.memory.fit import parse_margin
         from lanmsff_edge.errors import UserError
 
         try:

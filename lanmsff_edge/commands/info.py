@@ -19,7 +19,7 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     import json
 
     from lanmsff_edge.atomic import write_text
-    from lanmsff_edge.evaluation import resolve_model_path
+    from lanmsff_edge.artifacts.reference import resolve_model_path
 
     path = resolve_model_path(model_path) if model_path else None
     if path is not None and path.suffix == ".tflite":  # read from the flatbuffer: TensorFlow is not needed
@@ -33,9 +33,9 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     from lanmsff_edge.model import build_model, load_model, model_summary
 
     if path is not None:
-        from lanmsff_edge import pretrained
+        from lanmsff_edge.artifacts import presets
 
-        bundled = f" (bundled {model_path})" if pretrained.is_bundled_name(model_path) else ""
+        bundled = f" (bundled {model_path})" if presets.is_bundled_name(model_path) else ""
         click.echo(f"file        {path}{bundled}")  # which file a bundled name or a run folder stands for
         model = load_model(path)
     else:

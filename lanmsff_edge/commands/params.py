@@ -23,9 +23,9 @@ class FiniteFloatRange(click.FloatRange):
 
 def bundled_models():
     """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds."""
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    return ", ".join(pretrained.bundled_names()) or "none installed"
+    return ", ".join(presets.bundled_names()) or "none installed"
 
 
 def model_help(what, note=""):
@@ -41,13 +41,13 @@ class ModelPath(click.ParamType):
     name = "model"
 
     def convert(self, value, param, ctx):
-        from lanmsff_edge import pretrained
+        from lanmsff_edge.artifacts import presets
 
-        if pretrained.is_bundled_name(value):
-            if value not in pretrained.bundled_names():  # not installed, or an unknown format
+        if presets.is_bundled_name(value):
+            if value not in presets.bundled_names():  # not installed, or an unknown format
                 name, _, fmt = str(value).partition(":")
                 try:
-                    pretrained.require(name, fmt or "float")  # its error: what is bundled, how to make this one
+                    presets.require(name, fmt or "float")  # its error: what is bundled, how to make this one
                 except UserError as error:
                     self.fail(str(error), param, ctx)
             return value

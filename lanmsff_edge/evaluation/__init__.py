@@ -1,29 +1,27 @@
 """Evaluate a model on one split with the paper's metrics (IV.B), or several models and their mean (k-fold CV).
 
 ``metrics_from_predictions`` (``metrics.py``) is the pure core; every tool that measures accuracy (evaluate,
-quantize reports, bench) goes through it, whatever ran the model. ``evaluate`` wraps it for Keras models, run
-folders and ``.tflite`` files; a ``Predictor`` (images → probabilities) lets other runtimes (LiteRT, TFLite Micro)
-plug in.
+quantize reports, bench) goes through it, whatever ran the model. ``evaluate`` wraps it for any ``--model``
+reference (``artifacts``) and anything ``runtimes.open_runtime`` opens: Keras models, ``.keras``/``.tflite`` files,
+or a ``runtimes.Runtime`` (LiteRT kernels, TFLite Micro, a delegate).
 """
 import json
 from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge.artifacts.reference import resolve_model_path, run_config, run_data_defaults
 from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
                                              metrics_from_predictions, paired_comparison, row_percent,
                                              wilson_interval)
-from lanmsff_edge.evaluation.predictors import PREDICT_CHUNK, Predictor, keras_predictor, load_predictor
 from lanmsff_edge.evaluation.report import confusion_title, format_confusion, format_mean, format_report
-from lanmsff_edge.evaluation.run_folders import resolve_model_path, run_config, run_data_defaults
+from lanmsff_edge.runtimes import open_runtime, predict_faces
 
-__all__ = ["OVERALL", "PREDICT_CHUNK", "Predictor", "confusion_counts", "confusion_title", "evaluate",
-           "evaluate_many", "format_confusion", "format_mean", "format_report", "information_density",
-           "keras_predictor", "load_predictor", "mean_metrics", "metrics_from_predictions", "paired_comparison",
-           "resolve_model_path", "row_percent", "run_config", "run_data_defaults", "unseen_accuracy",
-           "wilson_interval"]
+__all__ = ["OVERALL", "confusion_counts", "confusion_title", "evaluate", "evaluate_many", "format_confusion",
+           "format_mean", "format_report", "information_density", "mean_metrics", "metrics_from_predictions",
+           "paired_comparison", "row_percent", "unseen_accuracy", "wilson_interval"]
 
 
 def _pose_tags(images):
@@ -40,7 +38,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
              verbose=False):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
-    model_or_path: Keras model, ``Predictor``, ``.keras``/``.tflite`` file or a training run folder.
+    model_or_path: Keras model, ``runtimes.Runtime``, ``.keras``/``.tflite`` file, preset or training run folder.
     dataset: a data set name (loaded with ``load_dataset``) or an already loaded ``LabeledImages``; with a run
     folder it defaults to the run's data set (and ``data``/``fold`` to the run's). KDEF needs a fold: ``fold``
     or the run's. ``pose_lists`` (RAN's files) — or ``pose_images``, their loaded images — give the accuracy on
@@ -64,28 +62,28 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
             pose_images = _load_split(dataset, data, split, fold, pose_lists, limit)
     else:
         images = dataset
-    predictor = load_predictor(model_or_path, batch_size)
-    if predictor.num_classes != images.num_classes:
-        raise UserError(f"model {model_name or predictor.name} has {predictor.num_classes} classes but data set "
+    runtime = open_runtime(model_or_path, batch_size)
+    if runtime.num_classes != images.num_classes:
+        raise UserError(f"model {model_name or runtime.source} has {runtime.num_classes} classes but data set "
                         f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
-    probs = predictor.predict(images.images) if probabilities is None else np.asarray(probabilities)
+    probs = predict_faces(runtime, images.images) if probabilities is None else np.asarray(probabilities)
     if len(probs) != len(images):
         raise ValueError(f"{len(probs)} probability rows for {len(images)} images")
     subsets = None
     if pose_images is not None and len(pose_images):
-        pose_probs = predictor.predict(pose_images.images)
+        pose_probs = predict_faces(runtime, pose_images.images)
         tags = np.asarray(pose_images.poses, dtype=object)
         subsets = {str(tag): (pose_images.labels[tags == tag], pose_probs[tags == tag])
                    for tag in dict.fromkeys(tags.tolist())}
     metrics = {
-        "model": model_name or predictor.name,
+        "model": model_name or runtime.source,
         "dataset": images.dataset,
         "split": images.split,
         "fold": fold,
         "skipped": int(images.skipped),
         **metrics_from_predictions(images.labels, probs, images.class_names,
                                    poses=None if subsets else _pose_tags(images),
-                                   params=predictor.params, subsets=subsets),
+                                   params=runtime.params, subsets=subsets),
     }
     if isinstance(unseen_vs, str):
         if not isinstance(dataset, str):

@@ -5,6 +5,7 @@ improved, and an offline memory plan embedded (``offline_plan.embed``); ``n`` = 
 ``fit(data, max_arena)`` tries ``n`` = 1, 2, … and returns the first whose measured arena (TFLM's bisection,
 plus the bundle's margin) is within the budget; when none is, the error names the smallest arena reached.
 """
+import math
 import re
 from dataclasses import dataclass
 
@@ -56,11 +57,28 @@ def variant(data, count):
                    tuple(regions))
 
 
+def parse_margin(text, minimum):
+    """``"10%"`` → 10 % of ``minimum``; ``"4096"``, ``"4KB"``/``"4K"`` → bytes. Returns the margin in bytes."""
+    value = str(text).strip().upper().replace(" ", "")
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%|B|K|KB|KIB)?", value)
+    if not match:
+        raise UserError(f"--arena-margin {text!r}: give a percentage (10%) or a byte count (4096, 8KB)")
+    number, unit = float(match.group(1)), match.group(2) or "B"
+    if unit == "%":
+        if number > 1000:
+            raise UserError(f"--arena-margin {text!r}: a percentage above 1000% is surely a mistake")
+        return math.ceil(minimum * number / 100.0)
+    return math.ceil(number * (1024 if unit in ("K", "KB", "KIB") else 1))
+
+
+def round_up(value, multiple=16):
+    """``value`` rounded up to a multiple of ``multiple`` (a bundle's arena: 16 bytes)."""
+    return -(-int(value) // multiple) * multiple
+
+
 def arena_with_margin(minimum, margin):
     """The arena a bundle would declare: ``minimum`` plus ``margin``, rounded up as export_firmware rounds it."""
-    from lanmsff_edge.firmware_export.bundle import _round_up, parse_margin
-
-    return _round_up(minimum + parse_margin(margin, minimum))
+    return round_up(minimum + parse_margin(margin, minimum))
 
 
 # With a budget and no margin asked for, a count fits when its measured arena plus this much fits; the bundle

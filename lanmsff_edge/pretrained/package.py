@@ -5,7 +5,7 @@
 
 Measures both files on the whole validation split (accuracy, per-class accuracy) and on the first
 ``--check-limit`` images (the ``check`` entry the tests re-measure), and the int8 file's kernel parity
-(``bench.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
+(``runtimes.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
 split sizes, epochs and quantization settings from the run's config.json, checkpoint and the quantize report
 (``<int8 stem>.json``), then copies the files and writes the card, each atomically. ``card_markdown`` renders a
 card for the README.
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from lanmsff_edge import pretrained
+from lanmsff_edge.artifacts import presets
 from lanmsff_edge.atomic import atomic_path, write_text
 from lanmsff_edge.errors import UserError
 
@@ -31,7 +31,7 @@ CHECK_LIMIT = 500
 
 
 def _training_summary(run):
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     checkpoint = ckpt.load(Path(run) / ckpt.CHECKPOINT_NAME)
     state = checkpoint.state
@@ -77,7 +77,9 @@ def _check_same_weights(float_metrics, report, int8_path):
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
     from lanmsff_edge.data import load_dataset
-    from lanmsff_edge.evaluation import evaluate, load_predictor, paired_comparison, run_config
+    from lanmsff_edge.artifacts.reference import run_config
+    from lanmsff_edge.evaluation import evaluate, paired_comparison
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
 
     config = run_config(Path(run) / "config.json")
     if not config:
@@ -86,7 +88,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     train = load_dataset(dataset, data, split="train", fold=config.get("fold"))  # once, for both files
     val = load_dataset(dataset, data, split="val", fold=config.get("fold"))
     paths = {"float": float_path, "int8": int8_path}
-    probabilities = {fmt: load_predictor(Path(path)).predict(val.images) for fmt, path in paths.items()}
+    probabilities = {fmt: predict_faces(open_runtime(Path(path)), val.images) for fmt, path in paths.items()}
     full = {fmt: evaluate(str(path), dataset=val, unseen_vs=train, probabilities=probabilities[fmt])
             for fmt, path in paths.items()}
     int8_vs_float = paired_comparison(val.labels, probabilities["int8"].argmax(1), probabilities["float"].argmax(1))
@@ -136,9 +138,9 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
                                 **{fmt: full[fmt]["unseen"]["accuracy"] for fmt in full}}},
         "check": {"split": "val", "limit": check_limit, "accuracy": check},
         "parity": parity,
-        "files": {"float": {"file": pretrained.model_path(name, "float").name,
+        "files": {"float": {"file": presets.model_path(name, "float").name,
                             "size_bytes": Path(float_path).stat().st_size},
-                  "int8": {"file": pretrained.model_path(name, "int8").name,
+                  "int8": {"file": presets.model_path(name, "int8").name,
                            "size_bytes": Path(int8_path).stat().st_size}},
         "reproduce": [train_command, quantize_command],
         "versions": config.get("versions", {}),
@@ -201,7 +203,7 @@ def set_parity(name, report_path, directory=None):
     report: its entry for the installed int8 file (same sha256), measured on the whole validation split."""
     import hashlib
 
-    path = pretrained.require(name, "int8", directory)
+    path = presets.require(name, "int8", directory)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     try:
         report = json.loads(Path(report_path).read_text())
@@ -210,14 +212,14 @@ def set_parity(name, report_path, directory=None):
     entry = next((e for e in report.get("models", []) if e.get("sha256") == digest), None)
     if report.get("kind") != "parity" or entry is None:
         raise UserError(f"{report_path} has no parity entry for {path.name} (sha256 {digest[:12]}…)")
-    card = pretrained.card(name, directory)
+    card = presets.card(name, directory)
     size = card.get("data", {}).get("splits", {}).get("val", {}).get("size")
     if report.get("split") != "val" or report.get("fold") or (size is not None and report.get("images") != size):
         raise UserError(f"{report_path} measured {report.get('images')} {report.get('split')} images; the card "
                         f"records the whole validation split ({size} images)")
     card["parity"] = parity_entry(report, entry, PARITY_COMMAND.format(name=name, dataset=card.get("dataset", name),
                                                                       archive=card.get("data", {}).get("archive")))
-    write_text(pretrained.card_path(name, directory), json.dumps(card, indent=2) + "\n")
+    write_text(presets.card_path(name, directory), json.dumps(card, indent=2) + "\n")
     return card
 
 
@@ -346,14 +348,14 @@ def card_markdown(card):
 def install(name, float_path, int8_path, card, directory=None):
     """Copy both files and write the card into the package folder, each atomically."""
     for fmt, source in (("float", float_path), ("int8", int8_path)):
-        with atomic_path(pretrained.model_path(name, fmt, directory)) as temporary:
+        with atomic_path(presets.model_path(name, fmt, directory)) as temporary:
             shutil.copyfile(source, temporary)
-    write_text(pretrained.card_path(name, directory), json.dumps(card, indent=2) + "\n")
+    write_text(presets.card_path(name, directory), json.dumps(card, indent=2) + "\n")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--name", required=True, choices=pretrained.NAMES)
+    parser.add_argument("--name", required=True, choices=presets.NAMES)
     parser.add_argument("--run", help="the training run folder")
     parser.add_argument("--int8", help="the int8 .tflite made from the run (quantize's OUT)")
     parser.add_argument("--data", help="the data set's archive or folder")
@@ -363,7 +365,7 @@ def main(argv=None):
     parser.add_argument("--quantize-command", help="the exact quantize command used (recorded in the card)")
     parser.add_argument("--directory", help="install there instead of the package folder")
     args = parser.parse_args(argv)
-    from lanmsff_edge.evaluation import resolve_model_path
+    from lanmsff_edge.artifacts.reference import resolve_model_path
 
     if args.parity_report:
         try:

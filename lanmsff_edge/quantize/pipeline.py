@@ -70,7 +70,7 @@ def _load_split(dataset, data, split, fold, limit, num_classes):
 
 def describe(method, data, path, reference, inputs, images, params, io, log):
     """Convert-time checks and accuracy figures of one converted variant (a report row)."""
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
     from lanmsff_edge.tflite_graph import read_tflite
 
     graph = read_tflite(data, source=str(path))
@@ -80,7 +80,7 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
         tflm = verify.require_micro(data, source=f"the {method} model")
     else:
         tflm = verify.micro_check(data, source=f"the {method} model")
-    model = TFLiteModel(data)
+    model = LiteRTRuntime(data)
     probs = model.predict(inputs)
     row = {
         "method": method,
@@ -109,7 +109,7 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
 
 def kernel_agreement(data, model, inputs, arena_bytes):
     """TFLite Micro against LiteRT on the first ``MICRO_AGREEMENT_IMAGES`` inputs (float model inputs): for an int8
-    output the parity table of ``bench.parity`` (XNNPACK, reference kernels, TFLite Micro; raw outputs, pairwise),
+    output the parity table of ``runtimes.parity`` (XNNPACK, reference kernels, TFLite Micro; raw outputs, pairwise),
     else the largest difference in output steps (``verify.micro_agreement``)."""
     count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
     if not np.issubdtype(model.output_dtype, np.integer):
@@ -117,7 +117,7 @@ def kernel_agreement(data, model, inputs, arena_bytes):
                      for kernels in ("reference", "auto")}
         return {"tflm_vs_litert_reference_max_steps": agreement["reference"],
                 "tflm_vs_litert_default_max_steps": agreement["auto"], "tflm_vs_litert_images": count}
-    from lanmsff_edge.bench import parity
+    from lanmsff_edge.runtimes import parity
 
     result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
     steps = {(pair["a"], pair["b"]): pair["max_abs_diff"] for pair in result.pairs}
@@ -142,7 +142,7 @@ def _check_options(method, io, epochs, calibration_size, out):
 def _load_float_model(model_path, dataset):
     """(model, its path, the data set, the run's config.json) — the data set is the run's unless given; the
     config is {} for a model outside a training run."""
-    from lanmsff_edge.evaluation import resolve_model_path, run_config
+    from lanmsff_edge.artifacts.reference import resolve_model_path, run_config
     from lanmsff_edge.model import load_model
 
     model_path = resolve_model_path(model_path)
@@ -189,7 +189,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
     from lanmsff_edge.calibration import DEFAULT_SIZE, model_inputs, representative_dataset
-    from lanmsff_edge.evaluation import keras_predictor, run_data_defaults
+    from lanmsff_edge.artifacts.reference import run_data_defaults
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
     from lanmsff_edge.model import model_summary
 
     log = log or (lambda message: None)
@@ -215,7 +216,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     params = model_summary(float_model)["params"]
     images = _load_split(dataset, data, split, fold, limit, num_classes)
     inputs = model_inputs(images)
-    reference = keras_predictor(float_model).predict(images.images)
+    reference = predict_faces(open_runtime(float_model), images.images)
     result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
               "split": split, "fold": fold, "limit": limit, "images": len(images), "skipped": int(images.skipped),
               "io": io,
@@ -257,7 +258,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
                         "rerun the same command with --resume to continue")
                 raise
             result["qat"] = {**tuned, "selected_on": "val", **ranges}
-            tuned = keras_predictor(qat.float_model_of(aware, float_model)).predict(images.images)
+            tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)
             result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
                                                                       images.class_names, params)
             log(f"qat      fine-tuned weights in float: accuracy "

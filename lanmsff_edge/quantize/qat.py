@@ -239,7 +239,7 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     """
     from lanmsff_edge.data import make_tf_dataset, paper_augment
     from lanmsff_edge.quantize.qat_checkpoint import QATCheckpoint
-    from lanmsff_edge.training import checkpoint as ckpt
+    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     initial_epoch = 0 if resume_from is None else resume_from.epoch
     keras.utils.set_random_seed(seed + initial_epoch)

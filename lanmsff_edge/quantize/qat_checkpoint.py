@@ -2,7 +2,7 @@
 
 A full-size LANMSFF fine-tunes on FERPlus for about 9 minutes per epoch on an idle 2-core CPU (20–30 beside a
 training), so ``quantize --resume`` continues at the next epoch instead of starting over. The file is the training
-checkpoint's format (``training/checkpoint.py``): the quantization-aware model's weights (the fake-quant ranges
+checkpoint's format (``artifacts/checkpoint.py``): the quantization-aware model's weights (the fake-quant ranges
 included), Adam's state, the best epoch's weights, the history, and the settings the fine-tuning ran with — a resume
 under other settings (another model file, learning rate, seed, data …) is refused rather than mixed. The file
 is removed once the ``.tflite`` is written.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.keras import keras
-from lanmsff_edge.training import checkpoint as ckpt
+from lanmsff_edge.artifacts import checkpoint as ckpt
 
 SUFFIX = ".qat_checkpoint.npz"
 

@@ -76,11 +76,11 @@ def _output_step(graph):
 
 
 def micro_agreement(data, inputs, arena_size, kernels="reference"):
-    """Largest difference between TFLite Micro and LiteRT (with ``kernels``, see ``TFLiteModel``) outputs over
+    """Largest difference between TFLite Micro and LiteRT (with ``kernels``, see ``LiteRTRuntime``) outputs over
     ``inputs`` (float model inputs), in output quantization steps (0 = identical)."""
-    from lanmsff_edge.runtimes.litert import TFLiteModel
+    from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
-    litert_model = TFLiteModel(data, kernels=kernels)
+    litert_model = LiteRTRuntime(data, kernels=kernels)
     graph = read_tflite(data)
     step = _output_step(graph)
     interpreter = micro.load(data, int(arena_size) + 16 * 1024)

@@ -1,7 +1,7 @@
 """LiteRT (TensorFlow Lite) on the host CPU: load a ``.tflite`` model and classify float images with it.
 
 The interpreter comes from the first package that imports: ``ai_edge_litert`` (maintained LiteRT), then
-``tflite_runtime`` (what older boards have), then ``tf.lite``; ``TFLiteModel.backend`` says which one ran.
+``tflite_runtime`` (what older boards have), then ``tf.lite``; ``LiteRTRuntime.backend`` says which one ran.
 XNNPACK is on, as LiteRT's default; when XNNPACK refuses a model (it rejects some valid int8 graphs, e.g. a
 convolution whose output range collapsed to zero in calibration) the model runs on the builtin kernels instead,
 and ``kernels`` / ``delegate_error`` say so. XNNPACK and the optimized builtin kernels round differently from
@@ -43,6 +43,19 @@ def interpreter_class(backend=None):
     raise UserError(f"no TFLite interpreter available ({wanted} not installed): pip install ai-edge-litert")
 
 
+def load_delegate(library, backend=None):
+    """A LiteRT delegate from the shared library ``library`` (``libedgetpu.so.1``), loaded by the same package as
+    ``interpreter_class`` picks (a delegate only works with its own package's interpreter); its errors pass up."""
+    Interpreter, _ = interpreter_class(backend)
+    module = importlib.import_module(Interpreter.__module__)
+    loader = getattr(module, "load_delegate", None)
+    if loader is None:  # tf.lite keeps it under experimental
+        from lanmsff_edge.keras import tf
+
+        loader = tf.lite.experimental.load_delegate
+    return loader(library)
+
+
 def quantize(values, details):
     """Float → the integer type of a tensor, with its scale / zero point (round to nearest, saturate); float
     tensors just take the values in their dtype."""
@@ -70,7 +83,7 @@ def _first_line(error, report=()):
     return lines[0] if lines else type(error).__name__
 
 
-def _start(Interpreter, content, num_threads, kernels, preserve_all_tensors=False):
+def _start(Interpreter, content, num_threads, kernels, preserve_all_tensors=False, delegates=()):
     from lanmsff_edge.runtimes.micro import captured_native_stderr
 
     options = {}
@@ -80,6 +93,8 @@ def _start(Interpreter, content, num_threads, kernels, preserve_all_tensors=Fals
                                                     resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     if preserve_all_tensors:
         options["experimental_preserve_all_tensors"] = True
+    if delegates:
+        options["experimental_delegates"] = list(delegates)
     with captured_native_stderr() as report, warnings.catch_warnings():
         # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."; "preserve_all_tensors … for debugging": asked for
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
@@ -94,17 +109,24 @@ def _start(Interpreter, content, num_threads, kernels, preserve_all_tensors=Fals
 
 
 def open_interpreter(content, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False,
-                     source="<bytes>"):
+                     source="<bytes>", delegates=()):
     """A LiteRT interpreter for flatbuffer ``content``, tensors allocated, any number of inputs and outputs:
     ``(interpreter, backend name, kernels used, delegate error)``.
 
-    ``kernels`` as for ``TFLiteModel`` ("auto" falls back to "builtin" when XNNPACK refuses the model, and the
+    ``kernels`` as for ``LiteRTRuntime`` ("auto" falls back to "builtin" when XNNPACK refuses the model, and the
     delegate error says why); ``preserve_all_tensors``: keep every intermediate tensor readable after ``invoke``
-    (``get_tensor``), at the cost of an arena that never reuses memory.
+    (``get_tensor``), at the cost of an arena that never reuses memory; ``delegates``: LiteRT delegates to run the
+    model on (``load_delegate``; the Edge TPU's), tried as given with no fallback.
     """
     if kernels not in KERNELS:
         raise UserError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
     Interpreter, backend = interpreter_class(backend)
+    if delegates:
+        try:
+            return _start(Interpreter, content, num_threads, "auto", preserve_all_tensors, delegates), backend, \
+                "delegate", None
+        except (ValueError, RuntimeError) as error:
+            raise UserError(f"cannot load {source} in LiteRT with its delegate: {_first_line(error)}") from None
     used, delegate_error = kernels, None
     if kernels == "auto":
         try:
@@ -120,17 +142,21 @@ def open_interpreter(content, num_threads=None, backend=None, kernels="auto", pr
     return interpreter, backend, used, delegate_error
 
 
-class TFLiteModel:
-    """One ``.tflite`` model in a LiteRT interpreter (single input, single output).
+class LiteRTRuntime:
+    """One ``.tflite`` model in a LiteRT interpreter (single input, single output): a ``runtimes.Runtime``.
 
     ``model``: a path or the flatbuffer bytes; ``num_threads``: interpreter threads (None: the runtime's default);
     ``kernels``: "auto" (XNNPACK, LiteRT's default, falling back to the builtin kernels when XNNPACK refuses the
     model), "builtin" (the optimized builtin kernels, no delegate) or "reference" (the reference kernels, the
     same integer arithmetic as TFLite Micro's: bit-exact with a microcontroller, slow); ``backend``: force one of
-    ``BACKENDS``; ``preserve_all_tensors``: every intermediate stays readable after a run (``tensor``).
+    ``BACKENDS``; ``preserve_all_tensors``: every intermediate stays readable after a run (``tensor``);
+    ``delegates``: run on these LiteRT delegates (the Edge TPU's: ``runtimes.edgetpu``).
     """
 
-    def __init__(self, model, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False):
+    params = None  # a flatbuffer's parameter count is the graph's (``tflite_graph.tflite_params``), not the runtime's
+
+    def __init__(self, model, num_threads=None, backend=None, kernels="auto", preserve_all_tensors=False,
+                 delegates=()):
         if isinstance(model, (bytes, bytearray, memoryview)):
             content, self.source = bytes(model), "<bytes>"
         else:
@@ -139,7 +165,7 @@ class TFLiteModel:
                 raise UserError(f"model file not found: {path}")
             content, self.source = path.read_bytes(), str(path)
         self.interpreter, self.backend, self.kernels, self.delegate_error = open_interpreter(
-            content, num_threads, backend, kernels, preserve_all_tensors, self.source)
+            content, num_threads, backend, kernels, preserve_all_tensors, self.source, delegates)
         self.size_bytes = len(content)
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
@@ -216,12 +242,3 @@ class TFLiteModel:
         if not outputs:
             return np.zeros((0, self.num_classes), np.float32)
         return np.concatenate(outputs).reshape(len(x), -1)
-
-
-def load_predictor(path, num_threads=None):
-    """An ``evaluation.Predictor`` over a ``.tflite`` file: uint8 faces (N×64×64) → probabilities (N×C)."""
-    from lanmsff_edge.data.common import to_model_input
-    from lanmsff_edge.evaluation import Predictor
-
-    model = TFLiteModel(path, num_threads=num_threads)
-    return Predictor(lambda images: model.predict(to_model_input(images)), model.num_classes, None, str(path))

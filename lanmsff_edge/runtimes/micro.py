@@ -366,3 +366,40 @@ def run(model, inputs, arena_size=None):
     except MicroAllocationError as error:
         raise UserError(f"TFLite Micro could not allocate the model in {arena_size} bytes: {error}") from None
     return invoke(interpreter, inputs)
+
+
+class MicroRuntime:
+    """One ``.tflite`` model in TFLite Micro on the host (its reference kernels), as a ``runtimes.Runtime``:
+    float model inputs are quantized with the input tensor's scale and zero point, one image per invoke, and integer
+    outputs dequantized, as ``litert.LiteRTRuntime`` does. ``arena_size``: the measured minimum plus 16 KB when not
+    given."""
+
+    backend = "tflite_micro"
+    params = None
+
+    def __init__(self, model, arena_size=None):
+        from lanmsff_edge.runtimes.parity import quantize_for
+
+        data = _bytes(model)
+        self.source = "<bytes>" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
+        graph = _graph(data)
+        self.input_tensor, self.output_tensor = graph.inputs[0], graph.outputs[0]
+        self.num_classes = int(self.output_tensor.shape[-1])
+        self.arena_size = find_arena_size(data) + 16 * 1024 if arena_size is None else int(arena_size)
+        try:
+            self.interpreter = load(data, self.arena_size)
+        except MicroAllocationError as error:
+            raise UserError(f"TFLite Micro could not allocate {self.source} in {self.arena_size} bytes: "
+                            f"{error}") from None
+        self._quantize = quantize_for
+
+    def predict(self, x):
+        outputs = [invoke(self.interpreter, self._quantize(self.input_tensor, image[None]))[0]
+                   for image in np.asarray(x, np.float32)]
+        if not outputs:
+            return np.zeros((0, self.num_classes), np.float32)
+        y = np.stack([np.asarray(o).reshape(-1) for o in outputs])
+        tensor = self.output_tensor
+        if not tensor.quantized:
+            return y.astype(np.float32)
+        return ((y.astype(np.float32) - tensor.zero_point) * tensor.scale).astype(np.float32)

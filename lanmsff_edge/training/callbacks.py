@@ -10,7 +10,7 @@ import math
 from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.keras import keras
 from lanmsff_edge.plots import save_training_curves_png
-from lanmsff_edge.training import checkpoint as ckpt
+from lanmsff_edge.artifacts import checkpoint as ckpt
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 CURVES_NAME = "history.png"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.training import checkpoint as ckpt
+from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import config as cfg
 
 METRICS_NAME = "metrics.json"

@@ -22,7 +22,6 @@ from typing import Callable
 
 import numpy as np
 
-from lanmsff_edge.bench.mcu import output_parity
 from lanmsff_edge.errors import UserError
 
 DEFAULT_BACKENDS = ("xnnpack", "reference", "tflm")
@@ -41,6 +40,25 @@ class Backend:
 
 
 BACKENDS = {}
+
+
+def quantize_for(tensor, x):
+    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``)."""
+    if not tensor.quantized:
+        return np.asarray(x, dtype=np.float32)
+    info = np.iinfo(np.dtype(tensor.dtype))
+    return np.clip(np.round(x / tensor.scale) + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
+
+
+def output_parity(tflm_outputs, litert_outputs, output_tensor):
+    """Max |TFLM − LiteRT| (in quantization steps for an integer output, in output units for float) and the
+    fraction of inputs whose top-1 class agrees."""
+    a = np.stack([np.asarray(o).reshape(-1) for o in tflm_outputs])
+    b = np.stack([np.asarray(o).reshape(-1) for o in litert_outputs])
+    difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    unit = "quantization steps" if output_tensor.quantized else "output units"
+    return {"images": int(len(a)), "max_abs_diff": float(difference.max()), "unit": unit,
+            "top1_agreement": float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))}
 
 
 def register_backend(name, description, start):
@@ -64,9 +82,9 @@ def backend_names(text):
 
 def _litert(kernels):
     def start(data, threads):
-        from lanmsff_edge.runtimes.litert import TFLiteModel
+        from lanmsff_edge.runtimes.litert import LiteRTRuntime
 
-        model = TFLiteModel(data, num_threads=threads, kernels=kernels)
+        model = LiteRTRuntime(data, num_threads=threads, kernels=kernels)
         if model.kernels != kernels:
             raise BackendError(f"XNNPACK refused the model ({model.delegate_error})")
         return model.invoke_raw
@@ -178,10 +196,8 @@ def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1, progress=None):
 
 
 def raw_inputs(model, images):
-    """uint8 faces → one raw input per face for a ``bench.models.TFLiteBenchModel`` (prepared for its input as
+    """uint8 faces → one raw input per face for a tflite ``bench.models.BenchModel`` (prepared for its input as
     the bench prepares them, then quantized with the input tensor's scale and zero point)."""
-    from lanmsff_edge.bench.mcu import quantize_for
-
     tensor = model.graph.inputs[0]
     batch = quantize_for(tensor, model.inputs(images))
     return [batch[i:i + 1].reshape(tensor.shape) for i in range(len(batch))]

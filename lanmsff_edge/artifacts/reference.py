@@ -1,32 +1,31 @@
-"""What a ``--model`` path means: a model file, or a training run folder (its model.keras, or an unfinished
-run's best weights so far), and the run's config.json with the data it trained on."""
+"""What a ``--model`` value names: a model file, a preset (``ferplus``, ``ferplus:int8``) or a training run folder
+(its model.keras, or an unfinished run's best weights so far), and the config of the run it came from."""
 import json
 import sys
 from pathlib import Path
 
+from lanmsff_edge.artifacts import presets
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.text import read_text
 
 
 def resolve_model_path(path, bundled_format="float"):
-    """A model file, a bundled model name (``ferplus`` → its ``bundled_format`` file; ``ferplus:int8``), or a run
+    """A model file, a preset name (``ferplus`` → its ``bundled_format`` file; ``ferplus:int8``), or a run
     folder (→ its model.keras; an unfinished run's best weights so far → best.keras, with a note on stderr).
     Missing → ``UserError``."""
-    from lanmsff_edge import pretrained
-
-    bundled = pretrained.resolve(path, bundled_format)
+    bundled = presets.resolve(path, bundled_format)
     if bundled is not None:
         return bundled
     path = Path(path)
     if path.is_dir():
-        candidate = path / "model.keras"
+        from lanmsff_edge.artifacts import run_folder
+
+        candidate = path / run_folder.MODEL_NAME
         if candidate.exists():
             return candidate
-        if not (path / "checkpoint.npz").exists():
+        if not run_folder.is_unfinished(path):
             raise UserError(f"{path} is a folder without model.keras or checkpoint.npz (not a training run?)")
-        from lanmsff_edge.training.best import best_so_far
-
-        candidate, best_epoch, epochs = best_so_far(path)
+        candidate, best_epoch, epochs = run_folder.best_so_far(path)
         print(f"note: {path} is an unfinished training run: using its best weights so far (epoch {best_epoch} of "
               f"{epochs}), {candidate}", file=sys.stderr)
         return candidate
@@ -36,10 +35,8 @@ def resolve_model_path(path, bundled_format="float"):
 
 
 def run_config(model_path):
-    """The config.json of the training run a model file belongs to (a bundled model's: from its card), or {}."""
-    from lanmsff_edge import pretrained
-
-    bundled = pretrained.bundled_config(model_path)
+    """The config.json of the training run a model file belongs to (a preset's: from its card), or {}."""
+    bundled = presets.bundled_config(model_path)
     if bundled is not None:
         return bundled
     config = Path(model_path).parent / "config.json"

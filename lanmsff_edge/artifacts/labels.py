@@ -86,9 +86,9 @@ def _sidecars(model_path):
 
 
 def _card_labels(model_path):
-    from lanmsff_edge import pretrained
+    from lanmsff_edge.artifacts import presets
 
-    bundled = pretrained.bundled_config(model_path)
+    bundled = presets.bundled_config(model_path)
     return [] if bundled is None else [(bundled["class_names"], "the bundled model's card", True)]
 
 

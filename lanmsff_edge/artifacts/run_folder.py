@@ -2,14 +2,35 @@
 
 A run writes ``model.keras`` only when it ends; until then ``best.keras`` is made on demand from the checkpoint's
 best weights (lowest validation loss so far), so a long run can be evaluated, quantized or benchmarked while it
-trains. It is rebuilt whenever the checkpoint is newer.
+trains. It is rebuilt whenever the checkpoint is newer. Read from the run's files (``checkpoint.npz``,
+``config.json``) alone: the artifacts layer never imports training.
 """
+import json
 from pathlib import Path
 
-from lanmsff_edge.training import checkpoint as ckpt
-from lanmsff_edge.training import config as cfg
+from lanmsff_edge.artifacts import checkpoint as ckpt
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.text import read_text
 
 BEST_NAME = "best.keras"
+MODEL_NAME = "model.keras"
+CONFIG_NAME = "config.json"
+
+
+def is_unfinished(out):
+    """True when ``out`` holds a training checkpoint (a run that has not written model.keras yet)."""
+    return (Path(out) / ckpt.CHECKPOINT_NAME).exists()
+
+
+def read_config(out):
+    """The run's config.json; a missing or broken one is a ``UserError``."""
+    path = Path(out) / CONFIG_NAME
+    try:
+        return json.loads(read_text(path))
+    except FileNotFoundError:
+        raise UserError(f"{out} is not a training run (no {CONFIG_NAME})") from None
+    except ValueError as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
 
 
 def best_so_far(out):
@@ -21,7 +42,7 @@ def best_so_far(out):
     checkpoint = ckpt.load(checkpoint_path)
     if path.exists() and path.stat().st_mtime >= checkpoint_path.stat().st_mtime:
         return path, checkpoint.best_epoch, checkpoint.epoch
-    saved = cfg.read(out)
+    saved = read_config(out)
     options = saved["options"]
     model = build_model(int(saved["num_classes"]), width=options["width"], massatt=options["massatt"],
                         pwfs=options["pwfs"], massatt_form=options["massatt_form"])
