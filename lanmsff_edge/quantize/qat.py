@@ -9,19 +9,13 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 - ``PWFS`` (SPLIT, MINIMUM ×2, ADD ×2, SUB, MUL): trained as ``QuantizedPWFS``, the same computation with
   fake-quant after each ADD and the SUB (MINIMUM keeps its input scale), and the output quantized by its config.
 """
-from unittest import mock
-
 import numpy as np
 
 from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
-from tensorflow_model_optimization.python.core.keras.utils import smart_cond  # noqa: E402
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops  # noqa: E402
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
-    default_8bit_quantize_configs as _configs)
-from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer  # noqa: E402
 
+from lanmsff_edge import tf_private  # noqa: E402
 from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
 from lanmsff_edge.quantize.converter import MIN_RANGE  # noqa: E402
 from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
@@ -52,9 +46,9 @@ class QuantizedPWFS(PWFS):
 
     def _fake_quant(self, x, stage, training):
         weights = self._ranges[stage]
-        return smart_cond(training,
-                          lambda: self._quantizer(x, True, weights=weights),
-                          lambda: self._quantizer(x, False, weights=weights))
+        return tf_private.smart_cond(training,
+                                     lambda: self._quantizer(x, True, weights=weights),
+                                     lambda: self._quantizer(x, False, weights=weights))
 
     def call(self, inputs, training=None):
         if training is None:
@@ -69,9 +63,9 @@ class QuantizedPWFS(PWFS):
 def _quantize_config_for(layer):
     """The QuantizeConfig of a layer the default registry does not cover, or None for registry layers."""
     if isinstance(layer, (ChannelShuffle, ChannelSplit)):
-        return _configs.NoOpQuantizeConfig()
+        return tf_private.noop_quantize_config()
     if isinstance(layer, (ChannelMean, PWFS, keras.layers.Multiply)):
-        return _configs.Default8BitOutputQuantizeConfig()
+        return tf_private.output_quantize_config()
     return None
 
 
@@ -89,8 +83,7 @@ def _annotate(layer):
 def quantize_scope():
     """The scope tfmot needs to rebuild (clone, load) a quantization-aware LANMSFF."""
     return _tfmot_keras.quantize_scope({**CUSTOM_OBJECTS, "QuantizedPWFS": QuantizedPWFS,
-                                        "NoOpQuantizeConfig": _configs.NoOpQuantizeConfig,
-                                        "Default8BitOutputQuantizeConfig": _configs.Default8BitOutputQuantizeConfig})
+                                        **tf_private.quantize_config_classes()})
 
 
 def quantize_aware_model(model):
@@ -113,7 +106,8 @@ def set_input_range(qat_model, low=0.0, high=1.0):
     The int8 input then has scale 1/255 and zero point -128: a device feeds ``round(255·x) − 128``, exactly the
     min-max-normalised pixel, with no rounding loss on the way in.
     """
-    layer = next(layer for layer in qat_model.layers if isinstance(layer, QuantizeLayer))
+    quantize_layer = tf_private.quantize_layer_class()
+    layer = next(layer for layer in qat_model.layers if isinstance(layer, quantize_layer))
     for variable in layer.weights:
         name = variable.name.split("/")[-1].split(":")[0]
         if name.endswith("_min"):
@@ -138,22 +132,24 @@ def calibrate_ranges(qat_model, inputs, batch_size=32):
     _freeze_batch_norm(qat_model)
     qat_model(inputs[:batch_size], training=True)  # LastValueQuantizer: weight ranges from the weights
     seen = set()
-    fake_quant = quant_ops.MovingAvgQuantize
 
-    def observe(inputs, min_var, max_var, per_channel=False, is_training=False, num_bits=8, narrow_range=False,
-                **unused):
-        axes = tuple(range(len(inputs.shape) - 1)) if per_channel else None
-        low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)  # TFLite ranges always contain 0
-        high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
-        if min_var.ref() in seen:
-            low, high = tf.minimum(min_var, low), tf.maximum(max_var, high)
-        seen.add(min_var.ref())
-        min_var.assign(low)
-        max_var.assign(high)
-        return fake_quant(inputs, min_var, max_var, per_channel=per_channel, is_training=False, num_bits=num_bits,
-                          narrow_range=narrow_range)
+    def observer(fake_quant):
+        def observe(inputs, min_var, max_var, per_channel=False, is_training=False, num_bits=8, narrow_range=False,
+                    **unused):
+            axes = tuple(range(len(inputs.shape) - 1)) if per_channel else None
+            low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)  # TFLite ranges always contain 0
+            high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
+            if min_var.ref() in seen:
+                low, high = tf.minimum(min_var, low), tf.maximum(max_var, high)
+            seen.add(min_var.ref())
+            min_var.assign(low)
+            max_var.assign(high)
+            return fake_quant(inputs, min_var, max_var, per_channel=per_channel, is_training=False,
+                              num_bits=num_bits, narrow_range=narrow_range)
 
-    with mock.patch.object(quant_ops, "MovingAvgQuantize", observe):
+        return observe
+
+    with tf_private.moving_average_quantize(observer):
         for start in range(0, len(inputs), batch_size):
             qat_model(inputs[start:start + batch_size], training=False)
     widened = []
