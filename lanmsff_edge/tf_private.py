@@ -26,6 +26,8 @@ PRIVATE = {
     "QuantizeLayer": (f"{_TFMOT}.quantization.keras.quantize_layer", "QuantizeLayer"),
     # TFLite's second PTQ step (quantize a calibrated flatbuffer), as its QuantizationDebugger runs it
     "mlir_quantize": ("tensorflow.lite.python.convert", "mlir_quantize"),
+    # read / write a .tflite as Python objects (widening calibrated ranges)
+    "flatbuffer_utils": ("tensorflow.lite.tools", "flatbuffer_utils"),
 }
 # attributes of public objects: TFLiteConverter's calibrate-only switch, the interpreter's per-op listing
 CALIBRATE_ONLY = "_experimental_calibrate_only"

@@ -16,7 +16,8 @@ def test_every_private_name_still_resolves(name):
         found = tf_private.private(name)
     except tf_private.PrivateAPIMoved as error:
         pytest.fail(f"private API {name!r} moved: {error}")
-    assert found is not None and (callable(found) or hasattr(found, "MovingAvgQuantize")), (module, attribute)
+    assert found is not None and (callable(found) or hasattr(found, "MovingAvgQuantize")
+                                  or hasattr(found, "convert_bytearray_to_object")), (module, attribute)
 
 
 def test_the_configs_and_the_input_layer_are_what_tfmot_builds_with():
@@ -90,3 +91,21 @@ def test_the_interpreter_still_lists_its_ops():
     details = tf_private.ops_details(interpreter)
     assert details is not None, f"the {backend} interpreter has no _get_ops_details: bench trace cannot see delegation"
     assert {"FULLY_CONNECTED"} <= {node["op_name"] for node in details}
+
+
+def test_no_library_module_but_tf_private_uses_private_api_or_mock():
+    """Private names go through tf_private (so the tests above see them all); library code never patches."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    forbidden = ("tensorflow_model_optimization.python", "tensorflow.python", "tensorflow.lite.python",
+                 "tensorflow.lite.tools", "keras.src", "unittest.mock", "import mock", "mock.patch",
+                 tf_private.CALIBRATE_ONLY, tf_private.OPS_DETAILS)
+    found = []
+    for folder in ("lanmsff_edge", "calibration", "firmware_export"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path.name == "tf_private.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            found += [f"{path.relative_to(root)}: {name}" for name in forbidden if name in text]
+    assert not found, "private TF/tfmot API or mock outside lanmsff_edge/tf_private.py: " + "; ".join(found)

@@ -64,8 +64,9 @@ def make_converter(model, method, representative=None, io="int8"):
 def widen_ranges(calibrated, min_range=MIN_RANGE):
     """A calibrated float flatbuffer (min/max per tensor) with every range narrower than ``min_range`` widened
     to it. Returns ``(flatbuffer, names of the widened tensors)``."""
-    from tensorflow.lite.tools import flatbuffer_utils
+    from lanmsff_edge.tf_private import private
 
+    flatbuffer_utils = private("flatbuffer_utils")
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     widened = []
     for subgraph in model.subgraphs:
