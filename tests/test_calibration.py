@@ -126,6 +126,27 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path, monkeypatch):
     assert np.load(path)["images"].shape == (6, 64, 64)
 
 
+def test_calibration_samples_are_entries_of_the_one_image_cache(tmp_path, monkeypatch):
+    """Same layout and fingerprint as the decoded splits: data/cache reads the sample back, a rewritten data file
+    makes a new entry and removes the stale one."""
+    import os
+
+    from lanmsff_edge.data import cache
+
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    source = tmp_path / "toy.csv"
+    source.write_text("stand-in for a data file")
+    images = labeled(np.arange(30) % 3, poses=["0"] * 29 + [None])
+    sample, path = load_sample("toy", source, "train", size=30, directory=tmp_path / "c", images=images)
+    stored = cache.load(path)
+    assert stored.names == sample.names and np.array_equal(stored.images, sample.images)
+    assert stored.poses.tolist() == sample.poses.tolist() and None in stored.poses.tolist()
+    assert path.name.startswith("toy-train-n30-seed0-")
+    os.utime(source, ns=(source.stat().st_mtime_ns + 10**9,) * 2)  # the data file changed
+    _, newer = load_sample("toy", source, "train", size=30, directory=tmp_path / "c", images=images)
+    assert newer != path and newer.exists() and not path.exists()
+
+
 def test_activation_ranges_match_numpy():
     from lanmsff_edge.calibration import activation_ranges
     from lanmsff_edge.keras import keras

@@ -272,3 +272,193 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert summary["replicas"] == 2 and summary["epochs_run"] == 1
     assert json.loads((out / "config.json").read_text())["strategy"] == {"name": "mirrored", "replicas": 2}
     assert (out / "model.keras").exists() and (out / "checkpoint.npz").exists()
+
+
+MULTIWORKER = textwrap.dedent("""
+    import hashlib, json, sys
+    from lanmsff_edge.keras import keras
+    from lanmsff_edge import train
+
+    out, report, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
+    epochs = []
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs.append(epoch + 1)
+
+        def on_train_end(self, logs=None):  # every worker reads the weights: a read can be a collective
+            digest = hashlib.sha256()
+            for weight in self.model.get_weights():
+                digest.update(weight.tobytes())
+            with open(report, "w") as handle:
+                json.dump({"weights": digest.hexdigest(), "epochs": epochs}, handle)
+
+    if resume:
+        metrics = train(out=out, resume=True, epochs=2, callbacks=[Report()], threads=1, verbose=0)
+    else:
+        metrics = train("synthetic", out=out, epochs=1, limit=32, batch_size=16, width=0.25, augment="none",
+                        strategy="multiworker", callbacks=[Report()], threads=1, verbose=0)
+    print("RESULT", json.dumps(metrics["training"]))
+""")
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for handle in sockets:
+            handle.bind(("127.0.0.1", 0))
+        return [handle.getsockname()[1] for handle in sockets]
+    finally:
+        for handle in sockets:
+            handle.close()
+
+
+def _two_workers(folders, reports, stage, scratch, timeout=300):
+    """Worker 0 (the chief) and worker 1 on 127.0.0.1, one process each, the run in ``folders[i]``; both are
+    killed when the pair is not done within ``timeout`` seconds."""
+    import os
+
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    workers = []
+    for index in (0, 1):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TMPDIR=str(scratch[index]), CUDA_VISIBLE_DEVICES="")
+        workers.append(subprocess.Popen([sys.executable, "-c", MULTIWORKER, str(folders[index]), str(reports[index]),
+                                         stage], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=timeout)[0])
+    except subprocess.TimeoutExpired:
+        for worker in workers:
+            worker.kill()
+        pytest.fail(f"two-worker {stage} run did not finish within {timeout} s")
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+    return [json.loads(output.split("RESULT", 1)[1]) for output in outputs], outputs
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_train_one_model_and_resume(tmp_path):
+    """MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 (TF_CONFIG): both end with the same
+    weights, only the chief (worker 0) writes the run folder, and the run resumes at its next epoch. The other
+    worker's folder stands for the same run folder on a second machine: a copy of the chief's, never written."""
+    import shutil
+
+    from lanmsff_edge.artifacts import checkpoint as ckpt
+
+    chief, other = tmp_path / "chief" / "run", tmp_path / "other" / "run"
+    reports = [tmp_path / "report0.json", tmp_path / "report1.json"]
+    scratch = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    for folder in scratch:
+        folder.mkdir()
+
+    summaries, outputs = _two_workers([chief, other], reports, "fresh", scratch)
+    assert all("multiworker: 2 workers from TF_CONFIG" in output for output in outputs), outputs[0][-2000:]
+    first = [json.loads(report.read_text()) for report in reports]
+    assert first[0]["weights"] == first[1]["weights"] and first[0]["epochs"] == first[1]["epochs"] == [1]
+    assert [summary["replicas"] for summary in summaries] == [2, 2]
+    assert {p.name for p in chief.iterdir()} >= {"config.json", "checkpoint.npz", "history.csv", "model.keras",
+                                                 "metrics.json"}
+    assert json.loads((chief / "config.json").read_text())["strategy"] == {"name": "multiworker", "replicas": 2}
+    assert not other.exists()  # the non-chief wrote nothing of the run ...
+    assert not list(scratch[1].iterdir())  # ... and removed what it had to write somewhere
+    assert ckpt.load(chief / "checkpoint.npz").epoch == 1
+
+    shutil.copytree(chief, other)  # the second machine gets the run folder (as a shared disk would give it)
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    summaries, outputs = _two_workers([chief, other], reports, "resume", scratch)
+    second = [json.loads(report.read_text()) for report in reports]
+    assert second[0]["weights"] == second[1]["weights"] != first[0]["weights"]
+    assert second[0]["epochs"] == second[1]["epochs"] == [2]  # epoch 1 was not trained again
+    resumed = ckpt.load(chief / "checkpoint.npz")
+    assert resumed.epoch == 2 and [row["epoch"] for row in resumed.state["history"]] == [1, 2]
+    assert [summary["epochs_run"] for summary in summaries] == [2, 2]
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before  # still untouched by the non-chief
+
+
+def test_a_checkpoint_in_the_format_of_runs_already_on_disk_resumes_exactly(tmp_path):
+    """A run folder as the code before the fit engine wrote it (checkpoint.npz format 1, written here with plain
+    numpy, key by key, as training_runs/fer2013 holds it): the resumed run continues its optimizer (iteration
+    count, learning rate), its plateau / early-stopping counters, its best weights and its history rows."""
+    from lanmsff_edge import train
+    from lanmsff_edge.data import load_dataset
+    from lanmsff_edge.model import build_model
+    from lanmsff_edge.artifacts import checkpoint as ckpt
+
+    classes = list(load_dataset("synthetic", limit=32).class_names)
+    model = build_model(len(classes), width=0.25)
+    model.compile(keras().optimizers.Adam(1e-3), "categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(100)
+    weights = model.get_weights()
+    best = [w + 0.5 for w in weights]
+    row = {"epoch": 1, "loss": 2.5, "accuracy": 0.125, "val_loss": 2.25, "val_accuracy": 0.25, "lr": 0.0001}
+    state = {"epoch": 1, "seed": 0, "history": [row],
+             "plateau": {"best": 0.0, "wait": 3, "cooldown_counter": 0},  # val_loss 0: nothing can beat it
+             "early_stopping": {"best": 0.0, "wait": 3, "best_epoch": 0, "stopped_epoch": 0},
+             "stopped_early": False, "learning_rate": 1e-4, "format": 1}
+    out = tmp_path / "run"
+    out.mkdir()
+    arrays = {"state": np.array(json.dumps(state)),
+              "optimizer_variable_names": np.array(json.dumps([v.name for v in model.optimizer.variables]))}
+    arrays.update({f"weight_{i}": w for i, w in enumerate(weights)})
+    arrays.update({f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
+    arrays.update({f"best_{i}": w for i, w in enumerate(best)})
+    np.savez(out / "checkpoint.npz", **arrays)
+    options = {"dataset": "synthetic", "data": None, "epochs": 1, "batch_size": 16, "seed": 0, "width": 0.25,
+               "massatt": True, "pwfs": True, "massatt_form": "code", "fold": None, "strategy": "default",
+               "augment": "none", "limit": 32, "learning_rate": 0.001, "bn_recalibration": True}
+    (out / "config.json").write_text(json.dumps({"options": options, "class_names": classes}))
+    (out / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr\n1,2.5,0.125,2.25,0.25,0.0001\n")
+
+    record = {}
+    train(out=out, resume=True, epochs=2, callbacks=[iterations_at_train_begin(record)], verbose=0)
+    assert record == {"iterations": 100, "learning_rate": pytest.approx(1e-4)}
+    final = ckpt.load(out / "checkpoint.npz")
+    assert final.epoch == 2 and final.state["history"][0] == row and final.state["history"][1]["epoch"] == 2
+    assert final.state["plateau"]["wait"] == 4 and final.state["early_stopping"]["wait"] == 4
+    assert final.state["early_stopping"]["best"] == 0.0 and final.best_epoch == 1
+    assert final.state["learning_rate"] == pytest.approx(1e-4)
+    iteration = final.optimizer_names.index(next(n for n in final.optimizer_names if n.startswith("iteration")))
+    assert int(final.optimizer_values[iteration]) == 102  # 32 images, batch 16: two more steps
+    assert all(np.array_equal(a, b) for a, b in zip(final.best(), best))  # epoch 1's best weights are still best
+    with open(out / "history.csv") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [1, 2]
+
+
+def test_history_is_rows_and_old_qat_checkpoints_with_lists_still_resume(tmp_path):
+    from lanmsff_edge.quantize.qat_checkpoint import open_for
+    from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.training import engine, history
+
+    columns = {"loss": [1.5, 1.25], "accuracy": [0.5, 0.625], "val_loss": [1.75, 1.5], "val_accuracy": [0.4, 0.45]}
+    settings = {"model_weights_sha256": "abc", "seed": 0}
+    path = tmp_path / "q.qat_checkpoint.npz"  # as QAT checkpoints were written before: a dict of lists
+    ckpt.save(ckpt.Checkpoint(state={"epoch": 2, "history": columns, "settings": settings, "best": 0.45,
+                                     "best_epoch": 2}, weights=[np.zeros(2)], optimizer_names=[],
+                              optimizer_values=[]), path)
+    loaded = open_for(path, True, settings, epochs=3)
+    assert loaded.best_epoch == 2
+    initial_epoch, state = engine.start(loaded, 7, {"settings": settings})
+    assert initial_epoch == 2 and [row["epoch"] for row in state["history"]] == [1, 2]
+    assert state["history"][1] == {"epoch": 2, "loss": 1.25, "accuracy": 0.625, "val_loss": 1.5, "val_accuracy": 0.45}
+    assert history.columns(state["history"]) == columns  # the quantize report's view is unchanged
+    assert history.row(0, {"loss": np.float32(0.5), "lr": np.float32(1e-3)}) == {"epoch": 1, "loss": 0.5,
+                                                                                  "lr": 0.001}
+    keep = engine.KeepBest()
+    keep.restore(state, ["best weights"])
+    assert keep.get_state() == {"best": 0.45, "best_epoch": 2} and keep.best_weights == ["best weights"]
+    assert engine.KeepBest().get_state() == {"best": None, "best_epoch": None}
+
+
+def test_the_augmentation_choice_is_checked_in_one_place():
+    from lanmsff_edge.training import config as cfg
+    from lanmsff_edge.training.settings import changed_settings
+
+    with pytest.raises(UserError, match="unknown augmentation 'mixup': choose one of online, paper, none"):
+        cfg.resolve({"dataset": "synthetic", "augment": "mixup"})
+    assert changed_settings({"a": 1, "b": "x", "c": None}, {"a": 1.0, "b": "y", "c": 3}, ["a", "b", "c"]) == [
+        ("b", "x", "y"), ("c", None, 3)]

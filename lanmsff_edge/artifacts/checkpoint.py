@@ -42,7 +42,10 @@ class Checkpoint:
 
     @property
     def best_epoch(self):
-        """1-based epoch of the best weights (lowest val loss); the last epoch when none is recorded."""
+        """1-based epoch of the best weights: early stopping's (lowest val loss, kept 0-based) in a training
+        checkpoint, ``best_epoch`` (1-based) in a QAT one; the last epoch when none is recorded."""
+        if "early_stopping" not in self.state and self.state.get("best_epoch") is not None:
+            return int(self.state["best_epoch"])
         return int(self.state.get("early_stopping", {}).get("best_epoch", self.epoch - 1)) + 1
 
 

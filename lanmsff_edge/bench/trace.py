@@ -31,10 +31,13 @@ ROUNDING_IMAGES = 8
 
 def _delegated(interpreter):
     """True when a delegate (XNNPACK) took the op of a one-op interpreter, None when the runtime cannot say."""
+    from lanmsff_edge.tf_private import ops_details
+
     try:
-        return any(node["op_name"] == "DELEGATE" for node in interpreter._get_ops_details())
-    except Exception:  # a private API of the TFLite interpreter, absent from some builds
+        details = ops_details(interpreter)
+    except Exception:  # a private API of the TFLite interpreter (see tf_private), absent from some builds
         return None
+    return None if details is None else any(node["op_name"] == "DELEGATE" for node in details)
 
 
 def _gain(op, graph):

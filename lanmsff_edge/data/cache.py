@@ -1,6 +1,8 @@
-"""Decoded splits cached as .npz under ``$LANMSFF_CACHE`` (default ``~/.cache/lanmsff-edge``).
+"""The one image cache: ``LabeledImages`` as .npz, under ``$LANMSFF_CACHE`` (default ``~/.cache/lanmsff-edge``).
 
-Decoding ~30k PNGs from a .tar.gz takes seconds to minutes; the uint8 result loads in a fraction of a second.
+Two kinds of entry share its layout, fingerprint and code: decoded splits (decoding ~30k PNGs from a .tar.gz takes
+seconds to minutes; the uint8 result loads in a fraction of a second), and calibration samples
+(``calibration/cache.py``, in a ``calibration/`` folder of their own).
 The key is the source's resolved path with its size and modification time (plus the label files beside a CSV;
 for a directory: the modification times of its folders down to three levels and the sizes/times of the label
 files there — enough to notice added, removed or relabelled files; an image rewritten in place under the same name
@@ -30,7 +32,9 @@ def cache_dir():
 
 
 def fingerprint(path, depth=3):
-    """What must change for a cached decode of ``path`` to be stale."""
+    """What must change for a cached decode of ``path`` to be stale (None: no source, a generated set)."""
+    if path is None:
+        return None
     path = Path(path).resolve()
     stat = path.stat()
     parts = [str(path), stat.st_size if path.is_file() else 0, stat.st_mtime_ns]
@@ -59,11 +63,15 @@ def fingerprint(path, depth=3):
     return parts
 
 
-def entry_path(dataset, split, path, params):
-    path_key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:10]
+def entry_path(dataset, split, path, params, folder=None, tag=""):
+    """Where the entry of ``dataset``/``split`` from source ``path`` with ``params`` lives: in ``folder``
+    (default ``cache_dir()``), named ``<dataset>-<split><tag>-<source>-<digest>.npz`` (``tag``: what a reader
+    of the folder should see, e.g. ``-n500-seed0``)."""
+    source = "none" if path is None else str(Path(path).resolve())
+    path_key = hashlib.sha256(source.encode()).hexdigest()[:10]
     key = json.dumps([FORMAT_VERSION, dataset, split, fingerprint(path), params], sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_dir() / f"{dataset}-{split}-{path_key}-{digest}.npz"
+    return Path(cache_dir() if folder is None else folder) / f"{dataset}-{split}{tag}-{path_key}-{digest}.npz"
 
 
 def load(entry):
@@ -80,7 +88,8 @@ def load(entry):
                 images=stored["images"],
                 labels=stored["labels"].astype(np.int64),
                 names=[str(name) for name in stored["names"]],
-                poses=stored["poses"].astype(object) if has_poses else None,
+                poses=np.array([pose or None for pose in stored["poses"].tolist()], dtype=object)
+                if has_poses else None,
                 skipped=int(stored["skipped"]),
                 skipped_names=[str(name) for name in stored["skipped_names"]],
             )
@@ -89,7 +98,8 @@ def load(entry):
 
 
 def store(entry, images: LabeledImages):
-    """Write ``images`` to ``entry`` atomically and drop older entries of the same source and split."""
+    """Write ``images`` to ``entry`` atomically and drop older entries of the same source and split. Returns
+    whether it was written (a read-only or full cache folder is no error: it only means no caching)."""
     stale_prefix = entry.name.rsplit("-", 1)[0] + "-"
     try:
         with atomic_path(entry) as temporary:
@@ -102,15 +112,17 @@ def store(entry, images: LabeledImages):
                 labels=images.labels,
                 names=np.array(images.names, dtype=str),
                 has_poses=images.poses is not None,
-                poses=np.array([] if images.poses is None else list(images.poses), dtype=str),
+                poses=np.array([] if images.poses is None else ["" if p is None else str(p) for p in images.poses],
+                               dtype=str),
                 skipped=images.skipped,
                 skipped_names=np.array(images.skipped_names, dtype=str),
             )
     except WriteError:
-        return  # a read-only or full cache folder must not stop training
+        return False  # a read-only or full cache folder must not stop training
     for old in entry.parent.glob(stale_prefix + "*.npz"):
         if old != entry:
             old.unlink(missing_ok=True)
+    return True
 
 
 def cached(dataset, split, path, params, build):

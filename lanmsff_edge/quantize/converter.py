@@ -64,8 +64,9 @@ def make_converter(model, method, representative=None, io="int8"):
 def widen_ranges(calibrated, min_range=MIN_RANGE):
     """A calibrated float flatbuffer (min/max per tensor) with every range narrower than ``min_range`` widened
     to it. Returns ``(flatbuffer, names of the widened tensors)``."""
-    from tensorflow.lite.tools import flatbuffer_utils
+    from lanmsff_edge.tf_private import private
 
+    flatbuffer_utils = private("flatbuffer_utils")
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     widened = []
     for subgraph in model.subgraphs:
@@ -82,12 +83,12 @@ def widen_ranges(calibrated, min_range=MIN_RANGE):
 
 def _post_training_integer(converter, io, info):
     """TFLite's full-integer PTQ in its two steps (calibrate, quantize), with ``widen_ranges`` in between."""
-    from tensorflow.lite.python.convert import mlir_quantize
+    from lanmsff_edge import tf_private
 
-    converter._experimental_calibrate_only = True  # the path TFLite's own QuantizationDebugger takes
+    tf_private.calibrate_only(converter)  # the path TFLite's own QuantizationDebugger takes
     calibrated, info["widened_ranges"] = widen_ranges(converter.convert())
     io_type = tf.int8 if io == "int8" else tf.float32
-    return mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io_type, output_data_type=io_type)
+    return tf_private.mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io_type, output_data_type=io_type)
 
 
 def convert(model, method, representative=None, io="int8", info=None):

@@ -9,19 +9,15 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 - ``PWFS`` (SPLIT, MINIMUM ×2, ADD ×2, SUB, MUL): trained as ``QuantizedPWFS``, the same computation with
   fake-quant after each ADD and the SUB (MINIMUM keeps its input scale), and the output quantized by its config.
 """
-from unittest import mock
+from pathlib import Path
 
 import numpy as np
 
 from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
-from tensorflow_model_optimization.python.core.keras.utils import smart_cond  # noqa: E402
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops  # noqa: E402
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
-    default_8bit_quantize_configs as _configs)
-from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer  # noqa: E402
 
+from lanmsff_edge import tf_private  # noqa: E402
 from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
 from lanmsff_edge.quantize.converter import MIN_RANGE  # noqa: E402
 from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
@@ -52,9 +48,9 @@ class QuantizedPWFS(PWFS):
 
     def _fake_quant(self, x, stage, training):
         weights = self._ranges[stage]
-        return smart_cond(training,
-                          lambda: self._quantizer(x, True, weights=weights),
-                          lambda: self._quantizer(x, False, weights=weights))
+        return tf_private.smart_cond(training,
+                                     lambda: self._quantizer(x, True, weights=weights),
+                                     lambda: self._quantizer(x, False, weights=weights))
 
     def call(self, inputs, training=None):
         if training is None:
@@ -69,9 +65,9 @@ class QuantizedPWFS(PWFS):
 def _quantize_config_for(layer):
     """The QuantizeConfig of a layer the default registry does not cover, or None for registry layers."""
     if isinstance(layer, (ChannelShuffle, ChannelSplit)):
-        return _configs.NoOpQuantizeConfig()
+        return tf_private.noop_quantize_config()
     if isinstance(layer, (ChannelMean, PWFS, keras.layers.Multiply)):
-        return _configs.Default8BitOutputQuantizeConfig()
+        return tf_private.output_quantize_config()
     return None
 
 
@@ -89,8 +85,7 @@ def _annotate(layer):
 def quantize_scope():
     """The scope tfmot needs to rebuild (clone, load) a quantization-aware LANMSFF."""
     return _tfmot_keras.quantize_scope({**CUSTOM_OBJECTS, "QuantizedPWFS": QuantizedPWFS,
-                                        "NoOpQuantizeConfig": _configs.NoOpQuantizeConfig,
-                                        "Default8BitOutputQuantizeConfig": _configs.Default8BitOutputQuantizeConfig})
+                                        **tf_private.quantize_config_classes()})
 
 
 def quantize_aware_model(model):
@@ -113,7 +108,8 @@ def set_input_range(qat_model, low=0.0, high=1.0):
     The int8 input then has scale 1/255 and zero point -128: a device feeds ``round(255·x) − 128``, exactly the
     min-max-normalised pixel, with no rounding loss on the way in.
     """
-    layer = next(layer for layer in qat_model.layers if isinstance(layer, QuantizeLayer))
+    quantize_layer = tf_private.quantize_layer_class()
+    layer = next(layer for layer in qat_model.layers if isinstance(layer, quantize_layer))
     for variable in layer.weights:
         name = variable.name.split("/")[-1].split(":")[0]
         if name.endswith("_min"):
@@ -138,22 +134,24 @@ def calibrate_ranges(qat_model, inputs, batch_size=32):
     _freeze_batch_norm(qat_model)
     qat_model(inputs[:batch_size], training=True)  # LastValueQuantizer: weight ranges from the weights
     seen = set()
-    fake_quant = quant_ops.MovingAvgQuantize
 
-    def observe(inputs, min_var, max_var, per_channel=False, is_training=False, num_bits=8, narrow_range=False,
-                **unused):
-        axes = tuple(range(len(inputs.shape) - 1)) if per_channel else None
-        low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)  # TFLite ranges always contain 0
-        high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
-        if min_var.ref() in seen:
-            low, high = tf.minimum(min_var, low), tf.maximum(max_var, high)
-        seen.add(min_var.ref())
-        min_var.assign(low)
-        max_var.assign(high)
-        return fake_quant(inputs, min_var, max_var, per_channel=per_channel, is_training=False, num_bits=num_bits,
-                          narrow_range=narrow_range)
+    def observer(fake_quant):
+        def observe(inputs, min_var, max_var, per_channel=False, is_training=False, num_bits=8, narrow_range=False,
+                    **unused):
+            axes = tuple(range(len(inputs.shape) - 1)) if per_channel else None
+            low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)  # TFLite ranges always contain 0
+            high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
+            if min_var.ref() in seen:
+                low, high = tf.minimum(min_var, low), tf.maximum(max_var, high)
+            seen.add(min_var.ref())
+            min_var.assign(low)
+            max_var.assign(high)
+            return fake_quant(inputs, min_var, max_var, per_channel=per_channel, is_training=False,
+                              num_bits=num_bits, narrow_range=narrow_range)
 
-    with mock.patch.object(quant_ops, "MovingAvgQuantize", observe):
+        return observe
+
+    with tf_private.moving_average_quantize(observer):
         for start in range(0, len(inputs), batch_size):
             qat_model(inputs[start:start + batch_size], training=False)
     widened = []
@@ -198,23 +196,6 @@ def float_model_of(qat_model, float_model):
     return copy
 
 
-class _KeepBest(keras.callbacks.Callback):
-    """Restore, at the end of training, the weights of the epoch with the best ``monitor`` value."""
-
-    def __init__(self, monitor="val_accuracy"):
-        super().__init__()
-        self.monitor, self.best, self.best_weights, self.best_epoch = monitor, -np.inf, None, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is not None and value > self.best:
-            self.best, self.best_weights, self.best_epoch = value, self.model.get_weights(), epoch + 1
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
 def _freeze_batch_norm(qat_model):
     """BN in inference mode (moving statistics, frozen affine): the statistics the converter folds stay the ones
     the weights were fake-quantized against, and small fine-tuning batches do not disturb them."""
@@ -235,42 +216,46 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     ("online", "paper" or "none"); use the one the model was trained with. ``checkpoint_path``: written after
     every epoch (with ``settings``, see ``qat_checkpoint``); ``resume_from``: a loaded checkpoint to continue at
     its next epoch (epoch e is seeded with ``seed + e``, as training is). ``log``: one line per epoch.
-    Returns the per-epoch history and the epoch kept.
+    Runs on the fit engine (``training/engine.py``), as training does.
+    Returns the per-epoch history (a list per metric) and the epoch kept.
     """
-    from lanmsff_edge.data import make_tf_dataset, paper_augment
-    from lanmsff_edge.quantize.qat_checkpoint import QATCheckpoint
+    from lanmsff_edge.data import make_tf_dataset
     from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.training import engine
+    from lanmsff_edge.training.history import columns
 
-    initial_epoch = 0 if resume_from is None else resume_from.epoch
-    keras.utils.set_random_seed(seed + initial_epoch)
+    initial_epoch, state = engine.start(resume_from, seed, {"settings": dict(settings or {})})
     if freeze_batch_norm:
         _freeze_batch_norm(qat_model)
     if not dropout:
         _disable_dropout(qat_model)
     qat_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                       metrics=["accuracy"])
-    keep = _KeepBest() if val is not None else None
-    state = {"epoch": 0, "history": {}, "settings": dict(settings or {})}
+    keep = engine.KeepBest() if val is not None else None
     if resume_from is not None:
         ckpt.restore(qat_model, resume_from, checkpoint_path or "the QAT checkpoint")
-        state.update(epoch=initial_epoch, history=resume_from.state.get("history", {}))
-        if keep is not None and resume_from.state.get("best") is not None:
-            keep.best, keep.best_epoch = resume_from.state["best"], resume_from.state["best_epoch"]
-            keep.best_weights = resume_from.best()
+        if keep is not None:
+            keep.restore(resume_from.state, resume_from.best())
     if epochs > initial_epoch:
-        if augment == "paper":
-            train_data = make_tf_dataset(paper_augment(train, seed=seed), batch_size, shuffle=True,
-                                         seed=seed + initial_epoch)
-        else:
-            train_data = make_tf_dataset(train, batch_size, augment=augment, shuffle=True, seed=seed + initial_epoch)
+        train_data, _ = engine.training_data(train, augment, batch_size, seed, initial_epoch)
         val_data = None if val is None else make_tf_dataset(val, 64)
-        recorder = QATCheckpoint(checkpoint_path, keep, state, log)  # records the history; saves when given a path
-        qat_model.fit(train_data, validation_data=val_data, epochs=int(epochs), verbose=verbose,
-                      initial_epoch=initial_epoch, callbacks=[*([keep] if keep else []), recorder, *callbacks])
+        saved_as = None if checkpoint_path is None else Path(checkpoint_path).name
+
+        def status(epoch, row):
+            shown = "  ".join(f"{key} {value:.4f}" for key, value in row.items() if key != "epoch")
+            return f"qat      epoch {epoch}: {shown}" + ("" if saved_as is None else f"; checkpoint {saved_as} saved")
+
+        recorder = engine.FitRecorder(
+            state, path=None if checkpoint_path is None else Path(checkpoint_path), best=keep,
+            state_of=lambda model: keep.get_state() if keep is not None else {"best": None, "best_epoch": None},
+            status=status, log=log)
+        engine.run(qat_model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                   recorder=recorder, trackers=[keep] if keep else [], callbacks=callbacks, verbose=verbose)
     elif keep is not None and keep.best_weights is not None:  # every epoch was done before the interruption
         qat_model.set_weights(keep.best_weights)
     set_input_range(qat_model)
     return {"epochs": int(epochs), "learning_rate": float(learning_rate), "batch_size": int(batch_size),
             "freeze_batch_norm": bool(freeze_batch_norm), "dropout": bool(dropout), "augment": augment,
-            "history": state["history"], "resumed_at_epoch": initial_epoch + 1 if resume_from is not None else None,
+            "history": columns(state["history"]),
+            "resumed_at_epoch": initial_epoch + 1 if resume_from is not None else None,
             "kept_epoch": None if keep is None else keep.best_epoch}

@@ -2,17 +2,18 @@
 
 A full-size LANMSFF fine-tunes on FERPlus for about 9 minutes per epoch on an idle 2-core CPU (20–30 beside a
 training), so ``quantize --resume`` continues at the next epoch instead of starting over. The file is the training
-checkpoint's format (``artifacts/checkpoint.py``): the quantization-aware model's weights (the fake-quant ranges
-included), Adam's state, the best epoch's weights, the history, and the settings the fine-tuning ran with — a resume
-under other settings (another model file, learning rate, seed, data …) is refused rather than mixed. The file
-is removed once the ``.tflite`` is written.
+checkpoint's format (``artifacts/checkpoint.py``), written by the fit engine (``training/engine.py``) as training's
+is: the quantization-aware model's weights (the fake-quant ranges included), Adam's state, the best epoch's weights,
+the history (rows; files written before held a dict of lists, still read), and the settings the fine-tuning ran
+with — a resume under other settings (another model file, learning rate, seed, data …) is refused rather than
+mixed. The file is removed once the ``.tflite`` is written.
 """
 import hashlib
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.keras import keras
 from lanmsff_edge.artifacts import checkpoint as ckpt
+from lanmsff_edge.training.settings import changed_settings
 
 SUFFIX = ".qat_checkpoint.npz"
 
@@ -47,44 +48,11 @@ def open_for(path, resume, settings, epochs):
                         "--resume, or delete the file to start over")
     checkpoint = ckpt.load(path)
     saved = checkpoint.state.get("settings", {})
-    changed = [f"{key} {saved.get(key)!r} → {settings.get(key)!r}" for key in sorted(set(saved) | set(settings))
-               if saved.get(key) != settings.get(key)]
+    changed = [f"{key} {old!r} → {new!r}"
+               for key, old, new in changed_settings(saved, settings, sorted(set(saved) | set(settings)))]
     if changed:
         raise UserError(f"--resume: {path} was fine-tuned with other settings ({'; '.join(changed)}): rerun with "
                         "the original ones, or delete the file to start over")
     if checkpoint.epoch > int(epochs):
         raise UserError(f"--resume: {path} already holds {checkpoint.epoch} QAT epochs, more than --epochs {epochs}")
     return checkpoint
-
-
-class QATCheckpoint(keras.callbacks.Callback):
-    """After every epoch: append the epoch's metrics to ``state["history"]`` and, when ``path`` is given, save
-    weights, optimizer, history and the best epoch so far into it (atomically).
-
-    Must come after the callback that tracks the best epoch (``keep``, None without validation data) so this
-    epoch's verdict is saved.
-    """
-
-    def __init__(self, path, keep, state, log=None):
-        super().__init__()
-        self.path, self.keep, self.state, self.log = None if path is None else Path(path), keep, state, log
-
-    def on_epoch_end(self, epoch, logs=None):
-        history = self.state.setdefault("history", {})
-        for key, value in (logs or {}).items():
-            history.setdefault(key, []).append(float(value))
-        keep = self.keep
-        self.state.update(epoch=epoch + 1, best=None if keep is None else _plain(keep.best),
-                          best_epoch=None if keep is None else keep.best_epoch)
-        best_weights = None if keep is None else keep.best_weights
-        if self.path is not None:
-            ckpt.save(ckpt.capture(self.model, self.state, best_weights=best_weights), self.path)
-        if self.log:
-            shown = "  ".join(f"{key} {values[-1]:.4f}" for key, values in history.items())
-            saved = "" if self.path is None else f"; checkpoint {self.path.name} saved"
-            self.log(f"qat      epoch {epoch + 1}: {shown}{saved}")
-
-
-def _plain(value):
-    value = float(value)
-    return None if value == float("-inf") else value

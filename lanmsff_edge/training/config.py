@@ -37,7 +37,6 @@ OPTION_DEFAULTS = {
 }
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
          "learning_rate")
-AUGMENT_CHOICES = ("online", "paper", "none")
 
 
 def versions():
@@ -66,16 +65,22 @@ def resolve(given, saved=None):
     ``given`` maps option → value or None (not given). On resume an explicit value of a FIXED option that
     differs from the saved one is a ``UserError`` naming both values.
     """
+    from lanmsff_edge.training.settings import changed_settings, check_augment
+
+    keys = ("dataset", *OPTION_DEFAULTS, "data")
+    if saved is not None:
+        explicit = {key: value for key, value in given.items() if value is not None}
+        changed = changed_settings(saved.get("options", {}), explicit, [key for key in keys if key in explicit
+                                                                        and key in FIXED])
+        if changed:
+            key, old, value = changed[0]
+            raise UserError(f"--resume: {key} is {value!r} but the run was started with {old!r} "
+                            "(architecture and data options cannot change; start a new --out instead)")
     options = {}
-    for key in ("dataset", *OPTION_DEFAULTS, "data"):
+    for key in keys:
         value = given.get(key)
-        if saved is not None:
-            old = saved.get("options", {}).get(key)
-            if value is not None and key in FIXED and old != value and not _same_number(old, value):
-                raise UserError(f"--resume: {key} is {value!r} but the run was started with {old!r} "
-                                "(architecture and data options cannot change; start a new --out instead)")
-            if value is None:
-                value = old
+        if saved is not None and value is None:
+            value = saved.get("options", {}).get(key)
         if value is None:
             value = OPTION_DEFAULTS.get(key)
         options[key] = value
@@ -83,18 +88,10 @@ def resolve(given, saved=None):
         raise UserError("name the data set to train on (--dataset)")
     if options["epochs"] is None:
         options["epochs"] = DEFAULT_EPOCHS.get(options["dataset"], 100)
-    if options["augment"] not in AUGMENT_CHOICES:
-        raise UserError(f"unknown augmentation {options['augment']!r}: choose one of {', '.join(AUGMENT_CHOICES)}")
+    check_augment(options["augment"])
     if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     return options
-
-
-def _same_number(a, b):
-    try:
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and float(a) == float(b)
-    except TypeError:
-        return False
 
 
 def recipe(options):

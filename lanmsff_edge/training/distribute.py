@@ -2,7 +2,9 @@
 
 ``mirrored``: one machine, all its GPUs — or, without GPUs, all logical CPU devices (how the tests run it).
 ``multiworker``: ``MultiWorkerMirroredStrategy``; the cluster comes from ``TF_CONFIG`` on each machine. Without
-``TF_CONFIG`` it runs as a single worker. Only the chief writes the run folder.
+``TF_CONFIG`` it runs as a single worker. Only the chief writes the run folder; the other workers take part in
+every read of the model's variables (under this strategy a read can be a collective that all workers must join)
+and write what must be written to a temporary folder, removed at once.
 The batch size is global (split across replicas), so the recipe's batch 32 means the same thing everywhere.
 """
 import json
@@ -10,7 +12,6 @@ import os
 from dataclasses import dataclass
 
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.keras import tf
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -34,8 +35,22 @@ def _is_chief(tf_config):
     return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
 
 
+def chief_process(name):
+    """Whether this process writes the run folder, known before TensorFlow starts: False only for a non-chief
+    worker of a ``multiworker`` cluster in ``TF_CONFIG``."""
+    raw = os.environ.get("TF_CONFIG") if name == "multiworker" else None
+    if not raw:
+        return True
+    try:
+        return _is_chief(json.loads(raw))
+    except ValueError:
+        return True  # make_distribution reports the bad JSON
+
+
 def make_distribution(name="default"):
     """Create the strategy before any model or variable exists (multi-worker needs a fresh runtime)."""
+    from lanmsff_edge.keras import tf
+
     if name == "default":
         return Distribution(tf.distribute.get_strategy(), name)
     if name == "mirrored":
@@ -69,6 +84,8 @@ def make_distribution(name="default"):
 
 def shard_by_data(dataset):
     """In-memory datasets have no files to shard: tell multi-worker input to split by elements."""
+    from lanmsff_edge.keras import tf
+
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)

@@ -10,6 +10,7 @@ to one that was never interrupted).
 """
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,15 +20,19 @@ from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import config as cfg
 
 METRICS_NAME = "metrics.json"
+CURVES_NAME = "history.png"
 
 
-def _prepare_out(out, resume):
+def _prepare_out(out, resume, chief=True):
     """The run folder; a fresh run needs it new or empty, or holding no more than the ``config.json`` of a run that
-    stopped before its first epoch ended (it has nothing to resume, so it must not block a retry)."""
+    stopped before its first epoch ended (it has nothing to resume, so it must not block a retry). A non-chief
+    worker never writes it, so it does not check it either (the chief may be filling a shared one already)."""
     out = Path(out)
     if resume:
         if not out.is_dir():
             raise UserError(f"--resume: run folder {out} does not exist")
+        return out
+    if not chief:
         return out
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a run folder: choose another --out")
@@ -53,19 +58,16 @@ def _load_data(options, train_images, val_images):
 
 
 def _input_pipelines(options, train_images, val_images, distribution, initial_epoch):
-    from lanmsff_edge.data import make_tf_dataset, paper_augment
+    from lanmsff_edge.data import make_tf_dataset
     from lanmsff_edge.training.distribute import shard_by_data
+    from lanmsff_edge.training.engine import training_data
 
-    seed = options["seed"] + initial_epoch
-    augment = options["augment"]
-    if augment == "paper":
-        train_images, augment = paper_augment(train_images, seed=options["seed"]), "none"
     batch = int(options["batch_size"])
-    train_data = make_tf_dataset(train_images, batch_size=batch, augment=augment, shuffle=True, seed=seed)
+    train_data, train_size = training_data(train_images, options["augment"], batch, options["seed"], initial_epoch)
     val_data = make_tf_dataset(val_images, batch_size=batch)
     if distribution.name == "multiworker":
         train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
-    return train_data, val_data, len(train_images)
+    return train_data, val_data, train_size
 
 
 def _build(options, num_classes):
@@ -155,7 +157,9 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
             raise UserError("--resume needs the run folder (--out)")
         name = given["dataset"] or "run"
         out = Path("runs") / (name + (f"_fold{fold}" if fold is not None else ""))
-    out = _prepare_out(out, resume)
+    from lanmsff_edge.training.distribute import chief_process
+
+    out = _prepare_out(out, resume, chief=chief_process(given["strategy"] or cfg.OPTION_DEFAULTS["strategy"]))
     saved = cfg.read(out) if resume else None
     options = cfg.resolve(given, saved)
 
@@ -190,16 +194,13 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     if distribution.is_chief:
         write_text(out / cfg.CONFIG_NAME, json.dumps(run_config, indent=2) + "\n")
 
-    initial_epoch = checkpoint.epoch if checkpoint is not None else 0
-    state = dict(checkpoint.state) if checkpoint is not None else {"epoch": 0, "history": []}
-    state.update(seed=options["seed"])
     finished = checkpoint is not None and _finished_message(checkpoint, options["epochs"], out)
     if finished:
         print(f"{finished}; writing its final files")
         model.set_weights(checkpoint.best())
+        state = dict(checkpoint.state, seed=options["seed"])
     else:
-        _fit(model, options, train_images, val_images, distribution, initial_epoch, state, checkpoint, out,
-             callbacks, verbose)
+        state = _fit(model, options, train_images, val_images, distribution, checkpoint, out, callbacks, verbose)
     return _finish(model, val_images, state, out, distribution, options)
 
 
@@ -214,13 +215,13 @@ def _finished_message(checkpoint, epochs, out):
     return None
 
 
-def _fit(model, options, train_images, val_images, distribution, initial_epoch, state, checkpoint, out,
-         extra_callbacks, verbose):
-    from lanmsff_edge.keras import keras
+def _fit(model, options, train_images, val_images, distribution, checkpoint, out, extra_callbacks, verbose):
+    """Epochs ``checkpoint.epoch + 1 … epochs`` through the fit engine; returns the state after the last one."""
+    from lanmsff_edge.training import engine
     from lanmsff_edge.training.batchnorm import BatchNormRecalibration, recalibration_sample
-    from lanmsff_edge.training.callbacks import EpochCheckpoint, ResumableEarlyStopping, ResumablePlateau
+    from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau, schedule_status
 
-    keras.utils.set_random_seed(int(options["seed"]) + initial_epoch)
+    initial_epoch, state = engine.start(checkpoint, options["seed"], {"seed": options["seed"]})
     train_data, val_data, train_size = _input_pipelines(options, train_images, val_images, distribution,
                                                         initial_epoch)
     plateau = ResumablePlateau(monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE,
@@ -228,26 +229,41 @@ def _fit(model, options, train_images, val_images, distribution, initial_epoch, 
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=cfg.EARLY_STOPPING_PATIENCE,
                                      restore_best_weights=True, verbose=1, state=state.get("early_stopping"),
                                      best_weights=None if checkpoint is None else checkpoint.best())
-    writer = EpochCheckpoint(out, plateau, stopper, state, write=distribution.is_chief,
-                             log=print if verbose and distribution.is_chief else None)
-    recipe_callbacks = [plateau, stopper, writer]
+    chief = distribution.is_chief
+    recorder = engine.FitRecorder(
+        state, path=out / ckpt.CHECKPOINT_NAME, best=stopper, write=chief,
+        state_of=lambda model: {"plateau": plateau.get_state(), "early_stopping": stopper.get_state(),
+                                "stopped_early": bool(model.stop_training)},
+        files=lambda state: _write_history(out, state),
+        status=lambda epoch, row: schedule_status(epoch, plateau, stopper, saved=chief),
+        log=print if verbose and chief else None, defer=True)
+    trackers = [plateau, stopper]
     if options["bn_recalibration"]:
-        sample = recalibration_sample(train_images, seed=int(options["seed"]))
-        recipe_callbacks.insert(0, BatchNormRecalibration(sample))
+        trackers.insert(0, BatchNormRecalibration(recalibration_sample(train_images, seed=int(options["seed"]))))
     epochs = int(options["epochs"])
     what = "resuming" if initial_epoch else "training"
     print(f"{what} {model.name} ({model.count_params():,} params) on {options['dataset']}: {train_size:,} train / "
           f"{len(val_images):,} val images, batch {options['batch_size']}, augment {options['augment']}, "
           f"epochs {initial_epoch + 1}..{epochs} (early stopping) → {out}")
     try:
-        model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[*recipe_callbacks, *extra_callbacks], verbose=verbose)
+        engine.run(model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                   recorder=recorder, trackers=trackers, callbacks=extra_callbacks, verbose=verbose)
     except KeyboardInterrupt:
         print(f"\ninterrupted after {state['epoch']} finished epoch(s); continue with --resume --out {out}")
         raise
     if state["epoch"] == initial_epoch:
         raise UserError("training ran no epoch (is the training split empty?)")
     model.set_weights(stopper.best_weights if stopper.best_weights is not None else model.get_weights())
+    return state
+
+
+def _write_history(out, state):
+    """``history.csv`` and the curves ``history.png``: written with the checkpoint, in its artifact group."""
+    from lanmsff_edge.plots import save_training_curves_png
+    from lanmsff_edge.training.history import to_csv
+
+    write_text(out / "history.csv", to_csv(state["history"]))
+    save_training_curves_png(state["history"], out / CURVES_NAME, title=f"{out.name}: epoch {state['epoch']}")
 
 
 def _finish(model, val_images, state, out, distribution, options):
@@ -271,6 +287,9 @@ def _finish(model, val_images, state, out, distribution, options):
             save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], out / "confusion.png",
                                title=confusion_title(metrics), counts=list(metrics["support"].values()))
             write_text(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
+    else:  # saving reads every variable, a collective the chief waits on: save too, into a folder thrown away
+        with tempfile.TemporaryDirectory(prefix="lanmsff-worker-") as scratch:
+            save_model(model, Path(scratch) / "model.keras", include_optimizer=False)
     print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
           f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
     return metrics

@@ -1,0 +1,147 @@
+"""The one resumable Keras fit, used by ``train`` and by QAT fine-tuning (``quantize.qat.fine_tune``).
+
+A fit is resumable when, after every epoch, one checkpoint file (``checkpoint.py``'s format) holds what the next
+epoch needs: weights, optimizer state, the best weights so far, and a JSON state with ``epoch`` (finished epochs),
+``history`` (rows, see ``history.py``) and what the caller's trackers keep (training: the plateau and
+early-stopping counters; QAT: the best validation accuracy). The pieces:
+
+- ``start(checkpoint, seed, fresh)`` → ``(initial_epoch, state)``, seeding epoch e with ``seed + e``;
+- ``training_data(images, augment, …)``: the one place that turns an augmentation choice into the training
+  input;
+- ``FitRecorder``: the epoch-end callback that appends the history row, updates the state and writes the checkpoint
+  (plus the caller's files, in one artifact group) — or, on a non-chief worker, only keeps the books;
+- ``KeepBest``: the best-epoch tracker for fits without early stopping (QAT);
+- ``run(model, data, …)``: ``model.fit`` from ``initial_epoch`` with trackers → recorder → extra callbacks.
+
+What a resume may not change, and the augmentation choices, are in ``settings.py`` (no TensorFlow needed).
+"""
+import math
+
+import numpy as np
+
+from lanmsff_edge.atomic import artifact_group
+from lanmsff_edge.keras import keras
+from lanmsff_edge.artifacts import checkpoint as ckpt
+from lanmsff_edge.training import history as hist
+from lanmsff_edge.training.settings import check_augment
+
+
+def start(checkpoint, seed, fresh=None):
+    """Where a fit begins: ``(initial_epoch, state)`` from ``checkpoint`` (None: epoch 0, empty history), with
+    the ``fresh`` dict set over the saved state. Seeds Python, NumPy and TensorFlow with ``seed + initial_epoch``."""
+    if checkpoint is None:
+        initial_epoch, state = 0, {"epoch": 0, "history": []}
+    else:
+        initial_epoch, state = checkpoint.epoch, dict(checkpoint.state)
+        state["history"] = hist.rows(state.get("history"))
+    state.update(fresh or {})
+    keras.utils.set_random_seed(int(seed) + initial_epoch)
+    return initial_epoch, state
+
+
+def training_data(images, augment, batch_size, seed, initial_epoch=0):
+    """The shuffled training input of ``images`` (``LabeledImages``): "paper" is the offline ×4 expansion, seeded
+    with ``seed`` (the same images every epoch and after a resume), "online" random flips and shifts per batch,
+    "none" the images as they are. The shuffle order starts from ``seed + initial_epoch``. Returns the dataset and
+    the number of images in one epoch."""
+    from lanmsff_edge.data import make_tf_dataset, paper_augment
+
+    if check_augment(augment) == "paper":
+        images, augment = paper_augment(images, seed=seed), "none"
+    data = make_tf_dataset(images, batch_size=int(batch_size), augment=augment, shuffle=True,
+                           seed=int(seed) + initial_epoch)
+    return data, len(images)
+
+
+def plain_number(value):
+    """JSON-safe float (±inf and NaN as the strings json can carry)."""
+    value = float(value)
+    return value if math.isfinite(value) else repr(value)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Track the epoch with the highest ``monitor`` value; restore its weights when training ends."""
+
+    def __init__(self, monitor="val_accuracy"):
+        super().__init__()
+        self.monitor, self.best, self.best_weights, self.best_epoch = monitor, -np.inf, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.best:
+            self.best, self.best_weights, self.best_epoch = value, self.model.get_weights(), epoch + 1
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def get_state(self):
+        return {"best": None if self.best == -np.inf else float(self.best), "best_epoch": self.best_epoch}
+
+    def restore(self, state, best_weights):
+        """Continue from a checkpoint's ``state`` (``get_state``'s keys) and best weights."""
+        if state.get("best") is not None:
+            self.best, self.best_epoch, self.best_weights = state["best"], state["best_epoch"], best_weights
+
+
+class FitRecorder(keras.callbacks.Callback):
+    """After every epoch: append the history row to ``state``, update ``state`` from ``state_of(model)`` (the
+    trackers' counters), and — with a ``path`` — save the checkpoint and ``files(state)`` atomically together (a
+    kill leaves both of one epoch, never a mix). ``write=False`` (a non-chief worker) captures but writes nothing.
+
+    Comes after the trackers in the callback list, so their verdict on this epoch is saved. ``best`` has the
+    ``best_weights`` the checkpoint keeps (None: the current weights are the best). ``status(epoch, row)``: one line
+    per epoch for ``log``; with ``defer`` it is logged when the next epoch begins or training ends (after Keras'
+    own progress line).
+    """
+
+    def __init__(self, state, path=None, best=None, state_of=None, write=True, files=None, status=None, log=None,
+                 defer=False):
+        super().__init__()
+        self.state, self.path, self.best, self.state_of = state, path, best, state_of
+        self.write, self.files, self.status, self.log, self.defer = write, files, status, log, defer
+        self.pending = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = hist.row(epoch, logs)
+        self.state.setdefault("history", []).append(entry)
+        self.state["epoch"] = epoch + 1
+        if self.state_of is not None:
+            self.state.update(self.state_of(self.model))
+        if self.path is not None:
+            self.save()
+        if self.log is not None and self.status is not None:
+            self.pending = self.status(epoch + 1, entry)
+            if not self.defer:
+                self._flush()
+
+    def save(self):
+        """Every worker captures (reading the variables may be a collective all must join); the writer saves."""
+        best_weights = None if self.best is None else self.best.best_weights
+        snapshot = ckpt.capture(self.model, self.state, best_weights=best_weights)
+        if not self.write:
+            return
+        if self.files is None:
+            ckpt.save(snapshot, self.path)
+            return
+        with artifact_group():
+            ckpt.save(snapshot, self.path)
+            self.files(self.state)
+
+    def _flush(self):
+        if self.pending:
+            self.log(self.pending)
+            self.pending = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
+
+
+def run(model, train_data, *, epochs, initial_epoch, recorder, trackers=(), val_data=None, callbacks=(),
+        verbose=0):
+    """``model.fit`` for epochs ``initial_epoch + 1 … epochs``: trackers, then the recorder, then ``callbacks``."""
+    return model.fit(train_data, validation_data=val_data, epochs=int(epochs), initial_epoch=int(initial_epoch),
+                     callbacks=[*trackers, recorder, *callbacks], verbose=verbose)
