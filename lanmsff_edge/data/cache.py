@@ -23,7 +23,7 @@ from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import WriteError
 
-FORMAT_VERSION = 2  # 2: label.csv votes and names validated, images under 24×24 skipped
+FORMAT_VERSION = 3  # 2: label.csv votes and names validated, images under 24×24 skipped; 3: FERPlus vote shares
 _LABEL_SUFFIXES = (".csv", ".txt", ".json")
 
 
@@ -92,6 +92,7 @@ def load(entry):
                 if has_poses else None,
                 skipped=int(stored["skipped"]),
                 skipped_names=[str(name) for name in stored["skipped_names"]],
+                votes=stored["votes"].astype(np.float32) if bool(stored["has_votes"]) else None,
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # damaged: rebuild it
         return None
@@ -116,6 +117,8 @@ def store(entry, images: LabeledImages):
                                dtype=str),
                 skipped=images.skipped,
                 skipped_names=np.array(images.skipped_names, dtype=str),
+                has_votes=images.votes is not None,
+                votes=np.zeros((0, 0), np.float32) if images.votes is None else images.votes,
             )
     except WriteError:
         return False  # a read-only or full cache folder must not stop training

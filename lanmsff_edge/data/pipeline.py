@@ -15,8 +15,9 @@ AUGMENT_MODES = ("none", "online", "paper")
 
 
 def make_tf_dataset(images: LabeledImages, batch_size=32, augment="none", shuffle=False, seed=0,
-                    drop_remainder=False):
-    """(float32 B×64×64×1 in [0, 1], one-hot float32 B×C) batches.
+                    drop_remainder=False, soft_targets=False):
+    """(float32 B×64×64×1 in [0, 1], one-hot float32 B×C) batches; with ``soft_targets`` the targets are the
+    images' vote distributions (``LabeledImages.votes``) instead of one-hot labels.
 
     augment: "none" or "online" (random crop-from-72, ±15° rotation, flip per image, per epoch). The offline
     "paper" expansion is ``paper_augment(images)`` before this call, then ``augment="none"``.
@@ -34,7 +35,13 @@ def make_tf_dataset(images: LabeledImages, batch_size=32, augment="none", shuffl
         raise UserError(f"batch size must be at least 1, got {batch_size}")
 
     pixels = tf.constant(images.images)
-    targets = tf.one_hot(tf.constant(images.labels), depth=images.num_classes, dtype=tf.float32)
+    if soft_targets:
+        if images.votes is None:
+            raise UserError(f"{images.dataset} {images.split}: no vote distributions to train on (--targets votes "
+                            f"needs FERPlus)")
+        targets = tf.constant(images.votes, dtype=tf.float32)
+    else:
+        targets = tf.one_hot(tf.constant(images.labels), depth=images.num_classes, dtype=tf.float32)
     count = len(images)
 
     def gather(index):

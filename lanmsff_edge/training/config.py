@@ -34,9 +34,11 @@ OPTION_DEFAULTS = {
     "limit": None,
     "learning_rate": LEARNING_RATE,
     "bn_recalibration": True,  # see training/batchnorm.py; False = the paper's plain recipe
+    "targets": "majority",  # or "votes": FERPlus's vote distribution as soft targets (data/ferplus.py)
 }
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
-         "learning_rate")
+         "learning_rate", "targets")
+TARGETS = ("majority", "votes")
 
 
 def versions():
@@ -70,8 +72,8 @@ def resolve(given, saved=None):
     keys = ("dataset", *OPTION_DEFAULTS, "data")
     if saved is not None:
         explicit = {key: value for key, value in given.items() if value is not None}
-        changed = changed_settings(saved.get("options", {}), explicit, [key for key in keys if key in explicit
-                                                                        and key in FIXED])
+        started = {**OPTION_DEFAULTS, **saved.get("options", {})}  # an option newer than the run: its default
+        changed = changed_settings(started, explicit, [key for key in keys if key in explicit and key in FIXED])
         if changed:
             key, old, value = changed[0]
             raise UserError(f"--resume: {key} is {value!r} but the run was started with {old!r} "
@@ -89,6 +91,11 @@ def resolve(given, saved=None):
     if options["epochs"] is None:
         options["epochs"] = DEFAULT_EPOCHS.get(options["dataset"], 100)
     check_augment(options["augment"])
+    if options["targets"] not in TARGETS:
+        raise UserError(f"unknown --targets {options['targets']!r}: choose one of {', '.join(TARGETS)}")
+    if options["targets"] == "votes" and options["dataset"] != "ferplus":
+        raise UserError(f"--targets votes needs crowd votes per image: only FERPlus has them, not "
+                        f"{options['dataset']}")
     if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     return options
@@ -97,6 +104,9 @@ def resolve(given, saved=None):
 def recipe(options):
     return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
             "learning_rate": LEARNING_RATE, "loss": "categorical_crossentropy",
+            "targets": {"majority": "one-hot majority label",
+                        "votes": "FERPlus vote distribution (soft targets); validation on majority labels"}[
+                options.get("targets") or "majority"],
             "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
             "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
                                "restore_best_weights": True}}

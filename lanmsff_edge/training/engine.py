@@ -39,17 +39,18 @@ def start(checkpoint, seed, fresh=None):
     return initial_epoch, state
 
 
-def training_data(images, augment, batch_size, seed, initial_epoch=0):
+def training_data(images, augment, batch_size, seed, initial_epoch=0, soft_targets=False):
     """The shuffled training input of ``images`` (``LabeledImages``): "paper" is the offline ×4 expansion, seeded
     with ``seed`` (the same images every epoch and after a resume), "online" random flips and shifts per batch,
-    "none" the images as they are. The shuffle order starts from ``seed + initial_epoch``. Returns the dataset and
-    the number of images in one epoch."""
+    "none" the images as they are. The shuffle order starts from ``seed + initial_epoch``. ``soft_targets``: the
+    images' vote distributions instead of one-hot labels. Returns the dataset and the number of images in one
+    epoch."""
     from lanmsff_edge.data import make_tf_dataset, paper_augment
 
     if check_augment(augment) == "paper":
         images, augment = paper_augment(images, seed=seed), "none"
     data = make_tf_dataset(images, batch_size=int(batch_size), augment=augment, shuffle=True,
-                           seed=int(seed) + initial_epoch)
+                           seed=int(seed) + initial_epoch, soft_targets=soft_targets)
     return data, len(images)
 
 

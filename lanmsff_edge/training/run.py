@@ -63,7 +63,8 @@ def _input_pipelines(options, train_images, val_images, distribution, initial_ep
     from lanmsff_edge.training.engine import training_data
 
     batch = int(options["batch_size"])
-    train_data, train_size = training_data(train_images, options["augment"], batch, options["seed"], initial_epoch)
+    train_data, train_size = training_data(train_images, options["augment"], batch, options["seed"], initial_epoch,
+                                           soft_targets=options.get("targets") == "votes")
     val_data = make_tf_dataset(val_images, batch_size=batch)
     if distribution.name == "multiworker":
         train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
@@ -133,11 +134,12 @@ def _set_threads(threads):
 
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
           massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
-          learning_rate=None, bn_recalibration=None, val=None, callbacks=(), threads=None, verbose=1):
+          learning_rate=None, bn_recalibration=None, targets=None, val=None, callbacks=(), threads=None, verbose=1):
     """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
 
     By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
     see ``training/batchnorm.py``: it fixes LANMSFF's dropout→BN variance shift without touching a weight).
+    ``targets="votes"`` (FERPlus) trains on each image's vote distribution; validation stays on majority labels.
 
     dataset: a data set name (``ferplus``, ``fer2013``, ``kdef``, ``synthetic``) or, for experiments, a
     ``LabeledImages`` training split with ``val`` its validation split. Options left at None take the recipe
@@ -151,7 +153,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     given = dict(dataset=train_images.dataset if train_images is not None else dataset, data=data, epochs=epochs,
                  batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
                  strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
-                 learning_rate=learning_rate, bn_recalibration=bn_recalibration)
+                 learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets)
     if out is None:
         if resume:
             raise UserError("--resume needs the run folder (--out)")
