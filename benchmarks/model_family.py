@@ -136,7 +136,7 @@ def main(data_path, models, widths, out, runs, limit):
             })
     table.sort(key=lambda r: -r["width"])
     record = {"reference": bench["reference"], "host": bench["host"], "settings": bench["settings"],
-              "split": "FERPlus validation", "models": table}
+              "split": _split(bench), "models": table}
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     out.with_suffix(".md").write_text(_markdown(table, bench) + "\n")
     _plot(table, out.with_suffix(".png"))
@@ -155,8 +155,13 @@ def _markdown(table, bench):
                      f"| {_kb(r['arena_bytes'])} | {patched} | {speed} | {_pct(r['val_accuracy_float'])} "
                      f"| {_pct(r['val_accuracy_int8'])} | {density} |")
     lines.append(f"\nSpeed-up: host int8 (LiteRT) vs {bench['reference']}, one run; arena: TFLite Micro on the host; "
-                 f"accuracy: FERPlus validation; untrained rows: cost only.")
+                 f"accuracy: {_split(bench)}; untrained rows: cost only.")
     return "\n".join(lines)
+
+
+def _split(bench):
+    images = bench["settings"].get("images")
+    return f"FERPlus validation ({images:,} images)" if images else "FERPlus validation"
 
 
 def _plot(table, path):
