@@ -119,6 +119,10 @@ def _layout_paths(name, layout):
         "model_settings_h": f"{name}_model_settings.h",
         "preprocess_h": f"{name}_preprocess.h",
         "golden_h": f"{name}_golden.h",
+        "image_provider_h": "image_provider.h",
+        "image_provider_cc": "image_provider.cc",
+        "expression_responder_h": "expression_responder.h",
+        "expression_responder_cc": "expression_responder.cc",
         "main_functions_cc": "main_functions.cc",
         "main_functions_h": "main_functions.h",
         "main_cc": "main.cc",
@@ -128,9 +132,13 @@ def _layout_paths(name, layout):
         common["cmakelists"] = "CMakeLists.txt"
     if layout == "arduino":
         paths = {key: f"src/{value}" for key, value in common.items()
-                 if key not in ("main_functions_cc", "main_functions_h", "main_cc", "readme", "golden_h")}
+                 if key in ("model_data_cc", "model_data_h", "op_resolver_h", "model_settings_h", "preprocess_h")}
         paths["library_h"] = f"src/{name}.h"
         paths["golden_h"] = f"examples/{name}/{name}_golden.h"
+        # The hooks belong to the application, so they sit with the sketch (.cpp: what a sketch folder compiles).
+        for hook in ("image_provider", "expression_responder"):
+            paths[f"{hook}_h"] = f"examples/{name}/{hook}.h"
+            paths[f"{hook}_cc"] = f"examples/{name}/{hook}.cpp"
         paths["sketch"] = f"examples/{name}/{name}.ino"
         paths["library_properties"] = "library.properties"
         paths["readme"] = "README.md"
@@ -396,9 +404,11 @@ _LAYOUT_NOTES = {
     "arduino": ("\n### Arduino\n\nThis directory is an Arduino library: copy it to `~/Arduino/libraries/{camel}` (or "
                 "*Sketch → Include Library → Add .ZIP Library* on a zip of it), install a TensorFlow Lite Micro "
                 "Arduino library (`Arduino_TensorFlowLite`, from tflite-micro-arduino-examples), then open "
-                "*File → Examples → {camel} → {name}*. The sketch prints the self-test on the serial monitor. "
-                "`src/` holds the model, op resolver, settings and preprocessing; the golden vector lives with "
-                "the example.\n"),
+                "*File → Examples → {camel} → {name}*. The sketch prints the self-test on the serial monitor, "
+                "then one classification per `loop()`. `src/` holds the model, op resolver, settings and "
+                "preprocessing; the golden vector and the platform hooks (`image_provider.cpp`, "
+                "`expression_responder.cpp`) live with the example: copy the example to start a sketch and "
+                "define the hooks there.\n"),
 }
 
 
@@ -419,6 +429,10 @@ def _render_all(paths, values, layout):
     put("preprocess_h", "preprocess.h.tmpl")
     put("golden_h", "golden.h.tmpl")
     put("main_functions_h", "main_functions.h.tmpl")
+    platform = "#include <TensorFlowLite.h>\n" if layout == "arduino" else ""
+    for hook in ("image_provider", "expression_responder"):
+        put(f"{hook}_h", f"{hook}.h.tmpl")
+        put(f"{hook}_cc", f"{hook}.cc.tmpl", platform_includes=platform)
     put("main_functions_cc", "main_functions.cc.tmpl", platform_includes="", self_include='#include "main_functions.h"')
     put("main_cc", "main.cc.tmpl")
     put("cmakelists", "CMakeLists.txt.tmpl")
@@ -441,13 +455,17 @@ _FILE_ROLES = {
     "model_settings_h": "input shape, quantization, labels, arena size",
     "preprocess_h": "min-max + quantization of a gray face, dequantize, argmax (no TFLM dependency)",
     "golden_h": "golden face, its int8 input and TFLM's int8 output",
-    "main_functions_cc": "`setup()`/`loop()`: load, check, allocate, self-test, classify",
+    "image_provider_h": "`GetImage()`: the platform hook that supplies each face (camera)",
+    "image_provider_cc": "weak default `GetImage()`: the golden face, so the example runs without a camera",
+    "expression_responder_h": "`RespondToExpression()`: the platform hook that acts on each result",
+    "expression_responder_cc": "weak default `RespondToExpression()`: prints label and score (MicroPrintf)",
+    "main_functions_cc": "`setup()`: load, check, allocate, golden self-test; `loop()`: get → invoke → respond",
     "main_functions_h": "entry points of the example",
     "main_cc": "`main()` for a host or bare-metal build",
     "cmakelists": "CMake build against a TFLM tree (`-DTFLM_DIR=`)",
     "library_h": "Arduino library header",
     "library_properties": "Arduino library metadata",
-    "sketch": "Arduino example sketch (self-test over Serial)",
+    "sketch": "Arduino example sketch (self-test, then get → invoke → respond, over Serial)",
     "readme": "this file",
 }
 
