@@ -74,7 +74,8 @@ def test_loop_gets_invokes_and_responds_through_weak_platform_hooks(bundle):
         assert "__attribute__" not in (bundle.out / header).read_text()
     readme = (bundle.out / "README.md").read_text()
     assert "## Plugging in a camera and a responder" in readme
-    assert "`image_provider.cc`" in readme and "`expression_responder.cc`" in readme
+    assert "`image_provider.cc`" in readme and "`expression_responder.cc`" in readme  # the file table
+    assert "TfLiteStatus GetImage(" in readme and "void RespondToExpression(" in readme
 
 
 @pytest.mark.slow
