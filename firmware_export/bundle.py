@@ -67,6 +67,32 @@ class Bundle:
     manifest: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """Everything the templates and ``bundle.json`` say about one bundle, gathered once by ``export_firmware``."""
+
+    name: str
+    layout: str
+    graph: object              # tflite_graph of the model as bundled (patched / undilated if asked)
+    data: bytes                # that model's flatbuffer
+    model_path: Path           # the file it came from
+    labels: tuple
+    label_source: str
+    arena_minimum: int         # bytes, measured
+    arena_margin: int          # bytes on top of the minimum
+    arena_size: int            # bytes declared (minimum + margin, rounded up)
+    margin_option: str         # the margin as given ("10%", or bytes)
+    methods: list              # op resolver methods
+    image: np.ndarray          # golden face, 8-bit gray
+    golden_input: np.ndarray   # its int8 model input
+    golden_output: np.ndarray  # TFLM's int8 output for it
+    golden_top: int
+    probabilities: np.ndarray  # dequantized golden output
+    golden_description: str
+    fit: list                  # boards.fit_table verdicts
+    latency: dict              # board key -> boards.estimate_latency
+
+
 def _validate_model(graph, source):
     problems = [f"input '{t.name}' is {t.dtype}" for t in graph.inputs if t.dtype != "int8"]
     problems += [f"output '{t.name}' is {t.dtype}" for t in graph.outputs if t.dtype != "int8"]
@@ -119,6 +145,10 @@ def _layout_paths(name, layout):
         "model_settings_h": f"{name}_model_settings.h",
         "preprocess_h": f"{name}_preprocess.h",
         "golden_h": f"{name}_golden.h",
+        "image_provider_h": "image_provider.h",
+        "image_provider_cc": "image_provider.cc",
+        "expression_responder_h": "expression_responder.h",
+        "expression_responder_cc": "expression_responder.cc",
         "main_functions_cc": "main_functions.cc",
         "main_functions_h": "main_functions.h",
         "main_cc": "main.cc",
@@ -128,9 +158,13 @@ def _layout_paths(name, layout):
         common["cmakelists"] = "CMakeLists.txt"
     if layout == "arduino":
         paths = {key: f"src/{value}" for key, value in common.items()
-                 if key not in ("main_functions_cc", "main_functions_h", "main_cc", "readme", "golden_h")}
+                 if key in ("model_data_cc", "model_data_h", "op_resolver_h", "model_settings_h", "preprocess_h")}
         paths["library_h"] = f"src/{name}.h"
         paths["golden_h"] = f"examples/{name}/{name}_golden.h"
+        # The hooks belong to the application, so they sit with the sketch (.cpp: what a sketch folder compiles).
+        for hook in ("image_provider", "expression_responder"):
+            paths[f"{hook}_h"] = f"examples/{name}/{hook}.h"
+            paths[f"{hook}_cc"] = f"examples/{name}/{hook}.cpp"
         paths["sketch"] = f"examples/{name}/{name}.ino"
         paths["library_properties"] = "library.properties"
         paths["readme"] = "README.md"
@@ -225,16 +259,17 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     methods = micro.resolver_methods(graph)
     fit = boards.fit_table(len(data), arena)
     latency = {board.key: boards.estimate_latency(graph.macs, board) for board in boards.BOARDS}
-    values = _values(name, layout, graph, data, model_path, label_names, label_source, minimum, margin, arena,
-                     arena_margin, methods, image, golden_input, golden_output, golden_top, probabilities,
-                     golden_description, fit, latency)
+    facts = _Facts(name=name, layout=layout, graph=graph, data=data, model_path=model_path, labels=label_names,
+                   label_source=label_source, arena_minimum=minimum, arena_margin=margin, arena_size=arena,
+                   margin_option=arena_margin, methods=methods, image=image, golden_input=golden_input,
+                   golden_output=golden_output, golden_top=golden_top, probabilities=probabilities,
+                   golden_description=golden_description, fit=fit, latency=latency)
+    values = _values(facts)
     values["patch_notes"] = _patch_notes(patching)
     paths = _layout_paths(name, layout)
     contents = _render_all(paths, values, layout)
 
-    manifest = _manifest(name, layout, graph, data, model_path, label_names, label_source, minimum, margin,
-                         arena, methods, golden_output, golden_top, probabilities, golden_description, fit,
-                         latency, contents)
+    manifest = _manifest(facts, contents)
     manifest["patches"] = patching
     contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     if core is not None:
@@ -330,9 +365,11 @@ def _margin_text(arena_margin, margin):
     return f"{text} ({margin} bytes)" if text.endswith("%") else f"{margin}-byte"
 
 
-def _values(name, layout, graph, data, model_path, labels, label_source, minimum, margin, arena, arena_margin,
-            methods, image, golden_input, golden_output, golden_top, probabilities, golden_description, fit,
-            latency):
+def _values(facts):
+    """The template variables of every file of the bundle."""
+    name, graph, data, labels = facts.name, facts.graph, facts.data, facts.labels
+    fit, latency = facts.fit, facts.latency
+    minimum, arena, methods, golden_top = facts.arena_minimum, facts.arena_size, facts.methods, facts.golden_top
     x, y = graph.inputs[0], graph.outputs[0]
     camel = csource.camel(name)
     sha = _sha256(data)
@@ -358,22 +395,24 @@ def _values(name, layout, graph, data, model_path, labels, label_source, minimum
         summary += f" Does not fit: {', '.join(n for n in not_fitting if n not in with_psram) or 'none'}."
     macs_by_op = graph.macs_by_op
     values = dict(
-        name=name, camel=camel, layout=layout, tool_version=TOOL_VERSION, model_file=model_path.name,
+        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=facts.model_path.name,
         model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
         schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
         input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",
         output_scale=csource.c_float(y.scale), output_zero_point=y.zero_point, num_classes=len(labels),
-        labels_source=label_source, label_rows="\n".join(f"    {csource.c_string(label)}," for label in labels),
+        labels_source=facts.label_source,
+        label_rows="\n".join(f"    {csource.c_string(label)}," for label in labels),
         labels_inline=", ".join(labels), arena_minimum=minimum, arena_size=arena,
-        margin_text=_margin_text(arena_margin, margin), tflm_version=micro.tflm_version(),
+        margin_text=_margin_text(facts.margin_option, facts.arena_margin), tflm_version=micro.tflm_version(),
         op_count=len(methods), resolver_calls="\n".join(
             f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;" for method in methods),
-        golden_description=golden_description, golden_top_index=golden_top, golden_top_label=labels[golden_top],
-        golden_top_probability=f"{probabilities[golden_top]:.3f}",
-        golden_image_rows=csource.int_rows(np.asarray(image, np.uint8).reshape(-1), per_line=16),
-        golden_input_rows=csource.int_rows(golden_input.reshape(-1), per_line=16),
-        golden_output_rows=csource.int_rows(golden_output.reshape(-1), per_line=16),
-        golden_output_inline=", ".join(str(int(v)) for v in golden_output),
+        golden_description=facts.golden_description, golden_top_index=golden_top,
+        golden_top_label=labels[golden_top],
+        golden_top_probability=f"{facts.probabilities[golden_top]:.3f}",
+        golden_image_rows=csource.int_rows(np.asarray(facts.image, np.uint8).reshape(-1), per_line=16),
+        golden_input_rows=csource.int_rows(facts.golden_input.reshape(-1), per_line=16),
+        golden_output_rows=csource.int_rows(facts.golden_output.reshape(-1), per_line=16),
+        golden_output_inline=", ".join(str(int(v)) for v in facts.golden_output),
         model_rows=csource.byte_rows(data), code_flash=boards.DEFAULT_CODE_FLASH,
         ram_reserve=boards.DEFAULT_RAM_RESERVE,
         macs_m=f"{graph.macs / 1e6:,.1f}",
@@ -396,9 +435,11 @@ _LAYOUT_NOTES = {
     "arduino": ("\n### Arduino\n\nThis directory is an Arduino library: copy it to `~/Arduino/libraries/{camel}` (or "
                 "*Sketch → Include Library → Add .ZIP Library* on a zip of it), install a TensorFlow Lite Micro "
                 "Arduino library (`Arduino_TensorFlowLite`, from tflite-micro-arduino-examples), then open "
-                "*File → Examples → {camel} → {name}*. The sketch prints the self-test on the serial monitor. "
-                "`src/` holds the model, op resolver, settings and preprocessing; the golden vector lives with "
-                "the example.\n"),
+                "*File → Examples → {camel} → {name}*. The sketch prints the self-test on the serial monitor, "
+                "then one classification per `loop()`. `src/` holds the model, op resolver, settings and "
+                "preprocessing; the golden vector and the platform hooks (`image_provider.cpp`, "
+                "`expression_responder.cpp`) live with the example: copy the example to start a sketch and "
+                "define the hooks there.\n"),
 }
 
 
@@ -419,6 +460,10 @@ def _render_all(paths, values, layout):
     put("preprocess_h", "preprocess.h.tmpl")
     put("golden_h", "golden.h.tmpl")
     put("main_functions_h", "main_functions.h.tmpl")
+    platform = "#include <TensorFlowLite.h>\n" if layout == "arduino" else ""
+    for hook in ("image_provider", "expression_responder"):
+        put(f"{hook}_h", f"{hook}.h.tmpl")
+        put(f"{hook}_cc", f"{hook}.cc.tmpl", platform_includes=platform)
     put("main_functions_cc", "main_functions.cc.tmpl", platform_includes="", self_include='#include "main_functions.h"')
     put("main_cc", "main.cc.tmpl")
     put("cmakelists", "CMakeLists.txt.tmpl")
@@ -441,19 +486,24 @@ _FILE_ROLES = {
     "model_settings_h": "input shape, quantization, labels, arena size",
     "preprocess_h": "min-max + quantization of a gray face, dequantize, argmax (no TFLM dependency)",
     "golden_h": "golden face, its int8 input and TFLM's int8 output",
-    "main_functions_cc": "`setup()`/`loop()`: load, check, allocate, self-test, classify",
+    "image_provider_h": "`GetImage()`: the platform hook that supplies each face (camera)",
+    "image_provider_cc": "weak default `GetImage()`: the golden face, so the example runs without a camera",
+    "expression_responder_h": "`RespondToExpression()`: the platform hook that acts on each result",
+    "expression_responder_cc": "weak default `RespondToExpression()`: prints label and score (MicroPrintf)",
+    "main_functions_cc": "`setup()`: load, check, allocate, golden self-test; `loop()`: get → invoke → respond",
     "main_functions_h": "entry points of the example",
     "main_cc": "`main()` for a host or bare-metal build",
     "cmakelists": "CMake build against a TFLM tree (`-DTFLM_DIR=`)",
     "library_h": "Arduino library header",
     "library_properties": "Arduino library metadata",
-    "sketch": "Arduino example sketch (self-test over Serial)",
+    "sketch": "Arduino example sketch (self-test, then get → invoke → respond, over Serial)",
     "readme": "this file",
 }
 
 
-def _manifest(name, layout, graph, data, model_path, labels, label_source, minimum, margin, arena, methods,
-              golden_output, golden_top, probabilities, golden_description, fit, latency, contents):
+def _manifest(facts, contents):
+    """``bundle.json`` (without ``patches`` / ``verified``, which export_firmware adds)."""
+    graph, data, labels, fit, latency = facts.graph, facts.data, facts.labels, facts.fit, facts.latency
     x, y = graph.inputs[0], graph.outputs[0]
     return {
         "format": "lanmsff-edge firmware bundle",
@@ -461,9 +511,9 @@ def _manifest(name, layout, graph, data, model_path, labels, label_source, minim
         "tool_version": TOOL_VERSION,
         "tflite_micro_version": micro.tflm_version(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "name": name,
-        "layout": layout,
-        "model": {"file": model_path.name, "sha256": _sha256(data), "bytes": len(data),
+        "name": facts.name,
+        "layout": facts.layout,
+        "model": {"file": facts.model_path.name, "sha256": _sha256(data), "bytes": len(data),
                   "schema_version": graph.schema_version, "subgraphs": graph.subgraph_count, "macs": graph.macs,
                   "macs_by_op": graph.macs_by_op},
         "input": {"name": x.name, "shape": list(x.shape), "dtype": x.dtype, "scale": x.scale,
@@ -472,16 +522,17 @@ def _manifest(name, layout, graph, data, model_path, labels, label_source, minim
         "output": {"name": y.name, "shape": list(y.shape), "dtype": y.dtype, "scale": y.scale,
                    "zero_point": y.zero_point},
         "labels": list(labels),
-        "labels_source": label_source,
+        "labels_source": facts.label_source,
         "ops": graph.builtin_ops,
         "op_counts": graph.op_counts,
-        "resolver_methods": methods,
-        "arena": {"minimum": minimum, "margin": margin, "size": arena, "granularity": micro.ARENA_ALIGNMENT,
+        "resolver_methods": facts.methods,
+        "arena": {"minimum": facts.arena_minimum, "margin": facts.arena_margin, "size": facts.arena_size,
+                  "granularity": micro.ARENA_ALIGNMENT,
                   "measured_with": f"tflite_micro {micro.tflm_version()} host interpreter (64-bit)"},
         "flash": {"model_bytes": len(data), "code_estimate": boards.DEFAULT_CODE_FLASH},
-        "golden": {"description": golden_description, "output": [int(v) for v in golden_output],
-                   "top_index": golden_top, "top_label": labels[golden_top],
-                   "probabilities": [round(float(p), 6) for p in probabilities]},
+        "golden": {"description": facts.golden_description, "output": [int(v) for v in facts.golden_output],
+                   "top_index": facts.golden_top, "top_label": labels[facts.golden_top],
+                   "probabilities": [round(float(p), 6) for p in facts.probabilities]},
         "boards": [{**verdict.as_dict(), "latency_ms_estimate": round(latency[verdict.board.key]["ms"], 1),
                     "latency_assumption": latency[verdict.board.key]["assumption"]} for verdict in fit],
         "files": {path: {"bytes": len(body), "sha256": _sha256(body)} for path, body in sorted(contents.items())},

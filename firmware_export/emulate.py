@@ -1,12 +1,12 @@
 """Build a firmware bundle with real TensorFlow Lite Micro + CMSIS-NN for an Arm core and run it under QEMU.
 
-``emulate(bundle_dir, core, tree)`` compiles the bundle's own sources (model array, ``main_functions.cc``) with
-the core's flags against the TFLM tree and its cached static library, links them with a bare-metal start-up and
-a harness ``main`` (``templates/emulation/``) using ``-nostartfiles``, and runs the ELF on the core's QEMU
-machine under ``-icount``. The harness runs the bundle's golden self-test, then times ``Invoke()`` with SysTick,
-whose ticks under ``-icount`` count executed instructions; a spin loop of known length converts ticks to
-instructions. The figures are instructions on an emulated core: QEMU models no pipeline, caches or wait states,
-so they are not cycles and not milliseconds on a board.
+``emulate(bundle_dir, core, tree)`` compiles the bundle's own sources (model array, ``main_functions.cc``, the
+platform hooks' defaults) with the core's flags against the TFLM tree and its cached static library, links them
+with a bare-metal start-up and a harness ``main`` (``templates/emulation/``) using ``-nostartfiles``, and runs the
+ELF on the core's QEMU machine under ``-icount``. The bundle's ``setup()`` runs its golden self-test, then the
+harness times ``Invoke()`` with SysTick, whose ticks under ``-icount`` count executed instructions; a spin loop
+of known length converts ticks to instructions. The figures are instructions on an emulated core: QEMU models no
+pipeline, caches or wait states, so they are not cycles and not milliseconds on a board.
 """
 import json
 import shutil
@@ -129,8 +129,10 @@ def build(bundle_dir, core, tree, work, say=None, inputs=None):
     includes = [f"-I{work.resolve()}", f"-I{Path(bundle_dir).resolve()}", *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
     cxx = [tools["arm-none-eabi-g++"], *common, *defines, *includes, "-std=c++17", "-fno-rtti", "-fno-exceptions",
            "-fno-unwind-tables"]
-    sources = [Path(bundle_dir).resolve() / f"{name}_model_data.cc", Path(bundle_dir).resolve() / "main_functions.cc",
-               work / "emulation_main.cc"]
+    folder = Path(bundle_dir).resolve()
+    bundle_sources = [folder / f"{name}_model_data.cc", folder / "main_functions.cc", folder / "image_provider.cc",
+                      folder / "expression_responder.cc"]
+    sources = [*bundle_sources, work / "emulation_main.cc"]
     objects = []
     if say:
         say(f"compiling the bundle for {core.name}")
@@ -145,7 +147,7 @@ def build(bundle_dir, core, tree, work, say=None, inputs=None):
     _run([tools["arm-none-eabi-g++"], *arch, "-T", work / "link.ld", "-nostartfiles", "--specs=rdimon.specs",
           "-Wl,--gc-sections", f"-Wl,-Map={work / (name + '.map')}", *objects, library, "-lm", "-o", elf],
          work, log, f"linking for {core.name}")
-    bundle_files = {str(s) for s in sources[:2]}
+    bundle_files = {str(s) for s in bundle_sources}
     warnings = [line.strip() for line in log.read_text(errors="replace").splitlines()
                 if "warning:" in line and any(line.startswith(f) for f in bundle_files)]
     return elf, warnings

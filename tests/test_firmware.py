@@ -53,8 +53,29 @@ def test_plain_bundle_has_every_file(bundle):
     names = sorted(p.name for p in bundle.out.iterdir())
     assert names == sorted(["lanmsff_model_data.cc", "lanmsff_model_data.h", "lanmsff_op_resolver.h",
                             "lanmsff_model_settings.h", "lanmsff_preprocess.h", "lanmsff_golden.h",
-                            "main_functions.cc", "main_functions.h", "main.cc", "README.md", "bundle.json"])
+                            "image_provider.h", "image_provider.cc", "expression_responder.h",
+                            "expression_responder.cc", "main_functions.cc", "main_functions.h", "main.cc", "README.md",
+                            "bundle.json"])
     assert not leftovers(bundle.out.parent)
+
+
+@pytest.mark.slow
+def test_loop_gets_invokes_and_responds_through_weak_platform_hooks(bundle):
+    main = (bundle.out / "main_functions.cc").read_text()
+    loop = main[main.index("void loop() {"):]
+    assert loop.index("GetImage(") < loop.index("Invoke()") < loop.index("RespondToExpression(")
+    setup = main[main.index("void setup() {"):main.index("void loop() {")]
+    assert "LanmsffRunSelfTest();" in setup  # the golden self-test still runs once, at boot
+    provider = (bundle.out / "image_provider.cc").read_text()
+    assert "__attribute__((weak)) TfLiteStatus GetImage(" in provider and "g_lanmsff_golden_image" in provider
+    responder = (bundle.out / "expression_responder.cc").read_text()
+    assert "__attribute__((weak)) void RespondToExpression(" in responder and "MicroPrintf" in responder
+    for header in ("image_provider.h", "expression_responder.h"):  # only the definitions are weak
+        assert "__attribute__" not in (bundle.out / header).read_text()
+    readme = (bundle.out / "README.md").read_text()
+    assert "## Plugging in a camera and a responder" in readme
+    assert "`image_provider.cc`" in readme and "`expression_responder.cc`" in readme  # the file table
+    assert "TfLiteStatus GetImage(" in readme and "void RespondToExpression(" in readme
 
 
 @pytest.mark.slow
@@ -188,6 +209,9 @@ def test_arduino_layout_is_a_library(int8_lanmsff, tmp_path):
     assert sketch.index("#include <TensorFlowLite.h>") < sketch.index("#include <lanmsff.h>")
     assert "void setup()" in sketch and "void loop()" in sketch
     assert (out / "examples" / "lanmsff" / "lanmsff_golden.h").is_file()
+    for hook in ("image_provider.h", "image_provider.cpp", "expression_responder.h", "expression_responder.cpp"):
+        assert (out / "examples" / "lanmsff" / hook).is_file()
+    assert sketch.index('#include "image_provider.h"') < sketch.index("void loop()")
 
 
 @pytest.mark.slow

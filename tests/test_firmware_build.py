@@ -1,8 +1,9 @@
 """The generated sources compile: g++ (host) and arm-none-eabi-g++ -mcpu=cortex-m7 (when installed); the compiled
 array is byte-identical to the model and 16-byte aligned; the C preprocessing is bit-exact with the golden input;
-main_functions.cc / the op resolver / the Arduino sketch / CMakeLists.txt are checked against a stub of the TFLM
-API (the real TFLM sources are not available offline): the stub declares TFLM's signatures and exactly the
-``Add…()`` methods of ``TFLM_BUILTIN_OPS``."""
+main_functions.cc / the platform hooks / the op resolver / the Arduino sketch / CMakeLists.txt are checked against
+a stub of the TFLM API (the real TFLM sources are not available offline): the stub declares TFLM's signatures and
+exactly the ``Add…()`` methods of ``TFLM_BUILTIN_OPS``. The hooks' weak defaults are linked and run on the host,
+alone and overridden by a user's definitions."""
 import shutil
 import subprocess
 
@@ -191,7 +192,7 @@ int main() {
 
 
 def test_example_op_resolver_and_main_compile_against_the_tflm_api(cmake_bundle, stub_tflm):
-    for source in ("main_functions.cc", "main.cc"):
+    for source in ("main_functions.cc", "main.cc", "image_provider.cc", "expression_responder.cc"):
         compile_(GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I", cmake_bundle.out,
                  "-I", stub_tflm, cmake_bundle.out / source)
 
@@ -203,6 +204,72 @@ def test_arduino_sketch_compiles_against_the_tflm_api(int8_lanmsff, stub_tflm, t
              "-I", stub_tflm, out / "examples" / "lanmsff" / "lanmsff.ino")
     compile_(GXX, "-std=c++17", "-c", "-I", out / "src", out / "src" / "lanmsff_model_data.cc",
              "-o", tmp_path / "model.o")
+    for hook in ("image_provider.cpp", "expression_responder.cpp"):  # the platform hooks sit with the sketch
+        compile_(GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I", out / "src",
+                 "-I", stub_tflm, out / "examples" / "lanmsff" / hook)
+
+
+HOOKS_DRIVER = """
+#include <cstdarg>
+#include <cstdio>
+#include "expression_responder.h"
+#include "image_provider.h"
+#include "lanmsff_golden.h"
+void MicroPrintf(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vprintf(format, args);
+  va_end(args);
+  std::printf("\\n");
+}
+int main() {
+  int8_t input[kLanmsffInputSize];
+  if (GetImage(kLanmsffNumCols + 1, kLanmsffNumRows, kLanmsffNumChannels, input) == kTfLiteOk) return 3;
+  if (GetImage(kLanmsffNumCols, kLanmsffNumRows, kLanmsffNumChannels, input) != kTfLiteOk) return 2;
+  int mismatches = 0;
+  for (int i = 0; i < kLanmsffInputSize; ++i) mismatches += input[i] != g_lanmsff_golden_input[i];
+  std::printf("mismatches %d first %d\\n", mismatches, input[0]);
+  float probabilities[kLanmsffCategoryCount] = {};
+  probabilities[3] = 0.75f;
+  RespondToExpression(3, "happy", 0.75f, probabilities, kLanmsffCategoryCount);
+  return 0;
+}
+"""
+
+USER_HOOKS = """
+#include <cstdio>
+#include <cstring>
+#include "expression_responder.h"
+#include "image_provider.h"
+#include "lanmsff_model_settings.h"
+TfLiteStatus GetImage(int image_width, int image_height, int channels, int8_t* image_data) {
+  if (image_width * image_height * channels != kLanmsffInputSize) return kTfLiteError;
+  std::memset(image_data, 7, image_width * image_height * channels);
+  return kTfLiteOk;
+}
+void RespondToExpression(int top_index, const char* label, float score, const float*, int count) {
+  std::printf("user responder %d %s %.2f %d\\n", top_index, label, score, count);
+}
+"""
+
+
+def test_platform_hooks_default_to_the_golden_face_and_a_users_definitions_override_them(cmake_bundle, stub_tflm,
+                                                                                         tmp_path):
+    (tmp_path / "driver.cc").write_text(HOOKS_DRIVER)
+    (tmp_path / "user_hooks.cc").write_text(USER_HOOKS)
+    hooks = [cmake_bundle.out / "image_provider.cc", cmake_bundle.out / "expression_responder.cc"]
+    flags = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-I", cmake_bundle.out, "-I", stub_tflm]
+    outputs = {}
+    for case, extra in (("default", []), ("user", [tmp_path / "user_hooks.cc"])):
+        binary = tmp_path / case
+        compile_(GXX, *flags, tmp_path / "driver.cc", *hooks, *extra, "-o", binary)
+        run = subprocess.run([binary], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, (case, run.returncode, run.stdout)
+        outputs[case] = run.stdout
+    assert "mismatches 0 " in outputs["default"]  # the golden face, preprocessed: exactly the golden input
+    assert "expression: happy (class 3, 750/1000)" in outputs["default"]
+    assert "first 7" in outputs["user"] and "mismatches 0 " not in outputs["user"]
+    assert "user responder 3 happy 0.75 8" in outputs["user"] and "expression:" not in outputs["user"]
 
 
 @pytest.mark.skipif(CMAKE is None, reason="cmake not installed")
