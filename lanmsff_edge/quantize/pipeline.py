@@ -13,17 +13,19 @@ import numpy as np
 
 from lanmsff_edge.atomic import artifact_group, write_bytes, write_text
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger, quieted
 from lanmsff_edge.quantize import converter as conversion
-from lanmsff_edge.quantize import qat, qat_checkpoint, report, verify
+from lanmsff_edge.quantize import methods, qat, qat_checkpoint, report, verify
 from lanmsff_edge.quantize.rewrite import relu_before_pool
 
-ALL = "all"
-METHOD_CHOICES = (*conversion.METHODS, ALL)
+ALL = methods.ALL
+METHOD_CHOICES = methods.CHOICES
 LANMSFF_PREFIXES = ("block1_", "block2_", "block3_", "block4_", "head_softmax")
 MICRO_AGREEMENT_IMAGES = 64  # first images of the split on which TFLite Micro is compared with LiteRT
 # Calibration cache beside OUT when $LANMSFF_CACHE is not set (not "calibration/": in the repository root that
 # is the calibration package itself).
 CACHE_FOLDER = "calibration_cache"
+LOGGER = get_logger(__name__)
 
 
 def check_lanmsff(model, source):
@@ -48,12 +50,12 @@ def variant_paths(out, methods):
             for method in methods}
 
 
-def _forward_warnings(caught, log):
+def _forward_warnings(caught):
     from lanmsff_edge.calibration import CalibrationWarning
 
     for warning in caught:
         if issubclass(warning.category, CalibrationWarning):
-            log(f"Warning: {warning.message}")
+            LOGGER.warning(f"Warning: {warning.message}")
 
 
 def _load_split(dataset, data, split, fold, limit, num_classes):
@@ -68,7 +70,7 @@ def _load_split(dataset, data, split, fold, limit, num_classes):
     return images
 
 
-def describe(method, data, path, reference, inputs, images, params, io, log):
+def describe(method, data, path, reference, inputs, images, params, io):
     """Convert-time checks and accuracy figures of one converted variant (a report row)."""
     from lanmsff_edge.runtimes.litert import LiteRTRuntime
     from lanmsff_edge.tflite_graph import read_tflite
@@ -102,7 +104,7 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
     }
     if integer:
         row.update(kernel_agreement(data, model, inputs, tflm["arena_bytes"]))
-    log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
+    LOGGER.info(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
         f"agreement {100 * row['agreement']:.2f}%  size {len(data) / 1024:.1f} KB")
     return row
 
@@ -119,7 +121,8 @@ def kernel_agreement(data, model, inputs, arena_bytes):
                 "tflm_vs_litert_default_max_steps": agreement["auto"], "tflm_vs_litert_images": count}
     from lanmsff_edge.runtimes import parity
 
-    result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
+    with quieted(parity.__name__):  # a check of a few images: no per-backend progress notes
+        result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
     steps = {(pair["a"], pair["b"]): pair["max_abs_diff"] for pair in result.pairs}
     return {"parity": {"images": count, **result.to_dict()},
             "tflm_vs_litert_reference_max_steps": steps.get(("reference", "tflm")),
@@ -155,7 +158,7 @@ def _load_float_model(model_path, dataset):
     return model, model_path, dataset, config
 
 
-def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
+def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir):
     """The representative sample (through the cache), its summary, and the text of ``<stem>.calibration.json`` (its
     activation ranges), which is written with the models it calibrated."""
     from lanmsff_edge.calibration import activation_ranges, load_sample, model_inputs
@@ -164,7 +167,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
         warnings.simplefilter("always")
         sample, cached = load_sample(dataset, data, "train", size, seed, fold, limit,
                                      directory=cache_dir or out.parent / CACHE_FOLDER, images=train)
-    _forward_warnings(caught, log)
+    _forward_warnings(caught)
     path = out.with_name(f"{out.stem}.calibration.json")
     poses = None if sample.poses is None else dict(zip(*np.unique(sample.poses.astype(str), return_counts=True)))
     summary = {"size": len(sample), "requested": size, "seed": seed, "split": "train",
@@ -178,7 +181,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
 
 def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
              learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
-             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, resume=False, log=None):
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, resume=False):
     """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
     ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict (``table``: the Markdown table).
 
@@ -193,7 +196,6 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     from lanmsff_edge.runtimes import open_runtime, predict_faces
     from lanmsff_edge.model import model_summary
 
-    log = log or (lambda message: None)
     calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
     _check_options(method, io, epochs, calibration_size, out)
     out = Path(out)
@@ -211,7 +213,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
                     "calibration_size": calibration_size}
         resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
         if resume and resume_from is None:
-            log(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
+            LOGGER.info(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
     num_classes = int(float_model.output_shape[-1])
     params = model_summary(float_model)["params"]
     images = _load_split(dataset, data, split, fold, limit, num_classes)
@@ -225,7 +227,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
                             "params": params, **report.prediction_row(reference, reference, images.labels,
                                                                      images.class_names, params)},
               "variants": []}
-    log(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
+    LOGGER.info(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
         f"({len(images)} images{f', {images.skipped} undecodable left out' if images.skipped else ''})")
 
     train = sample = representative = None
@@ -233,7 +235,7 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     if set(methods) & set(conversion.INTEGER_METHODS):
         train = _load_split(dataset, data, "train", fold, limit, num_classes)
         sample, result["calibration"], record = _calibration(float_model, dataset, data, calibration_size, seed,
-                                                             fold, limit, train, out, cache_dir, log)
+                                                             fold, limit, train, out, cache_dir)
         artifacts[Path(result["calibration"]["ranges"])] = record
         representative = representative_dataset(sample)
 
@@ -244,24 +246,24 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         if name == "qat":
             val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
             done = 0 if resume_from is None else resume_from.epoch
-            log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images"
+            LOGGER.info(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images"
                 + (f", resuming after epoch {done}" if resume_from is not None else ""))
             aware = qat.quantize_aware_model(float_model)
             ranges = qat.calibrate_ranges(aware, model_inputs(sample))
             try:
                 tuned = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
                                       batch_size=batch_size, seed=seed, augment=augment, checkpoint_path=saved_at,
-                                      resume_from=resume_from, settings=settings, log=log)
+                                      resume_from=resume_from, settings=settings, announce=True)
             except KeyboardInterrupt:
                 if saved_at.exists():
-                    log(f"\nqat      interrupted; finished epochs are in {saved_at}: "
+                    LOGGER.info(f"\nqat      interrupted; finished epochs are in {saved_at}: "
                         "rerun the same command with --resume to continue")
                 raise
             result["qat"] = {**tuned, "selected_on": "val", **ranges}
             tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)
             result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
                                                                       images.class_names, params)
-            log(f"qat      fine-tuned weights in float: accuracy "
+            LOGGER.info(f"qat      fine-tuned weights in float: accuracy "
                 f"{100 * result['qat']['fine_tuned_float']['accuracy']:.2f}% on {dataset} {split}")
             # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
             # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
@@ -269,13 +271,14 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
         else:
             flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io, info=notes)
         seconds = time.perf_counter() - started
-        row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io, log)
+        row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io)
         row.update(notes, seconds=round(seconds, 2))
         widened = notes.get("widened_ranges") or (result["qat"]["widened_ranges"] if name == "qat" else [])
         widened = list(dict.fromkeys(tensor.split(";")[0] for tensor in widened))  # fused-op names are long
         if widened:
-            log(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), range "
-                f"widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}{' …' if len(widened) > 3 else ''}")
+            LOGGER.info(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), "
+                        f"range widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}"
+                        f"{' …' if len(widened) > 3 else ''}")
         artifacts[paths[name]] = flatbuffer
         result["variants"].append(row)
 
