@@ -54,8 +54,7 @@ def main(data_path, tflm, model, images, cores, patches, json_path):
         result = parity.measure(graph_bytes, inputs, backends=("xnnpack", "tflm"))
         outputs = dict(result.outputs)
         for core in cores:
-            run = emulate.emulate(bundle.out, core, tree, inputs=np.stack(inputs),
-                                  say=lambda m: click.echo(m, err=True))
+            run = emulate.emulate(bundle.out, core, tree, inputs=np.stack(inputs))
             outputs[f"emulated {core}"] = np.asarray(run.outputs, np.int64)
     table = parity.pair_table(outputs, graph.outputs[0])
     click.echo(f"{model}, {patches} patch(es), first {len(inputs)} FERPlus validation images:")

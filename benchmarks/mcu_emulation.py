@@ -39,7 +39,7 @@ def main(tflm, models, counts, cores, json_path):
                 bundle = export_firmware(model, Path(folder) / "fw", patches=count)
                 patching = bundle.manifest.get("patches", {})
                 for core in cores:
-                    result = emulate.emulate(bundle.out, core, tree, say=lambda m: click.echo(m, err=True))
+                    result = emulate.emulate(bundle.out, core, tree)
                     entry = {"model": model, "patches": count, "host_arena_bytes": bundle.arena_minimum,
                              "extra_macs": patching.get("extra_macs", 0.0), **result.as_dict()}
                     entry.pop("ops")

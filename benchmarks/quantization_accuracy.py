@@ -60,7 +60,7 @@ def main(argv=None):
     try:
         report = quantize(args.model, args.dataset, args.data, method="all", out=folder / "lanmsff_int8.tflite",
                           epochs=args.epochs, learning_rate=args.learning_rate,
-                          calibration_size=args.calibration_size, split=args.split, limit=args.limit, log=print)
+                          calibration_size=args.calibration_size, split=args.split, limit=args.limit)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

@@ -177,7 +177,7 @@ def _sha256(data):
 
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
-                    max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False, say=None):
+                    max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
@@ -225,7 +225,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
         data, undilated = dilation.undilate(data)
         graph = read_tflite(data)
-    graph, data, patching = _patched(graph, data, source, max_arena, board, patches, arena_margin, say)
+    graph, data, patching = _patched(graph, data, source, max_arena, board, patches, arena_margin)
     patching["undilated_convolutions"] = undilated
 
     # Measure: the smallest arena that allocates, then the margin on top (within the budget, if there is one:
@@ -273,7 +273,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     manifest["patches"] = patching
     contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     if core is not None:
-        manifest["verified"] = _verify(contents, core, tree, say)
+        manifest["verified"] = _verify(contents, core, tree)
         contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     _write_directory(out, contents)
     return Bundle(out=out, name=name, layout=layout, files={path: len(body) for path, body in contents.items()},
@@ -282,7 +282,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
                   golden_output=golden_output.tolist(), golden_top=golden_top, fit=fit, manifest=manifest)
 
 
-def _patched(graph, data, source, max_arena, board, count, margin, say):
+def _patched(graph, data, source, max_arena, board, count, margin):
     """The model to bundle: as given, or run in row patches for an arena budget. Returns (graph, bytes, the
     ``patches`` entry of bundle.json, with the original bytes under "original" for the identity check)."""
     from lanmsff_edge.memory import fit
@@ -297,7 +297,7 @@ def _patched(graph, data, source, max_arena, board, count, margin, say):
     if count is not None:
         chosen_variant, tried = fit.variant(data, int(count)), []
     else:
-        chosen_variant, tried = fit.fit(data, budget, margin, say=say)  # margin None: fit.BUDGET_MARGIN
+        chosen_variant, tried = fit.fit(data, budget, margin)  # margin None: fit.BUDGET_MARGIN
     base_macs = graph.macs
     entry = {**chosen_variant.as_dict(base_macs), "budget_bytes": budget, "board": board, "margin_chosen": margin,
              "unpatched_arena_bytes": (tried[0].arena if tried else micro.find_arena_size(data)),
@@ -337,7 +337,7 @@ def _check_bit_identical(original, golden_input, golden_output):
                            f"from the unpatched model's {reference.tolist()}")
 
 
-def _verify(contents, core, tree, say):
+def _verify(contents, core, tree):
     """Build ``contents`` for ``core`` and run its self-test under QEMU; return the figures for bundle.json."""
     from lanmsff_edge.firmware_export import emulate
 
@@ -346,7 +346,7 @@ def _verify(contents, core, tree, say):
             target = Path(staging) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        result = emulate.emulate(staging, core, tree, say=say)
+        result = emulate.emulate(staging, core, tree)
     if not result.golden_ok:
         raise UserError(f"--verify {core.name}: the golden self-test FAILED on the emulated core: output "
                         f"{result.output} vs golden {result.golden_output} (max difference {result.max_diff_lsb} "

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from lanmsff_edge.firmware_export import cores, csource, tflm
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 ICOUNT_SHIFT = 3  # 8 ns of virtual time per instruction: SysTick (25 MHz) ticks every 5 instructions
 DEFAULT_RUNS = 3
@@ -73,6 +76,7 @@ def _template(*parts):
 def _run(command, cwd, log, what, timeout=None):
     with open(log, "a") as handle:
         handle.write("$ " + " ".join(str(c) for c in command) + "\n")
+        LOGGER.debug("$ " + " ".join(str(c) for c in command))
         handle.flush()
         try:
             result = subprocess.run([str(c) for c in command], cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
@@ -105,14 +109,14 @@ def _inputs_header(inputs):
             f"alignas(16) const signed char kEmulationInputs[{len(rows)}][{rows.shape[1]}] = {{\n{body}\n}};\n")
 
 
-def build(bundle_dir, core, tree, work, say=None, inputs=None):
+def build(bundle_dir, core, tree, work, inputs=None):
     """Compile and link ``bundle_dir`` for ``core`` in the folder ``work``; return (elf path, warnings).
     ``inputs``: extra int8 inputs the program runs after the self-test (``emulate``'s ``outputs``)."""
     manifest = _bundle_manifest(bundle_dir)
     name = manifest["name"]
     camel = csource.camel(name)
     tools = tflm.require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size"))
-    library = tflm.library(tree, core, say=say)
+    library = tflm.library(tree, core)
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
@@ -134,8 +138,7 @@ def build(bundle_dir, core, tree, work, say=None, inputs=None):
                       folder / "expression_responder.cc"]
     sources = [*bundle_sources, work / "emulation_main.cc"]
     objects = []
-    if say:
-        say(f"compiling the bundle for {core.name}")
+    LOGGER.info(f"compiling the bundle for {core.name}")
     for source in sources:
         target = work / (source.stem + ".o")
         _run([*cxx, "-c", source, "-o", target], work, log, f"compiling {source.name} for {core.name}")
@@ -222,7 +225,7 @@ def parse(lines):
     return facts
 
 
-def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None, keep=False, inputs=None):
+def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, keep=False, inputs=None):
     """Build ``bundle_dir`` for ``core`` (a name or ``cores.Core``), run it under QEMU, return an ``Emulation``.
 
     Raises ``UserError`` (one line, the log's path in it, the work folder kept) when a tool or the tree is
@@ -235,9 +238,8 @@ def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, say=None
     tflm.require_tools(("qemu-system-arm",))
     folder = Path(work) if work else Path(tempfile.mkdtemp(prefix=f"lanmsff-emulate-{core.name}-"))
     try:
-        elf, warnings = build(bundle_dir, core, tree, folder, say=say, inputs=inputs)
-        if say:
-            say(f"running the bundle on QEMU {core.machine} ({core.name}, -icount)")
+        elf, warnings = build(bundle_dir, core, tree, folder, inputs=inputs)
+        LOGGER.info(f"running the bundle on QEMU {core.machine} ({core.name}, -icount)")
         # each extra input is a whole inference more (seconds each under emulation at full width)
         budget = timeout + 10 * (0 if inputs is None else len(inputs))
         status, lines = run_elf(elf, core, folder / "build.log", timeout=budget)

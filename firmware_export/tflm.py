@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
@@ -162,7 +165,7 @@ def _locked(path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def library(tree, core, jobs=None, say=None):
+def library(tree, core, jobs=None):
     """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels), built now if not cached."""
     tools = require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar", "make"))
     if not newlib_present(tools["arm-none-eabi-gcc"]):
@@ -180,8 +183,7 @@ def library(tree, core, jobs=None, say=None):
         gendir = folder / "gen"
         command = ["make", "-f", MAKEFILE, f"-j{jobs or os.cpu_count() or 1}", "microlite",
                    f"BASE_GENDIR={gendir}"] + [f"{k}={v}" for k, v in variables.items()]
-        if say:
-            say(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN (once; minutes) → {folder}")
+        LOGGER.info(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN (once; minutes) → {folder}")
         # TFLM's Makefile runs python3 scripts while it parses: the interpreter running this tool has what they
         # need (numpy, Pillow), so it goes first on PATH.
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")

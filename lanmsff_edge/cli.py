@@ -3,12 +3,15 @@
 Each command lives in ``lanmsff_edge/commands/<name>.py`` and is imported only when it runs, so ``--help``
 answers without starting TensorFlow. A ``UserError`` from anywhere, and an ``OSError`` no module turned into one
 (a file that vanished, a folder where a file should be, a symlink loop), become one line on stderr and exit code 1;
-a bad option value is click's usage error, exit code 2.
+a bad option value is click's usage error, exit code 2. ``-v`` / ``-q`` before the command set how much the
+package logger (``lanmsff_edge/log.py``) shows on stderr; results stay on stdout.
 """
 import importlib
 import sys
 
 import click
+
+from lanmsff_edge.bench import devices
 
 # command name -> (module, one-line help shown by `lanmsff-edge --help`)
 COMMANDS = {
@@ -17,7 +20,7 @@ COMMANDS = {
     "train": ("lanmsff_edge.commands.train", "Train LANMSFF (paper recipe, resumable)."),
     "evaluate": ("lanmsff_edge.commands.evaluate", "Accuracy, confusion matrix, ID and pose variance of a model."),
     "quantize": ("lanmsff_edge.commands.quantize", "QAT / PTQ / fp16 / dynamic / float TFLite with a cost report."),
-    "bench": ("lanmsff_edge.commands.bench", "Latency, size and accuracy on cpu, gpu, mcu, coral or android."),
+    "bench": ("lanmsff_edge.commands.bench", f"Latency, size and accuracy on {devices.names_text()}."),
     "export-firmware": ("lanmsff_edge.commands.firmware", "A TFLite Micro bundle for a microcontroller."),
     "predict": ("lanmsff_edge.commands.predict", "Find faces in photos and classify their expressions."),
     "gradcam": ("lanmsff_edge.commands.gradcam", "Grad-CAM heat map of the float model on a face."),
@@ -56,8 +59,13 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lanmsff-edge")
-def cli():
+@click.option("-v", "--verbose", is_flag=True, help="Also show debug detail (commands run, files resolved).")
+@click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors, not progress notes.")
+def cli(verbose, quiet):
     """LANMSFF facial-expression recognition, from training to int8 on the edge."""
+    from lanmsff_edge import log
+
+    log.configure(1 if verbose else -1 if quiet else 0)
 
 
 def main():

@@ -21,8 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import enabled, get_logger, indented, quieted
 
 DATASET = "synthetic"
+LOGGER = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ def free_folder(out):
     return candidate
 
 
-def run_demo(out="demo", settings=None, log=print):
+def run_demo(out="demo", settings=None):
     """Run every step into ``out``, or into ``out2``, ``out3``, … when it is occupied (``free_folder``); returns the
-    summary dict (its ``out`` is the folder used)."""
+    summary dict (its ``out`` is the folder used). Each step's own log lines are indented under its title."""
     from lanmsff_edge.firmware_export import export_firmware
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.bench import run_bench
@@ -78,30 +80,35 @@ def run_demo(out="demo", settings=None, log=print):
 
     settings = settings or PRESETS["full"]
     out = free_folder(out)
-    log(f"writing into {out}/")
+    LOGGER.info(f"writing into {out}/")
     int8_path = out / "lanmsff_int8.tflite"
 
-    log(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} epoch(s)")
+    LOGGER.info(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} "
+                "epoch(s)")
     trained = train(DATASET, out=out / "run", epochs=settings.epochs, width=settings.width, limit=settings.limit,
-                    augment=settings.augment, verbose=2)
+                    augment=settings.augment, verbose=2 if enabled() else 0)
     model_path = Path(trained["model"])
 
-    log(f"[2/5] quantization-aware training ({settings.qat_epochs} epoch) and int8 conversion")
-    quantized = quantize(model_path, dataset=DATASET, method="qat", out=int8_path, epochs=settings.qat_epochs,
-                         limit=settings.limit, log=lambda message: log(f"      {message}"))
+    LOGGER.info(f"[2/5] quantization-aware training ({settings.qat_epochs} epoch) and int8 conversion")
+    with indented():
+        quantized = quantize(model_path, dataset=DATASET, method="qat", out=int8_path, epochs=settings.qat_epochs,
+                             limit=settings.limit)
 
-    log("[3/5] bench on the host CPU (Keras float vs LiteRT int8, 1 thread)")
-    cpu = run_bench([model_path, int8_path], device="cpu", threads=1, runs=settings.cpu_runs, dataset=DATASET,
-                    split="val", limit=settings.limit, convert=False)
+    LOGGER.info("[3/5] bench on the host CPU (Keras float vs LiteRT int8, 1 thread)")
+    with quieted():  # the bench and firmware steps report through the summary, not progress notes
+        cpu = run_bench([model_path, int8_path], device="cpu", threads=1, runs=settings.cpu_runs, dataset=DATASET,
+                        split="val", limit=settings.limit, convert=False)
     write_json(cpu, out / "bench_cpu.json")
 
-    log("[4/5] bench in TFLite Micro (arena, parity, board fit)")
-    mcu = run_bench([int8_path], device="mcu", runs=settings.mcu_runs, dataset=DATASET, split="val",
-                    limit=settings.limit, convert=False)
+    LOGGER.info("[4/5] bench in TFLite Micro (arena, parity, board fit)")
+    with quieted():
+        mcu = run_bench([int8_path], device="mcu", runs=settings.mcu_runs, dataset=DATASET, split="val",
+                        limit=settings.limit, convert=False)
     write_json(mcu, out / "bench_mcu.json")
 
-    log("[5/5] TFLite Micro firmware bundle")
-    bundle = export_firmware(int8_path, out / "firmware", name="lanmsff")
+    LOGGER.info("[5/5] TFLite Micro firmware bundle")
+    with quieted():
+        bundle = export_firmware(int8_path, out / "firmware", name="lanmsff")
 
     summary = summarize(settings, trained, quantized, cpu, mcu, bundle, out)
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -465,7 +465,7 @@ class _Watch(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path):
+def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path, capsys):
     from lanmsff_edge.quantize import qat_checkpoint
     from lanmsff_edge.artifacts import checkpoint as ckpt
 
@@ -486,9 +486,11 @@ def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_
     assert [row["epoch"] for row in saved.state["history"]] == [1] and "val_accuracy" in saved.state["history"][0]
 
     resumed_from = qat_checkpoint.open_for(path, True, settings, epochs=2)
-    watch, lines = _Watch(), []
+    watch = _Watch()
+    capsys.readouterr()
     result = qat.fine_tune(aware_model(), train, val, epochs=2, checkpoint_path=path, settings=settings,
-                           resume_from=resumed_from, callbacks=[watch], log=lines.append)
+                           resume_from=resumed_from, callbacks=[watch], announce=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("qat")]
     assert watch.epochs == [1]  # only the second epoch ran
     assert all(np.array_equal(a, b) for a, b in zip(watch.start_weights, saved.weights))  # from the checkpoint
     assert result["resumed_at_epoch"] == 2 and result["kept_epoch"] in (1, 2)

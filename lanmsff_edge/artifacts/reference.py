@@ -1,12 +1,14 @@
 """What a ``--model`` value names: a model file, a preset (``ferplus``, ``ferplus:int8``) or a training run folder
 (its model.keras, or an unfinished run's best weights so far), and the config of the run it came from."""
 import json
-import sys
 from pathlib import Path
 
 from lanmsff_edge.artifacts import presets
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.text import read_text
+
+LOGGER = get_logger(__name__)
 
 
 def resolve_model_path(path, bundled_format="float"):
@@ -22,12 +24,13 @@ def resolve_model_path(path, bundled_format="float"):
 
         candidate = path / run_folder.MODEL_NAME
         if candidate.exists():
+            LOGGER.debug(f"{path}: training run folder, using {candidate}")
             return candidate
         if not run_folder.is_unfinished(path):
             raise UserError(f"{path} is a folder without model.keras or checkpoint.npz (not a training run?)")
         candidate, best_epoch, epochs = run_folder.best_so_far(path)
-        print(f"note: {path} is an unfinished training run: using its best weights so far (epoch {best_epoch} of "
-              f"{epochs}), {candidate}", file=sys.stderr)
+        LOGGER.warning(f"note: {path} is an unfinished training run: using its best weights so far (epoch {best_epoch} "
+                    f"of {epochs}), {candidate}")
         return candidate
     if not path.exists():
         raise UserError(f"model file not found: {path}")

@@ -10,15 +10,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from lanmsff_edge.bench.devices import ANDROID_DELEGATES
 from lanmsff_edge.bench.rows import new_row, threads_text
 from lanmsff_edge.bench.timing import Latency
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 REMOTE_DIR = "/data/local/tmp/lanmsff_bench"
 REMOTE_BINARY = f"{REMOTE_DIR}/benchmark_model"
 RUN_TIMEOUT_S = 600
-DELEGATE_FLAGS = {"cpu": [], "gpu": ["--use_gpu=true"], "nnapi": ["--use_nnapi=true"]}
-DELEGATE_NAMES = {"cpu": "CPU (XNNPACK)", "gpu": "GPU delegate", "nnapi": "NNAPI"}
+DELEGATE_FLAGS = {name: list(delegate.flags) for name, delegate in ANDROID_DELEGATES.items()}
+DELEGATE_NAMES = {name: delegate.label for name, delegate in ANDROID_DELEGATES.items()}
 
 _NUMBER = r"([-+0-9.eE]+)"
 _TIMINGS = re.compile(rf"Inference timings in us: Init: {_NUMBER}, First inference: {_NUMBER}, "
@@ -113,6 +117,7 @@ class Adb:
         return [self.adb, "-s", self.serial, *map(str, args)]
 
     def run(self, *args, timeout=120, check=True):
+        LOGGER.debug("$ " + " ".join(str(a) for a in self.command(*args)))
         code, text = self.runner(self.command(*args), timeout=timeout)
         if check and code != 0:
             lines = [line for line in text.splitlines() if line.strip()]
@@ -186,7 +191,7 @@ def device_info(adb):
 def android_row(model, adb, remote_model, delegate, settings):
     label = f"benchmark_model on {settings.extra.get('phone', 'Android')}: {DELEGATE_NAMES[delegate]}"
     row = new_row(model, label + (f", {threads_text(settings.threads)}" if delegate == "cpu" else ""))
-    settings.say(f"{model.name}: benchmark_model with {DELEGATE_NAMES[delegate]}")
+    LOGGER.info(f"{model.name}: benchmark_model with {DELEGATE_NAMES[delegate]}")
     command = benchmark_command(remote_model, delegate, settings.threads, settings.runs, settings.warmup)
     code, text = adb.runner(adb.command("shell", *command), timeout=RUN_TIMEOUT_S)
     parsed = parse_benchmark_output(text)

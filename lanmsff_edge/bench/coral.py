@@ -11,6 +11,9 @@ from pathlib import Path
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, measure_row, new_row, one_line, time_runtime
 from lanmsff_edge.runtimes import edgetpu_rules
 from lanmsff_edge.runtimes.edgetpu import load_edgetpu_delegate, open_edgetpu
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 COMPILER = "edgetpu_compiler"
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
@@ -67,6 +70,7 @@ def parse_compiler_report(text, log=None):
 def run_command(args, timeout=None):
     """The default command runner: (exit code, stdout + stderr text)."""
     try:
+        LOGGER.debug("$ " + " ".join(str(a) for a in args))
         done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout} s: {' '.join(map(str, args))}"
@@ -115,14 +119,14 @@ def coral_row(model, settings, compiler_path, delegate, folder):
         row.notes.append(edgetpu_rules.summary(result["check"]))
         compiled = None
         if compiler_path:
-            settings.say(f"{model.name}: compiling with edgetpu_compiler")
+            LOGGER.info(f"{model.name}: compiling with edgetpu_compiler")
             report, compiled = compile_model(model, folder, settings.command_runner)
             result["compiler"] = report
             row.runtime = f"edgetpu_compiler {report.get('version')}"
             if report.get("error"):
                 row.notes.append(f"edgetpu_compiler failed: {report['error']}")
     if delegate is not None and compiled is not None:
-        settings.say(f"{model.name}: timing on the Edge TPU")
+        LOGGER.info(f"{model.name}: timing on the Edge TPU")
         try:
             runtime = open_edgetpu(compiled, delegate, settings.threads)
         except RUNTIME_ERRORS as error:

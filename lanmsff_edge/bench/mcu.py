@@ -12,6 +12,9 @@ from lanmsff_edge.bench.measure import timing_input
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
 from lanmsff_edge.bench.timing import time_calls
 from lanmsff_edge.runtimes.parity import output_parity, quantize_for
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 PARITY_IMAGES = 8
 INTEGER_PRECISIONS = ("int8", "uint8", "int16x8")
@@ -34,14 +37,14 @@ def tflm_row(model, settings):
     if missing:
         row.error = f"TFLite Micro has no kernel for: {', '.join(missing)}"
         return row
-    settings.say(f"{model.name}: searching the smallest TFLite Micro arena")
+    LOGGER.info(f"{model.name}: searching the smallest TFLite Micro arena")
     try:
         arena = micro.find_arena_size(model.data)
         row.extra["arena_bytes"] = arena
         interpreter = micro.load(model.data, arena)
         source = graph.inputs[0]
         x = quantize_for(source, timing_input(model, settings.data))
-        settings.say(f"{model.name}: timing TFLite Micro on the host")
+        LOGGER.info(f"{model.name}: timing TFLite Micro on the host")
         row.latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)
         runtime = model.runtime(settings.threads)
         inputs = [quantize_for(source, face[None]) for face in model.inputs(parity_faces(settings.data))]
@@ -113,7 +116,7 @@ def patch_rows(models, rows, settings):
         if row.error or row.format != "tflite" or row.precision != "int8":
             continue
         for count in settings.extra.get("patch_counts") or ():
-            settings.say(f"{model.name}: {count} patch(es)")
+            LOGGER.info(f"{model.name}: {count} patch(es)")
             try:
                 variant = fit.variant(model.data, count)
                 interpreter = micro.load(variant.data, variant.arena)
@@ -145,12 +148,12 @@ def emulation_rows(models, rows, patches, settings):
     table = []
     for name, count, data in variants:
         for core in settings.extra["emulate"]:
-            settings.say(f"{name}: {count} patch(es) on emulated {core}")
+            LOGGER.info(f"{name}: {count} patch(es) on emulated {core}")
             with tempfile.TemporaryDirectory(prefix="lanmsff-bench-emulate-") as folder:
                 model_file = Path(folder) / "model.tflite"
                 model_file.write_bytes(data)
                 export_firmware(model_file, Path(folder) / "bundle", labels=None)
-                result = emulate.emulate(Path(folder) / "bundle", core, tree, say=settings.say)
+                result = emulate.emulate(Path(folder) / "bundle", core, tree)
             figures = result.as_dict()
             figures.pop("ops")
             entry = {"title": "Emulated Cortex-M (real TFLM + CMSIS-NN under QEMU -icount: instructions, not "

@@ -16,6 +16,9 @@ import numpy as np
 from lanmsff_edge.atomic import write_text
 from lanmsff_edge.runtimes import parity
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 
 def _model_paths(models, dataset):
@@ -53,7 +56,7 @@ def _accuracy(outputs, labels):
 
 
 def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold=None,
-               backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, input_range="0,1", progress=None):
+               backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, input_range="0,1"):
     """The parity report (a JSON-ready dict) of ``models`` (paths or bundled names; none: the bundled ones) on
     ``dataset``'s ``split`` (first ``limit`` images), for the named ``backends``; ``trace`` adds the XNNPACK /
     reference-kernel trace of each model."""
@@ -65,7 +68,6 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     if dataset is None:
         raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
     backends = parity.backend_names(",".join(backends))
-    say = progress or (lambda message: None)
     paths = _model_paths(models, dataset)
     opened = open_models(paths, parse_input_range(input_range))
     images = load_data(dataset, data, split, limit, fold)
@@ -74,7 +76,7 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     for model in opened:
         check_classes(model, images)
     notes = []
-    entries = [model_entry(model, images, backends, threads, trace, say)
+    entries = [model_entry(model, images, backends, threads, trace)
                for model in _int8_models(opened, dataset, data, images.images, fold, notes)]
     if not entries:
         raise UserError("no integer model to compare (parity runs int8 .tflite models, or converts .keras ones)")
@@ -83,21 +85,20 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
             "host": host_info({"threads": threads})}
 
 
-def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, progress=None):
+def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False):
     """The parity of one tflite ``BenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
     backend on that split, the model file's sha256, and with ``trace`` the XNNPACK / reference-kernel trace."""
     from lanmsff_edge.bench.trace import trace as trace_model
 
-    say = progress or (lambda message: None)
-    say(f"{model.name}: parity on {len(images)} {images.dataset} {images.split} images")
+    LOGGER.info(f"{model.name}: parity on {len(images)} {images.dataset} {images.split} images")
     inputs = parity.raw_inputs(model, images.images)
-    result = parity.measure(model.data, inputs, backends, threads, say)
+    result = parity.measure(model.data, inputs, backends, threads)
     entry = {"model": model.name, "path": model.path, "sha256": hashlib.sha256(model.data).hexdigest(),
              "precision": model.precision, "notes": list(model.notes), **result.to_dict(),
              "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
     if trace:
-        say(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
-        entry["trace"] = trace_model(model.data, inputs, threads=threads, progress=say)
+        LOGGER.info(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
+        entry["trace"] = trace_model(model.data, inputs, threads=threads)
     return entry
 
 

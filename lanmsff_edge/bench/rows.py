@@ -2,6 +2,9 @@
 from lanmsff_edge.bench.measure import score, time_keras, time_tflite, timing_input
 from lanmsff_edge.bench.record import BenchResult
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 # What a failing runtime raises for a model it cannot run (recorded in the row; the bench goes on).
 RUNTIME_ERRORS = (UserError, RuntimeError, ValueError)
@@ -48,7 +51,7 @@ def keras_row(model, settings, device="/CPU:0", where="host CPU"):
     label = f"TensorFlow {package_version('tensorflow')} tf.function"
     label += f", {threads_text(threads)} ({where})" if device.startswith("/CPU") else f" ({where})"
     row = new_row(model, label)
-    settings.say(f"{model.name}: timing Keras on {where}")
+    LOGGER.info(f"{model.name}: timing Keras on {where}")
     return measure_row(row, model, settings, model.runtime().predict,
                        lambda: time_keras(model, timing_input(model, settings.data), settings.runs, settings.warmup,
                                           device))
@@ -65,7 +68,7 @@ def litert_label(runtime, threads):
 
 
 def litert_row(model, settings):
-    settings.say(f"{model.name}: timing LiteRT on the host CPU")
+    LOGGER.info(f"{model.name}: timing LiteRT on the host CPU")
     try:
         runtime = model.runtime(settings.threads)
     except RUNTIME_ERRORS as error:

@@ -3,6 +3,7 @@ import importlib
 
 from lanmsff_edge.bench.host import host_info
 from lanmsff_edge.bench.record import BenchReport, attach_ratios
+from lanmsff_edge.bench import devices
 from lanmsff_edge.bench.settings import ANDROID_DELEGATES, DEVICES, BenchSettings
 from lanmsff_edge.errors import UserError
 
@@ -64,7 +65,7 @@ def load_data(dataset, data, split, limit, fold=None):
 
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
               limit=None, fold=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
-              android_delegates=ANDROID_DELEGATES, command_runner=None, progress=None, mapping_only=False,
+              android_delegates=ANDROID_DELEGATES, command_runner=None, mapping_only=False,
               emulate=(), tflm=None, patches=()):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
     returns a ``BenchReport``.
@@ -97,7 +98,7 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup,
                              benchmark_binary=benchmark_binary, android_serial=android_serial,
                              android_delegates=tuple(android_delegates), command_runner=command_runner,
-                             progress=progress, mapping_only=bool(mapping_only))
+                             mapping_only=bool(mapping_only))
     settings.extra.update(emulate=tuple(emulate), patch_counts=tuple(patches))
     if emulate:  # tree and tools are checked before anything is loaded
         from lanmsff_edge.firmware_export import tflm as tflm_tree
@@ -125,7 +126,7 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
         opened = expand_models(opened, dataset, data, None if settings.data is None else settings.data.images,
                                precisions, fold)
 
-    module = importlib.import_module(f"lanmsff_edge.bench.{device}")
+    module = importlib.import_module(devices.DEVICES[device].module)
     rows, device_notes, tables = module.run(opened, settings)
     notes.extend(device_notes)
     reference = attach_ratios(rows, None if settings.data is None else settings.data.labels)

@@ -1,15 +1,18 @@
 """What a bench run was asked to do; passed to every device module."""
 from dataclasses import dataclass, field
 
-DEVICES = ("cpu", "gpu", "mcu", "coral", "android")
-DEFAULT_RUNS = {"cpu": 100, "gpu": 100, "mcu": 5, "coral": 100, "android": 50}
-DEFAULT_WARMUP = {"cpu": 10, "gpu": 10, "mcu": 1, "coral": 10, "android": 5}
-ANDROID_DELEGATES = ("cpu", "gpu", "nnapi")
+from lanmsff_edge.bench import devices
+
+# views of the one table in devices.py
+DEVICES = tuple(devices.DEVICES)
+DEFAULT_RUNS = {name: device.runs for name, device in devices.DEVICES.items()}
+DEFAULT_WARMUP = {name: device.warmup for name, device in devices.DEVICES.items()}
+ANDROID_DELEGATES = tuple(devices.ANDROID_DELEGATES)
 
 
 @dataclass
 class BenchSettings:
-    device: str = "cpu"
+    device: str = devices.DEFAULT_DEVICE
     threads: int = 1
     runs: int | None = None
     warmup: int | None = None
@@ -20,7 +23,6 @@ class BenchSettings:
     android_serial: str | None = None
     android_delegates: tuple = ANDROID_DELEGATES
     command_runner: object = None  # injectable subprocess runner (adb, edgetpu_compiler); see android.py
-    progress: object = None  # callable(str) for one-line progress messages, or None
     mapping_only: bool = False  # coral: the op mapping without an Edge TPU (no timing)
     extra: dict = field(default_factory=dict)
 
@@ -29,10 +31,6 @@ class BenchSettings:
             self.runs = DEFAULT_RUNS[self.device]
         if self.warmup is None:
             self.warmup = DEFAULT_WARMUP[self.device]
-
-    def say(self, message):
-        if self.progress is not None:
-            self.progress(message)
 
     def to_dict(self):
         data = self.data

@@ -24,6 +24,9 @@ from collections import Counter
 import numpy as np
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 KERNEL_SETS = {"xnnpack": "auto", "reference": "reference", "builtin": "builtin"}
 ROUNDING_IMAGES = 8
@@ -119,7 +122,7 @@ def _kernels_text(name, runner):
     return {True: "XNNPACK", False: "builtin (not delegated)", None: "xnnpack set"}[runner.delegated]
 
 
-def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=ROUNDING_IMAGES, progress=None):
+def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=ROUNDING_IMAGES):
     """Trace ``data`` (an integer ``.tflite`` flatbuffer) in kernel sets ``a`` and ``b`` (names of
     ``KERNEL_SETS``) over the raw ``inputs``; returns a JSON-ready dict (``ops``: a row per op in execution order,
     ``first_differing_op``, ``first_own_difference``, ``by_kind``, ``dead_ops``, ``rounding``, ``growth``)."""
@@ -169,8 +172,8 @@ def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=R
                 counts = rounding.setdefault(op.index, Counter())
                 counts.update(analysis.classify(op, values, own[a][0], own[b][0]))
                 counts["images"] += 1
-        if progress is not None and (count + 1) % 200 == 0:
-            progress(f"trace: {count + 1}/{len(inputs)} images")
+        if (count + 1) % 200 == 0:
+            LOGGER.info(f"trace: {count + 1}/{len(inputs)} images")
     rows = [record.row for record in records]
     for row in rows:
         if row["index"] in rounding:

@@ -1,11 +1,14 @@
 """`lanmsff-edge bench`: latency, size and accuracy of models on a target, beside the float model."""
 import click
 
-from lanmsff_edge.bench.settings import ANDROID_DELEGATES
+from lanmsff_edge.bench import devices
 from lanmsff_edge.commands.params import CommaChoice, ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS, SPLITS
+from lanmsff_edge.firmware_export.cores import CORES
+from lanmsff_edge.runtimes import parity as parity_backends
 
-DEVICE_CHOICES = ("cpu", "gpu", "mcu", "coral", "android")
+DEVICE_CHOICES = tuple(devices.DEVICES)
+ANDROID_DELEGATES = tuple(devices.ANDROID_DELEGATES)
 
 
 class BackendList(click.ParamType):
@@ -33,13 +36,14 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--model", "models", multiple=True, type=ModelPath(),
               help=model_help("A .keras or .tflite file or a training run folder",
                               "Repeat for several; a bare bundled name benches its float and int8 files."))
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True, help="Target.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default=devices.DEFAULT_DEVICE, show_default=True,
+              help=devices.device_help())
 @click.option("--threads", type=click.IntRange(1, None), default=1, show_default=True,
               help="CPU threads (LiteRT, TensorFlow, Android).")
 @click.option("--runs", type=click.IntRange(1, None), default=None,
-              help="Timed runs per model [cpu/gpu/coral 100, mcu 5, android 50].")
+              help=f"Timed runs per model [{devices.defaults_text('runs')}].")
 @click.option("--warmup", type=click.IntRange(0, None), default=None,
-              help="Untimed warm-up runs [cpu/gpu/coral 10, mcu 1, android 5].")
+              help=f"Untimed warm-up runs [{devices.defaults_text('warmup')}].")
 @click.option("--dataset", type=click.Choice(DATASETS), default=None,
               help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
 @click.option("--data", type=click.Path(exists=True), default=None, help="The data set's folder or archive.")
@@ -59,18 +63,19 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
 @click.option("--mapping-only", is_flag=True,
               help="coral: only check how the ops map onto the Edge TPU (no Coral needed, no timing).")
-@click.option("--android-delegates", type=CommaChoice(ANDROID_DELEGATES), default="cpu,gpu,nnapi", show_default=True,
-              help="android: comma-separated subset of cpu,gpu,nnapi.")
+@click.option("--android-delegates", type=CommaChoice(ANDROID_DELEGATES), default=",".join(ANDROID_DELEGATES),
+              show_default=True, help=f"android: comma-separated subset of {','.join(ANDROID_DELEGATES)}.")
 @click.option("--parity", is_flag=True,
               help="Instead of timing: run each int8 model with every --backends kernel library on all images of "
                    "--dataset's --split and compare the raw int8 outputs pairwise (max difference in output steps, "
                    "images differing, top-1 agreement).")
-@click.option("--backends", type=BackendList(), default="xnnpack,reference,tflm", show_default=True,
-              help="--parity: backends to compare (xnnpack, reference, builtin, tflm).")
+@click.option("--backends", type=BackendList(), default=",".join(parity_backends.DEFAULT_BACKENDS),
+              show_default=True,
+              help=f"--parity: backends to compare ({', '.join(parity_backends.BACKENDS)}).")
 @click.option("--trace", is_flag=True,
               help="--parity: also run XNNPACK and the reference kernels with every intermediate tensor kept and "
                    "report the first op whose output differs and how the difference grows.")
-@click.option("--emulate", "emulate", multiple=True, type=click.Choice(["cortex-m4", "cortex-m7", "cortex-m55"]),
+@click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
 @click.option("--tflm", default=None, type=click.Path(),
@@ -93,7 +98,7 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
     report = run_bench(models, device=device, threads=threads, runs=runs, warmup=warmup, dataset=dataset, data=data,
                        split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
-                       mapping_only=mapping_only, progress=lambda message: click.echo(message, err=True),
+                       mapping_only=mapping_only,
                        emulate=emulate, tflm=tflm, patches=patch_counts)
     click.echo(format_table(report))
     with artifact_group():  # the report's files: all of this run, or all as they were
@@ -123,8 +128,7 @@ def _parity(parity, trace, models, device, threads, runs, warmup, dataset, data,
     if threads < 1:
         raise UserError(f"--threads must be at least 1, got {threads}")
     report = run_parity(models, dataset=dataset, data=data, split=split, limit=limit, fold=fold, backends=backends,
-                        threads=threads, trace=trace, input_range=input_range,
-                        progress=lambda message: click.echo(message, err=True))
+                        threads=threads, trace=trace, input_range=input_range)
     click.echo(format_parity(report))
     if json_path:
         write_parity_json(report, json_path)

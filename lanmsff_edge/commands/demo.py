@@ -26,7 +26,7 @@ def command(out, epochs, quick, width, limit):
 
     settings = settings_for(quick=quick, epochs=epochs, width=width, limit=limit)
     started = time.perf_counter()
-    summary = run_demo(out, settings, log=click.echo)
+    summary = run_demo(out, settings)
     click.echo("")
     for line in summary_lines(summary):
         click.echo(line)

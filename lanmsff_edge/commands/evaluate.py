@@ -25,11 +25,15 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
               help="Write the confusion matrix as a PNG.")
 def command(models, dataset, data, split, pose_lists, fold, limit, unseen, json_path, confusion_path):
-    from lanmsff_edge.evaluation import evaluate, evaluate_many
+    from lanmsff_edge.evaluation import evaluate, evaluate_many, format_mean, format_report
 
     options = dict(data=data, split=split, pose_lists=pose_lists, fold=fold, limit=limit, json_path=json_path,
-                   confusion_path=confusion_path, unseen_vs="train" if unseen else None, verbose=True)
+                   confusion_path=confusion_path, unseen_vs="train" if unseen else None)
     if len(models) == 1:
-        evaluate(models[0], dataset, **options)
-    else:
-        evaluate_many(models, dataset, **options)
+        click.echo(format_report(evaluate(models[0], dataset, **options)))
+        return
+    summary = evaluate_many(models, dataset, **options)
+    for metrics in summary["runs"]:
+        click.echo(format_report(metrics))
+        click.echo("")
+    click.echo(format_mean(summary["mean"]))

@@ -72,7 +72,7 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
-                             tflm=tflm, undilate=undilate, say=lambda text: click.echo(text, err=True))
+                             tflm=tflm, undilate=undilate)
     manifest = bundle.manifest
     click.echo(f"bundle      {bundle.out} ({bundle.layout}, {len(bundle.files)} files)")
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")

@@ -3,8 +3,9 @@ import click
 
 from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.quantize import methods
 
-METHODS = ("qat", "ptq", "fp16", "dynamic", "float", "all")
+METHODS = methods.CHOICES
 
 
 def _tflite_suffix(ctx, param, value):
@@ -13,14 +14,10 @@ def _tflite_suffix(ctx, param, value):
     return value
 
 
-@click.command(help="""Convert a trained LANMSFF to TFLite and report what each variant costs.
+@click.command(help=f"""Convert a trained LANMSFF to TFLite and report what each variant costs.
 
 \b
-  qat      quantization-aware fine-tuning, then full-integer int8 (per-channel weights, int8 activations)
-  ptq      full-integer int8 post-training quantization, calibrated on a class-balanced train sample
-  fp16     float16 weights;  dynamic: int8 weights, float activations;  float: float32
-  all      every variant: OUT holds the qat model, the others go beside it as <stem>_<method>.tflite,
-           with one comparison table (OUT.md) and OUT.json
+{methods.help_lines()}
 
 Writes OUT (.tflite) and OUT.json (accuracy on --split, top-1 agreement and probability error vs the Keras
 model, size, I/O types and quantization, TFLite Micro check). int8 models are batch 1 with static shapes and
@@ -32,7 +29,8 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
 @click.option("--data", type=click.Path(exists=True),
               help="The data set's folder or archive (not needed for synthetic).")
-@click.option("--method", default="qat", show_default=True, type=click.Choice(METHODS), help="Quantization method.")
+@click.option("--method", default=methods.DEFAULT, show_default=True, type=click.Choice(METHODS),
+              help="Quantization method.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(0, None),
               help="QAT fine-tuning epochs on the train split.")
 @click.option("--learning-rate", default=5e-5, show_default=True, type=FiniteFloatRange(0, None, min_open=True),
@@ -61,8 +59,7 @@ def command(model_path, dataset, data, method, epochs, learning_rate, batch_size
 
     result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
                       learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
-                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume,
-                      log=click.echo)
+                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume)
     click.echo("")
     click.echo(result["table"], nl=False)
     click.echo("")

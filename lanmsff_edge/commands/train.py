@@ -43,10 +43,11 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
             strategy, augment, limit, bn_recalibration, targets, threads):
+    from lanmsff_edge.log import enabled
     from lanmsff_edge.training import train
 
     train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
           width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
           massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
           bn_recalibration=bn_recalibration, targets=targets, threads=threads,
-          verbose=1 if sys.stdout.isatty() else 2)
+          verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines

@@ -34,8 +34,7 @@ def _pose_tags(images):
 
 
 def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
-             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None,
-             verbose=False):
+             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
     model_or_path: Keras model, ``runtimes.Runtime``, ``.keras``/``.tflite`` file, preset or training run folder.
@@ -46,7 +45,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     ``unseen_vs`` (a split name, e.g. "train", or that split already loaded) adds ``unseen``: the accuracy on the
     images that are not pixel copies of that split's (FER-2013 repeats faces across its splits).
     ``probabilities``: the model's outputs on the split when the caller already has them (no second inference).
-    Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given; ``verbose`` prints a report.
+    Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given (``report.format_report``
+    turns the metrics into the text the CLI prints).
     """
     config, model_name = {}, None
     if isinstance(model_or_path, (str, Path)):
@@ -91,8 +91,6 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         unseen_vs = _load_split(dataset, data, unseen_vs, fold, (), None)
     if unseen_vs is not None:
         metrics["unseen"] = unseen_accuracy(images, probs, unseen_vs)
-    if verbose:
-        print(format_report(metrics))
     with artifact_group():  # the metrics and their figure: both of this run, or both as they were
         if json_path:
             from lanmsff_edge.atomic import write_text
@@ -132,17 +130,10 @@ def evaluate_many(models, dataset=None, **options):
     """
     json_path = options.pop("json_path", None)
     confusion_path = options.pop("confusion_path", None)
-    verbose = options.pop("verbose", False)
     runs = []
     for model in models:
-        metrics = evaluate(model, dataset, **options)
-        if verbose:
-            print(format_report(metrics))
-            print()
-        runs.append(metrics)
+        runs.append(evaluate(model, dataset, **options))
     summary = {"runs": runs, "mean": mean_metrics(runs)}
-    if verbose:
-        print(format_mean(summary["mean"]))
     with artifact_group():
         if json_path:
             from lanmsff_edge.atomic import write_text

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory import offline_plan, patches
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2, "MIB": 1024 ** 2}
 
@@ -89,15 +92,14 @@ def arena_with_margin(minimum, margin):
 BUDGET_MARGIN = "2%"
 
 
-def fit(data, max_arena, margin=None, counts=range(1, patches.MAX_PATCHES + 1), say=None):
+def fit(data, max_arena, margin=None, counts=range(1, patches.MAX_PATCHES + 1)):
     """The first ``Variant`` (fewest patches) whose arena plus ``margin`` (default ``BUDGET_MARGIN``) fits
     ``max_arena`` bytes, and the variants tried. ``UserError`` naming the smallest reachable arena when no count
     fits."""
     margin = margin or BUDGET_MARGIN
     tried = []
     for count in counts:
-        if say:
-            say(f"trying {count} patch{'es' if count > 1 else ''}")
+        LOGGER.info(f"trying {count} patch{'es' if count > 1 else ''}")
         try:
             candidate = variant(data, count)
         except UserError:

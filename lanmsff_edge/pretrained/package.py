@@ -186,13 +186,13 @@ def parity_entry(report, entry, command=None):
     return record
 
 
-def measure_parity(int8_path, images, dataset, archive=None, trace=False, progress=None):
+def measure_parity(int8_path, images, dataset, archive=None, trace=False):
     """The card's ``parity`` record of an int8 file, measured on ``images`` (the whole validation split)."""
     from lanmsff_edge.bench.host import host_info
     from lanmsff_edge.bench.models import open_model
     from lanmsff_edge.bench.parity_report import model_entry
 
-    entry = model_entry(open_model(int8_path), images, PARITY_BACKENDS, trace=trace, progress=progress)
+    entry = model_entry(open_model(int8_path), images, PARITY_BACKENDS, trace=trace)
     report = {"split": images.split, "images": len(images), "host": host_info()}
     return parity_entry(report, entry, PARITY_COMMAND.format(name=dataset, dataset=dataset,
                                                              archive=archive or f"{dataset}.tar.gz"))

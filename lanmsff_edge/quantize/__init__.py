@@ -4,11 +4,15 @@
     report = quantize("runs/ferplus/model.keras", "ferplus", "ferplus.tar.gz", method="all", out="q/lanmsff.tflite")
 
 Pieces: ``qat`` (quantization-aware model and fine-tuning), ``rewrite`` (float-exact graph tweaks), ``convert``
-(one flatbuffer per method), ``verify`` (integer-only, TFLite Micro), ``report`` (the comparison table).
+(one flatbuffer per method), ``verify`` (integer-only, TFLite Micro), ``report`` (the comparison table),
+``methods`` (the table of method names).
+Names load lazily, so ``quantize.methods`` (the method table the CLI parses with) does not start TensorFlow.
 """
-from lanmsff_edge.quantize.converter import INTEGER_METHODS, METHODS, concrete_function, convert
-from lanmsff_edge.quantize.pipeline import METHOD_CHOICES, quantize
+import importlib
 
+# public name -> module that defines it
+_EXPORTS = {"METHODS": "converter", "INTEGER_METHODS": "converter", "concrete_function": "converter",
+            "convert": "converter", "METHOD_CHOICES": "pipeline", "quantize": "pipeline"}
 _PRECISIONS = {"float32": "float", "int8": "ptq", "float16": "fp16"}
 
 
@@ -19,6 +23,7 @@ def convert_keras(model, precision="float32", calibration=None, io="int8"):
     N×64×64×1) or a method name of ``METHODS`` other than qat. Graph rewrites as in ``quantize``.
     """
     from lanmsff_edge.calibration import representative_dataset
+    from lanmsff_edge.quantize.converter import convert
     from lanmsff_edge.quantize.rewrite import relu_before_pool
 
     method = _PRECISIONS.get(precision, precision)
@@ -30,3 +35,9 @@ def convert_keras(model, precision="float32", calibration=None, io="int8"):
 
 __all__ = ["METHODS", "INTEGER_METHODS", "METHOD_CHOICES", "quantize", "convert", "convert_keras",
            "concrete_function"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"lanmsff_edge.quantize.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'lanmsff_edge.quantize' has no attribute {name!r}")

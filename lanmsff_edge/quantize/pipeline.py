@@ -13,17 +13,19 @@ import numpy as np
 
 from lanmsff_edge.atomic import artifact_group, write_bytes, write_text
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger, quieted
 from lanmsff_edge.quantize import converter as conversion
-from lanmsff_edge.quantize import qat, qat_checkpoint, report, verify
+from lanmsff_edge.quantize import methods, qat, qat_checkpoint, report, verify
 from lanmsff_edge.quantize.rewrite import relu_before_pool
 
-ALL = "all"
-METHOD_CHOICES = (*conversion.METHODS, ALL)
+ALL = methods.ALL
+METHOD_CHOICES = methods.CHOICES
 LANMSFF_PREFIXES = ("block1_", "block2_", "block3_", "block4_", "head_softmax")
 MICRO_AGREEMENT_IMAGES = 64  # first images of the split on which TFLite Micro is compared with LiteRT
 # Calibration cache beside OUT when $LANMSFF_CACHE is not set (not "calibration/": in the repository root that
 # is the calibration package itself).
 CACHE_FOLDER = "calibration_cache"
+LOGGER = get_logger(__name__)
 
 
 def check_lanmsff(model, source):
@@ -48,12 +50,12 @@ def variant_paths(out, methods):
             for method in methods}
 
 
-def _forward_warnings(caught, log):
+def _forward_warnings(caught):
     from lanmsff_edge.calibration import CalibrationWarning
 
     for warning in caught:
         if issubclass(warning.category, CalibrationWarning):
-            log(f"Warning: {warning.message}")
+            LOGGER.warning(f"Warning: {warning.message}")
 
 
 def _load_split(dataset, data, split, fold, limit, num_classes):
@@ -68,7 +70,7 @@ def _load_split(dataset, data, split, fold, limit, num_classes):
     return images
 
 
-def describe(method, data, path, reference, inputs, images, params, io, log):
+def describe(method, data, path, reference, inputs, images, params, io):
     """Convert-time checks and accuracy figures of one converted variant (a report row)."""
     from lanmsff_edge.runtimes.litert import LiteRTRuntime
     from lanmsff_edge.tflite_graph import read_tflite
@@ -102,7 +104,7 @@ def describe(method, data, path, reference, inputs, images, params, io, log):
     }
     if integer:
         row.update(kernel_agreement(data, model, inputs, tflm["arena_bytes"]))
-    log(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
+    LOGGER.info(f"{method:<8} accuracy {100 * row['accuracy']:.2f}%  vs Keras {report.change_text(row['vs_keras'])}  "
         f"agreement {100 * row['agreement']:.2f}%  size {len(data) / 1024:.1f} KB")
     return row
 
@@ -119,7 +121,8 @@ def kernel_agreement(data, model, inputs, arena_bytes):
                 "tflm_vs_litert_default_max_steps": agreement["auto"], "tflm_vs_litert_images": count}
     from lanmsff_edge.runtimes import parity
 
-    result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
+    with quieted(parity.__name__):  # a check of a few images: no per-backend progress notes
+        result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])
     steps = {(pair["a"], pair["b"]): pair["max_abs_diff"] for pair in result.pairs}
     return {"parity": {"images": count, **result.to_dict()},
             "tflm_vs_litert_reference_max_steps": steps.get(("reference", "tflm")),
@@ -155,7 +158,7 @@ def _load_float_model(model_path, dataset):
     return model, model_path, dataset, config
 
 
-def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir, log):
+def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out, cache_dir):
     """The representative sample (through the cache), its summary, and the text of ``<stem>.calibration.json`` (its
     activation ranges), which is written with the models it calibrated."""
     from lanmsff_edge.calibration import activation_ranges, load_sample, model_inputs
@@ -164,7 +167,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
         warnings.simplefilter("always")
         sample, cached = load_sample(dataset, data, "train", size, seed, fold, limit,
                                      directory=cache_dir or out.parent / CACHE_FOLDER, images=train)
-    _forward_warnings(caught, log)
+    _forward_warnings(caught)
     path = out.with_name(f"{out.stem}.calibration.json")
     poses = None if sample.poses is None else dict(zip(*np.unique(sample.poses.astype(str), return_counts=True)))
     summary = {"size": len(sample), "requested": size, "seed": seed, "split": "train",
@@ -178,7 +181,7 @@ def _calibration(float_model, dataset, data, size, seed, fold, limit, train, out
 
 def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.tflite", epochs=qat.DEFAULT_EPOCHS,
              learning_rate=qat.DEFAULT_LEARNING_RATE, batch_size=32, calibration_size=None, io="int8",
-             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, resume=False, log=None):
+             split="val", fold=None, limit=None, seed=0, cache_dir=None, augment=None, resume=False):
     """Convert ``model_path`` with ``method`` (one of ``METHOD_CHOICES``), write the ``.tflite`` file(s) and
     ``OUT.json`` (plus ``OUT.md`` for ``all``); returns the report dict (``table``: the Markdown table).
 
@@ -188,12 +191,9 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
-    from lanmsff_edge.calibration import DEFAULT_SIZE, model_inputs, representative_dataset
+    from lanmsff_edge.calibration import DEFAULT_SIZE, representative_dataset
     from lanmsff_edge.artifacts.reference import run_data_defaults
-    from lanmsff_edge.runtimes import open_runtime, predict_faces
-    from lanmsff_edge.model import model_summary
 
-    log = log or (lambda message: None)
     calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
     _check_options(method, io, epochs, calibration_size, out)
     out = Path(out)
@@ -203,37 +203,21 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     data, fold = run_data_defaults(config, dataset, data, fold)
     trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
-    resume_from, saved_at = None, qat_checkpoint.checkpoint_path(out)
+    tuning = None  # qat.fine_tune's options, the checkpoint to resume from among them
     if "qat" in methods:
-        settings = {"model_weights_sha256": qat_checkpoint.weights_digest(float_model), "dataset": dataset,
-                    "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
-                    "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
-                    "calibration_size": calibration_size}
-        resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
-        if resume and resume_from is None:
-            log(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
-    num_classes = int(float_model.output_shape[-1])
-    params = model_summary(float_model)["params"]
-    images = _load_split(dataset, data, split, fold, limit, num_classes)
-    inputs = model_inputs(images)
-    reference = predict_faces(open_runtime(float_model), images.images)
-    result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
-              "split": split, "fold": fold, "limit": limit, "images": len(images), "skipped": int(images.skipped),
-              "io": io,
-              "class_names": list(images.class_names),
-              "reference": {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
-                            "params": params, **report.prediction_row(reference, reference, images.labels,
-                                                                     images.class_names, params)},
-              "variants": []}
-    log(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
-        f"({len(images)} images{f', {images.skipped} undecodable left out' if images.skipped else ''})")
+        tuning = _qat_tuning(float_model, out, resume, dataset=dataset, data=data, fold=fold, limit=limit, seed=seed,
+                             epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, augment=augment,
+                             calibration_size=calibration_size)
+    split_data = _SplitData(float_model, dataset, data, fold, limit)
+    images = split_data.load(split)
+    result = _float_reference(float_model, model_path, images, split_data, split, io)
 
     train = sample = representative = None
     artifacts = {}  # path → bytes or text: written together at the end
     if set(methods) & set(conversion.INTEGER_METHODS):
-        train = _load_split(dataset, data, "train", fold, limit, num_classes)
+        train = split_data.load("train")
         sample, result["calibration"], record = _calibration(float_model, dataset, data, calibration_size, seed,
-                                                             fold, limit, train, out, cache_dir, log)
+                                                             fold, limit, train, out, cache_dir)
         artifacts[Path(result["calibration"]["ranges"])] = record
         representative = representative_dataset(sample)
 
@@ -242,43 +226,125 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     for name in methods:
         started, notes = time.perf_counter(), {}
         if name == "qat":
-            val = images if split == "val" else _load_split(dataset, data, "val", fold, limit, num_classes)
-            done = 0 if resume_from is None else resume_from.epoch
-            log(f"qat      fine-tuning {epochs} epoch(s) on {len(train)} {dataset} train images"
-                + (f", resuming after epoch {done}" if resume_from is not None else ""))
-            aware = qat.quantize_aware_model(float_model)
-            ranges = qat.calibrate_ranges(aware, model_inputs(sample))
-            try:
-                tuned = qat.fine_tune(aware, train, val, epochs=epochs, learning_rate=learning_rate,
-                                      batch_size=batch_size, seed=seed, augment=augment, checkpoint_path=saved_at,
-                                      resume_from=resume_from, settings=settings, log=log)
-            except KeyboardInterrupt:
-                if saved_at.exists():
-                    log(f"\nqat      interrupted; finished epochs are in {saved_at}: "
-                        "rerun the same command with --resume to continue")
-                raise
-            result["qat"] = {**tuned, "selected_on": "val", **ranges}
-            tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)
-            result["qat"]["fine_tuned_float"] = report.prediction_row(tuned, reference, images.labels,
-                                                                      images.class_names, params)
-            log(f"qat      fine-tuned weights in float: accuracy "
-                f"{100 * result['qat']['fine_tuned_float']['accuracy']:.2f}% on {dataset} {split}")
-            # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
-            # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
-            flatbuffer = conversion.convert(aware, "qat", representative=representative, io=io)
+            val = images if split == "val" else split_data.load("val")
+            result["qat"], flatbuffer = _fine_tune_and_convert(float_model, train, val, sample, representative,
+                                                               tuning, split_data, images, split, io)
         else:
             flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io, info=notes)
         seconds = time.perf_counter() - started
-        row = describe(name, flatbuffer, paths[name], reference, inputs, images, params, io, log)
+        row = describe(name, flatbuffer, paths[name], split_data.reference, split_data.inputs, images,
+                       split_data.params, io)
         row.update(notes, seconds=round(seconds, 2))
-        widened = notes.get("widened_ranges") or (result["qat"]["widened_ranges"] if name == "qat" else [])
-        widened = list(dict.fromkeys(tensor.split(";")[0] for tensor in widened))  # fused-op names are long
-        if widened:
-            log(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), range "
-                f"widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}{' …' if len(widened) > 3 else ''}")
+        _note_widened_ranges(name, notes.get("widened_ranges") or (result["qat"]["widened_ranges"]
+                                                                    if name == "qat" else []))
         artifacts[paths[name]] = flatbuffer
         result["variants"].append(row)
 
+    table = _write_reports(result, artifacts, out, method)
+    if tuning is not None:
+        tuning["checkpoint_path"].unlink(missing_ok=True)  # its model is written: nothing to resume
+    result["table"] = table
+    return result
+
+
+class _SplitData:
+    """Splits of the data set the float model is measured on; ``inputs`` and ``reference`` (the float model's
+    outputs) are of the evaluation split, once ``_float_reference`` has run."""
+
+    def __init__(self, float_model, dataset, data, fold, limit):
+        from lanmsff_edge.model import model_summary
+
+        self.dataset, self.data, self.fold, self.limit = dataset, data, fold, limit
+        self.num_classes = int(float_model.output_shape[-1])
+        self.params = model_summary(float_model)["params"]
+        self.inputs = self.reference = None
+
+    def load(self, split):
+        return _load_split(self.dataset, self.data, split, self.fold, self.limit, self.num_classes)
+
+    def row(self, probs, images):
+        """A report row's prediction figures against the float model's outputs."""
+        return report.prediction_row(probs, self.reference, images.labels, images.class_names, self.params)
+
+
+def _qat_tuning(float_model, out, resume, *, dataset, data, fold, limit, seed, epochs, learning_rate, batch_size,
+                augment, calibration_size):
+    """``qat.fine_tune``'s options: the settings a resumed checkpoint must match and the checkpoint itself
+    (``resume_from``: None for a fresh start; a checkpoint with other settings is refused here, before any data
+    is loaded)."""
+    saved_at = qat_checkpoint.checkpoint_path(out)
+    settings = {"model_weights_sha256": qat_checkpoint.weights_digest(float_model), "dataset": dataset,
+                "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
+                "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
+                "calibration_size": calibration_size}
+    resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
+    if resume and resume_from is None:
+        LOGGER.info(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
+    return {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed,
+            "augment": augment, "checkpoint_path": saved_at, "resume_from": resume_from, "settings": settings}
+
+
+def _float_reference(float_model, model_path, images, split_data, split, io):
+    """The report's skeleton with the float Keras model's own row (the reference every variant is compared to);
+    sets ``split_data.inputs`` and ``.reference``."""
+    from lanmsff_edge.calibration import model_inputs
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
+
+    dataset, params = split_data.dataset, split_data.params
+    split_data.inputs = model_inputs(images)
+    split_data.reference = predict_faces(open_runtime(float_model), images.images)
+    data = split_data.data
+    result = {"model": str(model_path), "dataset": dataset, "data": None if data is None else str(data),
+              "split": split, "fold": split_data.fold, "limit": split_data.limit, "images": len(images),
+              "skipped": int(images.skipped), "io": io,
+              "class_names": list(images.class_names),
+              "reference": {"method": "keras", "file": str(model_path), "size_bytes": model_path.stat().st_size,
+                            "params": params, **split_data.row(split_data.reference, images)},
+              "variants": []}
+    LOGGER.info(f"keras    accuracy {100 * result['reference']['accuracy']:.2f}% on {dataset} {split} "
+                f"({len(images)} images{f', {images.skipped} undecodable left out' if images.skipped else ''})")
+    return result
+
+
+def _fine_tune_and_convert(float_model, train, val, sample, representative, tuning, split_data, images, split, io):
+    """QAT: fine-tune a quantization-aware copy on ``train`` (best epoch on ``val``), measure its weights in
+    float, convert it; returns (the report's ``qat`` record, the flatbuffer)."""
+    from lanmsff_edge.calibration import model_inputs
+    from lanmsff_edge.runtimes import open_runtime, predict_faces
+
+    resume_from, saved_at = tuning["resume_from"], tuning["checkpoint_path"]
+    done = 0 if resume_from is None else resume_from.epoch
+    LOGGER.info(f"qat      fine-tuning {tuning['epochs']} epoch(s) on {len(train)} {split_data.dataset} train images"
+                + (f", resuming after epoch {done}" if resume_from is not None else ""))
+    aware = qat.quantize_aware_model(float_model)
+    ranges = qat.calibrate_ranges(aware, model_inputs(sample))
+    try:
+        tuned = qat.fine_tune(aware, train, val, announce=True, **tuning)
+    except KeyboardInterrupt:
+        if saved_at.exists():
+            LOGGER.info(f"\nqat      interrupted; finished epochs are in {saved_at}: "
+                        "rerun the same command with --resume to continue")
+        raise
+    record = {**tuned, "selected_on": "val", **ranges}
+    tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)
+    record["fine_tuned_float"] = split_data.row(tuned, images)
+    LOGGER.info(f"qat      fine-tuned weights in float: accuracy "
+                f"{100 * record['fine_tuned_float']['accuracy']:.2f}% on {split_data.dataset} {split}")
+    # the sample also calibrates any tensor left without a trained range (a TRANSPOSE_CONV whose bias is
+    # exactly 0 loses its fused ReLU, and with it the range, in conversion); trained ranges are kept
+    return record, conversion.convert(aware, "qat", representative=representative, io=io)
+
+
+def _note_widened_ranges(name, widened):
+    widened = list(dict.fromkeys(tensor.split(";")[0] for tensor in widened))  # fused-op names are long
+    if widened:
+        LOGGER.info(f"{name:<8} {len(widened)} tensor(s) constant on the calibration sample (dead ReLU path?), "
+                    f"range widened to {conversion.MIN_RANGE:g}: {', '.join(widened[:3])}"
+                    f"{' …' if len(widened) > 3 else ''}")
+
+
+def _write_reports(result, artifacts, out, method):
+    """Add the reports to ``artifacts`` and write them all in one artifact group; returns the Markdown table."""
     result["reports"] = [str(out.with_suffix(".json"))] + ([str(out.with_suffix(".md"))] if method == ALL else [])
     if "calibration" in result:
         result["reports"].append(result["calibration"]["ranges"])
@@ -289,7 +355,4 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     with artifact_group():  # the models, their reports and calibration record: all new, or all as they were
         for path, content in artifacts.items():
             (write_bytes if isinstance(content, bytes) else write_text)(path, content)
-    if "qat" in methods:
-        saved_at.unlink(missing_ok=True)  # its model is written: nothing to resume
-    result["table"] = table
-    return result
+    return table

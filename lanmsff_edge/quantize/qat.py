@@ -207,7 +207,7 @@ def _freeze_batch_norm(qat_model):
 
 def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE,
               batch_size=32, seed=0, augment="online", freeze_batch_norm=True, dropout=False, verbose=0,
-              callbacks=(), checkpoint_path=None, resume_from=None, settings=None, log=None):
+              callbacks=(), checkpoint_path=None, resume_from=None, settings=None, announce=False):
     """Quantization-aware fine-tuning on ``train`` (``LabeledImages``); ``val`` picks the best epoch.
 
     Call ``calibrate_ranges`` first. Adam at a low learning rate, categorical cross-entropy (the training
@@ -215,7 +215,7 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     The input range is pinned to [0, 1] afterwards (``set_input_range``). ``augment``: as training's
     ("online", "paper" or "none"); use the one the model was trained with. ``checkpoint_path``: written after
     every epoch (with ``settings``, see ``qat_checkpoint``); ``resume_from``: a loaded checkpoint to continue at
-    its next epoch (epoch e is seeded with ``seed + e``, as training is). ``log``: one line per epoch.
+    its next epoch (epoch e is seeded with ``seed + e``, as training is). ``announce``: log one line per epoch.
     Runs on the fit engine (``training/engine.py``), as training does.
     Returns the per-epoch history (a list per metric) and the epoch kept.
     """
@@ -248,7 +248,7 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
         recorder = engine.FitRecorder(
             state, path=None if checkpoint_path is None else Path(checkpoint_path), best=keep,
             state_of=lambda model: keep.get_state() if keep is not None else {"best": None, "best_epoch": None},
-            status=status, log=log)
+            status=status, announce=announce)
         engine.run(qat_model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                    recorder=recorder, trackers=[keep] if keep else [], callbacks=callbacks, verbose=verbose)
     elif keep is not None and keep.best_weights is not None:  # every epoch was done before the interruption

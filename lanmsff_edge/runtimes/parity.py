@@ -23,6 +23,9 @@ from typing import Callable
 import numpy as np
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 DEFAULT_BACKENDS = ("xnnpack", "reference", "tflm")
 TFLM_ARENA_MARGIN = 16 * 1024  # as runtimes.micro.run: the measured minimum plus a margin
@@ -129,14 +132,14 @@ class ParityResult:
         return {"backends": self.backends, "pairs": self.pairs}
 
 
-def run_backend(backend, data, inputs, threads=1, progress=None):
+def run_backend(backend, data, inputs, threads=1):
     """``backend``'s raw outputs for every raw input, stacked as an N×C integer array."""
     run = backend.start(data, threads)
     outputs = []
     for count, x in enumerate(inputs, 1):
         outputs.append(np.asarray(run(x)).reshape(-1))
-        if progress is not None and count % 500 == 0:
-            progress(f"parity: {backend.name} {count}/{len(inputs)} images")
+        if count % 500 == 0:
+            LOGGER.info(f"parity: {backend.name} {count}/{len(inputs)} images")
     return np.stack(outputs).astype(np.int64) if outputs else np.zeros((0, 0), np.int64)
 
 
@@ -172,7 +175,7 @@ def pair_table(outputs, output_tensor):
     return [{"a": a, "b": b, **compare(outputs[a], outputs[b], output_tensor)} for a, b in combinations(names, 2)]
 
 
-def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1, progress=None):
+def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1):
     """Run ``data`` (an integer ``.tflite`` flatbuffer) on every backend named in ``backends`` for the raw
     ``inputs`` and compare; a backend that cannot run the model is recorded with its error, the others go on."""
     from lanmsff_edge.tflite_graph import read_tflite
@@ -185,10 +188,9 @@ def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1, progress=None):
     for name in backends:
         backend = BACKENDS[name]
         described[name] = {"description": backend.description, "error": None}
-        if progress is not None:
-            progress(f"parity: {name} on {len(inputs)} images")
+        LOGGER.info(f"parity: {name} on {len(inputs)} images")
         try:
-            outputs[name] = run_backend(backend, data, inputs, threads, progress)
+            outputs[name] = run_backend(backend, data, inputs, threads)
         except (BackendError, UserError) as error:
             outputs[name] = None
             described[name]["error"] = " ".join(str(error).split())

@@ -21,9 +21,12 @@ import numpy as np
 
 from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.keras import keras
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import history as hist
 from lanmsff_edge.training.settings import check_augment
+
+LOGGER = get_logger(__name__)
 
 
 def start(checkpoint, seed, fresh=None):
@@ -92,15 +95,15 @@ class FitRecorder(keras.callbacks.Callback):
 
     Comes after the trackers in the callback list, so their verdict on this epoch is saved. ``best`` has the
     ``best_weights`` the checkpoint keeps (None: the current weights are the best). ``status(epoch, row)``: one line
-    per epoch for ``log``; with ``defer`` it is logged when the next epoch begins or training ends (after Keras'
-    own progress line).
+    per epoch, logged with ``announce``; with ``defer`` it is logged when the next epoch begins or training ends
+    (after Keras' own progress line).
     """
 
-    def __init__(self, state, path=None, best=None, state_of=None, write=True, files=None, status=None, log=None,
+    def __init__(self, state, path=None, best=None, state_of=None, write=True, files=None, status=None, announce=False,
                  defer=False):
         super().__init__()
         self.state, self.path, self.best, self.state_of = state, path, best, state_of
-        self.write, self.files, self.status, self.log, self.defer = write, files, status, log, defer
+        self.write, self.files, self.status, self.announce, self.defer = write, files, status, announce, defer
         self.pending = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -111,7 +114,7 @@ class FitRecorder(keras.callbacks.Callback):
             self.state.update(self.state_of(self.model))
         if self.path is not None:
             self.save()
-        if self.log is not None and self.status is not None:
+        if self.announce and self.status is not None:
             self.pending = self.status(epoch + 1, entry)
             if not self.defer:
                 self._flush()
@@ -131,7 +134,7 @@ class FitRecorder(keras.callbacks.Callback):
 
     def _flush(self):
         if self.pending:
-            self.log(self.pending)
+            LOGGER.info(self.pending)
             self.pending = None
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -9,18 +9,19 @@ differ in the last bits between processes (so two runs drift apart slowly, and a
 to one that was never interrupted).
 """
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import config as cfg
 
 METRICS_NAME = "metrics.json"
 CURVES_NAME = "history.png"
+LOGGER = get_logger(__name__)
 
 
 def _prepare_out(out, resume, chief=True):
@@ -111,12 +112,12 @@ def _check_data_matches(saved, train_images):
 
 
 def _check_data(train_images, val_images):
-    """The data audit of the two splits; each finding is printed as a warning (training goes on: the user decides)."""
+    """The data audit of the two splits; each finding is logged as a warning (training goes on: the user decides)."""
     from lanmsff_edge.data.audit import audit
 
     checks = audit([train_images, val_images])
     for finding in checks["findings"]:
-        print(f"warning: {finding}", file=sys.stderr)
+        LOGGER.warning(f"warning: {finding}")
     return checks
 
 
@@ -129,7 +130,7 @@ def _set_threads(threads):
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(min(2, int(threads)))
     except RuntimeError:  # TensorFlow already started in this process: its thread pools are fixed
-        print(f"note: TensorFlow is already running in this process; --threads {threads} not applied")
+        LOGGER.info(f"note: TensorFlow is already running in this process; --threads {threads} not applied")
 
 
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
@@ -171,7 +172,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
         checkpoint = ckpt.load(checkpoint_path)
         finished = _finished_message(checkpoint, options["epochs"], out)
         if finished and (out / METRICS_NAME).exists() and (out / "model.keras").exists():
-            print(finished)
+            LOGGER.info(finished)
             return json.loads((out / METRICS_NAME).read_text())
 
     _set_threads(threads)
@@ -179,7 +180,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
 
     distribution = make_distribution(options["strategy"])
     if distribution.note:
-        print(f"note: {distribution.note}")
+        LOGGER.info(f"note: {distribution.note}")
     train_images, val_images = _load_data(options, train_images, val)
     if saved is not None:
         _check_data_matches(saved, train_images)
@@ -198,7 +199,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
 
     finished = checkpoint is not None and _finished_message(checkpoint, options["epochs"], out)
     if finished:
-        print(f"{finished}; writing its final files")
+        LOGGER.info(f"{finished}; writing its final files")
         model.set_weights(checkpoint.best())
         state = dict(checkpoint.state, seed=options["seed"])
     else:
@@ -238,20 +239,20 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
                                 "stopped_early": bool(model.stop_training)},
         files=lambda state: _write_history(out, state),
         status=lambda epoch, row: schedule_status(epoch, plateau, stopper, saved=chief),
-        log=print if verbose and chief else None, defer=True)
+        announce=bool(verbose) and chief, defer=True)
     trackers = [plateau, stopper]
     if options["bn_recalibration"]:
         trackers.insert(0, BatchNormRecalibration(recalibration_sample(train_images, seed=int(options["seed"]))))
     epochs = int(options["epochs"])
     what = "resuming" if initial_epoch else "training"
-    print(f"{what} {model.name} ({model.count_params():,} params) on {options['dataset']}: {train_size:,} train / "
-          f"{len(val_images):,} val images, batch {options['batch_size']}, augment {options['augment']}, "
-          f"epochs {initial_epoch + 1}..{epochs} (early stopping) → {out}")
+    LOGGER.info(f"{what} {model.name} ({model.count_params():,} params) on {options['dataset']}: {train_size:,} "
+                f"train / {len(val_images):,} val images, batch {options['batch_size']}, augment "
+                f"{options['augment']}, epochs {initial_epoch + 1}..{epochs} (early stopping) → {out}")
     try:
         engine.run(model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                    recorder=recorder, trackers=trackers, callbacks=extra_callbacks, verbose=verbose)
     except KeyboardInterrupt:
-        print(f"\ninterrupted after {state['epoch']} finished epoch(s); continue with --resume --out {out}")
+        LOGGER.info(f"\ninterrupted after {state['epoch']} finished epoch(s); continue with --resume --out {out}")
         raise
     if state["epoch"] == initial_epoch:
         raise UserError("training ran no epoch (is the training split empty?)")
@@ -292,6 +293,6 @@ def _finish(model, val_images, state, out, distribution, options):
     else:  # saving reads every variable, a collective the chief waits on: save too, into a folder thrown away
         with tempfile.TemporaryDirectory(prefix="lanmsff-worker-") as scratch:
             save_model(model, Path(scratch) / "model.keras", include_optimizer=False)
-    print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
-          f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
+    LOGGER.info(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
+                f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
     return metrics
