@@ -22,13 +22,14 @@ def is_unfinished(out):
     return (Path(out) / ckpt.CHECKPOINT_NAME).exists()
 
 
-def read_config(out):
-    """The run's config.json; a missing or broken one is a ``UserError``."""
+def read_config(out, missing_hint=""):
+    """The run's config.json; a missing (``missing_hint`` appended to the message) or broken one is a
+    ``UserError``."""
     path = Path(out) / CONFIG_NAME
     try:
         return json.loads(read_text(path))
     except FileNotFoundError:
-        raise UserError(f"{out} is not a training run (no {CONFIG_NAME})") from None
+        raise UserError(f"{out} is not a training run (no {CONFIG_NAME}){missing_hint}") from None
     except ValueError as error:
         raise UserError(f"{path} is not valid JSON: {error}") from None
 

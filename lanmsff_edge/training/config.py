@@ -3,14 +3,10 @@
 Options fall in two groups: those that define the model and the data it learns (``FIXED``: must be the same on
 ``--resume``) and those a resumed run may change (more epochs, data moved, another machine/strategy).
 """
-import json
 import platform
-from pathlib import Path
 
+from lanmsff_edge.artifacts.run_folder import CONFIG_NAME, read_config
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.text import read_text
-
-CONFIG_NAME = "config.json"
 
 # Paper IV.B recipe.
 LEARNING_RATE = 1e-3
@@ -52,13 +48,8 @@ def versions():
 
 
 def read(out):
-    path = Path(out) / CONFIG_NAME
-    try:
-        return json.loads(read_text(path))
-    except FileNotFoundError:
-        raise UserError(f"{out} is not a training run (no {CONFIG_NAME}); start it without --resume") from None
-    except ValueError as error:
-        raise UserError(f"{path} is not valid JSON: {error}") from None
+    """The config.json of the run to resume."""
+    return read_config(out, missing_hint="; start it without --resume")
 
 
 def resolve(given, saved=None):
