@@ -55,12 +55,11 @@ def _arenas(int8_path):
     from lanmsff_edge.memory import fit
 
     data = Path(int8_path).read_bytes()
-    base = fit.variant(data, 1)
     try:
-        chosen, _ = fit.fit(data, BUDGET)
+        chosen, tried = fit.fit(data, BUDGET)  # tries 1 patch first: tried[0] is the unpatched model
     except UserError:
-        return base.arena, None, None
-    return base.arena, chosen.arena, chosen.patches
+        return fit.variant(data, 1).arena, None, None
+    return tried[0].arena, chosen.arena, chosen.patches
 
 
 def _bundled_ferplus():

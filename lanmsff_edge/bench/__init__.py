@@ -14,21 +14,18 @@ Devices: ``cpu`` (LiteRT + XNNPACK, Keras through TensorFlow), ``gpu`` (Keras on
 The float reference of the speed-up and size-ratio columns is the float Keras model where it was timed, else
 the float32 TFLite model (only ``.tflite`` inputs, or Android where Keras does not run); see ``record.py``.
 """
-from lanmsff_edge.bench.record import BenchReport, BenchResult
-from lanmsff_edge.bench.runner import run_bench
-from lanmsff_edge.bench.settings import DEVICES
+import importlib
 
-__all__ = ["run_bench", "BenchReport", "BenchResult", "DEVICES", "format_table", "to_markdown", "write_json",
-           "write_markdown", "write_plot"]
+# public name -> module that defines it; loaded on first use, so the CLI can read ``bench.devices`` (the device
+# table it parses with) without importing the runner
+_EXPORTS = {"run_bench": "runner", "BenchReport": "record", "BenchResult": "record", "DEVICES": "settings",
+            "format_table": "report", "to_markdown": "report", "write_json": "report", "write_markdown": "report",
+            "write_plot": "plot"}
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    if name in ("format_table", "to_markdown", "write_json", "write_markdown"):
-        from lanmsff_edge.bench import report
-
-        return getattr(report, name)
-    if name == "write_plot":
-        from lanmsff_edge.bench.plot import write_plot
-
-        return write_plot
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"lanmsff_edge.bench.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'lanmsff_edge.bench' has no attribute {name!r}")
