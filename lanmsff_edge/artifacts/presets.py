@@ -136,15 +136,15 @@ def resolve(value, fmt="float", directory=None):
 
 
 def bundled_config(path, directory=None):
-    """``{"dataset", "class_names"}`` from the card of an installed preset file, else None: what a training run's
-    config.json tells the commands about its model."""
+    """``{"dataset", "class_names", "options"}`` from the card of an installed preset file, else None: what a
+    training run's config.json tells the commands about its model."""
     path = Path(path).resolve()
     folder = Path(FOLDER if directory is None else directory).resolve()
     for name, fmt in available(folder):
         if model_path(name, fmt, folder) == path:
             info = card(name, folder)
             return {"dataset": info.get("dataset", PRESETS[name]["dataset"]),
-                    "class_names": list(class_names(name, folder))}
+                    "class_names": list(class_names(name, folder)), "options": dict(info.get("options") or {})}
     return None
 
 

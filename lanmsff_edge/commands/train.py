@@ -40,14 +40,21 @@ from lanmsff_edge.data.classes import DATASETS
               help="majority: one-hot majority label; votes (FERPlus): the 10 annotators' vote distribution as soft "
                    "targets (Barsoum et al. 2016). Validation accuracy is on majority labels either way. "
                    "[default: majority]")
+@click.option("--init", "init", metavar="MODEL",
+              help="Start from this model's weights instead of random ones: a preset (e.g. ferplus), a .keras file "
+                   "or a run folder. Its width and ablation options become the defaults; with another class count "
+                   "the classifier head starts fresh. Fine-tune with a lower --learning-rate, e.g. 1e-4.")
+@click.option("--learning-rate", type=FiniteFloatRange(0, None, min_open=True),
+              help="Adam's initial learning rate (×0.1 on each plateau). [default: 1e-3]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
-            strategy, augment, limit, bn_recalibration, targets, threads):
+            strategy, augment, limit, bn_recalibration, targets, init, learning_rate, threads):
     from lanmsff_edge.log import enabled
     from lanmsff_edge.training import train
 
     train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
           width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
           massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
-          bn_recalibration=bn_recalibration, targets=targets, threads=threads,
+          bn_recalibration=bn_recalibration, targets=targets, init=init, learning_rate=learning_rate,
+          threads=threads,
           verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines

@@ -31,9 +31,10 @@ OPTION_DEFAULTS = {
     "learning_rate": LEARNING_RATE,
     "bn_recalibration": True,  # see training/batchnorm.py; False = the paper's plain recipe
     "targets": "majority",  # or "votes": FERPlus's vote distribution as soft targets (data/ferplus.py)
+    "init": None,  # a model whose weights the run starts from (training/warm_start.py)
 }
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
-         "learning_rate", "targets")
+         "learning_rate", "targets", "init")
 TARGETS = ("majority", "votes")
 
 
@@ -94,7 +95,7 @@ def resolve(given, saved=None):
 
 def recipe(options):
     return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
-            "learning_rate": LEARNING_RATE, "loss": "categorical_crossentropy",
+            "learning_rate": float(options.get("learning_rate") or LEARNING_RATE), "loss": "categorical_crossentropy",
             "targets": {"majority": "one-hot majority label",
                         "votes": "FERPlus vote distribution (soft targets); validation on majority labels"}[
                 options.get("targets") or "majority"],

@@ -135,12 +135,15 @@ def _set_threads(threads):
 
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
           massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
-          learning_rate=None, bn_recalibration=None, targets=None, val=None, callbacks=(), threads=None, verbose=1):
+          learning_rate=None, bn_recalibration=None, targets=None, init=None, val=None, callbacks=(), threads=None,
+          verbose=1):
     """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
 
     By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
     see ``training/batchnorm.py``: it fixes LANMSFF's dropout→BN variance shift without touching a weight).
     ``targets="votes"`` (FERPlus) trains on each image's vote distribution; validation stays on majority labels.
+    ``init`` (a preset, model file or run folder) starts from that model's weights (``warm_start.py``); its
+    architecture options are the defaults, and a lower ``learning_rate`` (~1e-4) suits fine-tuning.
 
     dataset: a data set name (``ferplus``, ``fer2013``, ``kdef``, ``synthetic``) or, for experiments, a
     ``LabeledImages`` training split with ``val`` its validation split. Options left at None take the recipe
@@ -154,7 +157,15 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     given = dict(dataset=train_images.dataset if train_images is not None else dataset, data=data, epochs=epochs,
                  batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
                  strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
-                 learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets)
+                 learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init)
+    init_path = None
+    if init is not None and not resume:
+        from lanmsff_edge.artifacts import presets
+        from lanmsff_edge.training.warm_start import resolve_init
+
+        init_path, architecture = resolve_init(init)
+        given["init"] = str(init) if presets.resolve(str(init)) is not None else str(Path(init).resolve())
+        given.update({key: value for key, value in architecture.items() if given.get(key) is None})
     if out is None:
         if resume:
             raise UserError("--resume needs the run folder (--out)")
@@ -186,14 +197,29 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
         _check_data_matches(saved, train_images)
     data_checks = _check_data(train_images, val_images)
 
+    if checkpoint is None and options["init"] is not None and init_path is None:  # resumed before epoch 1 ended
+        from lanmsff_edge.training.warm_start import resolve_init
+
+        init_path, _ = resolve_init(options["init"])
     with distribution.strategy.scope():
         model = _build(options, train_images.num_classes)
         if checkpoint is not None:
             ckpt.restore(model, checkpoint, checkpoint_path)
+        elif init_path is not None:
+            from lanmsff_edge.training.warm_start import load_initial_weights
+
+            copied = load_initial_weights(model, init_path, options["init"])
+            LOGGER.info(f"starting from {options['init']} ({init_path}): weights of {copied} layers")
 
     run_config = {**_new_config(options, train_images, val_images, distribution, model), "data_checks": data_checks}
     if saved is not None:
         run_config.update(created=saved.get("created"), resumed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        if "init" in saved:
+            run_config["init"] = saved["init"]
+    elif init_path is not None:
+        from lanmsff_edge.training.warm_start import describe
+
+        run_config["init"] = {"model": str(options["init"]), **describe(init_path)}
     if distribution.is_chief:
         write_text(out / cfg.CONFIG_NAME, json.dumps(run_config, indent=2) + "\n")
 

@@ -1,0 +1,72 @@
+"""``train --init MODEL``: start a run from a trained model's weights (fine-tuning, transfer to new classes).
+
+The run builds its model from its own options, as any run; this module fills it with the weights of ``MODEL``
+(a preset such as ``ferplus``, a ``.keras`` file or a training run folder), layer by layer, by layer name. The
+classifier head is the one layer allowed to differ: with another class count (FERPlus's 8 → KDEF's 7) it keeps
+its fresh initialisation and is learnt. Any other difference means another architecture: a ``UserError`` that
+names the layer and the options to give.
+"""
+import hashlib
+from pathlib import Path
+
+from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+HEAD = "head_softmax"
+ARCHITECTURE_OPTIONS = ("width", "massatt", "pwfs", "massatt_form")
+LOGGER = get_logger(__name__)
+
+
+def resolve_init(reference):
+    """``(path, architecture)``: the float model file ``reference`` names and the architecture options of the run
+    it came from (a preset's from its card; {} when nothing records them). A TFLite file is a ``UserError``."""
+    from lanmsff_edge.artifacts.reference import resolve_model_path, run_config
+
+    path = Path(resolve_model_path(str(reference), bundled_format="float"))
+    if path.suffix.lower() == ".tflite":
+        raise UserError(f"--init {reference}: {path.name} is a TFLite file; training starts from a Keras model "
+                        "(.keras), e.g. the preset's float file")
+    options = run_config(path).get("options") or {}
+    return path, {key: options[key] for key in ARCHITECTURE_OPTIONS if key in options}
+
+
+def describe(path):
+    """What config.json records of the initial model: its file and content hash."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(Path(path).resolve()), "sha256": digest}
+
+
+def load_initial_weights(model, path, reference):
+    """Copy the weights of the model file ``path`` into ``model`` (``reference``: the name the user gave, for
+    messages). Returns the number of layers copied; the head is skipped, with a note, when the class counts
+    differ."""
+    from lanmsff_edge.model import load_model
+
+    source = load_model(path)
+    layers = {layer.name: layer for layer in source.layers}
+    copied = 0
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if layer.name not in layers:
+            raise UserError(f"--init {reference}: it has no layer {layer.name!r}: it is another architecture than "
+                            f"this run's ({_architecture(model)}); give the --width / --no-massatt / --no-pwfs / "
+                            "--massatt-form it was trained with")
+        theirs = layers[layer.name].get_weights()
+        shapes, their_shapes = [w.shape for w in weights], [w.shape for w in theirs]
+        if shapes != their_shapes:
+            if layer.name == HEAD and shapes[0][0] == their_shapes[0][0]:
+                LOGGER.info(f"note: --init {reference} has {their_shapes[0][1]} classes, this data set "
+                            f"{shapes[0][1]}: the classifier head starts fresh")
+                continue
+            raise UserError(f"--init {reference}: layer {layer.name!r} has weights {their_shapes} there but "
+                            f"{shapes} in this run's model ({_architecture(model)}); give the --width / "
+                            "--no-massatt / --no-pwfs / --massatt-form it was trained with")
+        layer.set_weights(theirs)
+        copied += 1
+    return copied
+
+
+def _architecture(model):
+    return f"{model.name}, {model.count_params():,} parameters"
