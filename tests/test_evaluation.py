@@ -216,3 +216,34 @@ def test_cli_evaluate_unseen_reports_the_accuracy_without_copies(run_cli, tiny_m
     # synthetic splits share no image: every validation image is unseen
     assert metrics["unseen"] == {"copies_of": "train", "copies": 0, "size": 40, "accuracy": metrics["accuracy"]}
     assert "accuracy, unseen" in result.output and "0 are pixel copies of train images" in result.output
+
+
+def test_baseline_comparison_counts_the_images_each_model_gets_right(tiny_models, run_cli, tmp_path):
+    """Perfect probabilities against an untrained baseline: every image the baseline misses is gained, none lost."""
+    from lanmsff_edge.data import load_dataset
+    from lanmsff_edge.evaluation import evaluate
+    from lanmsff_edge.evaluation.metrics import mcnemar_p
+
+    images = load_dataset("synthetic", split="val", limit=48)
+    perfect = np.eye(8, dtype=np.float32)[images.labels]
+    baseline = evaluate(tiny_models[8], images)
+    compared = evaluate(tiny_models[8], images, probabilities=perfect, baseline=tiny_models[8])["vs_baseline"]
+    missed = 48 - baseline["correct"]
+    assert compared["accuracy"] == pytest.approx(baseline["accuracy"])
+    assert (compared["gained"], compared["lost"]) == (missed, 0)
+    assert compared["p_value"] == pytest.approx(mcnemar_p(0, missed))
+    same = evaluate(tiny_models[8], images, baseline=tiny_models[8])["vs_baseline"]
+    assert (same["gained"], same["lost"], same["agreement"], same["p_value"]) == (0, 0, 1.0, 1.0)
+
+    out = tmp_path / "m.json"
+    result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--limit", 16,
+                     "--baseline", tiny_models[8], "--json", out)
+    assert result.exit_code == 0, result.output
+    assert "+0.00 points, 0 images gained / 0 lost" in result.output and "not significant" in result.output
+    assert json.loads(out.read_text())["vs_baseline"]["agreement"] == 1.0
+    result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--limit", 8,
+                     "--baseline", tiny_models[7])
+    assert result.exit_code == 1 and "baseline" in result.output and "7 classes" in result.output
+    result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--baseline",
+                     tmp_path / "absent.keras")
+    assert result.exit_code == 2 and "model file not found" in result.output

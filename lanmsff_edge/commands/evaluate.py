@@ -21,14 +21,17 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--unseen", is_flag=True,
               help="Also the accuracy on the images that are not pixel copies of training images (FER-2013 repeats "
                    "faces across splits: 7 % of FERPlus validation).")
+@click.option("--baseline", type=ModelPath(), metavar="MODEL",
+              help="Also evaluate this model on the same images and compare: points gained, images gained / lost, "
+                   "top-1 agreement and the exact McNemar p (is the difference real or chance?).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
               help="Write the confusion matrix as a PNG.")
-def command(models, dataset, data, split, pose_lists, fold, limit, unseen, json_path, confusion_path):
+def command(models, dataset, data, split, pose_lists, fold, limit, unseen, baseline, json_path, confusion_path):
     from lanmsff_edge.evaluation import evaluate, evaluate_many, format_mean, format_report
 
     options = dict(data=data, split=split, pose_lists=pose_lists, fold=fold, limit=limit, json_path=json_path,
-                   confusion_path=confusion_path, unseen_vs="train" if unseen else None)
+                   confusion_path=confusion_path, unseen_vs="train" if unseen else None, baseline=baseline)
     if len(models) == 1:
         click.echo(format_report(evaluate(models[0], dataset, **options)))
         return

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from lanmsff_edge.commands.params import SEED, FiniteFloatRange
+from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -40,7 +40,7 @@ from lanmsff_edge.data.classes import DATASETS
               help="majority: one-hot majority label; votes (FERPlus): the 10 annotators' vote distribution as soft "
                    "targets (Barsoum et al. 2016). Validation accuracy is on majority labels either way. "
                    "[default: majority]")
-@click.option("--init", "init", metavar="MODEL",
+@click.option("--init", "init", type=ModelPath(), metavar="MODEL",
               help="Start from this model's weights instead of random ones: a preset (e.g. ferplus), a .keras file "
                    "or a run folder. Its width and ablation options become the defaults; with another class count "
                    "the classifier head starts fresh. Fine-tune with a lower --learning-rate, e.g. 1e-4.")

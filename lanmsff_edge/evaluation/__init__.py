@@ -34,7 +34,8 @@ def _pose_tags(images):
 
 
 def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
-             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None):
+             confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None,
+             baseline=None):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
     model_or_path: Keras model, ``runtimes.Runtime``, ``.keras``/``.tflite`` file, preset or training run folder.
@@ -45,6 +46,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     ``unseen_vs`` (a split name, e.g. "train", or that split already loaded) adds ``unseen``: the accuracy on the
     images that are not pixel copies of that split's (FER-2013 repeats faces across its splits).
     ``probabilities``: the model's outputs on the split when the caller already has them (no second inference).
+    ``baseline`` (any model reference) adds ``vs_baseline``: that model's accuracy on the same images and the
+    paired comparison (images lost / gained, top-1 agreement, exact McNemar p) — is the difference real?
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given (``report.format_report``
     turns the metrics into the text the CLI prints).
     """
@@ -91,6 +94,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         unseen_vs = _load_split(dataset, data, unseen_vs, fold, (), None)
     if unseen_vs is not None:
         metrics["unseen"] = unseen_accuracy(images, probs, unseen_vs)
+    if baseline is not None:
+        metrics["vs_baseline"] = _against_baseline(baseline, images, probs, batch_size)
     with artifact_group():  # the metrics and their figure: both of this run, or both as they were
         if json_path:
             from lanmsff_edge.atomic import write_text
@@ -102,6 +107,19 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
             save_confusion_png(metrics["confusion_matrix_percent"], metrics["class_names"], confusion_path,
                                title=confusion_title(metrics), counts=list(metrics["support"].values()))
     return metrics
+
+
+def _against_baseline(baseline, images, probs, batch_size):
+    name = str(baseline)
+    if isinstance(baseline, (str, Path)):
+        baseline = resolve_model_path(baseline)
+    runtime = open_runtime(baseline, batch_size)
+    if runtime.num_classes != images.num_classes:
+        raise UserError(f"baseline {name} has {runtime.num_classes} classes but data set {images.dataset} has "
+                        f"{images.num_classes}")
+    reference = predict_faces(runtime, images.images).argmax(axis=1)
+    return {"model": name, "accuracy": float(np.mean(reference == images.labels)),
+            **paired_comparison(images.labels, np.asarray(probs).argmax(axis=1), reference)}
 
 
 def unseen_accuracy(images, probs, reference):

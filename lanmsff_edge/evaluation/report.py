@@ -44,6 +44,7 @@ def format_report(metrics):
         f"accuracy             {100 * metrics['accuracy']:.2f} %  ({metrics['correct']:,} / {metrics['size']:,}"
         f"{_interval_text(metrics.get('accuracy_ci95'))})",
         *_unseen_line(metrics.get("unseen")),
+        *_baseline_lines(metrics.get("vs_baseline"), metrics["accuracy"]),
         f"params               {_fmt(metrics['params'], ',')}",
         f"information density  {_fmt(metrics['information_density'], '.1f')}  (accuracy % per million parameters)",
         "",
@@ -60,6 +61,16 @@ def format_report(metrics):
             lines.append(f"{name:<12}{100 * accuracy:8.2f}{metrics['pose_size'][name]:>8}")
         lines.append(f"pose variance (Var)  {_fmt(metrics['pose_variance'], '.2f')}")
     return "\n".join(lines)
+
+
+def _baseline_lines(comparison, accuracy):
+    if not comparison:
+        return []
+    difference = 100 * (accuracy - comparison["accuracy"])
+    verdict = "a real difference (p < 0.05)" if comparison["p_value"] < 0.05 else "not significant (p ≥ 0.05)"
+    return [f"baseline             {100 * comparison['accuracy']:.2f} %  ({comparison['model']}): {difference:+.2f} "
+            f"points, {comparison['gained']:,} images gained / {comparison['lost']:,} lost, top-1 agreement "
+            f"{100 * comparison['agreement']:.2f} %, McNemar p = {comparison['p_value']:.3g}: {verdict}"]
 
 
 def format_mean(mean):
