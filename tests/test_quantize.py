@@ -405,6 +405,34 @@ def test_qat_fine_tunes_with_the_training_runs_augmentation(model_files, tmp_pat
     assert seen == ["none", "online"]
 
 
+def test_qat_of_a_votes_trained_run_fine_tunes_on_the_votes(model_files, tmp_path, monkeypatch):
+    import shutil
+
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.quantize import pipeline
+
+    seen = []
+
+    def fine_tune(*args, soft_targets, settings, **kwargs):
+        seen.append((soft_targets, settings.get("targets")))
+        raise UserError("stopped before fine-tuning")
+
+    monkeypatch.setattr(pipeline.qat, "fine_tune", fine_tune)
+    monkeypatch.setattr(pipeline.qat, "quantize_aware_model", lambda model: model)
+    monkeypatch.setattr(pipeline.qat, "calibrate_ranges", lambda model, inputs: {})
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    for targets in ("votes", "majority", None):
+        run = tmp_path / f"run_{targets}"
+        run.mkdir()
+        shutil.copy(model_files / "tiny.keras", run / "model.keras")
+        options = {"augment": "none", **({"targets": targets} if targets else {})}
+        (run / "config.json").write_text(json.dumps({"dataset": "synthetic", "options": options}))
+        with pytest.raises(UserError, match="stopped before"):
+            pipeline.quantize(run, method="qat", limit=16, calibration_size=16, out=tmp_path / f"{targets}.tflite")
+    # the setting joins the checkpoint's only for votes, so majority checkpoints from before it still resume
+    assert seen == [(True, "votes"), (False, None), (False, None)]
+
+
 def test_litert_backends_compute_the_same(int8_models, faces):
     from lanmsff_edge.errors import UserError
     from lanmsff_edge.runtimes.litert import interpreter_class

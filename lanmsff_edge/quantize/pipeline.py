@@ -203,11 +203,12 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     data, fold = run_data_defaults(config, dataset, data, fold)
     trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
+    targets = trained_with.get("targets") or "majority"  # a votes-trained run fine-tunes on the votes too
     tuning = None  # qat.fine_tune's options, the checkpoint to resume from among them
     if "qat" in methods:
         tuning = _qat_tuning(float_model, out, resume, dataset=dataset, data=data, fold=fold, limit=limit, seed=seed,
                              epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, augment=augment,
-                             calibration_size=calibration_size)
+                             targets=targets, calibration_size=calibration_size)
     split_data = _SplitData(float_model, dataset, data, fold, limit)
     images = split_data.load(split)
     result = _float_reference(float_model, model_path, images, split_data, split, io)
@@ -268,7 +269,7 @@ class _SplitData:
 
 
 def _qat_tuning(float_model, out, resume, *, dataset, data, fold, limit, seed, epochs, learning_rate, batch_size,
-                augment, calibration_size):
+                augment, targets, calibration_size):
     """``qat.fine_tune``'s options: the settings a resumed checkpoint must match and the checkpoint itself
     (``resume_from``: None for a fresh start; a checkpoint with other settings is refused here, before any data
     is loaded)."""
@@ -277,11 +278,14 @@ def _qat_tuning(float_model, out, resume, *, dataset, data, fold, limit, seed, e
                 "data": None if data is None else Path(data).name, "fold": fold, "limit": limit, "seed": seed,
                 "learning_rate": float(learning_rate), "batch_size": int(batch_size), "augment": augment,
                 "calibration_size": calibration_size}
+    if targets != "majority":  # (checkpoints of majority runs, from before this setting, still resume)
+        settings["targets"] = targets
     resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
     if resume and resume_from is None:
         LOGGER.info(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
     return {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed,
-            "augment": augment, "checkpoint_path": saved_at, "resume_from": resume_from, "settings": settings}
+            "augment": augment, "soft_targets": targets == "votes", "checkpoint_path": saved_at,
+            "resume_from": resume_from, "settings": settings}
 
 
 def _float_reference(float_model, model_path, images, split_data, split, io):

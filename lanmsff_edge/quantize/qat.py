@@ -207,7 +207,8 @@ def _freeze_batch_norm(qat_model):
 
 def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE,
               batch_size=32, seed=0, augment="online", freeze_batch_norm=True, dropout=False, verbose=0,
-              callbacks=(), checkpoint_path=None, resume_from=None, settings=None, announce=False):
+              callbacks=(), checkpoint_path=None, resume_from=None, settings=None, announce=False,
+              soft_targets=False):
     """Quantization-aware fine-tuning on ``train`` (``LabeledImages``); ``val`` picks the best epoch.
 
     Call ``calibrate_ranges`` first. Adam at a low learning rate, categorical cross-entropy (the training
@@ -216,6 +217,7 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     ("online", "paper" or "none"); use the one the model was trained with. ``checkpoint_path``: written after
     every epoch (with ``settings``, see ``qat_checkpoint``); ``resume_from``: a loaded checkpoint to continue at
     its next epoch (epoch e is seeded with ``seed + e``, as training is). ``announce``: log one line per epoch.
+    ``soft_targets``: fine-tune on the images' vote distributions (a ``train --targets votes`` model).
     Runs on the fit engine (``training/engine.py``), as training does.
     Returns the per-epoch history (a list per metric) and the epoch kept.
     """
@@ -237,7 +239,8 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
         if keep is not None:
             keep.restore(resume_from.state, resume_from.best())
     if epochs > initial_epoch:
-        train_data, _ = engine.training_data(train, augment, batch_size, seed, initial_epoch)
+        train_data, _ = engine.training_data(train, augment, batch_size, seed, initial_epoch,
+                                             soft_targets=soft_targets)
         val_data = None if val is None else make_tf_dataset(val, 64)
         saved_as = None if checkpoint_path is None else Path(checkpoint_path).name
 
@@ -256,6 +259,7 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     set_input_range(qat_model)
     return {"epochs": int(epochs), "learning_rate": float(learning_rate), "batch_size": int(batch_size),
             "freeze_batch_norm": bool(freeze_batch_norm), "dropout": bool(dropout), "augment": augment,
+            "targets": "votes" if soft_targets else "majority",
             "history": columns(state["history"]),
             "resumed_at_epoch": initial_epoch + 1 if resume_from is not None else None,
             "kept_epoch": None if keep is None else keep.best_epoch}
