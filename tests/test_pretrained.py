@@ -77,7 +77,8 @@ def test_model_options_name_bundled_models_by_name_or_name_and_format(installed,
     with pytest.raises(UserError, match="unknown model format 'fp16'"):
         presets.resolve("ferplus:fp16", directory=folder)
     # what the commands learn about a bundled file: its data set and label order, from the card
-    assert presets.bundled_config(int8_file, folder) == {"dataset": "ferplus", "class_names": names}
+    # (and the training options its card records: none in this stand-in's card)
+    assert presets.bundled_config(int8_file, folder) == {"dataset": "ferplus", "class_names": names, "options": {}}
     assert presets.bundled_config(tmp_path / "other.tflite", folder) is None
 
 
