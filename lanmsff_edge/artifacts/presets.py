@@ -21,8 +21,10 @@ FORMATS = ("float", "int8")
 FOLDER = Path(__file__).resolve().parent.parent / "pretrained"  # the package data, found without importing it
 
 
-def _preset(name, dataset, training_data, width=1.0):
+def _preset(name, dataset, training_data, width=1.0, train_options=""):
+    """``train_options``: what ``train`` needs beyond data set, data and width to make this model again."""
     return {"dataset": dataset, "width": width, "training_data": training_data,  # ../shared/data archive to train on
+            "train_options": train_options,
             "files": {"float": f"lanmsff_{name}.keras", "int8": f"lanmsff_{name}_int8.tflite"},
             "card": f"lanmsff_{name}.json"}
 
@@ -31,6 +33,10 @@ PRESETS = {  # name → metadata; classes come from the card, else the data set'
     "ferplus": _preset("ferplus", "ferplus", "ferplus.tar.gz"),
     # FER-2013's image-folder archive has blurred training JPEGs: the CSV one it is
     "fer2013": _preset("fer2013", "fer2013", "fer2013_csv.tar.gz"),
+    # the microcontroller family: half and quarter width (block widths ×0.5 / ×0.25)
+    "ferplus-w0.5": _preset("ferplus-w0.5", "ferplus", "ferplus.tar.gz", width=0.5, train_options="--targets votes"),
+    "ferplus-w0.25": _preset("ferplus-w0.25", "ferplus", "ferplus.tar.gz", width=0.25,
+                             train_options="--targets votes"),
 }
 NAMES = tuple(PRESETS)
 
@@ -39,6 +45,7 @@ def how_to_make(name):
     """The commands that make preset ``name``'s files."""
     preset = PRESETS[name]
     width = "" if preset["width"] == 1.0 else f" --width {preset['width']:g}"
+    width += f" {preset['train_options']}" if preset["train_options"] else ""
     return (f"lanmsff-edge train --dataset {preset['dataset']} --data {preset['training_data']}{width} --out "
             f"runs/{name}`, then `lanmsff-edge quantize --method qat --model runs/{name} --out "
             f"runs/{name}/{PRESETS[name]['files']['int8']}")
