@@ -192,23 +192,27 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     distribution = make_distribution(options["strategy"])
     if distribution.note:
         LOGGER.info(f"note: {distribution.note}")
+    initial = None  # the model to start from: loaded before the data, so a bad file fails at once
+    if checkpoint is None and options["init"] is not None:
+        from lanmsff_edge.model import load_model
+        from lanmsff_edge.training.warm_start import resolve_init
+
+        if init_path is None:  # resumed before its first epoch ended
+            init_path, _ = resolve_init(options["init"])
+        initial = load_model(init_path)
     train_images, val_images = _load_data(options, train_images, val)
     if saved is not None:
         _check_data_matches(saved, train_images)
     data_checks = _check_data(train_images, val_images)
 
-    if checkpoint is None and options["init"] is not None and init_path is None:  # resumed before epoch 1 ended
-        from lanmsff_edge.training.warm_start import resolve_init
-
-        init_path, _ = resolve_init(options["init"])
     with distribution.strategy.scope():
         model = _build(options, train_images.num_classes)
         if checkpoint is not None:
             ckpt.restore(model, checkpoint, checkpoint_path)
-        elif init_path is not None:
+        elif initial is not None:
             from lanmsff_edge.training.warm_start import load_initial_weights
 
-            copied = load_initial_weights(model, init_path, options["init"])
+            copied = load_initial_weights(model, initial, options["init"])
             LOGGER.info(f"starting from {options['init']} ({init_path}): weights of {copied} layers")
 
     run_config = {**_new_config(options, train_images, val_images, distribution, model), "data_checks": data_checks}

@@ -36,13 +36,14 @@ def describe(path):
     return {"path": str(Path(path).resolve()), "sha256": digest}
 
 
-def load_initial_weights(model, path, reference):
-    """Copy the weights of the model file ``path`` into ``model`` (``reference``: the name the user gave, for
-    messages). Returns the number of layers copied; the head is skipped, with a note, when the class counts
-    differ."""
-    from lanmsff_edge.model import load_model
+def load_initial_weights(model, source, reference):
+    """Copy the weights of ``source`` (a Keras model, or its file) into ``model`` (``reference``: the name the user
+    gave, for messages). Returns the number of layers copied; the head is skipped, with a note, when the class
+    counts differ."""
+    if isinstance(source, (str, Path)):
+        from lanmsff_edge.model import load_model
 
-    source = load_model(path)
+        source = load_model(source)
     layers = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in model.layers:
