@@ -160,12 +160,9 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
                  learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init)
     init_path = None
     if init is not None and not resume:
-        from lanmsff_edge.artifacts import presets
-        from lanmsff_edge.training.warm_start import resolve_init
+        from lanmsff_edge.training.warm_start import take_defaults
 
-        init_path, architecture = resolve_init(init)
-        given["init"] = str(init) if presets.resolve(str(init)) is not None else str(Path(init).resolve())
-        given.update({key: value for key, value in architecture.items() if given.get(key) is None})
+        init_path = take_defaults(init, given)
     if out is None:
         if resume:
             raise UserError("--resume needs the run folder (--out)")

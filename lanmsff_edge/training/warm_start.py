@@ -30,6 +30,19 @@ def resolve_init(reference):
     return path, {key: options[key] for key in ARCHITECTURE_OPTIONS if key in options}
 
 
+def take_defaults(reference, given):
+    """Resolve ``reference`` for a new run and set, in the run's ``given`` options, ``init`` (a preset name as
+    given, a path made absolute so a resume from elsewhere finds it) and the architecture options the user left
+    out. Returns the model file."""
+    from lanmsff_edge.artifacts import presets
+
+    path, architecture = resolve_init(reference)
+    bundled = presets.resolve(str(reference)) is not None
+    given["init"] = str(reference) if bundled else str(Path(reference).resolve())
+    given.update({key: value for key, value in architecture.items() if given.get(key) is None})
+    return path
+
+
 def describe(path):
     """What config.json records of the initial model: its file and content hash."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
