@@ -6,6 +6,8 @@ import pytest
 
 from lanmsff_edge.errors import UserError
 
+pytestmark = pytest.mark.slow  # trains (seconds)
+
 TINY = dict(dataset="synthetic", augment="none", verbose=0, limit=64, batch_size=16)
 
 
