@@ -44,9 +44,9 @@ NAMES = tuple(PRESETS)
 def how_to_make(name):
     """The commands that make preset ``name``'s files."""
     preset = PRESETS[name]
-    width = "" if preset["width"] == 1.0 else f" --width {preset['width']:g}"
-    width += f" {preset['train_options']}" if preset["train_options"] else ""
-    return (f"lanmsff-edge train --dataset {preset['dataset']} --data {preset['training_data']}{width} --out "
+    options = ("" if preset["width"] == 1.0 else f" --width {preset['width']:g}") + (
+        f" {preset['train_options']}" if preset["train_options"] else "")
+    return (f"lanmsff-edge train --dataset {preset['dataset']} --data {preset['training_data']}{options} --out "
             f"runs/{name}`, then `lanmsff-edge quantize --method qat --model runs/{name} --out "
             f"runs/{name}/{PRESETS[name]['files']['int8']}")
 

@@ -65,10 +65,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
             pose_images = _load_split(dataset, data, split, fold, pose_lists, limit)
     else:
         images = dataset
-    runtime = open_runtime(model_or_path, batch_size)
-    if runtime.num_classes != images.num_classes:
-        raise UserError(f"model {model_name or runtime.source} has {runtime.num_classes} classes but data set "
-                        f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
+    runtime = _open_for(images, model_or_path, batch_size, "model", model_name)
     probs = predict_faces(runtime, images.images) if probabilities is None else np.asarray(probabilities)
     if len(probs) != len(images):
         raise ValueError(f"{len(probs)} probability rows for {len(images)} images")
@@ -109,15 +106,20 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     return metrics
 
 
+def _open_for(images, model, batch_size, role, name=None):
+    """The runtime of ``model``, refused when its class count is not the data set's."""
+    runtime = open_runtime(model, batch_size)
+    if runtime.num_classes != images.num_classes:
+        raise UserError(f"{role} {name or runtime.source} has {runtime.num_classes} classes but data set "
+                        f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
+    return runtime
+
+
 def _against_baseline(baseline, images, probs, batch_size):
     name = str(baseline)
     if isinstance(baseline, (str, Path)):
         baseline = resolve_model_path(baseline)
-    runtime = open_runtime(baseline, batch_size)
-    if runtime.num_classes != images.num_classes:
-        raise UserError(f"baseline {name} has {runtime.num_classes} classes but data set {images.dataset} has "
-                        f"{images.num_classes}")
-    reference = predict_faces(runtime, images.images).argmax(axis=1)
+    reference = predict_faces(_open_for(images, baseline, batch_size, "baseline", name), images.images).argmax(axis=1)
     return {"model": name, "accuracy": float(np.mean(reference == images.labels)),
             **paired_comparison(images.labels, np.asarray(probs).argmax(axis=1), reference)}
 

@@ -37,8 +37,7 @@ def take_defaults(reference, given):
     from lanmsff_edge.artifacts import presets
 
     path, architecture = resolve_init(reference)
-    bundled = presets.resolve(str(reference)) is not None
-    given["init"] = str(reference) if bundled else str(Path(reference).resolve())
+    given["init"] = str(reference) if presets.is_bundled_name(str(reference)) else str(Path(reference).resolve())
     given.update({key: value for key, value in architecture.items() if given.get(key) is None})
     return path
 
@@ -64,9 +63,7 @@ def load_initial_weights(model, source, reference):
         if not weights:
             continue
         if layer.name not in layers:
-            raise UserError(f"--init {reference}: it has no layer {layer.name!r}: it is another architecture than "
-                            f"this run's ({_architecture(model)}); give the --width / --no-massatt / --no-pwfs / "
-                            "--massatt-form it was trained with")
+            raise _mismatch(reference, model, f"it has no layer {layer.name!r}")
         theirs = layers[layer.name].get_weights()
         shapes, their_shapes = [w.shape for w in weights], [w.shape for w in theirs]
         if shapes != their_shapes:
@@ -74,13 +71,14 @@ def load_initial_weights(model, source, reference):
                 LOGGER.info(f"note: --init {reference} has {their_shapes[0][1]} classes, this data set "
                             f"{shapes[0][1]}: the classifier head starts fresh")
                 continue
-            raise UserError(f"--init {reference}: layer {layer.name!r} has weights {their_shapes} there but "
-                            f"{shapes} in this run's model ({_architecture(model)}); give the --width / "
-                            "--no-massatt / --no-pwfs / --massatt-form it was trained with")
+            raise _mismatch(reference, model, f"layer {layer.name!r} has weights {their_shapes} there but {shapes} "
+                                              "in this run's model")
         layer.set_weights(theirs)
         copied += 1
     return copied
 
 
-def _architecture(model):
-    return f"{model.name}, {model.count_params():,} parameters"
+def _mismatch(reference, model, what):
+    return UserError(f"--init {reference}: {what}: another architecture than this run's ({model.name}, "
+                     f"{model.count_params():,} parameters); give the --width / --no-massatt / --no-pwfs / "
+                     "--massatt-form it was trained with")
