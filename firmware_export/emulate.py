@@ -116,7 +116,7 @@ def build(bundle_dir, core, tree, work, inputs=None):
     name = manifest["name"]
     camel = csource.camel(name)
     tools = tflm.require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size"))
-    library = tflm.library(tree, core)
+    library = tflm.library(tree, core, manifest.get("resolver_methods"))
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
@@ -147,12 +147,26 @@ def build(bundle_dir, core, tree, work, inputs=None):
          f"compiling the start-up code for {core.name}")
     objects.append(work / "startup.o")
     elf = work / f"{name}.elf"
-    _run([tools["arm-none-eabi-g++"], *arch, "-T", work / "link.ld", "-nostartfiles", "--specs=rdimon.specs",
-          "-Wl,--gc-sections", f"-Wl,-Map={work / (name + '.map')}", *objects, library, "-lm", "-o", elf],
-         work, log, f"linking for {core.name}")
+
+    def link(archive):
+        _run([tools["arm-none-eabi-g++"], *arch, "-T", work / "link.ld", "-nostartfiles", "--specs=rdimon.specs",
+              "-Wl,--gc-sections", f"-Wl,-Map={work / (name + '.map')}", *objects, archive, "-lm", "-o", elf],
+             work, log, f"linking for {core.name}")
+    fallback = []
+    try:
+        link(library)
+    except UserError:
+        if not manifest.get("resolver_methods"):
+            raise
+        # the library holds only the ops' kernels (tflm.library); should that selection have missed a file, the
+        # full library still links, at the cost of building it once
+        fallback.append(f"the TFLM library built for the model's ops did not link (log: {log}); "
+                        "linked the one with every kernel instead")
+        LOGGER.warning(fallback[0])
+        link(tflm.library(tree, core))
     bundle_files = {str(s) for s in bundle_sources}
-    warnings = [line.strip() for line in log.read_text(errors="replace").splitlines()
-                if "warning:" in line and any(line.startswith(f) for f in bundle_files)]
+    warnings = fallback + [line.strip() for line in log.read_text(errors="replace").splitlines()
+                           if "warning:" in line and any(line.startswith(f) for f in bundle_files)]
     return elf, warnings
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.firmware_export import kernels
 from lanmsff_edge.log import get_logger
 
 LOGGER = get_logger(__name__)
@@ -74,6 +75,10 @@ class Tree:
     @property
     def downloads(self):
         return self.root / DOWNLOADS
+
+    @property
+    def makefile(self):
+        return self.root / MAKEFILE
 
 
 def _is_tflm(folder):
@@ -165,15 +170,20 @@ def _locked(path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def library(tree, core, jobs=None):
-    """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels), built now if not cached."""
+def library(tree, core, methods=None, jobs=None):
+    """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels), built now if not cached.
+    ``methods``: the op resolver's ``Add…()`` calls; the library then holds only their kernels (about a fifth of
+    TFLM's kernel files for LANMSFF, see ``kernels``) and is cached per op set. None builds every kernel."""
     tools = require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar", "make"))
     if not newlib_present(tools["arm-none-eabi-gcc"]):
         raise UserError("the Arm toolchain has no C library (newlib): sudo apt-get install libnewlib-arm-none-eabi "
                         "libstdc++-arm-none-eabi-newlib")
     variables = make_variables(core)
+    selection = kernels.select(tree, variables, methods) if methods else None
+    variables.update(selection or {})
     key = hashlib.sha256((tree.fingerprint + repr(sorted(variables.items()))).encode()).hexdigest()[:16]
-    folder = cache_root() / "lib" / f"{core.tflm_arch}-cmsis_nn-{key}"
+    scope = "ops" if selection else "all"
+    folder = cache_root() / "lib" / f"{core.tflm_arch}-cmsis_nn-{scope}-{key}"
     final = folder / LIBRARY
     with _locked(folder.parent / f".{folder.name}.lock"):
         if final.is_file():

@@ -115,3 +115,33 @@ def test_unknown_core_is_refused():
 
     with pytest.raises(UserError, match="cortex-m4, cortex-m7, cortex-m55"):
         get_core("cortex-m3")
+
+
+@needs_arm
+def test_the_library_is_built_from_the_ops_optimized_kernels_only(tree):
+    from lanmsff_edge.firmware_export import kernels
+    from lanmsff_edge.firmware_export.cores import get_core
+
+    variables = tflm.make_variables(get_core("cortex-m7"))
+    every = kernels.makefile_lists(tree, variables)
+    chosen = kernels.select(tree, variables, ["AddConv2D", "AddMean", "AddSoftmax"])
+    built = chosen[kernels.KERNEL_LIST].split()
+    micro = "tensorflow/lite/micro/kernels/"
+    assert set(built) < set(every[kernels.KERNEL_LIST])
+    assert {micro + "cmsis_nn/conv.cc", micro + "cmsis_nn/softmax.cc", micro + "reduce.cc"} <= set(built)
+    assert micro + "conv.cc" not in built and micro + "softmax.cc" not in built  # no reference twin
+    assert {micro + "conv_common.cc", micro + "kernel_util.cc"} <= set(built)  # helpers their headers declare
+    assert not {micro + "cmsis_nn/add.cc", micro + "cmsis_nn/svdf.cc", micro + "lstm_eval.cc"} & set(built)
+    assert not [name for name in built if name.startswith("signal/")]
+    cmsis_nn = {Path(name).name for name in chosen[kernels.CMSIS_NN_LIST].split()}
+    assert {"arm_convolve_s8.c", "arm_convolve_1x1_s8_fast.c", "arm_softmax_s8.c"} <= cmsis_nn
+    assert not {"arm_elementwise_add_s8.c", "arm_svdf_s8.c", "arm_lstm_unidirectional_s8.c"} & cmsis_nn
+    assert len(cmsis_nn) < len(every[kernels.CMSIS_NN_LIST])
+
+
+@needs_arm
+def test_an_op_the_resolver_header_does_not_know_builds_every_kernel(tree):
+    from lanmsff_edge.firmware_export import kernels
+    from lanmsff_edge.firmware_export.cores import get_core
+
+    assert kernels.select(tree, tflm.make_variables(get_core("cortex-m7")), ["AddConv2D", "AddNoSuchOp"]) is None
