@@ -175,6 +175,8 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     assert low < card["accuracy"]["float"] < high
     assert card["files"]["int8"]["size_bytes"] == int8.stat().st_size
     assert card["reproduce"][0].startswith("lanmsff-edge train --dataset synthetic --epochs 1 --batch-size 16")
+    assert "--width 0.25 --augment none --limit 96 --out runs/ferplus" in card["reproduce"][0]  # as trained
+    assert len(card["training"]["stages"]) == 1 and card["training"]["stages"][0]["init"] is None
     assert "quantize --model runs/ferplus --method ptq" in card["reproduce"][1]
     measured = pretrained.check_accuracy("ferplus", None, directory=installed)
     assert measured == card["check"]["accuracy"]
@@ -188,3 +190,28 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     text = package.card_markdown(json.loads(presets.card_path("ferplus", installed).read_text()))
     assert "| `lanmsff_ferplus_int8.tflite` |" in text and f"{100 * card['accuracy']['int8']:.2f} %" in text
     assert f"{versus['lost']} lost, {versus['gained']} gained" in text
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypatch):
+    """A run started from another run folder (train --init): the card lists both stages, each with the command
+    that makes it, the second starting from the first's output — also after both folders moved."""
+    from lanmsff_edge import train
+    from lanmsff_edge.pretrained import package
+
+    monkeypatch.delenv("LANMSFF_CACHE", raising=False)
+    tiny = dict(dataset="synthetic", limit=64, batch_size=16, width=0.25, augment="none", verbose=0)
+    train(out=tmp_path / "runs" / "first", epochs=2, **tiny)
+    train(out=tmp_path / "runs" / "second", epochs=1, init=tmp_path / "runs" / "first", learning_rate=1e-4, **tiny)
+    (tmp_path / "runs").rename(tmp_path / "moved")
+    second = tmp_path / "moved" / "second"
+    stages = package.training_stages("fer2013", second, package._training_summary(second))
+    first_history = (tmp_path / "moved" / "first" / "history.csv").read_text().splitlines()
+    assert [stage["run"] for stage in stages] == ["first", "second"]
+    assert stages[0]["epochs_run"] == len(first_history) - 1 == 2 and stages[1]["epochs_run"] == 1
+    assert stages[0]["init"] is None and stages[1]["init"] == "runs/first"
+    assert [stage["learning_rate"] for stage in stages] == [1e-3, 1e-4]
+    assert "--init" not in stages[0]["command"] and stages[0]["command"].endswith("--out runs/first")
+    assert "--epochs 2 " in stages[0]["command"] and "--width 0.25" in stages[0]["command"]
+    assert "--init runs/first" in stages[1]["command"] and "--learning-rate 0.0001" in stages[1]["command"]
+    assert stages[1]["command"].endswith("--out runs/fer2013")

@@ -17,6 +17,7 @@ A run that is still training moves on while this works: quantize and package a f
 measured for its reference, or the int8 file was made from other weights and nothing is installed.
 """
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -74,8 +75,91 @@ def _check_same_weights(float_metrics, report, int8_path):
                         f"(package a frozen copy of a run that is still training)")
 
 
-def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None):
-    """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``."""
+# train's flags for the options a run can set (None: not a flag); booleans turn off with --no-…
+_FLAGS = {"epochs": "epochs", "batch_size": "batch-size", "seed": "seed", "width": "width", "massatt": "massatt",
+          "pwfs": "pwfs", "massatt_form": "massatt-form", "fold": "fold", "augment": "augment", "limit": "limit",
+          "learning_rate": "learning-rate", "bn_recalibration": "bn-recalibration", "targets": "targets",
+          "init": "init"}
+_ALWAYS = ("epochs", "batch_size", "seed")  # stated even at their defaults, so a reader sees them
+
+
+def train_command(dataset, archive, options, out, init=None):
+    """The ``lanmsff-edge train`` command that makes this run again: every option that differs from the default
+    (``init``: the name to give for the initial model, e.g. an earlier stage's ``runs/…`` folder)."""
+    from lanmsff_edge.training.config import OPTION_DEFAULTS
+
+    words = [f"lanmsff-edge train --dataset {dataset}"] + ([f"--data {archive}"] if archive else [])
+    for key in (*_ALWAYS, *(k for k in _FLAGS if k not in _ALWAYS)):
+        value = init if key == "init" else options.get(key)
+        if value is None or (key not in _ALWAYS and value == OPTION_DEFAULTS.get(key)):
+            continue
+        if isinstance(value, bool):
+            words.append(f"--{'' if value else 'no-'}{_FLAGS[key]}")
+        else:
+            words.append(f"--{_FLAGS[key]} {value:g}" if isinstance(value, float) else f"--{_FLAGS[key]} {value}")
+    return " ".join(words + [f"--out {out}"])
+
+
+def _earlier_run(run, init):
+    """The run folder an ``options.init`` names, found where it was or beside ``run`` (moved); None for a preset,
+    a model file or a folder no longer there."""
+    if not init or presets.is_bundled_name(str(init)):
+        return None
+    for folder in (Path(init), Path(run).parent / Path(init).name):
+        if (folder / "config.json").is_file() and (folder / "history.csv").is_file():
+            return folder
+    return None
+
+
+def _history_summary(folder):
+    """Epochs, best epoch (lowest val loss) and its accuracy, from a run's history.csv (its checkpoint may be gone)."""
+    with open(Path(folder) / "history.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    if not rows:
+        raise UserError(f"{folder}/history.csv has no epochs")
+    best = min(rows, key=lambda row: float(row["val_loss"]))
+    return {"epochs_run": len(rows), "best_epoch": int(best["epoch"]),
+            "best_val_accuracy": round(float(best["val_accuracy"]), 4)}
+
+
+def training_stages(name, run, training):
+    """The runs that made ``run``'s model, first first, each ``{run, init, learning_rate, epochs_run, best_epoch,
+    best_val_accuracy, command}``: a fine-tuning (``train --init``) of an earlier run folder is preceded by that
+    run's stages. ``training``: ``run``'s own summary (from its checkpoint); its command writes ``runs/NAME``."""
+    from lanmsff_edge.artifacts.reference import run_config
+
+    chain, folder, seen = [], Path(run), set()
+    while folder is not None and folder.resolve() not in seen:
+        seen.add(folder.resolve())
+        config = run_config(folder / "config.json")
+        chain.insert(0, (folder, config))
+        folder = _earlier_run(run, config["options"].get("init"))
+    outs = [f"runs/{folder.name}" for folder, _ in chain[:-1]] + [f"runs/{name}"]
+    stages = []
+    for index, (folder, config) in enumerate(chain):
+        options = config["options"]
+        last = index == len(chain) - 1
+        summary = dict(training) if last else _history_summary(folder)
+        if last:
+            summary["best_val_accuracy"] = None
+            rows = summary.get("val_accuracy_per_epoch") or []
+            if summary.get("best_epoch") and len(rows) >= summary["best_epoch"]:
+                summary["best_val_accuracy"] = rows[summary["best_epoch"] - 1]
+        init = options.get("init")
+        init_name = outs[index - 1] if index else init
+        epochs = options.get("epochs") if last and training["finished"] else summary["epochs_run"]
+        archive = Path(config["data"]).name if config.get("data") else None
+        stages.append({"run": folder.name, "init": init_name, "learning_rate": options.get("learning_rate"),
+                       "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+                       "best_val_accuracy": summary["best_val_accuracy"],
+                       "command": train_command(config["dataset"], archive, dict(options, epochs=epochs),
+                                                outs[index], init_name)})
+    return stages
+
+
+def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None, notes=()):
+    """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``; ``notes``: what a
+    reader must know that the files cannot tell (e.g. what an initial model was trained on)."""
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.artifacts.reference import run_config
     from lanmsff_edge.evaluation import evaluate, paired_comparison
@@ -99,13 +183,10 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     _check_same_weights(full["float"], report, int8_path)
     options = config["options"]
     # an unfinished run's model is reproduced by training exactly the epochs it had run
-    given = dict(options, epochs=options.get("epochs") if training["finished"] else training["epochs_run"])
-    flags = " ".join(f"--{key.replace('_', '-')} {given[key]}" for key in ("epochs", "batch_size", "seed")
-                     if given.get(key) is not None)
+    stages = training_stages(name, run, training)
+    training["stages"] = [{k: v for k, v in stage.items() if k != "command"} for stage in stages]
     archive = Path(config["data"]).name if config.get("data") else None
     parity = measure_parity(int8_path, val, dataset, archive)
-    train_command = (f"lanmsff-edge train --dataset {dataset}{f' --data {archive}' if archive else ''} {flags} "
-                     f"--out runs/{name}")
     quantization = _quantization_summary(report, int8_path)
     quantize_command = quantize_command or (f"lanmsff-edge quantize --model runs/{name} --method "
                                             f"{quantization.get('method') or 'qat'} "
@@ -142,7 +223,8 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
                             "size_bytes": Path(float_path).stat().st_size},
                   "int8": {"file": presets.model_path(name, "int8").name,
                            "size_bytes": Path(int8_path).stat().st_size}},
-        "reproduce": [train_command, quantize_command],
+        "notes": list(notes),
+        "reproduce": [stage["command"] for stage in stages] + [quantize_command],
         "versions": config.get("versions", {}),
         "packaged": time.strftime("%Y-%m-%d"),
     }
@@ -314,8 +396,18 @@ def card_markdown(card):
              f"batch {options['batch_size']}, {options['augment']} augmentation, learning rate ×{plateau['factor']:g} "
              f"after {plateau['patience']} epochs without a lower {plateau['monitor']}, early stopping after "
              f"{stop['patience']}. int8: {how}, full-integer, int8 input and output.",
-             "",
-             f"| file | size | {card['dataset']} validation accuracy ({accuracy['images']:,} images) |",
+             ""]
+    stages = training.get("stages") or []
+    if len(stages) > 1 or (stages and stages[0]["init"]):
+        lines += ["Training stages (each a `train --init` of the one before; the recipe above is the last one's):"]
+        for number, stage in enumerate(stages, 1):
+            best = stage.get("best_val_accuracy")
+            lines.append(f"{number}. `{stage['run']}`: from `{stage['init'] or 'random initial weights'}`, learning "
+                         f"rate {stage['learning_rate']:g}, {stage['epochs_run']} epochs, best epoch "
+                         f"{stage['best_epoch']}" + ("" if best is None else f" ({100 * best:.2f} % validation)"))
+        lines.append("")
+    lines += [*(f"{note}" for note in card.get("notes", [])), *([""] if card.get("notes") else []),
+              f"| file | size | {card['dataset']} validation accuracy ({accuracy['images']:,} images) |",
              "|---|---:|---:|"]
     for fmt in ("float", "int8"):
         file = card["files"][fmt]
@@ -363,6 +455,7 @@ def main(argv=None):
                                                 "`bench --parity [--trace] --split val` JSON report")
     parser.add_argument("--check-limit", type=int, default=CHECK_LIMIT)
     parser.add_argument("--quantize-command", help="the exact quantize command used (recorded in the card)")
+    parser.add_argument("--note", action="append", default=[], help="a sentence for the card (repeatable)")
     parser.add_argument("--directory", help="install there instead of the package folder")
     args = parser.parse_args(argv)
     from lanmsff_edge.artifacts.reference import resolve_model_path
@@ -381,7 +474,7 @@ def main(argv=None):
     try:
         float_path = resolve_model_path(args.run)
         card = make_card(args.name, args.run, float_path, args.int8, args.data, args.check_limit,
-                         args.quantize_command)
+                         args.quantize_command, args.note)
         install(args.name, float_path, args.int8, card, args.directory)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
