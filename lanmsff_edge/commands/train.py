@@ -44,17 +44,23 @@ from lanmsff_edge.data.classes import DATASETS
               help="Start from this model's weights instead of random ones: a preset (e.g. ferplus), a .keras file "
                    "or a run folder. Its width and ablation options become the defaults; with another class count "
                    "the classifier head starts fresh. Fine-tune with a lower --learning-rate, e.g. 1e-4.")
+@click.option("--teacher", type=ModelPath(), metavar="MODEL",
+              help="Distil this trained model (a preset, e.g. ferplus, a model file or a run folder; same classes): "
+                   "its predictions on the training images, made once, are mixed into the targets.")
+@click.option("--teacher-weight", type=click.FloatRange(0, 1),
+              help="The teacher's share of the targets (the rest: --targets). [default: 0.5]")
 @click.option("--learning-rate", type=FiniteFloatRange(0, None, min_open=True),
               help="Adam's initial learning rate (×0.1 on each plateau). [default: 1e-3]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
-            strategy, augment, limit, bn_recalibration, targets, init, learning_rate, threads):
+            strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, threads):
     from lanmsff_edge.log import enabled
     from lanmsff_edge.training import train
 
     train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
           width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
           massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
-          bn_recalibration=bn_recalibration, targets=targets, init=init, learning_rate=learning_rate,
+          bn_recalibration=bn_recalibration, targets=targets, init=init, teacher=teacher,
+          teacher_weight=teacher_weight, learning_rate=learning_rate,
           threads=threads,
           verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines

@@ -79,7 +79,7 @@ def _check_same_weights(float_metrics, report, int8_path):
 _FLAGS = {"epochs": "epochs", "batch_size": "batch-size", "seed": "seed", "width": "width", "massatt": "massatt",
           "pwfs": "pwfs", "massatt_form": "massatt-form", "fold": "fold", "augment": "augment", "limit": "limit",
           "learning_rate": "learning-rate", "bn_recalibration": "bn-recalibration", "targets": "targets",
-          "init": "init"}
+          "init": "init", "teacher": "teacher", "teacher_weight": "teacher-weight"}
 _ALWAYS = ("epochs", "batch_size", "seed")  # stated even at their defaults, so a reader sees them
 
 

@@ -32,9 +32,11 @@ OPTION_DEFAULTS = {
     "bn_recalibration": True,  # see training/batchnorm.py; False = the paper's plain recipe
     "targets": "majority",  # or "votes": FERPlus's vote distribution as soft targets (data/ferplus.py)
     "init": None,  # a model whose weights the run starts from (training/warm_start.py)
+    "teacher": None,  # a model whose predictions are mixed into the targets (training/distill.py)
+    "teacher_weight": 0.5,  # the teacher's share of the targets
 }
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
-         "learning_rate", "targets", "init")
+         "learning_rate", "targets", "init", "teacher", "teacher_weight")
 TARGETS = ("majority", "votes")
 
 
@@ -88,17 +90,26 @@ def resolve(given, saved=None):
     if options["targets"] == "votes" and options["dataset"] != "ferplus":
         raise UserError(f"--targets votes needs crowd votes per image: only FERPlus has them, not "
                         f"{options['dataset']}")
+    if given.get("teacher_weight") is not None and options["teacher"] is None:
+        raise UserError("--teacher-weight is the share of a teacher's predictions in the targets: give --teacher")
+    if not 0.0 <= float(options["teacher_weight"]) <= 1.0:
+        raise UserError(f"--teacher-weight must be between 0 and 1, got {options['teacher_weight']}")
     if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     return options
 
 
 def recipe(options):
+    targets = {"majority": "one-hot majority label",
+               "votes": "FERPlus vote distribution (soft targets); validation on majority labels"}[
+        options.get("targets") or "majority"]
+    if options.get("teacher") is not None:
+        weight = float(options["teacher_weight"])
+        targets = (f"{1 - weight:g} × ({targets}) + {weight:g} × the predictions of teacher {options['teacher']} "
+                   "on the un-augmented image (offline distillation); validation on majority labels")
     return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
             "learning_rate": float(options.get("learning_rate") or LEARNING_RATE), "loss": "categorical_crossentropy",
-            "targets": {"majority": "one-hot majority label",
-                        "votes": "FERPlus vote distribution (soft targets); validation on majority labels"}[
-                options.get("targets") or "majority"],
+            "targets": targets,
             "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
             "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
                                "restore_best_weights": True}}

@@ -64,8 +64,9 @@ def _input_pipelines(options, train_images, val_images, distribution, initial_ep
     from lanmsff_edge.training.engine import training_data
 
     batch = int(options["batch_size"])
+    soft = options.get("targets") == "votes" or options.get("teacher") is not None  # distill.py: mixed into votes
     train_data, train_size = training_data(train_images, options["augment"], batch, options["seed"], initial_epoch,
-                                           soft_targets=options.get("targets") == "votes")
+                                           soft_targets=soft)
     val_data = make_tf_dataset(val_images, batch_size=batch)
     if distribution.name == "multiworker":
         train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
@@ -135,8 +136,8 @@ def _set_threads(threads):
 
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
           massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
-          learning_rate=None, bn_recalibration=None, targets=None, init=None, val=None, callbacks=(), threads=None,
-          verbose=1):
+          learning_rate=None, bn_recalibration=None, targets=None, init=None, teacher=None, teacher_weight=None,
+          val=None, callbacks=(), threads=None, verbose=1):
     """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
 
     By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
@@ -144,6 +145,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     ``targets="votes"`` (FERPlus) trains on each image's vote distribution; validation stays on majority labels.
     ``init`` (a preset, model file or run folder) starts from that model's weights (``warm_start.py``); its
     architecture options are the defaults, and a lower ``learning_rate`` (~1e-4) suits fine-tuning.
+    ``teacher`` (same kinds) mixes its predictions into the targets with share ``teacher_weight`` (``distill.py``).
 
     dataset: a data set name (``ferplus``, ``fer2013``, ``kdef``, ``synthetic``) or, for experiments, a
     ``LabeledImages`` training split with ``val`` its validation split. Options left at None take the recipe
@@ -157,12 +159,17 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     given = dict(dataset=train_images.dataset if train_images is not None else dataset, data=data, epochs=epochs,
                  batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
                  strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
-                 learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init)
+                 learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init,
+                 teacher=teacher, teacher_weight=teacher_weight)
     init_path = None
     if init is not None and not resume:
         from lanmsff_edge.training.warm_start import take_defaults
 
         init_path = take_defaults(init, given)
+    if teacher is not None:
+        from lanmsff_edge.artifacts import presets
+
+        given["teacher"] = str(teacher) if presets.is_bundled_name(str(teacher)) else str(Path(teacher).resolve())
     if out is None:
         if resume:
             raise UserError("--resume needs the run folder (--out)")
@@ -197,10 +204,16 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
         if init_path is None:  # resumed before its first epoch ended
             init_path, _ = resolve_init(options["init"])
         initial = load_model(init_path)
+    teacher_record = _teacher_record(options, saved)  # before the data: a missing or changed teacher fails at once
     train_images, val_images = _load_data(options, train_images, val)
     if saved is not None:
         _check_data_matches(saved, train_images)
     data_checks = _check_data(train_images, val_images)
+    if teacher_record is not None:
+        from lanmsff_edge.training.distill import with_teacher
+
+        train_images = with_teacher(train_images, options["teacher"], options["teacher_weight"],
+                                    soft_base=options["targets"] == "votes", path=teacher_record["path"])
 
     with distribution.strategy.scope():
         model = _build(options, train_images.num_classes)
@@ -221,6 +234,8 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
         from lanmsff_edge.training.warm_start import describe
 
         run_config["init"] = {"model": str(options["init"]), **describe(init_path)}
+    if teacher_record is not None:
+        run_config["teacher"] = teacher_record
     if distribution.is_chief:
         write_text(out / cfg.CONFIG_NAME, json.dumps(run_config, indent=2) + "\n")
 
@@ -232,6 +247,21 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     else:
         state = _fit(model, options, train_images, val_images, distribution, checkpoint, out, callbacks, verbose)
     return _finish(model, val_images, state, out, distribution, options)
+
+
+def _teacher_record(options, saved):
+    """What config.json records of the run's teacher (None without one); on resume the teacher must be the file
+    the run started with, by content."""
+    if options.get("teacher") is None:
+        return None
+    from lanmsff_edge.training.distill import describe, resolve_teacher
+
+    record = {"model": str(options["teacher"]), **describe(resolve_teacher(options["teacher"]))}
+    started = (saved or {}).get("teacher")
+    if started and started.get("sha256") != record["sha256"]:
+        raise UserError(f"--resume: the teacher {options['teacher']} is not the file the run started with "
+                        f"(sha256 {record['sha256'][:12]}…, was {started['sha256'][:12]}…); start a new --out")
+    return record
 
 
 def _finished_message(checkpoint, epochs, out):
