@@ -47,7 +47,7 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--teacher", type=ModelPath(), metavar="MODEL",
               help="Distil this trained model (a preset, e.g. ferplus, a model file or a run folder; same classes): "
                    "its predictions on the training images, made once, are mixed into the targets.")
-@click.option("--teacher-weight", type=click.FloatRange(0, 1),
+@click.option("--teacher-weight", type=FiniteFloatRange(0, 1),
               help="The teacher's share of the targets (the rest: --targets). [default: 0.5]")
 @click.option("--learning-rate", type=FiniteFloatRange(0, None, min_open=True),
               help="Adam's initial learning rate (×0.1 on each plateau). [default: 1e-3]")
