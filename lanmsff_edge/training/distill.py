@@ -8,7 +8,6 @@ trains at its own speed; an expression does not change under the online augmenta
 rotations, so the un-augmented image's prediction stands for its crops. Validation stays on majority labels, so
 a distilled run's figures compare with any other's. QAT fine-tuning (``quantize``) uses the base targets alone.
 """
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,11 +24,6 @@ def resolve_teacher(reference):
     from lanmsff_edge.artifacts.reference import resolve_model_path
 
     return Path(resolve_model_path(str(reference), bundled_format="float"))
-
-
-def describe(path):
-    """What config.json records of the teacher: its file and content hash (a resume checks the hash)."""
-    return {"path": str(Path(path).resolve()), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
 def teacher_probabilities(path, images, reference=None):

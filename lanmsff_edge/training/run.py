@@ -167,9 +167,9 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
 
         init_path = take_defaults(init, given)
     if teacher is not None:
-        from lanmsff_edge.artifacts import presets
+        from lanmsff_edge.training.warm_start import recorded_name
 
-        given["teacher"] = str(teacher) if presets.is_bundled_name(str(teacher)) else str(Path(teacher).resolve())
+        given["teacher"] = recorded_name(teacher)
     if out is None:
         if resume:
             raise UserError("--resume needs the run folder (--out)")
@@ -254,7 +254,8 @@ def _teacher_record(options, saved):
     the run started with, by content."""
     if options.get("teacher") is None:
         return None
-    from lanmsff_edge.training.distill import describe, resolve_teacher
+    from lanmsff_edge.training.distill import resolve_teacher
+    from lanmsff_edge.training.warm_start import describe
 
     record = {"model": str(options["teacher"]), **describe(resolve_teacher(options["teacher"]))}
     started = (saved or {}).get("teacher")

@@ -34,12 +34,18 @@ def take_defaults(reference, given):
     """Resolve ``reference`` for a new run and set, in the run's ``given`` options, ``init`` (a preset name as
     given, a path made absolute so a resume from elsewhere finds it) and the architecture options the user left
     out. Returns the model file."""
-    from lanmsff_edge.artifacts import presets
-
     path, architecture = resolve_init(reference)
-    given["init"] = str(reference) if presets.is_bundled_name(str(reference)) else str(Path(reference).resolve())
+    given["init"] = recorded_name(reference)
     given.update({key: value for key, value in architecture.items() if given.get(key) is None})
     return path
+
+
+def recorded_name(reference):
+    """How config.json names a model the run uses: a preset as given, a path made absolute (a resume from
+    elsewhere finds it)."""
+    from lanmsff_edge.artifacts import presets
+
+    return str(reference) if presets.is_bundled_name(str(reference)) else str(Path(reference).resolve())
 
 
 def describe(path):
