@@ -3,8 +3,9 @@
 The run builds its model from its own options, as any run; this module fills it with the weights of ``MODEL``
 (a preset such as ``ferplus``, a ``.keras`` file or a training run folder), layer by layer, by layer name. The
 classifier head is the one layer allowed to differ: with another class count (FERPlus's 8 → KDEF's 7) it keeps
-its fresh initialisation and is learnt. Any other difference means another architecture: a ``UserError`` that
-names the layer and the options to give.
+its fresh initialisation and is learnt. A narrower run (``--width 0.5`` from a full-width model) starts from the
+wider model's most important channels (``model.narrow``: structured filter pruning, then the run fine-tunes). Any
+other difference means another architecture: a ``UserError`` that names the layer and the options to give.
 """
 import hashlib
 from pathlib import Path
@@ -62,6 +63,9 @@ def load_initial_weights(model, source, reference):
         from lanmsff_edge.model import load_model
 
         source = load_model(source)
+    narrowed = _narrow_if_wider(model, source, reference)
+    if narrowed is not None:
+        return narrowed
     layers = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in model.layers:
@@ -82,6 +86,26 @@ def load_initial_weights(model, source, reference):
         layer.set_weights(theirs)
         copied += 1
     return copied
+
+
+def _narrow_if_wider(model, source, reference):
+    """When ``source`` is the same architecture at a larger width: fill ``model`` with its most important channels
+    and return the number of layers filled; else None (the layer-by-layer copy decides)."""
+    from lanmsff_edge.model import narrow
+
+    try:
+        theirs, ours = narrow.block_widths_of(source), narrow.block_widths_of(model)
+    except UserError:
+        return None
+    if theirs == ours or any(o > t for o, t in zip(ours, theirs)):
+        return None
+    names = {layer.name for layer in model.layers}
+    if names != {layer.name for layer in source.layers}:
+        return None  # another ablation: the layer-by-layer copy names the difference
+    narrow.narrow_weights(source, model)
+    LOGGER.info(f"note: --init {reference} is wider (blocks {theirs} → {ours}): each layer keeps its most important "
+                "channels (filter L1 norm × BN scale), the run fine-tunes them")
+    return sum(1 for layer in model.layers if layer.get_weights())
 
 
 def _mismatch(reference, model, what):
