@@ -48,6 +48,36 @@ def test_a_teacher_with_other_classes_is_refused(tmp_path):
         teacher_probabilities(path, _images([0, 1], classes=8), "seven.keras")
 
 
+def test_teacher_predictions_are_cached_by_the_teacher_and_image_content(tmp_path, tiny_lanmsff, monkeypatch):
+    import lanmsff_edge.runtimes as runtimes
+    from lanmsff_edge.training.distill import teacher_probabilities
+
+    monkeypatch.setenv("LANMSFF_CACHE", str(tmp_path / "cache"))
+    teacher = tmp_path / "teacher.keras"
+    shutil.copyfile(tiny_lanmsff[1], teacher)
+    images = _images([0, 1, 2], classes=8)
+    images.images[1] = 200  # distinct faces, distinct predictions
+    first = teacher_probabilities(teacher, images)
+    assert len(list((tmp_path / "cache" / "teacher").glob("*.npy"))) == 1
+    calls = []
+    real = runtimes.predict_faces
+    monkeypatch.setattr(runtimes, "predict_faces", lambda *a: calls.append(1) or real(*a))
+    np.testing.assert_array_equal(teacher_probabilities(teacher, images), first)
+    assert calls == []  # from the cache
+    other_images = _images([0, 1, 2], classes=8)
+    teacher_probabilities(teacher, other_images)
+    assert calls == [1]  # other pixels: predicted again
+    from lanmsff_edge.model import build_model, save_model
+
+    save_model(build_model(8, width=0.25), teacher)  # another teacher under the same name
+    teacher_probabilities(teacher, images)
+    assert calls == [1, 1]
+    for entry in (tmp_path / "cache" / "teacher").glob("*.npy"):
+        entry.write_bytes(b"damaged")
+    np.testing.assert_array_equal(teacher_probabilities(teacher, other_images).shape, (3, 8))
+    assert calls == [1, 1, 1]  # a damaged entry is predicted again, not an error
+
+
 def test_a_teacher_weight_needs_a_teacher(tmp_path, run_cli):
     result = run_cli("train", "--dataset", "synthetic", "--teacher-weight", 0.3, "--out", tmp_path / "run")
     assert result.exit_code == 1 and "give --teacher" in result.output

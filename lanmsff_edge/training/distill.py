@@ -7,7 +7,10 @@ vote distribution) and ``w`` is ``--teacher-weight``. No teacher pass runs per b
 trains at its own speed; an expression does not change under the online augmentation's flips, shifts and small
 rotations, so the un-augmented image's prediction stands for its crops. Validation stays on majority labels, so
 a distilled run's figures compare with any other's. QAT fine-tuning (``quantize``) uses the base targets alone.
+The predictions are cached (``teacher/`` in the image cache, keyed by the teacher file's and the images' content),
+so a resumed run or a second stage does not pay for the teacher pass again.
 """
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,7 +45,43 @@ def teacher_probabilities(path, images, reference=None):
     if names and tuple(names) != tuple(images.class_names):
         raise UserError(f"--teacher {name} predicts {', '.join(names)}, in that order, but {images.dataset} has "
                         f"{', '.join(images.class_names)}")
-    return predict_faces(runtime, images.images)
+    entry = _cache_entry(path, images)
+    cached = _load_cached(entry, len(images), images.num_classes)
+    if cached is not None:
+        return cached
+    probabilities = np.asarray(predict_faces(runtime, images.images), np.float32)
+    _store(entry, probabilities)
+    return probabilities
+
+
+def _cache_entry(path, images):
+    from lanmsff_edge.data.cache import cache_dir
+
+    teacher = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    pixels = hashlib.sha256(np.ascontiguousarray(images.images).tobytes())
+    pixels.update(repr(images.images.shape).encode())
+    return cache_dir() / "teacher" / f"{images.dataset}-{images.split}-{teacher}-{pixels.hexdigest()[:16]}.npy"
+
+
+def _load_cached(entry, count, classes):
+    try:
+        stored = np.load(entry, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None  # absent or damaged: predict again
+    return stored if stored.shape == (count, classes) and np.isfinite(stored).all() else None
+
+
+def _store(entry, probabilities):
+    """Write the cache entry atomically; an unwritable or full cache folder only means no caching."""
+    from lanmsff_edge.atomic import atomic_path
+    from lanmsff_edge.errors import WriteError
+
+    try:
+        with atomic_path(entry) as temporary:
+            with open(temporary, "wb") as handle:
+                np.save(handle, probabilities)
+    except (WriteError, OSError):
+        LOGGER.debug(f"teacher predictions not cached ({entry.parent} not writable)")
 
 
 def distilled(images, teacher_probs, weight, soft_base):
