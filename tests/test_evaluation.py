@@ -247,3 +247,15 @@ def test_baseline_comparison_counts_the_images_each_model_gets_right(tiny_models
     result = run_cli("evaluate", "--model", tiny_models[8], "--dataset", "synthetic", "--baseline",
                      tmp_path / "absent.keras")
     assert result.exit_code == 2 and "model file not found" in result.output
+
+
+def test_an_int8_tflite_file_gets_its_parameter_count_and_information_density(int8_lanmsff):
+    from lanmsff_edge.data.synthetic import generate
+    from lanmsff_edge.evaluation import evaluate
+    from lanmsff_edge.tflite_graph import read_tflite, tflite_params
+
+    metrics = evaluate(str(int8_lanmsff.path), dataset=generate("val", size=16, seed=1))
+    params = tflite_params(read_tflite(int8_lanmsff.path.read_bytes()))
+    assert 20_000 < params < int8_lanmsff.keras_model.count_params()  # BN folded into the convolutions
+    assert metrics["params"] == params
+    assert metrics["information_density"] == pytest.approx(100 * metrics["accuracy"] / (params / 1e6))

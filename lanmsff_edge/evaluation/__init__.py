@@ -83,7 +83,7 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         "skipped": int(images.skipped),
         **metrics_from_predictions(images.labels, probs, images.class_names,
                                    poses=None if subsets else _pose_tags(images),
-                                   params=runtime.params, subsets=subsets),
+                                   params=_params(runtime, model_or_path), subsets=subsets),
     }
     if isinstance(unseen_vs, str):
         if not isinstance(dataset, str):
@@ -113,6 +113,16 @@ def _open_for(images, model, batch_size, role, name=None):
         raise UserError(f"{role} {name or runtime.source} has {runtime.num_classes} classes but data set "
                         f"{images.dataset} has {images.num_classes} ({', '.join(images.class_names)})")
     return runtime
+
+
+def _params(runtime, model):
+    """The parameter count for the information density: the runtime's (Keras), else a TFLite file's graph's
+    (weights and biases of the layers with kernels, batch norm folded in)."""
+    if runtime.params is not None or not isinstance(model, (str, Path)) or Path(model).suffix.lower() != ".tflite":
+        return runtime.params
+    from lanmsff_edge.tflite_graph import read_tflite, tflite_params
+
+    return tflite_params(read_tflite(Path(model).read_bytes(), source=str(model)))
 
 
 def _against_baseline(baseline, images, probs, batch_size):
