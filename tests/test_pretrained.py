@@ -59,7 +59,8 @@ def test_missing_models_say_what_is_bundled_and_how_to_make_one(installed, tmp_p
     assert "train --dataset fer2013" in message and "quantize --method qat" in message
     with pytest.raises(UserError) as error:  # a family member: its width and training options are in the hint
         presets.require("ferplus-w0.25", directory=folder)
-    assert "train --dataset ferplus --data ferplus.tar.gz --width 0.25 --targets votes" in str(error.value)
+    assert ("train --dataset ferplus --data ferplus.tar.gz --width 0.25 --init ferplus --targets votes"
+            in str(error.value))
     with pytest.raises(UserError, match="bundled: none"):
         presets.require("ferplus", directory=tmp_path)
     assert pretrained.card("ferplus", tmp_path) == {}
