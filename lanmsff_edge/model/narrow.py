@@ -76,13 +76,13 @@ class _Copier:
     def _set(self, layer, weights):
         self.narrow.get_layer(layer).set_weights([np.ascontiguousarray(w) for w in weights])
 
-    def _conv(self, prefix, rows, columns, conv="conv"):
-        """A Conv2D (kernel, bias) from the wide one: input ``rows`` (wide indices, -1 = no counterpart: zero),
-        output ``columns``; then its BatchNormalization, if any."""
-        kernel, bias = self.wide[f"{prefix}_{conv}"]
-        self._set(f"{prefix}_{conv}", [_take_rows(kernel, rows, axis=2)[..., columns], bias[columns]])
-        if f"{prefix}_bn" in self.wide:
-            self._set(f"{prefix}_bn", [weights[columns] for weights in self.wide[f"{prefix}_bn"]])
+    def _conv(self, layer, rows, columns, bn=None):
+        """Conv2D ``layer`` (kernel, bias) from the wide one: input ``rows`` (wide indices, -1 = no counterpart:
+        zero), output ``columns``; then the BatchNormalization ``bn`` after it, if any."""
+        kernel, bias = self.wide[layer]
+        self._set(layer, [_take_rows(kernel, rows, axis=2)[..., columns], bias[columns]])
+        if bn is not None:
+            self._set(bn, [weights[columns] for weights in self.wide[bn]])
 
     def _free(self, layer, bn=None):
         """The most important output channels of ``layer`` (as many as the narrow one has), best first; for a
@@ -93,20 +93,19 @@ class _Copier:
     # -- blocks -------------------------------------------------------------------------------------------------
     def _block_a(self, name, rows, out):
         c1 = self._free(f"{name}_c1_conv", f"{name}_c1_bn")
-        self._conv(f"{name}_c1", rows, c1)
+        self._conv(f"{name}_c1_conv", rows, c1, f"{name}_c1_bn")
         c2 = self._free(f"{name}_c2_pw", f"{name}_c2_bn")
         (depthwise,) = self.wide[f"{name}_c2_dw"]
         self._set(f"{name}_c2_dw", [depthwise[:, :, c1, :]])
-        self._conv(f"{name}_c2", c1, c2, conv="pw")
-        self._conv(f"{name}_c3", c2, out)
+        self._conv(f"{name}_c2_pw", c1, c2, f"{name}_c2_bn")
+        self._conv(f"{name}_c3_conv", c2, out, f"{name}_c3_bn")
 
     def _block_b(self, name, rows, wide_in, out):
         """``rows``: the block input's wide channel indices, in narrow order; ``wide_in``: its wide width."""
-        narrow_in = len(rows)
+        narrow_in, half = len(rows), wide_in // 2
         left, right = [], []
         for position in range(narrow_in):  # the narrow shuffle's output, position by position
             wide_position = _shuffled_position(rows[_channel_at(position, narrow_in)], wide_in)
-            half = wide_in // 2
             if position < narrow_in // 2:
                 left.append(wide_position if wide_position < half else -1)
             else:
@@ -121,22 +120,18 @@ class _Copier:
                 if stage == "s2":
                     (depthwise,) = self.wide[f"{path}_dw"]
                     self._set(f"{path}_dw", [depthwise[:, :, path_rows, :]])
-                self._conv(path, path_rows, selection, conv=conv)
+                self._conv(f"{path}_{conv}", path_rows, selection, f"{path}_bn")
                 selections.append(selection)
-            half = self.wide[f"{name}_{stage}a_{conv}"][0].shape[-1]
-            features = np.concatenate([selections[0], half + selections[1]])
+            path_width = self.wide[f"{name}_{stage}a_{conv}"][0].shape[-1]
+            features = np.concatenate([selections[0], path_width + selections[1]])
         if self.massatt:
             attention = f"{name}_massatt"
             hidden = self._free(f"{attention}_fc1")
-            self._conv_plain(f"{attention}_fc1", features, hidden)
-            self._conv_plain(f"{attention}_fc2", hidden, features)
+            self._conv(f"{attention}_fc1", features, hidden)
+            self._conv(f"{attention}_fc2", hidden, features)
             for layer in ("down1", "down2", "up1", "up2"):  # the spatial path: no channel of the features
                 self._set(f"{attention}_{layer}", self.wide[f"{attention}_{layer}"])
-        self._conv(f"{name}_c1x1", features, out)
-
-    def _conv_plain(self, layer, rows, columns):
-        kernel, bias = self.wide[layer]
-        self._set(layer, [kernel[:, :, rows][..., columns], bias[columns]])
+        self._conv(f"{name}_c1x1_conv", features, out, f"{name}_c1x1_bn")
 
     def _block_output(self, name, kind, consumer_shuffles):
         """The kept output channels of block ``name`` (wide indices, narrow order), chosen as PWFS triplets (blocks
@@ -167,7 +162,6 @@ class _Copier:
             if chosen[j] is None:
                 chosen[j] = next(t for t in ranked if t not in taken)
                 taken.add(chosen[j])
-        self.selection[f"{name}_triplets" if groups == 3 else f"{name}_out"] = np.asarray(chosen)
         return np.asarray([g * wide_group + t for g in range(groups) for t in chosen])
 
     # -- the whole model ----------------------------------------------------------------------------------------
