@@ -4,7 +4,7 @@ import pytest
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.model import build_model
-from lanmsff_edge.model.narrow import block_widths_of, narrow_weights
+from lanmsff_edge.model.narrow import BLOCK_KINDS, block_widths_of, narrow_weights, output_layer
 
 
 def _randomised(model, seed):
@@ -28,9 +28,12 @@ def test_narrowing_to_the_same_width_permutes_every_channel_and_keeps_the_functi
     same = build_model(8, width=0.5)
     selection = narrow_weights(wide, same)
     # channels are kept best first, so this is a real permutation of every block's channels, not a copy
-    for name in ("block1", "block2", "block3", "block4"):
-        assert sorted(selection[name]) == list(range(len(selection[name])))
-        assert list(selection[name]) != sorted(selection[name]), name
+    assert len(selection) == 24  # every convolution: 3 per type-A block, 9 per type-B block
+    for layer, kept in selection.items():
+        assert sorted(kept) == list(range(len(kept))), layer
+    for block, kind in BLOCK_KINDS:
+        kept = selection[output_layer(block, kind)]
+        assert list(kept) != sorted(kept), block
     images = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
     np.testing.assert_allclose(same(images, training=False), wide(images, training=False), atol=2e-5)
 
@@ -39,12 +42,12 @@ def test_a_narrower_model_keeps_tied_channels_tied_and_takes_sub_tensors(wide):
     narrow = build_model(8, width=0.25)
     selection = narrow_weights(wide, narrow)
     assert block_widths_of(narrow) == (18, 18, 18, 24) and block_widths_of(wide) == (36, 36, 36, 42)
-    for name, wide_count in (("block1", 36), ("block2", 36), ("block3", 36)):  # PWFS triplets: t, t+C/3, t+2C/3
-        kept, third = selection[name], len(selection[name]) // 3
+    for name, wide_count in (("block1_c3_conv", 36), ("block2_c1x1_conv", 36), ("block3_c3_conv", 36)):
+        kept, third = selection[name], len(selection[name]) // 3  # PWFS triplets: t, t+C/3, t+2C/3
         for group in range(3):
             np.testing.assert_array_equal(kept[group * third:(group + 1) * third],
                                           group * (wide_count // 3) + kept[:third])
-    for name, consumer_width in (("block1", 36), ("block3", 36)):  # each kept channel keeps its shuffle half
+    for name, consumer_width in (("block1_c3_conv", 36), ("block3_c3_conv", 36)):  # each keeps its shuffle half
         kept, narrow_count = selection[name], len(selection[name])
         for channel, wide_channel in enumerate(kept):
             narrow_left = 2 * (channel % (narrow_count // 2)) + channel // (narrow_count // 2) < narrow_count // 2
@@ -58,7 +61,37 @@ def test_a_narrower_model_keeps_tied_channels_tied_and_takes_sub_tensors(wide):
         assert any(np.array_equal(narrow_kernel[..., column], kernel[..., c]) for c in range(kernel.shape[-1]))
     # the block-4 output feeds the head directly: its rows are the wide head's rows of the kept channels
     head, narrow_head = wide.get_layer("head_softmax").get_weights()[0], narrow.get_layer("head_softmax").get_weights()[0]
-    np.testing.assert_array_equal(narrow_head[-24:], head[-42:][selection["block4"]])
+    np.testing.assert_array_equal(narrow_head[-24:], head[-42:][selection["block4_c1x1_conv"]])
+
+
+def _silenced(model, selection):
+    """``model`` with every channel the selection drops made zero (BN γ = β = 0; MassAtt's hidden units: their
+    weights), so it computes what its narrowed copy computes."""
+    for layer, kept in selection.items():
+        dropped = np.setdiff1d(np.arange(model.get_layer(layer).get_weights()[0].shape[-1]), kept)
+        bn = layer.rsplit("_", 1)[0] + "_bn"
+        target = bn if bn in {l.name for l in model.layers} else layer
+        if target.endswith("_fc2") or target == "head_softmax":
+            continue  # fc2 follows the features' channels; the head's outputs are the classes
+        weights = model.get_layer(target).get_weights()
+        if target == bn:
+            weights[0][dropped], weights[1][dropped] = 0, 0  # γ, β
+        else:
+            weights[0][..., dropped], weights[1][dropped] = 0, 0  # kernel columns, bias
+        model.get_layer(target).set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize("options", [{}, {"massatt": False}, {"pwfs": False}, {"massatt_form": "equation"}])
+def test_a_narrowed_model_computes_what_the_wide_one_does_with_the_dropped_channels_silenced(options):
+    wide = _randomised(build_model(8, width=0.5, **options), seed=2)
+    narrow = build_model(8, width=0.25, **options)
+    selection = narrow_weights(wide, narrow)
+    silenced = _silenced(wide, selection)
+    again = build_model(8, width=0.25, **options)
+    assert all(np.array_equal(a, b) for a, b in zip(narrow_weights(silenced, again).values(), selection.values()))
+    images = np.random.default_rng(3).random((4, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(narrow(images, training=False), silenced(images, training=False), atol=2e-6)
 
 
 def test_the_most_important_channels_are_kept(wide):
@@ -80,6 +113,8 @@ def test_a_wider_target_or_a_foreign_model_is_refused(wide):
     plain = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Conv2D(2, 3)])
     with pytest.raises(UserError, match="not a LANMSFF model"):
         narrow_weights(plain, build_model(8, width=0.25))
+    with pytest.raises(UserError, match="another architecture"):
+        narrow_weights(wide, build_model(8, width=0.25, massatt=False))
 
 
 def test_init_from_a_wider_model_narrows_it_and_another_class_count_gets_a_fresh_head(wide):

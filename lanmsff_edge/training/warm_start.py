@@ -99,13 +99,17 @@ def _narrow_if_wider(model, source, reference):
         return None
     if theirs == ours or any(o > t for o, t in zip(ours, theirs)):
         return None
-    names = {layer.name for layer in model.layers}
-    if names != {layer.name for layer in source.layers}:
+    if {layer.name for layer in model.layers} != {layer.name for layer in source.layers}:
         return None  # another ablation: the layer-by-layer copy names the difference
     narrow.narrow_weights(source, model)
     LOGGER.info(f"note: --init {reference} is wider (blocks {theirs} → {ours}): each layer keeps its most important "
                 "channels (filter L1 norm × BN scale), the run fine-tunes them")
-    return sum(1 for layer in model.layers if layer.get_weights())
+    filled = sum(1 for layer in model.layers if layer.get_weights())
+    if source.output_shape[-1] != model.output_shape[-1]:
+        LOGGER.info(f"note: --init {reference} has {source.output_shape[-1]} classes, this data set "
+                    f"{model.output_shape[-1]}: the classifier head starts fresh")
+        filled -= 1
+    return filled
 
 
 def _mismatch(reference, model, what):
