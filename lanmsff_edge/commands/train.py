@@ -42,8 +42,9 @@ from lanmsff_edge.data.classes import DATASETS
                    "[default: majority]")
 @click.option("--init", "init", type=ModelPath(), metavar="MODEL",
               help="Start from this model's weights instead of random ones: a preset (e.g. ferplus), a .keras file "
-                   "or a run folder. Its width and ablation options become the defaults; with another class count "
-                   "the classifier head starts fresh. Fine-tune with a lower --learning-rate, e.g. 1e-4.")
+                   "or a run folder. Its width and ablation options become the defaults; a smaller --width keeps its "
+                   "most important channels (filter pruning); with another class count the classifier head starts "
+                   "fresh. Fine-tune with a lower --learning-rate, e.g. 1e-4.")
 @click.option("--teacher", type=ModelPath(), metavar="MODEL",
               help="Distil this trained model (a preset, e.g. ferplus, a model file or a run folder; same classes): "
                    "its predictions on the training images, made once, are mixed into the targets.")
