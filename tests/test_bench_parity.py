@@ -299,6 +299,8 @@ def test_a_parity_report_becomes_the_card_record_of_the_same_int8_file(int8_lanm
     assert record["trace"]["first_differing_op"] == entry["trace"]["first_differing_op"]
     text = "\n".join(package.parity_markdown(record, "synthetic"))
     assert "| xnnpack vs reference |" in text and "all 3 synthetic validation images" in text
+    named = "\n".join(package.parity_markdown(record, "synthetic", "ferplus-w0.5"))
+    assert "Kernel parity of `ferplus-w0.5` int8 on all 3 synthetic validation images" in named
     for change, message in (({"images": 2}, "whole validation split"), ({"split": "train"}, "whole validation split"),
                             ({"models": [dict(entry, sha256="0" * 64)]}, "has no parity entry")):
         write_parity_json({**report, **change}, tmp_path / "other.json")

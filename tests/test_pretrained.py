@@ -59,7 +59,7 @@ def test_missing_models_say_what_is_bundled_and_how_to_make_one(installed, tmp_p
     assert "train --dataset fer2013" in message and "quantize --method qat" in message
     with pytest.raises(UserError) as error:  # a family member: its width and training options are in the hint
         presets.require("ferplus-w0.25", directory=folder)
-    assert ("train --dataset ferplus --data ferplus.tar.gz --width 0.25 --init ferplus --targets votes"
+    assert ("train --dataset ferplus --data ferplus.tar.gz --width 0.25 --targets votes --teacher ferplus"
             in str(error.value))
     with pytest.raises(UserError, match="bundled: none"):
         presets.require("ferplus", directory=tmp_path)
@@ -216,3 +216,7 @@ def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypat
     assert "--epochs 2 " in stages[0]["command"] and "--width 0.25" in stages[0]["command"]
     assert "--init runs/first" in stages[1]["command"] and "--learning-rate 0.0001" in stages[1]["command"]
     assert stages[1]["command"].endswith("--out runs/fer2013")
+    # a first stage named like the preset gets its own folder: the second stage must not overwrite its --init
+    renamed = package.training_stages("first", second, package._training_summary(second))
+    assert renamed[0]["command"].endswith("--out runs/first_stage1")
+    assert "--init runs/first_stage1" in renamed[1]["command"] and renamed[1]["command"].endswith("--out runs/first")

@@ -134,7 +134,8 @@ def training_stages(name, run, training):
         config = run_config(folder / "config.json")
         chain.insert(0, (folder, config))
         folder = _earlier_run(run, config["options"].get("init"))
-    outs = [f"runs/{folder.name}" for folder, _ in chain[:-1]] + [f"runs/{name}"]
+    outs = [f"runs/{folder.name}" if folder.name != name else f"runs/{name}_stage{index + 1}"
+            for index, (folder, _) in enumerate(chain[:-1])] + [f"runs/{name}"]  # no stage overwrites another
     stages = []
     for index, (folder, config) in enumerate(chain):
         options = config["options"]
@@ -186,10 +187,12 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     stages = training_stages(name, run, training)
     training["stages"] = [{k: v for k, v in stage.items() if k != "command"} for stage in stages]
     archive = Path(config["data"]).name if config.get("data") else None
-    parity = measure_parity(int8_path, val, dataset, archive)
+    parity = measure_parity(int8_path, val, name, dataset, archive)
     quantization = _quantization_summary(report, int8_path)
+    epochs = quantization.get("qat_epochs")
     quantize_command = quantize_command or (f"lanmsff-edge quantize --model runs/{name} --method "
                                             f"{quantization.get('method') or 'qat'} "
+                                            f"{'' if epochs is None else f'--epochs {epochs} '}"
                                             f"--out runs/{name}/lanmsff_{name}_int8.tflite")
     status = "final" if training["finished"] else (
         f"interim: best epoch {training['best_epoch']} of a run still training ({training['epochs_run']} epoch(s) "
@@ -268,15 +271,16 @@ def parity_entry(report, entry, command=None):
     return record
 
 
-def measure_parity(int8_path, images, dataset, archive=None, trace=False):
-    """The card's ``parity`` record of an int8 file, measured on ``images`` (the whole validation split)."""
+def measure_parity(int8_path, images, name, dataset, archive=None, trace=False):
+    """The card's ``parity`` record of preset ``name``'s int8 file, measured on ``images`` (the whole validation
+    split)."""
     from lanmsff_edge.bench.host import host_info
     from lanmsff_edge.bench.models import open_model
     from lanmsff_edge.bench.parity_report import model_entry
 
     entry = model_entry(open_model(int8_path), images, PARITY_BACKENDS, trace=trace)
     report = {"split": images.split, "images": len(images), "host": host_info()}
-    return parity_entry(report, entry, PARITY_COMMAND.format(name=dataset, dataset=dataset,
+    return parity_entry(report, entry, PARITY_COMMAND.format(name=name, dataset=dataset,
                                                              archive=archive or f"{dataset}.tar.gz"))
 
 
@@ -305,9 +309,10 @@ def set_parity(name, report_path, directory=None):
     return card
 
 
-def parity_markdown(parity, dataset):
-    """The card's parity table and, with a trace, where the difference comes from (README lines)."""
-    lines = [f"Kernel parity of `{dataset}` int8 on all {parity['images']:,} {dataset} validation images: the raw int8 "
+def parity_markdown(parity, dataset, name=None):
+    """The card's parity table and, with a trace, where the difference comes from (README lines); ``name``: the
+    preset's (default: the data set's)."""
+    lines = [f"Kernel parity of `{name or dataset}` int8 on all {parity['images']:,} {dataset} validation images: the raw int8 "
              f"outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
              f"{parity['versions'].get('ai_edge_litert')}, tflite-micro {parity['versions'].get('tflite_micro')}; "
              f"`{parity['command']}`):", "",
@@ -432,7 +437,7 @@ def card_markdown(card):
         cells = " | ".join("–" if per_class[c] is None else f"{100 * per_class[c]:.1f}" for c in card["class_names"])
         lines.append(f"| {fmt} % | {cells} |")
     if card.get("parity"):
-        lines += [""] + parity_markdown(card["parity"], card["dataset"])
+        lines += [""] + parity_markdown(card["parity"], card["dataset"], card["name"].removeprefix("lanmsff_"))
     lines += ["", "Reproduce: " + "; then ".join(f"`{command}`" for command in card["reproduce"]), ""]
     return "\n".join(lines)
 
