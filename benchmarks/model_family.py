@@ -171,10 +171,13 @@ def _plot(table, path):
 
     trained = [r for r in table if r["val_accuracy_int8"] is not None]
     figure, axes = plt.subplots(figsize=(6, 4))
+    widest = max((r["macs"] for r in trained), default=1)
     for r in trained:
         axes.scatter(r["macs"] / 1e6, 100 * r["val_accuracy_int8"], s=r["arena_bytes"] / 1024, alpha=0.5)
+        right_half = r["macs"] > widest / 2  # labels of the right-hand points go to their left, inside the axes
         axes.annotate(f"{r['model']} (arena {r['arena_bytes'] / 1024:.0f} KB)", (r["macs"] / 1e6,
-                      100 * r["val_accuracy_int8"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+                      100 * r["val_accuracy_int8"]), textcoords="offset points", xytext=(-8 if right_half else 8, 6),
+                      ha="right" if right_half else "left", fontsize=8)
     axes.set_xlabel("MACs per face (M)")
     axes.set_ylabel("FERPlus val accuracy, int8 (%)")
     axes.set_title("LANMSFF family (point area = unpatched TFLM arena)")
