@@ -89,7 +89,7 @@ def test_model_options_name_bundled_models_by_name_or_name_and_format(installed,
 def test_bench_expands_a_bundled_name_into_its_float_and_int8_files():
     from lanmsff_edge.bench.runner import expand_bundled
 
-    if presets.available() != [("ferplus", "float"), ("ferplus", "int8")]:
+    if not {("ferplus", "float"), ("ferplus", "int8")} <= set(presets.available()):  # was skipped once fer2013 shipped
         pytest.skip("the FERPlus pair is not bundled in this checkout")
     both = [presets.model_path("ferplus", fmt) for fmt in presets.FORMATS]
     assert expand_bundled(["ferplus"]) == both
