@@ -36,6 +36,10 @@ def teacher_probabilities(path, images, reference=None):
     from lanmsff_edge.runtimes import open_runtime, predict_faces
 
     name = reference or path
+    entry = _cache_entry(path, images)  # an entry exists only for a teacher that passed the checks below
+    cached = _load_cached(entry, len(images), images.num_classes)
+    if cached is not None:
+        return cached
     runtime = open_runtime(Path(path))
     if runtime.num_classes != images.num_classes:
         raise UserError(f"--teacher {name} has {runtime.num_classes} classes but {images.dataset} has "
@@ -45,10 +49,6 @@ def teacher_probabilities(path, images, reference=None):
     if names and tuple(names) != tuple(images.class_names):
         raise UserError(f"--teacher {name} predicts {', '.join(names)}, in that order, but {images.dataset} has "
                         f"{', '.join(images.class_names)}")
-    entry = _cache_entry(path, images)
-    cached = _load_cached(entry, len(images), images.num_classes)
-    if cached is not None:
-        return cached
     probabilities = np.asarray(predict_faces(runtime, images.images), np.float32)
     _store(entry, probabilities)
     return probabilities
@@ -59,7 +59,7 @@ def _cache_entry(path, images):
 
     teacher = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     pixels = hashlib.sha256(np.ascontiguousarray(images.images).tobytes())
-    pixels.update(repr(images.images.shape).encode())
+    pixels.update(repr((images.images.shape, tuple(images.class_names))).encode())
     return cache_dir() / "teacher" / f"{images.dataset}-{images.split}-{teacher}-{pixels.hexdigest()[:16]}.npy"
 
 

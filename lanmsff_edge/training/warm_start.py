@@ -78,8 +78,7 @@ def load_initial_weights(model, source, reference):
         shapes, their_shapes = [w.shape for w in weights], [w.shape for w in theirs]
         if shapes != their_shapes:
             if layer.name == HEAD and shapes[0][0] == their_shapes[0][0]:
-                LOGGER.info(f"note: --init {reference} has {their_shapes[0][1]} classes, this data set "
-                            f"{shapes[0][1]}: the classifier head starts fresh")
+                _note_fresh_head(reference, their_shapes[0][1], shapes[0][1])
                 continue
             raise _mismatch(reference, model, f"layer {layer.name!r} has weights {their_shapes} there but {shapes} "
                                               "in this run's model")
@@ -99,17 +98,19 @@ def _narrow_if_wider(model, source, reference):
         return None
     if theirs == ours or any(o > t for o, t in zip(ours, theirs)):
         return None
-    if {layer.name for layer in model.layers} != {layer.name for layer in source.layers}:
-        return None  # another ablation: the layer-by-layer copy names the difference
-    narrow.narrow_weights(source, model)
+    narrow.narrow_weights(source, model)  # another ablation: a one-line error naming the options
     LOGGER.info(f"note: --init {reference} is wider (blocks {theirs} → {ours}): each layer keeps its most important "
                 "channels (filter L1 norm × BN scale), the run fine-tunes them")
     filled = sum(1 for layer in model.layers if layer.get_weights())
     if source.output_shape[-1] != model.output_shape[-1]:
-        LOGGER.info(f"note: --init {reference} has {source.output_shape[-1]} classes, this data set "
-                    f"{model.output_shape[-1]}: the classifier head starts fresh")
+        _note_fresh_head(reference, source.output_shape[-1], model.output_shape[-1])
         filled -= 1
     return filled
+
+
+def _note_fresh_head(reference, theirs, ours):
+    LOGGER.info(f"note: --init {reference} has {theirs} classes, this data set {ours}: the classifier head starts "
+                "fresh")
 
 
 def _mismatch(reference, model, what):
