@@ -1,7 +1,9 @@
 """The Keras the whole package uses: Keras 2 (``tf_keras``), as tensorflow-model-optimization requires.
 
 TensorFlow's native libraries print start-up notes (oneDNN, "no CUDA drivers") straight to file descriptor 2
-before any logging setting applies; they are hidden while importing unless ``LANMSFF_VERBOSE=1``.
+before any logging setting applies; they are hidden while importing unless ``LANMSFF_VERBOSE=1``. So are
+TensorFlow's Python warnings (its ``tensorflow`` logger: AutoGraph's "could not transform" notes during
+quantization-aware training, retracing notes), which speak of TensorFlow's internals, not of the user's run.
 """
 import contextlib
 import os
@@ -29,5 +31,8 @@ with quiet_native_stderr():
     import tf_keras as keras  # noqa: E402
 
     tf.config.list_physical_devices("GPU")  # the CUDA probe prints here, once
+
+if os.environ.get("LANMSFF_VERBOSE") != "1":
+    tf.get_logger().setLevel("ERROR")
 
 __all__ = ["tf", "keras", "quiet_native_stderr"]

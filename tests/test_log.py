@@ -94,3 +94,16 @@ def test_quieted_keeps_warnings_and_gives_way_to_verbose(capsys):
         logger.info("verbose shows it")
     assert capsys.readouterr().err.splitlines() == ["warning: shown", "other loggers go on", "back",
                                                     "verbose shows it"]
+
+
+@pytest.mark.parametrize("verbose, shown", [("0", False), ("1", True)])
+def test_tensorflow_python_warnings_are_hidden_unless_lanmsff_verbose(verbose, shown):
+    """AutoGraph's "could not transform" notes (seen in the demo's QAT step) go through TensorFlow's Python logger."""
+    import os
+    import subprocess
+
+    code = ("import lanmsff_edge.keras as k; k.tf.get_logger().warning('AutoGraph could not transform x')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "LANMSFF_VERBOSE": verbose})
+    assert result.returncode == 0, result.stderr
+    assert ("AutoGraph could not transform" in result.stderr) is shown
