@@ -8,12 +8,14 @@ quantization-aware training, retracing notes), which speak of TensorFlow's inter
 import contextlib
 import os
 
+from lanmsff_edge.log import tensorflow_verbose
+
 
 
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence C-level writes to stderr for the duration (Python exceptions still propagate afterwards)."""
-    if os.environ.get("LANMSFF_VERBOSE") == "1":
+    if tensorflow_verbose():
         yield
         return
     saved = os.dup(2)
@@ -32,7 +34,7 @@ with quiet_native_stderr():
 
     tf.config.list_physical_devices("GPU")  # the CUDA probe prints here, once
 
-if os.environ.get("LANMSFF_VERBOSE") != "1":
+if not tensorflow_verbose():
     tf.get_logger().setLevel("ERROR")
 
 __all__ = ["tf", "keras", "quiet_native_stderr"]

@@ -10,6 +10,7 @@ Library use logs at INFO out of the box; the CLI calls ``configure(verbosity)`` 
 """
 import contextlib
 import logging
+import os
 import sys
 
 NAME = "lanmsff_edge"
@@ -52,6 +53,12 @@ def get_logger(name=None):
 def configure(verbosity=0):
     """Set how much is shown: -1 warnings and errors, 0 what users see by default, 1 (or more) debug detail too."""
     LOGGER.setLevel(LEVELS[max(-1, min(1, int(verbosity)))])
+
+
+def tensorflow_verbose():
+    """True when ``LANMSFF_VERBOSE=1`` asks to see what TensorFlow and TFLite Micro print themselves (hidden by
+    default: it speaks of their internals, not of the user's run)."""
+    return os.environ.get("LANMSFF_VERBOSE") == "1"
 
 
 def enabled(level=logging.INFO):

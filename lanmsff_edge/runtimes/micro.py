@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import tensorflow_verbose
 
 # Builtin op → the MicroMutableOpResolver method that registers its kernel.
 # Source: tensorflow/tflite-micro, tensorflow/lite/micro/micro_mutable_op_resolver.h (2025 revision), plus
@@ -189,7 +190,7 @@ def captured_native_stderr():
     """Collect what C/C++ code writes to file descriptor 2 while the block runs; yields a list that receives the
     text on exit (set ``LANMSFF_VERBOSE=1`` to let it through instead)."""
     lines = []
-    if os.environ.get("LANMSFF_VERBOSE") == "1":
+    if tensorflow_verbose():
         yield lines
         return
     sys.stderr.flush()
