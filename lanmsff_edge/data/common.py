@@ -5,7 +5,7 @@ FERPlus train at ~117 MB instead of ~470 MB as float). ``to_model_input`` turns 
 sees: float32 N×64×64×1, min-max normalised per image to [0, 1] (paper IV.B). Training, evaluation,
 calibration, prediction and the firmware golden input all go through that one function.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -58,6 +58,13 @@ class LabeledImages:
             skipped_names=list(self.skipped_names),
             votes=None if self.votes is None else self.votes[index],
         )
+
+    def without_undecoded(self, ok):
+        """This split less the images a loader could not decode (``ok`` False), which join the skipped count and
+        names."""
+        undecoded = [name for name, good in zip(self.names, ok) if not good]
+        return replace(self.subset(ok), skipped=self.skipped + len(undecoded),
+                       skipped_names=list(self.skipped_names) + undecoded)
 
     def class_counts(self):
         return np.bincount(self.labels, minlength=self.num_classes)

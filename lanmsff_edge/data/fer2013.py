@@ -136,10 +136,8 @@ def _load_folders(source, files, split, limit):
         dataset="fer2013",
         split=split,
         class_names=FER2013_CLASSES,
-        images=images[ok],
-        labels=np.array([label for _, _, label in entries], np.int64)[ok],
-        names=[name for name, good in zip(names, ok) if good],
-        skipped=int((~ok).sum()),
-        skipped_names=[name for name, good in zip(names, ok) if not good],
-    )
+        images=images,
+        labels=np.array([label for _, _, label in entries], np.int64),
+        names=names,
+    ).without_undecoded(ok)
 

@@ -124,13 +124,11 @@ def _load_microsoft_layout(source, folder, split, limit):
         dataset="ferplus",
         split=split,
         class_names=FERPLUS_CLASSES,
-        images=images[ok],
-        labels=np.array([label for _, label, _ in kept], np.int64)[ok],
-        names=[name for name, good in zip(names, ok) if good],
-        skipped=int((~ok).sum()),
-        skipped_names=[name for name, good in zip(names, ok) if not good],
-        votes=_votes_array([votes for _, _, votes in kept])[ok],
-    )
+        images=images,
+        labels=np.array([label for _, label, _ in kept], np.int64),
+        names=names,
+        votes=_votes_array([votes for _, _, votes in kept]),
+    ).without_undecoded(ok)
 
 
 def _load_from_csv_pair(source, new_csv, split, limit, where):

@@ -50,20 +50,18 @@ def load_all(path):
         raise UserError(f"{source.describe()} holds no KDEF images (file names like KDEF/AF01/AF01AFFL.JPG)")
     names = [name for name, _ in parsed]
     images, ok = decode_files(source, names, square_crop=True)
-    kept = [info for info, good in zip((i for _, i in parsed), ok) if good]
-    skipped = [name for name, good in zip(names, ok) if not good] + [f"{name} (not a KDEF file name)"
-                                                                      for name, _ in unknown]
+    not_kdef = [f"{name} (not a KDEF file name)" for name, _ in unknown]
     return LabeledImages(
         dataset="kdef",
         split="all",
         class_names=FER2013_CLASSES,
-        images=images[ok],
-        labels=np.array([info["label"] for info in kept], np.int64),
-        names=[name for name, good in zip(names, ok) if good],
-        poses=np.array([info["pose"] for info in kept], dtype=object),
-        skipped=len(skipped),
-        skipped_names=skipped,
-    )
+        images=images,
+        labels=np.array([info["label"] for _, info in parsed], np.int64),
+        names=names,
+        poses=np.array([info["pose"] for _, info in parsed], dtype=object),
+        skipped=len(not_kdef),
+        skipped_names=not_kdef,
+    ).without_undecoded(ok)
 
 
 def subject_folds(subjects):
