@@ -433,46 +433,6 @@ def test_qat_of_a_votes_trained_run_fine_tunes_on_the_votes(model_files, tmp_pat
     assert seen == [(True, "votes"), (False, None), (False, None)]
 
 
-def test_qat_of_a_distilled_run_mixes_in_its_teacher(model_files, tmp_path, monkeypatch):
-    import hashlib
-    import shutil
-
-    from lanmsff_edge.errors import UserError
-    from lanmsff_edge.quantize import pipeline
-    from lanmsff_edge.runtimes import open_runtime, predict_faces
-
-    seen = []
-
-    def fine_tune(model, train, val, *, soft_targets, settings, **kwargs):
-        seen.append((soft_targets, settings.get("teacher"), train))
-        raise UserError("stopped before fine-tuning")
-
-    monkeypatch.setattr(pipeline.qat, "fine_tune", fine_tune)
-    monkeypatch.setattr(pipeline.qat, "quantize_aware_model", lambda model: model)
-    monkeypatch.setattr(pipeline.qat, "calibrate_ranges", lambda model, inputs: {})
-    monkeypatch.setenv("LANMSFF_CACHE", str(tmp_path / "cache"))
-    teacher = tmp_path / "teacher.keras"
-    shutil.copy(model_files / "tiny.keras", teacher)
-    digest = hashlib.sha256(teacher.read_bytes()).hexdigest()
-    for name, sha256 in (("same", digest), ("changed", "0" * 64)):
-        run = tmp_path / f"run_{name}"
-        run.mkdir()
-        shutil.copy(model_files / "tiny.keras", run / "model.keras")
-        options = {"augment": "none", "targets": "majority", "teacher": str(teacher), "teacher_weight": 0.25}
-        (run / "config.json").write_text(json.dumps({"dataset": "synthetic", "options": options,
-                                                     "teacher": {"model": str(teacher), "sha256": sha256}}))
-        with pytest.raises(UserError, match="stopped before"):
-            pipeline.quantize(run, method="qat", limit=16, calibration_size=16, out=tmp_path / f"{name}.tflite")
-
-    (soft, recorded, train), (soft_changed, recorded_changed, train_changed) = seen
-    assert soft and recorded == {"model": str(teacher), "sha256": digest, "weight": 0.25}
-    teacher_probs = predict_faces(open_runtime(teacher), train.images)
-    expected = 0.75 * np.eye(train.num_classes)[train.labels] + 0.25 * teacher_probs
-    np.testing.assert_allclose(train.votes, expected, atol=1e-5)
-    # a teacher file that is not the one the run trained with is left out: the labels alone, as before
-    assert not soft_changed and recorded_changed is None and train_changed.votes is None
-
-
 def test_litert_backends_compute_the_same(int8_models, faces):
     from lanmsff_edge.errors import UserError
     from lanmsff_edge.runtimes.litert import interpreter_class

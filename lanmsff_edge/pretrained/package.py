@@ -60,8 +60,7 @@ def _quantization_summary(report, int8_path):
     if "qat" in report:
         qat = report["qat"]
         summary.update(qat_epochs=qat.get("epochs"), qat_learning_rate=qat.get("learning_rate"),
-                       qat_kept_epoch=qat.get("kept_epoch"), qat_augment=qat.get("augment"),
-                       qat_targets=qat.get("targets"))
+                       qat_kept_epoch=qat.get("kept_epoch"), qat_augment=qat.get("augment"))
     return summary
 
 
@@ -393,9 +392,7 @@ def card_markdown(card):
     quantization = card["quantization"]
     how = quantization.get("method") or "int8"
     if quantization.get("qat_epochs") is not None:
-        on = f" on {quantization['qat_targets']}" if quantization.get("qat_targets") else ""
-        how += (f" ({quantization['qat_epochs']} fine-tuning epoch(s){on}, kept epoch "
-                f"{quantization.get('qat_kept_epoch')})")
+        how += f" ({quantization['qat_epochs']} fine-tuning epoch(s), kept epoch {quantization.get('qat_kept_epoch')})"
     lines = [f"### `{card['name']}` ({card['dataset']}, {len(card['class_names'])} classes) — {card['status']}",
              "",
              f"Trained on {card['data']['archive'] or card['dataset']}: {splits['train']['size']:,} train / "

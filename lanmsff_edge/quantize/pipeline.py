@@ -204,12 +204,11 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     trained_with = config.get("options", {}) if config.get("dataset") == dataset else {}
     augment = augment or trained_with.get("augment") or "online"
     targets = trained_with.get("targets") or "majority"  # a votes-trained run fine-tunes on the votes too
-    tuning = teacher = None  # qat.fine_tune's options, the checkpoint to resume from among them
+    tuning = None  # qat.fine_tune's options, the checkpoint to resume from among them
     if "qat" in methods:
-        teacher = _run_teacher(config, trained_with, targets)  # ... and a distilled run on its teacher's mix
         tuning = _qat_tuning(float_model, out, resume, dataset=dataset, data=data, fold=fold, limit=limit, seed=seed,
                              epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, augment=augment,
-                             targets=targets, teacher=teacher, calibration_size=calibration_size)
+                             targets=targets, calibration_size=calibration_size)
     split_data = _SplitData(float_model, dataset, data, fold, limit)
     images = split_data.load(split)
     result = _float_reference(float_model, model_path, images, split_data, split, io)
@@ -218,11 +217,6 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     artifacts = {}  # path → bytes or text: written together at the end
     if set(methods) & set(conversion.INTEGER_METHODS):
         train = split_data.load("train")
-        if teacher is not None:
-            from lanmsff_edge.training.distill import with_teacher
-
-            train = with_teacher(train, teacher["model"], teacher["weight"], soft_base=targets == "votes",
-                                 path=teacher["path"])
         sample, result["calibration"], record = _calibration(float_model, dataset, data, calibration_size, seed,
                                                              fold, limit, train, out, cache_dir)
         artifacts[Path(result["calibration"]["ranges"])] = record
@@ -274,31 +268,8 @@ class _SplitData:
         return report.prediction_row(probs, self.reference, images.labels, images.class_names, self.params)
 
 
-def _run_teacher(config, trained_with, targets):
-    """The teacher a distilled run (``train --teacher``) trained with, for QAT to fine-tune on the same target mix:
-    ``{"model", "path", "sha256", "weight"}``, or None for a run without one. A teacher that is no longer the file
-    the run used (a re-bundled preset, a moved run) is left out with a warning: QAT then uses the base targets."""
-    record = config.get("teacher") or {}
-    if not trained_with.get("teacher") or not record.get("sha256"):
-        return None
-    from lanmsff_edge.training.distill import resolve_teacher
-    from lanmsff_edge.training.warm_start import describe
-
-    try:
-        path = resolve_teacher(record["model"])
-        found = describe(path)["sha256"] == record["sha256"]
-    except (UserError, OSError):
-        found = False
-    if not found:
-        LOGGER.warning(f"Warning: the run's teacher {record['model']} is not the file it trained with (sha256 "
-                       f"{record['sha256'][:12]}…): QAT fine-tunes on the {targets} targets alone")
-        return None
-    return {"model": record["model"], "path": path, "sha256": record["sha256"],
-            "weight": float(trained_with.get("teacher_weight", 0.5))}
-
-
 def _qat_tuning(float_model, out, resume, *, dataset, data, fold, limit, seed, epochs, learning_rate, batch_size,
-                augment, targets, teacher, calibration_size):
+                augment, targets, calibration_size):
     """``qat.fine_tune``'s options: the settings a resumed checkpoint must match and the checkpoint itself
     (``resume_from``: None for a fresh start; a checkpoint with other settings is refused here, before any data
     is loaded)."""
@@ -309,13 +280,11 @@ def _qat_tuning(float_model, out, resume, *, dataset, data, fold, limit, seed, e
                 "calibration_size": calibration_size}
     if targets != "majority":  # (checkpoints of majority runs, from before this setting, still resume)
         settings["targets"] = targets
-    if teacher is not None:
-        settings["teacher"] = {"model": teacher["model"], "sha256": teacher["sha256"], "weight": teacher["weight"]}
     resume_from = qat_checkpoint.open_for(saved_at, resume, settings, epochs)
     if resume and resume_from is None:
         LOGGER.info(f"qat      no checkpoint {saved_at} to resume: starting at epoch 1")
     return {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed,
-            "augment": augment, "soft_targets": targets == "votes" or teacher is not None, "checkpoint_path": saved_at,
+            "augment": augment, "soft_targets": targets == "votes", "checkpoint_path": saved_at,
             "resume_from": resume_from, "settings": settings}
 
 
@@ -361,10 +330,6 @@ def _fine_tune_and_convert(float_model, train, val, sample, representative, tuni
                         "rerun the same command with --resume to continue")
         raise
     record = {**tuned, "selected_on": "val", **ranges}
-    teacher = tuning["settings"].get("teacher")
-    if teacher is not None:  # fine_tune knows only that the targets are soft: name the mix
-        base = "votes" if tuning["settings"].get("targets") == "votes" else "labels"
-        record.update(teacher=teacher, targets=f"{base} + teacher")
     tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)
     record["fine_tuned_float"] = split_data.row(tuned, images)
     LOGGER.info(f"qat      fine-tuned weights in float: accuracy "

@@ -6,8 +6,7 @@ targets ``(1 − w)·base + w·teacher``: ``base`` is what ``--targets`` names (
 vote distribution) and ``w`` is ``--teacher-weight``. No teacher pass runs per batch, so a width-0.25 student
 trains at its own speed; an expression does not change under the online augmentation's flips, shifts and small
 rotations, so the un-augmented image's prediction stands for its crops. Validation stays on majority labels, so
-a distilled run's figures compare with any other's. QAT fine-tuning (``quantize``) mixes in the same teacher with
-the same weight: it fine-tunes on the objective the model was trained on.
+a distilled run's figures compare with any other's. QAT fine-tuning (``quantize``) uses the base targets alone.
 The predictions are cached (``teacher/`` in the image cache, keyed by the teacher file's and the images' content),
 so a resumed run or a second stage does not pay for the teacher pass again.
 """
