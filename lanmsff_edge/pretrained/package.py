@@ -407,7 +407,8 @@ def card_markdown(card):
         lines += ["Training stages (each a `train --init` of the one before; the recipe above is the last one's):"]
         for number, stage in enumerate(stages, 1):
             best = stage.get("best_val_accuracy")
-            lines.append(f"{number}. `{stage['run']}`: from `{stage['init'] or 'random initial weights'}`, learning "
+            start = f"`{stage['init']}`" if stage["init"] else "random initial weights"
+            lines.append(f"{number}. `{stage['run']}`: from {start}, learning "
                          f"rate {stage['learning_rate']:g}, {stage['epochs_run']} epochs, best epoch "
                          f"{stage['best_epoch']}" + ("" if best is None else f" ({100 * best:.2f} % validation)"))
         lines.append("")
