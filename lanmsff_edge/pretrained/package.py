@@ -195,7 +195,7 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
                                             f"{'' if epochs is None else f'--epochs {epochs} '}"
                                             f"--out runs/{name}/lanmsff_{name}_int8.tflite")
     status = "final" if training["finished"] else (
-        f"interim: best epoch {training['best_epoch']} of a run still training ({training['epochs_run']} epoch(s) "
+        f"interim: best epoch {training['best_epoch']} of an unfinished run ({training['epochs_run']} epoch(s) "
         f"so far); replaced when the run finishes")
     return {
         "name": f"lanmsff_{name}",
