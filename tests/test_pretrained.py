@@ -193,6 +193,19 @@ def test_packaging_a_run_writes_files_and_a_card_the_checker_agrees_with(tmp_pat
     assert f"{versus['lost']} lost, {versus['gained']} gained" in text
 
 
+def test_a_given_quantize_command_names_the_run_folder_as_the_train_commands_do():
+    """The card's train steps write runs/NAME; a quantize command given with the run's real folder name follows."""
+    from lanmsff_edge.pretrained.package import _in_card_folders
+
+    given = ("lanmsff-edge quantize --model runs/ferplus-w0.5-continued --epochs 3 "
+             "--out runs/ferplus-w0.5-continued/lanmsff_ferplus-w0.5_int8.tflite")
+    assert _in_card_folders(given, "training_runs/ferplus-w0.5-continued", "ferplus-w0.5") == (
+        "lanmsff-edge quantize --model runs/ferplus-w0.5 --epochs 3 "
+        "--out runs/ferplus-w0.5/lanmsff_ferplus-w0.5_int8.tflite")
+    other = "lanmsff-edge quantize --model runs/ferplus-w0.5-continued2 --out x.tflite"  # another folder: left alone
+    assert _in_card_folders(other, "training_runs/ferplus-w0.5-continued", "ferplus-w0.5") == other
+
+
 @pytest.mark.slow
 def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypatch):
     """A run started from another run folder (train --init): the card lists both stages, each with the command

@@ -19,6 +19,7 @@ measured for its reference, or the int8 file was made from other weights and not
 import argparse
 import csv
 import json
+import re
 import shutil
 import sys
 import time
@@ -158,6 +159,12 @@ def training_stages(name, run, training):
     return stages
 
 
+def _in_card_folders(quantize_command, run, name):
+    """The given quantize command with the run's own folder (``runs/<run folder name>``) named as the card's train
+    commands name it (``runs/NAME``), so the reproduce steps chain."""
+    return re.sub(rf"runs/{re.escape(Path(run).name)}(?=[/\s]|$)", f"runs/{name}", quantize_command)
+
+
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None, notes=()):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``; ``notes``: what a
     reader must know that the files cannot tell (e.g. what an initial model was trained on)."""
@@ -190,10 +197,12 @@ def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, q
     parity = measure_parity(int8_path, val, name, dataset, archive)
     quantization = _quantization_summary(report, int8_path)
     epochs = quantization.get("qat_epochs")
-    quantize_command = quantize_command or (f"lanmsff-edge quantize --model runs/{name} --method "
-                                            f"{quantization.get('method') or 'qat'} "
-                                            f"{'' if epochs is None else f'--epochs {epochs} '}"
-                                            f"--out runs/{name}/lanmsff_{name}_int8.tflite")
+    if quantize_command:
+        quantize_command = _in_card_folders(quantize_command, run, name)
+    else:
+        quantize_command = (f"lanmsff-edge quantize --model runs/{name} --method {quantization.get('method') or 'qat'} "
+                            f"{'' if epochs is None else f'--epochs {epochs} '}"
+                            f"--out runs/{name}/lanmsff_{name}_int8.tflite")
     status = "final" if training["finished"] else (
         f"interim: best epoch {training['best_epoch']} of an unfinished run ({training['epochs_run']} epoch(s) "
         f"so far); replaced when the run finishes")
