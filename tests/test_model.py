@@ -84,6 +84,20 @@ def test_invalid_config_is_rejected():
         build_model(8, width=0)
     with pytest.raises(ValueError):
         build_model(8, massatt_form="paper")
+    with pytest.raises(ValueError):
+        build_model(8, dropout=1.0)
+
+
+def test_dropout_rate_is_the_papers_unless_given():
+    def rates(model):
+        return [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+    from lanmsff_edge.model.lanmsff import DROPOUT
+    from lanmsff_edge.training.config import OPTION_DEFAULTS
+
+    assert rates(build_model(8)) == [DROPOUT] * 4 and OPTION_DEFAULTS["dropout"] == DROPOUT == 0.4
+    lighter = build_model(8, width=0.5, dropout=0.1)
+    assert rates(lighter) == [0.1] * 4 and lighter.count_params() == build_model(8, width=0.5).count_params()
 
 
 def test_save_load_round_trip_gives_identical_outputs(tmp_path):

@@ -206,6 +206,17 @@ def test_a_given_quantize_command_names_the_run_folder_as_the_train_commands_do(
     assert _in_card_folders(other, "training_runs/ferplus-w0.5-continued", "ferplus-w0.5") == other
 
 
+def test_the_train_command_of_a_card_states_options_off_their_defaults():
+    from lanmsff_edge.pretrained.package import train_command
+    from lanmsff_edge.training.config import OPTION_DEFAULTS
+
+    options = {**OPTION_DEFAULTS, "width": 0.5, "dropout": 0.1, "targets": "votes", "epochs": 12}
+    assert train_command("ferplus", "ferplus.tar.gz", options, "runs/x") == (
+        "lanmsff-edge train --dataset ferplus --data ferplus.tar.gz --epochs 12 --batch-size 32 --seed 0 "
+        "--width 0.5 --targets votes --dropout 0.1 --out runs/x")
+    assert "--dropout" not in train_command("ferplus", None, {**options, "dropout": 0.4}, "runs/x")
+
+
 @pytest.mark.slow
 def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypatch):
     """A run started from another run folder (train --init): the card lists both stages, each with the command

@@ -47,7 +47,7 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     from lanmsff_edge.model import load_model
 
     out = tmp_path / "run"
-    metrics = train(out=out, epochs=4, limit=600, batch_size=16, **TINY)
+    metrics = train(out=out, epochs=4, limit=600, batch_size=16, dropout=0.2, **TINY)
     # 8 balanced classes: chance is 12.5 %; 480 validation images make 20 % five standard deviations above it
     assert metrics["accuracy"] > 0.20, metrics["accuracy"]
     assert {p.name for p in out.iterdir()} >= {"model.keras", "config.json", "history.csv", "metrics.json",
@@ -61,13 +61,14 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     assert config["dataset"] == "synthetic" and config["options"]["width"] == 0.25
     assert config["splits"]["train"]["size"] == 600 and config["splits"]["val"]["size"] == 480
     assert config["class_names"][0] == "neutral" and config["versions"]["tensorflow"]
-    assert config["params"] == 26_710
+    assert config["params"] == 26_710 and config["options"]["dropout"] == 0.2 and config["recipe"]["dropout"] == 0.2
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["accuracy"] == pytest.approx(metrics["accuracy"])
     best = saved["training"]["best_epoch"]
     assert float(rows[best - 1]["val_loss"]) == pytest.approx(min(float(r["val_loss"]) for r in rows))
     # model.keras holds the best weights, without optimizer; evaluating the run folder gives the same figure
     assert load_model(out / "model.keras").optimizer is None
+    assert {layer.rate for layer in load_model(out / "model.keras").layers if "dropout" in layer.name} == {0.2}
     result = run_cli("evaluate", "--model", out, "--json", tmp_path / "again.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "again.json").read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
@@ -241,6 +242,10 @@ def test_cli_train_bad_inputs(run_cli, tmp_path):
     assert result.exit_code == 1 and "width is 0.5 but the run was started with 0.25" in result.output
     result = run_cli("train", "--out", run, "--resume", "--no-massatt")
     assert result.exit_code == 1 and "massatt is False but the run was started with True" in result.output
+    result = run_cli("train", "--out", run, "--resume", "--dropout", "0.1")  # a run from before --dropout: 0.4
+    assert result.exit_code == 1 and "dropout is 0.1 but the run was started with 0.4" in result.output
+    result = run_cli("train", "--dataset", "synthetic", "--dropout", "1", "--out", tmp_path / "d")
+    assert result.exit_code == 2 and "--dropout" in result.output
 
     result = run_cli("train", "--dataset", "kdef", "--data", tmp_path, "--out", tmp_path / "k")
     assert result.exit_code == 1 and "--fold" in result.output

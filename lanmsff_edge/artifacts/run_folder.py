@@ -46,7 +46,7 @@ def best_so_far(out):
     saved = read_config(out)
     options = saved["options"]
     model = build_model(int(saved["num_classes"]), width=options["width"], massatt=options["massatt"],
-                        pwfs=options["pwfs"], massatt_form=options["massatt_form"])
+                        pwfs=options["pwfs"], massatt_form=options["massatt_form"], dropout=options.get("dropout"))
     model.set_weights(checkpoint.best())
     save_model(model, path, include_optimizer=False)
     return path, checkpoint.best_epoch, checkpoint.epoch

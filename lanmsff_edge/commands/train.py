@@ -52,9 +52,13 @@ from lanmsff_edge.data.classes import DATASETS
               help="The teacher's share of the targets (the rest: --targets). [default: 0.5]")
 @click.option("--learning-rate", type=FiniteFloatRange(0, None, min_open=True),
               help="Adam's initial learning rate (×0.1 on each plateau). [default: 1e-3]")
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True),
+              help="Dropout rate at the end of each block; the narrow widths underfit at the paper's rate. "
+                   "[default: 0.4]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
-            strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, threads):
+            strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, dropout,
+            threads):
     from lanmsff_edge.log import enabled
     from lanmsff_edge.training import train
 
@@ -62,6 +66,6 @@ def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_mass
           width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
           massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
           bn_recalibration=bn_recalibration, targets=targets, init=init, teacher=teacher,
-          teacher_weight=teacher_weight, learning_rate=learning_rate,
+          teacher_weight=teacher_weight, learning_rate=learning_rate, dropout=dropout,
           threads=threads,
           verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines

@@ -41,18 +41,18 @@ def _separable_bn(x, filters, name, dilation=1):
     return L.ReLU(name=f"{name}_relu")(x)
 
 
-def _pool_relu_dropout(x, name):
+def _pool_relu_dropout(x, name, dropout):
     x = L.MaxPooling2D(2, name=f"{name}_pool")(x)
     x = L.ReLU(name=f"{name}_out_relu")(x)
-    return L.Dropout(DROPOUT, name=f"{name}_dropout")(x)
+    return L.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
-def block_a(x, filters, name):
+def block_a(x, filters, name, dropout=DROPOUT):
     """Conv3×3 → BN → ReLU → SepConv3×3 → BN → ReLU → Conv3×3 → BN → MaxPool → ReLU → Dropout."""
     x = _conv_bn(x, filters, f"{name}_c1")
     x = _separable_bn(x, filters, f"{name}_c2")
     x = _conv_bn(x, filters, f"{name}_c3", relu=False)
-    return _pool_relu_dropout(x, name)
+    return _pool_relu_dropout(x, name, dropout)
 
 
 def two_path_group(x, filters, name):
@@ -97,30 +97,34 @@ def massatt(x, name, ratio=MASSATT_RATIO, form="code"):
     return attention
 
 
-def block_b(x, filters, name, use_massatt=True, massatt_form="code"):
+def block_b(x, filters, name, use_massatt=True, massatt_form="code", dropout=DROPOUT):
     """Two-path group block → MassAtt ⊗ input → Conv1×1 → BN → MaxPool → ReLU → Dropout."""
     x = two_path_group(x, filters, name)
     if use_massatt:
         x = L.Multiply(name=f"{name}_attend")([x, massatt(x, f"{name}_massatt", form=massatt_form)])
     x = _conv_bn(x, filters, f"{name}_c1x1", kernel=1, relu=False)
-    return _pool_relu_dropout(x, name)
+    return _pool_relu_dropout(x, name, dropout)
 
 
-def build_model(num_classes=8, width=1.0, massatt=True, pwfs=True, massatt_form="code", name=None):
+def build_model(num_classes=8, width=1.0, massatt=True, pwfs=True, massatt_form="code", name=None, dropout=None):
     """Build LANMSFF for 64×64×1 inputs in [0, 1].
 
     ``massatt=False`` / ``pwfs=False`` give the paper's ablations (Table XII): without PWFS the block 1–3 maps go
-    straight to GAP. ``width`` scales the block widths (see ``block_widths``). Returns an uncompiled
+    straight to GAP. ``width`` scales the block widths (see ``block_widths``). ``dropout``: the rate at the end of
+    each block (None: the paper's ``DROPOUT``; narrow widths underfit at 0.4). Returns an uncompiled
     ``tf_keras.Model``; 358,563 parameters for 8 classes at width 1 (358,406 for 7).
     """
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    dropout = DROPOUT if dropout is None else float(dropout)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     widths = block_widths(width)
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="image")
-    b1 = block_a(inputs, widths[0], "block1")
-    b2 = block_b(b1, widths[1], "block2", massatt, massatt_form)
-    b3 = block_a(b2, widths[2], "block3")
-    b4 = block_b(b3, widths[3], "block4", massatt, massatt_form)
+    b1 = block_a(inputs, widths[0], "block1", dropout)
+    b2 = block_b(b1, widths[1], "block2", massatt, massatt_form, dropout)
+    b3 = block_a(b2, widths[2], "block3", dropout)
+    b4 = block_b(b3, widths[3], "block4", massatt, massatt_form, dropout)
     pooled = []
     for index, features in enumerate((b1, b2, b3), start=1):
         if pwfs:

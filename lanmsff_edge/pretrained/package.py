@@ -80,7 +80,7 @@ def _check_same_weights(float_metrics, report, int8_path):
 _FLAGS = {"epochs": "epochs", "batch_size": "batch-size", "seed": "seed", "width": "width", "massatt": "massatt",
           "pwfs": "pwfs", "massatt_form": "massatt-form", "fold": "fold", "augment": "augment", "limit": "limit",
           "learning_rate": "learning-rate", "bn_recalibration": "bn-recalibration", "targets": "targets",
-          "init": "init", "teacher": "teacher", "teacher_weight": "teacher-weight"}
+          "init": "init", "teacher": "teacher", "teacher_weight": "teacher-weight", "dropout": "dropout"}
 _ALWAYS = ("epochs", "batch_size", "seed")  # stated even at their defaults, so a reader sees them
 
 
@@ -110,6 +110,15 @@ def _earlier_run(run, init):
         if (folder / "config.json").is_file() and (folder / "history.csv").is_file():
             return folder
     return None
+
+
+def _dropout_words(options):
+    """The card's words for a dropout rate other than the paper's (runs from before --dropout have none)."""
+    from lanmsff_edge.training.config import OPTION_DEFAULTS
+
+    rate = options.get("dropout", OPTION_DEFAULTS["dropout"])
+    paper = OPTION_DEFAULTS["dropout"]
+    return "" if rate == paper else f"dropout {rate:g} (the paper's: {paper:g}), "
 
 
 def _history_summary(folder):
@@ -407,7 +416,8 @@ def card_markdown(card):
              f"Trained on {card['data']['archive'] or card['dataset']}: {splits['train']['size']:,} train / "
              f"{splits['val']['size']:,} validation images; best epoch {training['best_epoch']} of "
              f"{training['epochs_run']}. Recipe: {recipe['optimizer'].capitalize()} {recipe['learning_rate']:g}, "
-             f"batch {options['batch_size']}, {options['augment']} augmentation, learning rate ×{plateau['factor']:g} "
+             f"batch {options['batch_size']}, {options['augment']} augmentation, {_dropout_words(options)}"
+             f"learning rate ×{plateau['factor']:g} "
              f"after {plateau['patience']} epochs without a lower {plateau['monitor']}, early stopping after "
              f"{stop['patience']}. int8: {how}, full-integer, int8 input and output.",
              ""]

@@ -34,9 +34,10 @@ OPTION_DEFAULTS = {
     "init": None,  # a model whose weights the run starts from (training/warm_start.py)
     "teacher": None,  # a model whose predictions are mixed into the targets (training/distill.py)
     "teacher_weight": 0.5,  # the teacher's share of the targets
+    "dropout": 0.4,  # the rate at the end of each block: the paper's (model/lanmsff.DROPOUT); less for narrow widths
 }
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
-         "learning_rate", "targets", "init", "teacher", "teacher_weight")
+         "learning_rate", "targets", "init", "teacher", "teacher_weight", "dropout")
 TARGETS = ("majority", "votes")
 
 
@@ -94,6 +95,8 @@ def resolve(given, saved=None):
         raise UserError("--teacher-weight is the share of a teacher's predictions in the targets: give --teacher")
     if not 0.0 <= float(options["teacher_weight"]) <= 1.0:
         raise UserError(f"--teacher-weight must be between 0 and 1, got {options['teacher_weight']}")
+    if not 0.0 <= float(options["dropout"]) < 1.0:
+        raise UserError(f"--dropout must be at least 0 and below 1, got {options['dropout']}")
     if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     return options
@@ -109,7 +112,7 @@ def recipe(options):
                    "on the un-augmented image (offline distillation); validation on majority labels")
     return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
             "learning_rate": float(options.get("learning_rate") or LEARNING_RATE), "loss": "categorical_crossentropy",
-            "targets": targets,
+            "targets": targets, "dropout": float(options["dropout"]),
             "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
             "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
                                "restore_best_weights": True}}

@@ -79,7 +79,7 @@ def _build(options, num_classes):
 
     keras.utils.set_random_seed(int(options["seed"]))  # the initial weights come from the run's seed
     model = build_model(num_classes, width=options["width"], massatt=options["massatt"], pwfs=options["pwfs"],
-                        massatt_form=options["massatt_form"])
+                        massatt_form=options["massatt_form"], dropout=options.get("dropout"))
     model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss="categorical_crossentropy",
                   metrics=["accuracy"])
     return model
@@ -137,7 +137,7 @@ def _set_threads(threads):
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
           massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
           learning_rate=None, bn_recalibration=None, targets=None, init=None, teacher=None, teacher_weight=None,
-          val=None, callbacks=(), threads=None, verbose=1):
+          dropout=None, val=None, callbacks=(), threads=None, verbose=1):
     """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
 
     By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
@@ -160,7 +160,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
                  batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
                  strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
                  learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init,
-                 teacher=teacher, teacher_weight=teacher_weight)
+                 teacher=teacher, teacher_weight=teacher_weight, dropout=dropout)
     init_path = None
     if init is not None and not resume:
         from lanmsff_edge.training.warm_start import take_defaults
