@@ -217,6 +217,32 @@ def test_the_train_command_of_a_card_states_options_off_their_defaults():
     assert "--dropout" not in train_command("ferplus", None, {**options, "dropout": 0.4}, "runs/x")
 
 
+def test_a_fine_tuning_of_the_bundled_model_it_replaces_continues_that_models_runs(tmp_path, monkeypatch):
+    """Re-bundling `train --init ferplus-w0.5` as ferplus-w0.5: the earlier stage is the run the installed card
+    names (the reproduce steps must not start from the new model), while the installed file is the one the run
+    started from."""
+    import hashlib
+
+    from lanmsff_edge.pretrained.package import _earlier_run
+
+    monkeypatch.setattr(presets, "FOLDER", tmp_path / "installed")
+    (tmp_path / "installed").mkdir()
+    presets.model_path("ferplus-w0.5").write_bytes(b"weights of epoch 26")
+    presets.card_path("ferplus-w0.5").write_text(json.dumps({"training": {"stages": [{"run": "first"}]}}))
+    for folder in ("first", "second"):
+        (tmp_path / "runs" / folder).mkdir(parents=True)
+        (tmp_path / "runs" / folder / "history.csv").write_text("epoch,val_loss\n1,0.5\n")
+    config = {"options": {"init": "ferplus-w0.5"},
+              "init": {"sha256": hashlib.sha256(b"weights of epoch 26").hexdigest()}}
+    second = tmp_path / "runs" / "second"
+    assert _earlier_run(second, config, "ferplus-w0.5") is None  # first has no config.json: not a run
+    (tmp_path / "runs" / "first" / "config.json").write_text("{}")
+    assert _earlier_run(second, config, "ferplus-w0.5") == tmp_path / "runs" / "first"
+    assert _earlier_run(second, config, "ferplus-w0.25") is None  # a preset it does not replace: a starting point
+    presets.model_path("ferplus-w0.5").write_bytes(b"already replaced")
+    assert _earlier_run(second, config, "ferplus-w0.5") is None
+
+
 @pytest.mark.slow
 def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypatch):
     """A run started from another run folder (train --init): the card lists both stages, each with the command

@@ -18,6 +18,7 @@ measured for its reference, or the int8 file was made from other weights and not
 """
 import argparse
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -101,15 +102,33 @@ def train_command(dataset, archive, options, out, init=None):
     return " ".join(words + [f"--out {out}"])
 
 
-def _earlier_run(run, init):
-    """The run folder an ``options.init`` names, found where it was or beside ``run`` (moved); None for a preset,
-    a model file or a folder no longer there."""
-    if not init or presets.is_bundled_name(str(init)):
+def _earlier_run(run, config, name):
+    """The run folder that made the model ``config``'s run started from (``options.init``): found where it was or
+    beside ``run`` (moved). A run that fine-tuned the bundled ``name`` it is about to replace continues the runs
+    of that model's installed card, while the installed file is still the one it started from (same sha256), so
+    the reproduce steps do not start from the new model itself. None for another preset, a model file or a
+    folder no longer there."""
+    init = config["options"].get("init")
+    if not init:
         return None
-    for folder in (Path(init), Path(run).parent / Path(init).name):
+    if presets.is_bundled_name(str(init)):
+        earlier = _run_of_bundled(name, (config.get("init") or {}).get("sha256")) if init == name else None
+        candidates = [] if earlier is None else [Path(run).parent / earlier]
+    else:
+        candidates = [Path(init), Path(run).parent / Path(init).name]
+    for folder in candidates:
         if (folder / "config.json").is_file() and (folder / "history.csv").is_file():
             return folder
     return None
+
+
+def _run_of_bundled(name, started_from_sha256):
+    """The last run folder name the installed card of ``name`` lists, if its float file has that sha256."""
+    path = presets.model_path(name, "float")
+    stages = (presets.card(name).get("training") or {}).get("stages") or []
+    if not stages or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from_sha256:
+        return None
+    return stages[-1]["run"]
 
 
 def _dropout_words(options):
@@ -143,7 +162,7 @@ def training_stages(name, run, training):
         seen.add(folder.resolve())
         config = run_config(folder / "config.json")
         chain.insert(0, (folder, config))
-        folder = _earlier_run(run, config["options"].get("init"))
+        folder = _earlier_run(run, config, name)
     outs = [f"runs/{folder.name}" if folder.name != name else f"runs/{name}_stage{index + 1}"
             for index, (folder, _) in enumerate(chain[:-1])] + [f"runs/{name}"]  # no stage overwrites another
     stages = []
@@ -305,8 +324,6 @@ def measure_parity(int8_path, images, name, dataset, archive=None, trace=False):
 def set_parity(name, report_path, directory=None):
     """Write the ``parity`` record of installed model ``name``'s card from a ``bench --parity [--trace]`` JSON
     report: its entry for the installed int8 file (same sha256), measured on the whole validation split."""
-    import hashlib
-
     path = presets.require(name, "int8", directory)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     try:
