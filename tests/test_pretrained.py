@@ -238,9 +238,15 @@ def test_a_fine_tuning_of_the_bundled_model_it_replaces_continues_that_models_ru
     assert _earlier_run(second, config, "ferplus-w0.5") is None  # first has no config.json: not a run
     (tmp_path / "runs" / "first" / "config.json").write_text("{}")
     assert _earlier_run(second, config, "ferplus-w0.5") == tmp_path / "runs" / "first"
+    assert _earlier_run(second, dict(config, options={"init": "ferplus-w0.5:float"}), "ferplus-w0.5") == (
+        tmp_path / "runs" / "first")
     assert _earlier_run(second, config, "ferplus-w0.25") is None  # a preset it does not replace: a starting point
-    presets.model_path("ferplus-w0.5").write_bytes(b"already replaced")
+    presets.model_path("ferplus-w0.5").write_bytes(b"replaced by another model")
     assert _earlier_run(second, config, "ferplus-w0.5") is None
+    # packaged again once installed (the card lists both runs, the file is second's own): still after first
+    presets.card_path("ferplus-w0.5").write_text(
+        json.dumps({"training": {"stages": [{"run": "first"}, {"run": "second"}]}}))
+    assert _earlier_run(second, config, "ferplus-w0.5") == tmp_path / "runs" / "first"
 
 
 @pytest.mark.slow

@@ -112,7 +112,8 @@ def _earlier_run(run, config, name):
     if not init:
         return None
     if presets.is_bundled_name(str(init)):
-        earlier = _run_of_bundled(name, (config.get("init") or {}).get("sha256")) if init == name else None
+        replaced = str(init).partition(":")[0] == name  # "ferplus-w0.5" or "ferplus-w0.5:float"
+        earlier = _run_of_bundled(name, Path(run).name, (config.get("init") or {}).get("sha256")) if replaced else None
         candidates = [] if earlier is None else [Path(run).parent / earlier]
     else:
         candidates = [Path(init), Path(run).parent / Path(init).name]
@@ -122,13 +123,16 @@ def _earlier_run(run, config, name):
     return None
 
 
-def _run_of_bundled(name, started_from_sha256):
-    """The last run folder name the installed card of ``name`` lists, if its float file has that sha256."""
+def _run_of_bundled(name, run_name, started_from_sha256):
+    """The run folder name before ``run_name`` in the installed card of ``name``: the stage before it when the card
+    already lists it (packaging the run again), else the card's last run if its float file has that sha256."""
+    runs = [stage["run"] for stage in (presets.card(name).get("training") or {}).get("stages") or []]
+    if run_name in runs[1:]:
+        return runs[runs.index(run_name, 1) - 1]
     path = presets.model_path(name, "float")
-    stages = (presets.card(name).get("training") or {}).get("stages") or []
-    if not stages or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from_sha256:
+    if not runs or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from_sha256:
         return None
-    return stages[-1]["run"]
+    return runs[-1]
 
 
 def _dropout_words(options):

@@ -72,7 +72,7 @@ def resolve(given, saved=None):
         if changed:
             key, old, value = changed[0]
             raise UserError(f"--resume: {key} is {value!r} but the run was started with {old!r} "
-                            "(architecture and data options cannot change; start a new --out instead)")
+                            "(the architecture, data and recipe cannot change; start a new --out instead)")
     options = {}
     for key in keys:
         value = given.get(key)
