@@ -53,8 +53,8 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--learning-rate", type=FiniteFloatRange(0, None, min_open=True),
               help="Adam's initial learning rate (×0.1 on each plateau). [default: 1e-3]")
 @click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True),
-              help="Dropout rate at the end of each block; the narrow widths underfit at the paper's rate. "
-                   "[default: 0.4]")
+              help="Dropout rate at the end of each block (not taken from --init); the narrow widths underfit at "
+                   "the paper's rate. [default: 0.4]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
             strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, dropout,
