@@ -36,7 +36,7 @@ def read_config(out, missing_hint=""):
 
 def best_so_far(out):
     """(path of ``out``/best.keras, 1-based best epoch, finished epochs) for the run folder ``out``."""
-    from lanmsff_edge.model import build_model, save_model
+    from lanmsff_edge.model import build_from_options, save_model
 
     out = Path(out)
     path, checkpoint_path = out / BEST_NAME, out / ckpt.CHECKPOINT_NAME
@@ -44,9 +44,7 @@ def best_so_far(out):
     if path.exists() and path.stat().st_mtime >= checkpoint_path.stat().st_mtime:
         return path, checkpoint.best_epoch, checkpoint.epoch
     saved = read_config(out)
-    options = saved["options"]
-    model = build_model(int(saved["num_classes"]), width=options["width"], massatt=options["massatt"],
-                        pwfs=options["pwfs"], massatt_form=options["massatt_form"], dropout=options.get("dropout"))
+    model = build_from_options(int(saved["num_classes"]), saved["options"])
     model.set_weights(checkpoint.best())
     save_model(model, path, include_optimizer=False)
     return path, checkpoint.best_epoch, checkpoint.epoch

@@ -137,3 +137,10 @@ def build_model(num_classes=8, width=1.0, massatt=True, pwfs=True, massatt_form=
         name = "lanmsff" + ("" if width == 1.0 else f"_w{width:g}") + ("" if massatt else "_nomassatt") + (
             "" if pwfs else "_nopwfs")
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_from_options(num_classes, options):
+    """``build_model`` for a training run's options (its ``config.json``; a run from before ``dropout`` existed
+    gets the paper's rate)."""
+    return build_model(num_classes, width=options["width"], massatt=options["massatt"], pwfs=options["pwfs"],
+                       massatt_form=options["massatt_form"], dropout=options.get("dropout"))

@@ -75,11 +75,10 @@ def _input_pipelines(options, train_images, val_images, distribution, initial_ep
 
 def _build(options, num_classes):
     from lanmsff_edge.keras import keras
-    from lanmsff_edge.model import build_model
+    from lanmsff_edge.model import build_from_options
 
     keras.utils.set_random_seed(int(options["seed"]))  # the initial weights come from the run's seed
-    model = build_model(num_classes, width=options["width"], massatt=options["massatt"], pwfs=options["pwfs"],
-                        massatt_form=options["massatt_form"], dropout=options.get("dropout"))
+    model = build_from_options(num_classes, options)
     model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss="categorical_crossentropy",
                   metrics=["accuracy"])
     return model
