@@ -218,35 +218,57 @@ def test_the_train_command_of_a_card_states_options_off_their_defaults():
 
 
 def test_a_fine_tuning_of_the_bundled_model_it_replaces_continues_that_models_runs(tmp_path, monkeypatch):
-    """Re-bundling `train --init ferplus-w0.5` as ferplus-w0.5: the earlier stage is the run the installed card
-    names (the reproduce steps must not start from the new model), while the installed file is the one the run
-    started from."""
+    """Re-bundling `train --init ferplus-w0.5` as ferplus-w0.5: the stages before are the installed card's, as it
+    recorded them (the reproduce steps must not start from the new model, and the earlier run folders may have
+    trained on since), while the installed file is the one the run started from."""
     import hashlib
 
-    from lanmsff_edge.pretrained.package import _earlier_run
+    from lanmsff_edge.pretrained.package import training_stages
+    from lanmsff_edge.training.config import OPTION_DEFAULTS
 
     monkeypatch.setattr(presets, "FOLDER", tmp_path / "installed")
     (tmp_path / "installed").mkdir()
     presets.model_path("ferplus-w0.5").write_bytes(b"weights of epoch 26")
-    presets.card_path("ferplus-w0.5").write_text(json.dumps({"training": {"stages": [{"run": "first"}]}}))
-    for folder in ("first", "second"):
-        (tmp_path / "runs" / folder).mkdir(parents=True)
-        (tmp_path / "runs" / folder / "history.csv").write_text("epoch,val_loss\n1,0.5\n")
-    config = {"options": {"init": "ferplus-w0.5"},
-              "init": {"sha256": hashlib.sha256(b"weights of epoch 26").hexdigest()}}
+    first = {"run": "first", "init": None, "learning_rate": 5e-4, "epochs_run": 26, "best_epoch": 26,
+             "best_val_accuracy": 0.8204}
+    card = {"training": {"stages": [first]},
+            "reproduce": ["lanmsff-edge train --dataset ferplus --epochs 26 --out runs/ferplus-w0.5",
+                          "lanmsff-edge quantize --model runs/ferplus-w0.5 --out x.tflite"]}
+    presets.card_path("ferplus-w0.5").write_text(json.dumps(card))
     second = tmp_path / "runs" / "second"
-    assert _earlier_run(second, config, "ferplus-w0.5") is None  # first has no config.json: not a run
-    (tmp_path / "runs" / "first" / "config.json").write_text("{}")
-    assert _earlier_run(second, config, "ferplus-w0.5") == tmp_path / "runs" / "first"
-    assert _earlier_run(second, dict(config, options={"init": "ferplus-w0.5:float"}), "ferplus-w0.5") == (
-        tmp_path / "runs" / "first")
-    assert _earlier_run(second, config, "ferplus-w0.25") is None  # a preset it does not replace: a starting point
+    second.mkdir(parents=True)
+    config = {"dataset": "ferplus", "data": "/data/ferplus.tar.gz",
+              "options": {**OPTION_DEFAULTS, "width": 0.5, "learning_rate": 2e-4, "epochs": 30, "dropout": 0.1,
+                          "init": "ferplus-w0.5"},
+              "init": {"sha256": hashlib.sha256(b"weights of epoch 26").hexdigest()}}
+    (second / "config.json").write_text(json.dumps(config))
+    training = {"finished": False, "epochs_run": 6, "best_epoch": 4, "val_accuracy_per_epoch": [0.8] * 6}
+
+    def runs_and_commands(name="ferplus-w0.5"):
+        stages = training_stages(name, second, training)
+        return [stage["run"] for stage in stages], [stage["command"] for stage in stages]
+
+    runs, commands = runs_and_commands()  # no folder named first exists here: the card is the record
+    assert runs == ["first", "second"]
+    assert commands[0] == "lanmsff-edge train --dataset ferplus --epochs 26 --out runs/first"
+    assert commands[1] == ("lanmsff-edge train --dataset ferplus --data ferplus.tar.gz --epochs 6 --batch-size 32 "
+                           "--seed 0 --width 0.5 --learning-rate 0.0002 --init runs/first --dropout 0.1 "
+                           "--out runs/ferplus-w0.5")
+    assert training_stages("ferplus-w0.5", second, training)[0] == dict(first, command=commands[0])
+    config["options"]["init"] = "ferplus-w0.5:float"
+    (second / "config.json").write_text(json.dumps(config))
+    assert runs_and_commands()[0] == ["first", "second"]
+    # a preset it does not replace is a starting point
+    assert runs_and_commands("ferplus-w0.25")[0] == ["second"]
+    # the installed file is another model: the card does not describe what the run started from
     presets.model_path("ferplus-w0.5").write_bytes(b"replaced by another model")
-    assert _earlier_run(second, config, "ferplus-w0.5") is None
+    assert runs_and_commands()[0] == ["second"]
     # packaged again once installed (the card lists both runs, the file is second's own): still after first
-    presets.card_path("ferplus-w0.5").write_text(
-        json.dumps({"training": {"stages": [{"run": "first"}, {"run": "second"}]}}))
-    assert _earlier_run(second, config, "ferplus-w0.5") == tmp_path / "runs" / "first"
+    card["training"]["stages"].append({"run": "second"})
+    card["reproduce"] = [commands[0], commands[1], card["reproduce"][1]]
+    presets.card_path("ferplus-w0.5").write_text(json.dumps(card))
+    runs, again = runs_and_commands()
+    assert runs == ["first", "second"] and again == commands
 
 
 @pytest.mark.slow
@@ -260,12 +282,15 @@ def test_a_fine_tuned_run_is_reproduced_from_its_first_stage(tmp_path, monkeypat
     tiny = dict(dataset="synthetic", limit=64, batch_size=16, width=0.25, augment="none", verbose=0)
     train(out=tmp_path / "runs" / "first", epochs=2, **tiny)
     train(out=tmp_path / "runs" / "second", epochs=1, init=tmp_path / "runs" / "first", learning_rate=1e-4, **tiny)
+    # first trains on after second started from it: its stage is what it was then, 2 epochs
+    train(out=tmp_path / "runs" / "first", epochs=3, resume=True, verbose=0)
+    assert json.loads((tmp_path / "runs" / "second" / "config.json").read_text())["init"]["epochs_run"] == 2
     (tmp_path / "runs").rename(tmp_path / "moved")
     second = tmp_path / "moved" / "second"
     stages = package.training_stages("fer2013", second, package._training_summary(second))
     first_history = (tmp_path / "moved" / "first" / "history.csv").read_text().splitlines()
     assert [stage["run"] for stage in stages] == ["first", "second"]
-    assert stages[0]["epochs_run"] == len(first_history) - 1 == 2 and stages[1]["epochs_run"] == 1
+    assert len(first_history) - 1 == 3 and stages[0]["epochs_run"] == 2 and stages[1]["epochs_run"] == 1
     assert stages[0]["init"] is None and stages[1]["init"] == "runs/first"
     assert [stage["learning_rate"] for stage in stages] == [1e-3, 1e-4]
     assert "--init" not in stages[0]["command"] and stages[0]["command"].endswith("--out runs/first")

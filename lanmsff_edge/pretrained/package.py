@@ -102,37 +102,40 @@ def train_command(dataset, archive, options, out, init=None):
     return " ".join(words + [f"--out {out}"])
 
 
-def _earlier_run(run, config, name):
+def _earlier_run(run, config):
     """The run folder that made the model ``config``'s run started from (``options.init``): found where it was or
-    beside ``run`` (moved). A run that fine-tuned the bundled ``name`` it is about to replace continues the runs
-    of that model's installed card, while the installed file is still the one it started from (same sha256), so
-    the reproduce steps do not start from the new model itself. None for another preset, a model file or a
-    folder no longer there."""
+    beside ``run`` (moved). None for a preset, a model file or a folder no longer there."""
     init = config["options"].get("init")
-    if not init:
+    if not init or presets.is_bundled_name(str(init)):
         return None
-    if presets.is_bundled_name(str(init)):
-        replaced = str(init).partition(":")[0] == name  # "ferplus-w0.5" or "ferplus-w0.5:float"
-        earlier = _run_of_bundled(name, Path(run).name, (config.get("init") or {}).get("sha256")) if replaced else None
-        candidates = [] if earlier is None else [Path(run).parent / earlier]
-    else:
-        candidates = [Path(init), Path(run).parent / Path(init).name]
-    for folder in candidates:
+    for folder in (Path(init), Path(run).parent / Path(init).name):
         if (folder / "config.json").is_file() and (folder / "history.csv").is_file():
             return folder
     return None
 
 
-def _run_of_bundled(name, run_name, started_from_sha256):
-    """The run folder name before ``run_name`` in the installed card of ``name``: the stage before it when the card
-    already lists it (packaging the run again), else the card's last run if its float file has that sha256."""
-    runs = [stage["run"] for stage in (presets.card(name).get("training") or {}).get("stages") or []]
-    if run_name in runs[1:]:
-        return runs[runs.index(run_name, 1) - 1]
-    path = presets.model_path(name, "float")
-    if not runs or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from_sha256:
-        return None
-    return runs[-1]
+def _installed_stages_before(run, config, name):
+    """A run that fine-tuned the bundled ``name`` it is about to replace (``--init ferplus-w0.5`` packaged as
+    ``ferplus-w0.5``) continues the runs of that model's installed card: the card's stages up to the model the run
+    started from, each with its command, as recorded then (those folders may have trained on since). That is the
+    card's last stage while the installed file is the one the run started from (same sha256), or the stage before
+    the run when the card already lists it (packaging it again). [] otherwise."""
+    init = str(config["options"].get("init") or "")
+    if init.partition(":")[0] != name or not presets.is_bundled_name(init):  # "ferplus-w0.5" or "…:float"
+        return []
+    card = presets.card(name)
+    stages = (card.get("training") or {}).get("stages") or []
+    runs = [stage["run"] for stage in stages]
+    if Path(run).name in runs[1:]:
+        count = runs.index(Path(run).name, 1)
+    else:
+        path = presets.model_path(name, "float")
+        started_from = (config.get("init") or {}).get("sha256")
+        if not runs or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from:
+            return []
+        count = len(runs)
+    commands = card.get("reproduce") or []
+    return [dict(stage, command=command) for stage, command in zip(stages[:count], commands[:count])]
 
 
 def _dropout_words(options):
@@ -144,10 +147,11 @@ def _dropout_words(options):
     return "" if rate == paper else f"dropout {rate:g} (the paper's: {paper:g}), "
 
 
-def _history_summary(folder):
-    """Epochs, best epoch (lowest val loss) and its accuracy, from a run's history.csv (its checkpoint may be gone)."""
+def _history_summary(folder, epochs=None):
+    """Epochs, best epoch (lowest val loss) and its accuracy, from a run's history.csv (its checkpoint may be gone);
+    ``epochs``: only the first ones (those the next stage started after)."""
     with open(Path(folder) / "history.csv", newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
+        rows = list(csv.DictReader(file))[:epochs]
     if not rows:
         raise UserError(f"{folder}/history.csv has no epochs")
     best = min(rows, key=lambda row: float(row["val_loss"]))
@@ -158,36 +162,42 @@ def _history_summary(folder):
 def training_stages(name, run, training):
     """The runs that made ``run``'s model, first first, each ``{run, init, learning_rate, epochs_run, best_epoch,
     best_val_accuracy, command}``: a fine-tuning (``train --init``) of an earlier run folder is preceded by that
-    run's stages. ``training``: ``run``'s own summary (from its checkpoint); its command writes ``runs/NAME``."""
+    run's stages, as far as it had trained when the fine-tuning started. ``training``: ``run``'s own summary (from
+    its checkpoint); its command writes ``runs/NAME``."""
     from lanmsff_edge.artifacts.reference import run_config
 
-    chain, folder, seen = [], Path(run), set()
+    chain, folder, seen, installed = [], Path(run), set(), []
     while folder is not None and folder.resolve() not in seen:
         seen.add(folder.resolve())
         config = run_config(folder / "config.json")
         chain.insert(0, (folder, config))
-        folder = _earlier_run(run, config, name)
-    outs = [f"runs/{folder.name}" if folder.name != name else f"runs/{name}_stage{index + 1}"
-            for index, (folder, _) in enumerate(chain[:-1])] + [f"runs/{name}"]  # no stage overwrites another
-    stages = []
+        installed = _installed_stages_before(run, config, name)
+        folder = None if installed else _earlier_run(run, config)
+    runs = [stage["run"] for stage in installed] + [folder.name for folder, _ in chain]
+    outs = [f"runs/{run_name}" if run_name != name else f"runs/{name}_stage{index + 1}"
+            for index, run_name in enumerate(runs[:-1])] + [f"runs/{name}"]  # no stage overwrites another
+    stages = [dict(stage, command=re.sub(rf"--out runs/{re.escape(name)}$", f"--out {outs[len(installed) - 1]}",
+                                         stage["command"]) if index == len(installed) - 1 else stage["command"])
+              for index, stage in enumerate(installed)]  # the card's last stage wrote runs/NAME then
     for index, (folder, config) in enumerate(chain):
         options = config["options"]
+        position = len(installed) + index
         last = index == len(chain) - 1
-        summary = dict(training) if last else _history_summary(folder)
         if last:
-            summary["best_val_accuracy"] = None
+            summary = dict(training, best_val_accuracy=None)
             rows = summary.get("val_accuracy_per_epoch") or []
             if summary.get("best_epoch") and len(rows) >= summary["best_epoch"]:
                 summary["best_val_accuracy"] = rows[summary["best_epoch"] - 1]
-        init = options.get("init")
-        init_name = outs[index - 1] if index else init
+        else:
+            summary = _history_summary(folder, (chain[index + 1][1].get("init") or {}).get("epochs_run"))
+        init_name = outs[position - 1] if position else options.get("init")
         epochs = options.get("epochs") if last and training["finished"] else summary["epochs_run"]
         archive = Path(config["data"]).name if config.get("data") else None
         stages.append({"run": folder.name, "init": init_name, "learning_rate": options.get("learning_rate"),
                        "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                        "best_val_accuracy": summary["best_val_accuracy"],
                        "command": train_command(config["dataset"], archive, dict(options, epochs=epochs),
-                                                outs[index], init_name)})
+                                                outs[position], init_name)})
     return stages
 
 

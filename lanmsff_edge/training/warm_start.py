@@ -7,6 +7,7 @@ its fresh initialisation and is learnt. A narrower run (``--width 0.5`` from a f
 wider model's most important channels (``model.narrow``: structured filter pruning, then the run fine-tunes). Any
 other difference means another architecture: a ``UserError`` that names the layer and the options to give.
 """
+import csv
 import hashlib
 from pathlib import Path
 
@@ -50,9 +51,16 @@ def recorded_name(reference):
 
 
 def describe(path):
-    """What config.json records of the initial model: its file and content hash."""
+    """What config.json records of the initial model: its file and content hash, and for a training run's model
+    (beside its history.csv) the epochs that run had finished — it may train on later, and a model card's record
+    of it stops there."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return {"path": str(Path(path).resolve()), "sha256": digest}
+    record = {"path": str(Path(path).resolve()), "sha256": digest}
+    history = Path(path).parent / "history.csv"
+    if history.is_file():
+        with open(history, newline="", encoding="utf-8") as file:
+            record["epochs_run"] = sum(1 for row in csv.DictReader(file))
+    return record
 
 
 def load_initial_weights(model, source, reference):
