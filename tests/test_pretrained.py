@@ -269,6 +269,16 @@ def test_a_fine_tuning_of_the_bundled_model_it_replaces_continues_that_models_ru
     presets.card_path("ferplus-w0.5").write_text(json.dumps(card))
     runs, again = runs_and_commands()
     assert runs == ["first", "second"] and again == commands
+    # a later stage fine-tuning that run folder (now bundled) follows it back to the card's first stage
+    third = tmp_path / "runs" / "third"
+    third.mkdir()
+    rows = [f"{epoch},{loss},0.8" for epoch, loss in enumerate([0.6, 0.5, 0.55, 0.45, 0.5, 0.52], 1)]
+    (second / "history.csv").write_text("\n".join(["epoch,val_loss,val_accuracy"] + rows) + "\n")
+    (third / "config.json").write_text(json.dumps(dict(config, options=dict(config["options"], init=str(second)))))
+    stages = training_stages("ferplus-w0.5", third, dict(training, finished=True))
+    assert [stage["run"] for stage in stages] == ["first", "second", "third"]
+    assert stages[1]["command"] == commands[1].replace("--out runs/ferplus-w0.5", "--out runs/second")
+    assert "--init runs/second " in stages[2]["command"] and stages[2]["command"].endswith("--out runs/ferplus-w0.5")
 
 
 @pytest.mark.slow

@@ -114,20 +114,21 @@ def _earlier_run(run, config):
     return None
 
 
-def _installed_stages_before(run, config, name):
-    """A run that fine-tuned the bundled ``name`` it is about to replace (``--init ferplus-w0.5`` packaged as
-    ``ferplus-w0.5``) continues the runs of that model's installed card: the card's stages up to the model the run
-    started from, each with its command, as recorded then (those folders may have trained on since). That is the
-    card's last stage while the installed file is the one the run started from (same sha256), or the stage before
-    the run when the card already lists it (packaging it again). [] otherwise."""
+def _installed_stages_before(folder, config, name):
+    """A run (``folder``, its ``config``) that fine-tuned the bundled ``name`` the packaged model replaces
+    (``--init ferplus-w0.5`` packaged as ``ferplus-w0.5``) continues the runs of that model's installed card: the
+    card's stages up to the model the run started from, each with its command, as recorded then (those folders
+    may have trained on since). That is the card's last stage while the installed file is the one the run started
+    from (same sha256), or the stage before the run when the card already lists it (the run was bundled before:
+    packaged again, or a later stage fine-tuned it). [] otherwise."""
     init = str(config["options"].get("init") or "")
     if init.partition(":")[0] != name or not presets.is_bundled_name(init):  # "ferplus-w0.5" or "…:float"
         return []
     card = presets.card(name)
     stages = (card.get("training") or {}).get("stages") or []
     runs = [stage["run"] for stage in stages]
-    if Path(run).name in runs[1:]:
-        count = runs.index(Path(run).name, 1)
+    if Path(folder).name in runs[1:]:
+        count = runs.index(Path(folder).name, 1)
     else:
         path = presets.model_path(name, "float")
         started_from = (config.get("init") or {}).get("sha256")
@@ -171,7 +172,7 @@ def training_stages(name, run, training):
         seen.add(folder.resolve())
         config = run_config(folder / "config.json")
         chain.insert(0, (folder, config))
-        installed = _installed_stages_before(run, config, name)
+        installed = _installed_stages_before(folder, config, name)
         folder = None if installed else _earlier_run(run, config)
     runs = [stage["run"] for stage in installed] + [folder.name for folder, _ in chain]
     outs = [f"runs/{run_name}" if run_name != name else f"runs/{name}_stage{index + 1}"
