@@ -279,6 +279,23 @@ def test_a_fine_tuning_of_the_bundled_model_it_replaces_continues_that_models_ru
     assert [stage["run"] for stage in stages] == ["first", "second", "third"]
     assert stages[1]["command"] == commands[1].replace("--out runs/ferplus-w0.5", "--out runs/second")
     assert "--init runs/second " in stages[2]["command"] and stages[2]["command"].endswith("--out runs/ferplus-w0.5")
+    # a new run in a folder named like a listed stage, started from the installed file: after the card's last stage,
+    # and written to a folder of its own
+    presets.model_path("ferplus-w0.5").write_bytes(b"weights of epoch 26")
+    card["training"]["stages"] = [first]
+    card["reproduce"] = [commands[0].replace("runs/first", "runs/ferplus-w0.5"), "lanmsff-edge quantize"]
+    card["training"]["stages"].append({"run": "second"})
+    card["reproduce"].insert(1, commands[1])
+    presets.card_path("ferplus-w0.5").write_text(json.dumps(card))
+    stages = training_stages("ferplus-w0.5", third, dict(training, finished=True))
+    assert [stage["run"] for stage in stages] == ["first", "second", "second", "third"]
+    outs = [stage["command"].rpartition("--out ")[2] for stage in stages]
+    assert outs == ["runs/first", "runs/second", "runs/second_stage3", "runs/ferplus-w0.5"]
+    assert "--init runs/second_stage3 " in stages[3]["command"]
+    card["reproduce"].pop()  # a card whose commands do not match its stages is refused, not paired wrongly
+    presets.card_path("ferplus-w0.5").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="reproduce commands"):
+        training_stages("ferplus-w0.5", third, training)
 
 
 @pytest.mark.slow

@@ -127,16 +127,27 @@ def _installed_stages_before(folder, config, name):
     card = presets.card(name)
     stages = (card.get("training") or {}).get("stages") or []
     runs = [stage["run"] for stage in stages]
-    if Path(folder).name in runs[1:]:
+    path = presets.model_path(name, "float")
+    started_from = (config.get("init") or {}).get("sha256")
+    if runs and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == started_from:
+        count = len(runs)
+    elif Path(folder).name in runs[1:]:
         count = runs.index(Path(folder).name, 1)
     else:
-        path = presets.model_path(name, "float")
-        started_from = (config.get("init") or {}).get("sha256")
-        if not runs or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != started_from:
-            return []
-        count = len(runs)
+        return []
     commands = card.get("reproduce") or []
+    if len(commands) != len(stages) + 1:  # each stage's train command, then the quantize command
+        raise UserError(f"the installed card of {name} has {len(commands)} reproduce commands for {len(stages)} "
+                        "training stages (expected one more, the quantize command); re-install it")
     return [dict(stage, command=command) for stage, command in zip(stages[:count], commands[:count])]
+
+
+def _with_out(command, out):
+    """A recorded train command writing ``out`` (the installed card's last stage wrote runs/NAME then)."""
+    rewritten, count = re.subn(r"--out \S+$", f"--out {out}", command)
+    if count != 1:
+        raise UserError(f"an installed card's train command does not end with --out FOLDER: {command}")
+    return rewritten
 
 
 def _dropout_words(options):
@@ -175,11 +186,12 @@ def training_stages(name, run, training):
         installed = _installed_stages_before(folder, config, name)
         folder = None if installed else _earlier_run(run, config)
     runs = [stage["run"] for stage in installed] + [folder.name for folder, _ in chain]
-    outs = [f"runs/{run_name}" if run_name != name else f"runs/{name}_stage{index + 1}"
-            for index, run_name in enumerate(runs[:-1])] + [f"runs/{name}"]  # no stage overwrites another
-    stages = [dict(stage, command=re.sub(rf"--out runs/{re.escape(name)}$", f"--out {outs[len(installed) - 1]}",
-                                         stage["command"]) if index == len(installed) - 1 else stage["command"])
-              for index, stage in enumerate(installed)]  # the card's last stage wrote runs/NAME then
+    outs = []
+    for index, run_name in enumerate(runs[:-1]):  # no stage overwrites another
+        out = f"runs/{run_name}"
+        outs.append(f"{out}_stage{index + 1}" if run_name == name or out in outs else out)
+    outs.append(f"runs/{name}")
+    stages = [dict(stage, command=_with_out(stage["command"], outs[index])) for index, stage in enumerate(installed)]
     for index, (folder, config) in enumerate(chain):
         options = config["options"]
         position = len(installed) + index

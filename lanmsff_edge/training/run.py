@@ -227,9 +227,9 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
     run_config = {**_new_config(options, train_images, val_images, distribution, model), "data_checks": data_checks}
     if saved is not None:
         run_config.update(created=saved.get("created"), resumed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        if "init" in saved:
-            run_config["init"] = saved["init"]
-    elif init_path is not None:
+    if checkpoint is not None and "init" in (saved or {}):  # the model it started from, not today's file
+        run_config["init"] = saved["init"]
+    elif init_path is not None:  # a new run, or a resume before its first epoch ended: loaded just now
         from lanmsff_edge.training.warm_start import describe
 
         run_config["init"] = {"model": str(options["init"]), **describe(init_path)}
