@@ -17,7 +17,6 @@ A run that is still training moves on while this works: quantize and package a f
 measured for its reference, or the int8 file was made from other weights and nothing is installed.
 """
 import argparse
-import csv
 import hashlib
 import json
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 from lanmsff_edge.artifacts import presets
 from lanmsff_edge.atomic import atomic_path, write_text
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.training.history import HISTORY_NAME, read_csv
 
 CHECK_LIMIT = 500
 
@@ -109,7 +109,7 @@ def _earlier_run(run, config):
     if not init or presets.is_bundled_name(str(init)):
         return None
     for folder in (Path(init), Path(run).parent / Path(init).name):
-        if (folder / "config.json").is_file() and (folder / "history.csv").is_file():
+        if (folder / "config.json").is_file() and (folder / HISTORY_NAME).is_file():
             return folder
     return None
 
@@ -162,10 +162,9 @@ def _dropout_words(options):
 def _history_summary(folder, epochs=None):
     """Epochs, best epoch (lowest val loss) and its accuracy, from a run's history.csv (its checkpoint may be gone);
     ``epochs``: only the first ones (those the next stage started after)."""
-    with open(Path(folder) / "history.csv", newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))[:epochs]
+    rows = read_csv(Path(folder) / HISTORY_NAME)[:epochs]
     if not rows:
-        raise UserError(f"{folder}/history.csv has no epochs")
+        raise UserError(f"{folder}/{HISTORY_NAME} has no epochs")
     best = min(rows, key=lambda row: float(row["val_loss"]))
     return {"epochs_run": len(rows), "best_epoch": int(best["epoch"]),
             "best_val_accuracy": round(float(best["val_accuracy"]), 4)}

@@ -8,6 +8,7 @@ import csv
 import io
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+HISTORY_NAME = "history.csv"  # in a training run's folder
 
 
 def row(epoch, logs):
@@ -44,3 +45,9 @@ def to_csv(history_rows):
     writer.writeheader()
     writer.writerows(history_rows)
     return buffer.getvalue()
+
+
+def read_csv(path):
+    """The rows of a ``history.csv`` written by ``to_csv``, values as text."""
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))

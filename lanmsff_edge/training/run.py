@@ -320,9 +320,9 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
 def _write_history(out, state):
     """``history.csv`` and the curves ``history.png``: written with the checkpoint, in its artifact group."""
     from lanmsff_edge.plots import save_training_curves_png
-    from lanmsff_edge.training.history import to_csv
+    from lanmsff_edge.training.history import HISTORY_NAME, to_csv
 
-    write_text(out / "history.csv", to_csv(state["history"]))
+    write_text(out / HISTORY_NAME, to_csv(state["history"]))
     save_training_curves_png(state["history"], out / CURVES_NAME, title=f"{out.name}: epoch {state['epoch']}")
 
 

@@ -7,12 +7,12 @@ its fresh initialisation and is learnt. A narrower run (``--width 0.5`` from a f
 wider model's most important channels (``model.narrow``: structured filter pruning, then the run fine-tunes). Any
 other difference means another architecture: a ``UserError`` that names the layer and the options to give.
 """
-import csv
 import hashlib
 from pathlib import Path
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
+from lanmsff_edge.training.history import HISTORY_NAME, read_csv
 
 HEAD = "head_softmax"
 ARCHITECTURE_OPTIONS = ("width", "massatt", "pwfs", "massatt_form")
@@ -56,10 +56,9 @@ def describe(path):
     of it stops there."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     record = {"path": str(Path(path).resolve()), "sha256": digest}
-    history = Path(path).parent / "history.csv"
+    history = Path(path).parent / HISTORY_NAME
     if history.is_file():
-        with open(history, newline="", encoding="utf-8") as file:
-            record["epochs_run"] = sum(1 for row in csv.DictReader(file))
+        record["epochs_run"] = len(read_csv(history))
     return record
 
 
