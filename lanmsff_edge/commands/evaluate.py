@@ -3,6 +3,7 @@ import click
 
 from lanmsff_edge.commands.params import ModelPath, model_help
 from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.evaluation.tta import TTA_MODES
 
 
 @click.command(help="Accuracy, per-class accuracy, normalised confusion matrix (rows = actual, %), parameters, "
@@ -24,14 +25,20 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--baseline", type=ModelPath(), metavar="MODEL",
               help="Also evaluate this model on the same images and compare: points gained, images gained / lost, "
                    "top-1 agreement and the exact McNemar p (is the difference real or chance?).")
+@click.option("--tta", type=click.Choice(TTA_MODES),
+              help="Also the accuracy with test-time augmentation, beside the single-crop figure: flip (2 views: the "
+                   "face and its mirror) or crops (10: corners, centre and their mirrors). Each view is one more "
+                   "inference; a microcontroller runs one.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
               help="Write the confusion matrix as a PNG.")
-def command(models, dataset, data, split, pose_lists, fold, limit, unseen, baseline, json_path, confusion_path):
+def command(models, dataset, data, split, pose_lists, fold, limit, unseen, baseline, tta, json_path,
+            confusion_path):
     from lanmsff_edge.evaluation import evaluate, evaluate_many, format_mean, format_report
 
     options = dict(data=data, split=split, pose_lists=pose_lists, fold=fold, limit=limit, json_path=json_path,
-                   confusion_path=confusion_path, unseen_vs="train" if unseen else None, baseline=baseline)
+                   confusion_path=confusion_path, unseen_vs="train" if unseen else None, baseline=baseline,
+                   tta=tta)
     if len(models) == 1:
         click.echo(format_report(evaluate(models[0], dataset, **options)))
         return

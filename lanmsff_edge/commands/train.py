@@ -5,6 +5,8 @@ import click
 
 from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
 from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.training.config import COSINE_FLOOR, COSINE_WARMUP_EPOCHS, SCHEDULES
+from lanmsff_edge.training.precision import PRECISIONS
 
 
 @click.command(help="Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, LR ×0.1 after 8 epochs "
@@ -55,10 +57,20 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True),
               help="Dropout rate at the end of each block (not taken from --init); the narrow widths underfit at "
                    "the paper's rate. [default: 0.4]")
+@click.option("--label-smoothing", type=FiniteFloatRange(0, 1, max_open=True),
+              help="Label smoothing of the cross-entropy (FER-2013's labels are noisy). [default: 0]")
+@click.option("--schedule", type=click.Choice(SCHEDULES),
+              help="plateau: the paper's ×0.1 after 8 epochs without val-loss progress; cosine: "
+                   f"{COSINE_WARMUP_EPOCHS} warm-up epochs, then a cosine to {COSINE_FLOOR:g}× the initial rate at "
+                   "--epochs (early stopping still watches val_loss). [default: plateau]")
+@click.option("--precision", type=click.Choice(PRECISIONS),
+              help="Compute precision: mixed_bfloat16 is faster only where the hardware has bfloat16 (a GPU, "
+                   "AVX512_BF16/AMX CPUs) and several times slower elsewhere (benchmarks/train_throughput.py). "
+                   "[default: mixed_bfloat16 on such hardware, else float32]")
 @click.option("--threads", type=click.IntRange(1, None), help="CPU threads for TensorFlow. [default: all]")
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
             strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, dropout,
-            threads):
+            label_smoothing, schedule, precision, threads):
     from lanmsff_edge.log import enabled
     from lanmsff_edge.training import train
 
@@ -67,5 +79,5 @@ def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_mass
           massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
           bn_recalibration=bn_recalibration, targets=targets, init=init, teacher=teacher,
           teacher_weight=teacher_weight, learning_rate=learning_rate, dropout=dropout,
-          threads=threads,
+          label_smoothing=label_smoothing, schedule=schedule, precision=precision, threads=threads,
           verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines

@@ -35,7 +35,7 @@ def _pose_tags(images):
 
 def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(), fold=None, json_path=None,
              confusion_path=None, batch_size=64, limit=None, pose_images=None, unseen_vs=None, probabilities=None,
-             baseline=None):
+             baseline=None, tta=None):
     """Evaluate a model on one split with the paper's metrics; returns the metrics dict.
 
     model_or_path: Keras model, ``runtimes.Runtime``, ``.keras``/``.tflite`` file, preset or training run folder.
@@ -48,6 +48,8 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
     ``probabilities``: the model's outputs on the split when the caller already has them (no second inference).
     ``baseline`` (any model reference) adds ``vs_baseline``: that model's accuracy on the same images and the
     paired comparison (images lost / gained, top-1 agreement, exact McNemar p) — is the difference real?
+    ``tta`` ("flip" or "crops", ``tta.py``) adds ``tta``: the accuracy of the probabilities averaged over that many
+    views, compared with the single crop, which stays the headline ``accuracy`` (what a microcontroller runs).
     Writes ``json_path`` and a confusion-matrix PNG ``confusion_path`` when given (``report.format_report``
     turns the metrics into the text the CLI prints).
     """
@@ -93,6 +95,10 @@ def evaluate(model_or_path, dataset=None, data=None, split="val", pose_lists=(),
         metrics["unseen"] = unseen_accuracy(images, probs, unseen_vs)
     if baseline is not None:
         metrics["vs_baseline"] = _against_baseline(baseline, images, probs, batch_size)
+    if tta is not None:
+        from lanmsff_edge.evaluation.tta import tta_metrics
+
+        metrics["tta"] = tta_metrics(runtime, images, tta, probs)
     with artifact_group():  # the metrics and their figure: both of this run, or both as they were
         if json_path:
             from lanmsff_edge.atomic import write_text

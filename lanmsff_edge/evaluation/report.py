@@ -44,6 +44,7 @@ def format_report(metrics):
         f"accuracy             {100 * metrics['accuracy']:.2f} %  ({metrics['correct']:,} / {metrics['size']:,}"
         f"{_interval_text(metrics.get('accuracy_ci95'))})",
         *_unseen_line(metrics.get("unseen")),
+        *_tta_lines(metrics.get("tta")),
         *_baseline_lines(metrics.get("vs_baseline"), metrics["accuracy"]),
         f"params               {_fmt(metrics['params'], ',')}",
         f"information density  {_fmt(metrics['information_density'], '.1f')}  (accuracy % per million parameters)",
@@ -61,6 +62,16 @@ def format_report(metrics):
             lines.append(f"{name:<12}{100 * accuracy:8.2f}{metrics['pose_size'][name]:>8}")
         lines.append(f"pose variance (Var)  {_fmt(metrics['pose_variance'], '.2f')}")
     return "\n".join(lines)
+
+
+def _tta_lines(tta):
+    if not tta:
+        return []
+    versus = tta["vs_single_crop"]
+    return [f"accuracy, TTA {tta['mode']:<6} {100 * tta['accuracy']:.2f} %  ({tta['correct']:,}; mean of "
+            f"{tta['views']} views per face, {tta['views']}× the inference cost; {versus['gained']:,} gained / "
+            f"{versus['lost']:,} lost against the single crop, McNemar p = {versus['p_value']:.3g}). A "
+            "microcontroller runs one view: the single-crop accuracy above is the deployable figure"]
 
 
 def _baseline_lines(comparison, accuracy):

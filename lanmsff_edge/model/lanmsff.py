@@ -132,7 +132,9 @@ def build_model(num_classes=8, width=1.0, massatt=True, pwfs=True, massatt_form=
         pooled.append(L.GlobalAveragePooling2D(name=f"fusion_gap{index}")(features))
     pooled.append(L.GlobalAveragePooling2D(name="fusion_gap4")(b4))
     fused = L.Concatenate(name="fusion_concat")(pooled)
-    outputs = L.Dense(int(num_classes), activation="softmax", name="head_softmax")(fused)
+    mixed = keras.mixed_precision.global_policy().compute_dtype != "float32"  # training/precision.py
+    outputs = L.Dense(int(num_classes), activation="softmax", name="head_softmax",
+                      dtype="float32" if mixed else None)(fused)
     if name is None:
         name = "lanmsff" + ("" if width == 1.0 else f"_w{width:g}") + ("" if massatt else "_nomassatt") + (
             "" if pwfs else "_nopwfs")

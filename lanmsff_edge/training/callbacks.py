@@ -51,15 +51,41 @@ class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
             self.pending_best_weights = None
 
 
+def cosine_learning_rate(epoch, initial, epochs, warmup=None, floor=None):
+    """``train --schedule cosine``: linear warm-up over ``warmup`` epochs, then a cosine from ``initial`` down to
+    ``floor × initial`` at the last epoch. A function of the epoch alone, so a resumed run continues exactly."""
+    import math
+
+    from lanmsff_edge.training import config as cfg
+
+    warmup = cfg.cosine_warmup(epochs) if warmup is None else int(warmup)
+    floor = cfg.COSINE_FLOOR if floor is None else float(floor)
+    if epoch < warmup:
+        return initial * (epoch + 1) / (warmup + 1)
+    span = max(1, int(epochs) - warmup - 1)
+    progress = min(1.0, (epoch - warmup) / span)
+    return initial * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def cosine_schedule(options):
+    """The Keras callback that sets each epoch's learning rate from ``cosine_learning_rate``."""
+    initial, epochs = float(options["learning_rate"]), int(options["epochs"])
+    return keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(epoch, initial, epochs))
+
+
 def schedule_status(epoch, plateau, stopper, saved=True):
     """One line after an epoch: the best val_loss so far and how many epochs without a better one remain before
     the learning-rate step and before early stopping (what a user watching a long run wants to know)."""
     best_epoch = int(stopper.best_epoch) + 1
     text = f"epoch {epoch}: best {stopper.monitor} {float(stopper.best):.4f} at epoch {best_epoch}"
     if epoch > best_epoch:
-        lr_step = max(0, plateau.patience - plateau.wait)
-        text += (f"; learning rate ×{plateau.factor:g} after {lr_step} more epoch(s) without a better one, "
-                 f"early stop after {max(0, stopper.patience - stopper.wait)}")
+        stop = max(0, stopper.patience - stopper.wait)
+        if plateau is not None:
+            lr_step = max(0, plateau.patience - plateau.wait)
+            text += (f"; learning rate ×{plateau.factor:g} after {lr_step} more epoch(s) without a better one, "
+                     f"early stop after {stop}")
+        else:
+            text += f"; early stop after {stop} more epoch(s) without a better one"
     if stopper.model is not None and stopper.model.stop_training:
         text += "; stopping early"
     return text + ("; checkpoint saved" if saved else "")

@@ -35,10 +35,24 @@ OPTION_DEFAULTS = {
     "teacher": None,  # a model whose predictions are mixed into the targets (training/distill.py)
     "teacher_weight": 0.5,  # the teacher's share of the targets
     "dropout": 0.4,  # the rate at the end of each block: the paper's (model/lanmsff.DROPOUT); less for narrow widths
+    "label_smoothing": 0.0,  # Keras' categorical label smoothing (0: the paper's plain cross-entropy)
+    "schedule": "plateau",  # "plateau": the paper's ×0.1 on val-loss plateaus; "cosine": warm-up, then cosine decay
+    "precision": None,  # "float32" or "mixed_bfloat16"; None: precision.py picks what is fast on this machine
 }
+# What a run from before an option existed was trained with, where that is not the option's default today.
+RESUMED_DEFAULTS = {"precision": "float32"}
 FIXED = ("dataset", "fold", "width", "massatt", "pwfs", "massatt_form", "limit", "batch_size", "seed", "augment",
-         "learning_rate", "targets", "init", "teacher", "teacher_weight", "dropout")
+         "learning_rate", "targets", "init", "teacher", "teacher_weight", "dropout", "label_smoothing", "schedule",
+         "precision")
 TARGETS = ("majority", "votes")
+SCHEDULES = ("plateau", "cosine")
+COSINE_WARMUP_EPOCHS = 2  # linear warm-up before the cosine decay (the warm start's head is new)
+COSINE_FLOOR = 0.01  # the cosine ends at this fraction of the initial learning rate
+
+
+def cosine_warmup(epochs):
+    """Warm-up epochs of a cosine run: ``COSINE_WARMUP_EPOCHS``, but no more than a fifth of the run."""
+    return min(COSINE_WARMUP_EPOCHS, int(epochs) // 5)
 
 
 def versions():
@@ -67,7 +81,7 @@ def resolve(given, saved=None):
     keys = ("dataset", *OPTION_DEFAULTS, "data")
     if saved is not None:
         explicit = {key: value for key, value in given.items() if value is not None}
-        started = {**OPTION_DEFAULTS, **saved.get("options", {})}  # an option newer than the run: its default
+        started = {**OPTION_DEFAULTS, **RESUMED_DEFAULTS, **saved.get("options", {})}  # newer option: its default
         changed = changed_settings(started, explicit, [key for key in keys if key in explicit and key in FIXED])
         if changed:
             key, old, value = changed[0]
@@ -77,7 +91,7 @@ def resolve(given, saved=None):
     for key in keys:
         value = given.get(key)
         if saved is not None and value is None:
-            value = saved.get("options", {}).get(key)
+            value = saved.get("options", {}).get(key, RESUMED_DEFAULTS.get(key))
         if value is None:
             value = OPTION_DEFAULTS.get(key)
         options[key] = value
@@ -97,6 +111,17 @@ def resolve(given, saved=None):
         raise UserError(f"--teacher-weight must be between 0 and 1, got {options['teacher_weight']}")
     if not 0.0 <= float(options["dropout"]) < 1.0:
         raise UserError(f"--dropout must be at least 0 and below 1, got {options['dropout']}")
+    if not 0.0 <= float(options["label_smoothing"]) < 1.0:
+        raise UserError(f"--label-smoothing must be at least 0 and below 1, got {options['label_smoothing']}")
+    if options["schedule"] not in SCHEDULES:
+        raise UserError(f"unknown --schedule {options['schedule']!r}: choose one of {', '.join(SCHEDULES)}")
+    if options["precision"] is None:
+        from lanmsff_edge.training.precision import default_precision
+
+        options["precision"] = default_precision()
+    from lanmsff_edge.training.precision import check_precision
+
+    check_precision(options["precision"])
     if int(options["epochs"]) < 1 or int(options["batch_size"]) < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     return options
@@ -110,9 +135,16 @@ def recipe(options):
         weight = float(options["teacher_weight"])
         targets = (f"{1 - weight:g} × ({targets}) + {weight:g} × the predictions of teacher {options['teacher']} "
                    "on the un-augmented image (offline distillation); validation on majority labels")
+    smoothing = float(options.get("label_smoothing") or 0.0)
+    schedule = ({"reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR,
+                                          "patience": PLATEAU_PATIENCE}}
+                if (options.get("schedule") or "plateau") == "plateau" else
+                {"cosine_decay": {"warmup_epochs": cosine_warmup(options["epochs"]), "epochs": int(options["epochs"]),
+                                  "final_fraction": COSINE_FLOOR}})
     return {"bn_recalibration_before_validation": bool(options["bn_recalibration"]), "optimizer": "adam",
-            "learning_rate": float(options.get("learning_rate") or LEARNING_RATE), "loss": "categorical_crossentropy",
+            "learning_rate": float(options.get("learning_rate") or LEARNING_RATE),
+            "loss": "categorical_crossentropy" + (f", label smoothing {smoothing:g}" if smoothing else ""),
             "targets": targets, "dropout": float(options["dropout"]),
-            "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
+            "precision": options.get("precision") or "float32", **schedule,
             "early_stopping": {"monitor": "val_loss", "patience": EARLY_STOPPING_PATIENCE,
                                "restore_best_weights": True}}

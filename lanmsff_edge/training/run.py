@@ -76,12 +76,25 @@ def _input_pipelines(options, train_images, val_images, distribution, initial_ep
 def _build(options, num_classes):
     from lanmsff_edge.keras import keras
     from lanmsff_edge.model import build_from_options
+    from lanmsff_edge.training.precision import policy
 
     keras.utils.set_random_seed(int(options["seed"]))  # the initial weights come from the run's seed
-    model = build_from_options(num_classes, options)
-    model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    with policy(options["precision"]):
+        model = build_from_options(num_classes, options)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=float(options["label_smoothing"]))
+    model.compile(optimizer=keras.optimizers.Adam(options["learning_rate"]), loss=loss, metrics=["accuracy"])
     return model
+
+
+def _as_float32(model, options):
+    """The float32 twin of a mixed-precision model (same weights): what model.keras ships and QAT loads."""
+    if options["precision"] == "float32":
+        return model
+    from lanmsff_edge.model import build_from_options
+
+    twin = build_from_options(int(model.output_shape[-1]), options)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def _new_config(options, train_images, val_images, distribution, model):
@@ -136,7 +149,8 @@ def _set_threads(threads):
 def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resume=False, seed=None, width=None,
           massatt=None, pwfs=None, fold=None, strategy=None, augment=None, limit=None, massatt_form=None,
           learning_rate=None, bn_recalibration=None, targets=None, init=None, teacher=None, teacher_weight=None,
-          dropout=None, val=None, callbacks=(), threads=None, verbose=1):
+          dropout=None, label_smoothing=None, schedule=None, precision=None, val=None, callbacks=(), threads=None,
+          verbose=1):
     """Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, plateau ×0.1 / 8, early stop 14).
 
     By default BN statistics are re-estimated with dropout off before each validation (``bn_recalibration``,
@@ -159,7 +173,8 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
                  batch_size=batch_size, seed=seed, width=width, massatt=massatt, pwfs=pwfs, fold=fold,
                  strategy=strategy, augment=augment, limit=limit, massatt_form=massatt_form,
                  learning_rate=learning_rate, bn_recalibration=bn_recalibration, targets=targets, init=init,
-                 teacher=teacher, teacher_weight=teacher_weight, dropout=dropout)
+                 teacher=teacher, teacher_weight=teacher_weight, dropout=dropout, label_smoothing=label_smoothing,
+                 schedule=schedule, precision=precision)
     init_path = None
     if init is not None and not resume:
         from lanmsff_edge.training.warm_start import take_defaults
@@ -279,25 +294,27 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
     """Epochs ``checkpoint.epoch + 1 … epochs`` through the fit engine; returns the state after the last one."""
     from lanmsff_edge.training import engine
     from lanmsff_edge.training.batchnorm import BatchNormRecalibration, recalibration_sample
-    from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau, schedule_status
+    from lanmsff_edge.training.callbacks import (ResumableEarlyStopping, ResumablePlateau, cosine_schedule,
+                                                 schedule_status)
 
     initial_epoch, state = engine.start(checkpoint, options["seed"], {"seed": options["seed"]})
     train_data, val_data, train_size = _input_pipelines(options, train_images, val_images, distribution,
                                                         initial_epoch)
-    plateau = ResumablePlateau(monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE,
-                               verbose=1, state=state.get("plateau"))
+    plateau = None if options["schedule"] != "plateau" else ResumablePlateau(
+        monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE, verbose=1,
+        state=state.get("plateau"))
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=cfg.EARLY_STOPPING_PATIENCE,
                                      restore_best_weights=True, verbose=1, state=state.get("early_stopping"),
                                      best_weights=None if checkpoint is None else checkpoint.best())
     chief = distribution.is_chief
     recorder = engine.FitRecorder(
         state, path=out / ckpt.CHECKPOINT_NAME, best=stopper, write=chief,
-        state_of=lambda model: {"plateau": plateau.get_state(), "early_stopping": stopper.get_state(),
+        state_of=lambda model: {"plateau": plateau and plateau.get_state(), "early_stopping": stopper.get_state(),
                                 "stopped_early": bool(model.stop_training)},
         files=lambda state: _write_history(out, state),
         status=lambda epoch, row: schedule_status(epoch, plateau, stopper, saved=chief),
         announce=bool(verbose) and chief, defer=True)
-    trackers = [plateau, stopper]
+    trackers = [plateau or cosine_schedule(options), stopper]
     if options["bn_recalibration"]:
         trackers.insert(0, BatchNormRecalibration(recalibration_sample(train_images, seed=int(options["seed"]))))
     epochs = int(options["epochs"])
@@ -330,6 +347,7 @@ def _finish(model, val_images, state, out, distribution, options):
     from lanmsff_edge.evaluation import evaluate
     from lanmsff_edge.model import save_model
 
+    model = _as_float32(model, options)
     early = state.get("early_stopping", {})
     summary = {"epochs_run": int(state["epoch"]), "best_epoch": int(early.get("best_epoch", 0)) + 1,
                "best_val_loss": float(early["best"]) if "best" in early else None,
