@@ -5,7 +5,9 @@ works for models no runtime can load (unknown custom ops, float ops a microcontr
 milliseconds. ``read_tflite(path)`` → ``TFLiteGraph``; a file that is not a TFLite flatbuffer raises ``UserError``.
 
 MACs follow the convention of ``lanmsff_edge.model.summary``: multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D,
-TRANSPOSE_CONV, FULLY_CONNECTED and BATCH_MATMUL; element-wise ops count 0.
+TRANSPOSE_CONV, FULLY_CONNECTED and BATCH_MATMUL, and of the recurrent layers SVDF and (unidirectional sequence)
+LSTM; element-wise ops count 0. Ops that multiply by weights but whose MACs are not counted here (CONV_3D, other
+recurrent layers, custom ops) are listed by ``TFLiteGraph.uncounted_ops``, so a total is never silently short.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +21,11 @@ from lanmsff_edge.errors import UserError
 # Bytes 4..8 of every TFLite flatbuffer (the schema's file_identifier).
 TFLITE_IDENTIFIER = b"TFL3"
 
-MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "SVDF",
+           "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM")
+# Builtins that multiply by weights but whose MACs ``_macs`` does not count (custom ops are uncounted too).
+UNCOUNTED_MAC_OPS = ("CONV_3D", "CONV_3D_TRANSPOSE", "BIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_RNN",
+                     "UNIDIRECTIONAL_SEQUENCE_RNN", "RNN", "EMBEDDING_LOOKUP_SPARSE")
 
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
@@ -131,6 +137,11 @@ class TFLiteGraph:
         return sum(op.macs for op in self.ops)
 
     @property
+    def uncounted_ops(self):
+        """{op name: count} of the ops that multiply by weights but whose MACs ``macs`` leaves out."""
+        return dict(Counter(op.name for op in self.ops if op.name in UNCOUNTED_MAC_OPS or not op.builtin))
+
+    @property
     def macs_by_op(self):
         totals = Counter()
         for op in self.ops:
@@ -140,9 +151,14 @@ class TFLiteGraph:
 
     @property
     def non_integer_tensors(self):
-        """Activations (non-constant, non-I/O tensors) whose type is not an integer type."""
+        """Activations (non-constant, non-I/O tensors that an op reads or writes) whose type is not an integer type.
+
+        Tensors no op reads or writes are left out: the int8 LSTM kernels carry their gate quantization in empty
+        float32 "intermediate" tensors (``Operator.intermediates``), which hold no data and run on no kernel."""
         io = set(self.input_indices) | set(self.output_indices)
-        return [t for t in self.tensors if t.index not in io and not t.constant and t.dtype not in _INTEGER_TYPES]
+        used = {index for op in self.ops for index in (*op.inputs, *op.outputs) if index >= 0}
+        return [t for t in self.tensors if t.index not in io and t.index in used and not t.constant
+                and t.dtype not in _INTEGER_TYPES]
 
     @property
     def float_constants(self):
@@ -315,6 +331,19 @@ def _macs(name, op, inputs, outputs, tensors):
         lhs = _shape(tensors, inputs[0])
         depth = lhs[-2] if adj_x else lhs[-1]
         return int(np.prod(out)) * depth
+    if name == "SVDF":  # input [batch, features]; weights_feature [units·rank, features], weights_time [units·rank, memory]
+        batch = _shape(tensors, inputs[0])[0]
+        filters, features = _shape(tensors, inputs[1])
+        memory = _shape(tensors, inputs[2])[1]
+        return int(batch) * int(filters) * (int(features) + int(memory))
+    if name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM"):  # 4 gates × (input + recurrent weights) per step
+        x = _shape(tensors, inputs[0])
+        cells, features = _shape(tensors, inputs[4])  # input_to_output_weights [cells, features], always present
+        units = _shape(tensors, inputs[8])[1]  # recurrent_to_output_weights [cells, outputs]
+        steps = int(np.prod(x[:-1]))  # batch × time (time major or not)
+        gates = 4 if inputs[1] >= 0 else 3  # CIFG (coupled input-forget) has no input gate
+        projection = int(np.prod(_shape(tensors, inputs[16]))) if len(inputs) > 16 and inputs[16] >= 0 else 0
+        return steps * (gates * int(cells) * (int(features) + int(units)) + projection)
     return 0
 
 
@@ -340,7 +369,9 @@ def tflite_precision(graph):
     """'int8' / 'uint8' / 'int16x8' for integer-only graphs, 'float16' / 'dynamic-int8' for weight-only
     quantization, else 'float32'."""
     if graph.fully_integer:
-        activations = {t.dtype for t in graph.tensors if not t.constant and t.dtype in ("int8", "uint8", "int16")}
+        # variable tensors (an int8 LSTM's int16 cell state) are the kernel's state, not the model's activations
+        activations = {t.dtype for t in graph.tensors
+                       if not t.constant and not t.variable and t.dtype in ("int8", "uint8", "int16")}
         if "int16" in activations:
             return "int16x8"
         return "uint8" if activations == {"uint8"} else "int8"

@@ -11,8 +11,19 @@ from pathlib import Path
 from lanmsff_edge.errors import UserError
 
 
-def describe(path):
-    """A JSON-ready dict describing the ``.tflite`` file at ``path``."""
+def is_face_classifier(graph):
+    """True when ``graph`` takes one N×64×64×1 image and gives one N×C vector: a model the face preprocessing
+    (gray crop, min-max to [0, 1]) and the expression hooks apply to. Any other model is described as it is."""
+    from lanmsff_edge.data.common import IMAGE_SIZE
+
+    inputs, outputs = graph.inputs, graph.outputs
+    return (len(inputs) == 1 and tuple(inputs[0].shape)[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1) and len(outputs) == 1
+            and len(outputs[0].shape) == 2 and outputs[0].shape[1] >= 2)
+
+
+def describe(path, labels_option=None):
+    """A JSON-ready dict describing the ``.tflite`` file at ``path``. Labels come only from ``labels_option``
+    (``--labels``), the model's card, sidecar or metadata: ``info`` names no classes it was not told."""
     from lanmsff_edge.runtimes.edgetpu_rules import check as edgetpu_check
     from lanmsff_edge.runtimes.edgetpu_rules import summary as edgetpu_summary
     from lanmsff_edge.artifacts.labels import resolve_labels
@@ -26,7 +37,10 @@ def describe(path):
     graph = read_tflite(data, source=str(path))
     outputs = graph.outputs
     if len(outputs) == 1 and len(outputs[0].shape) == 2:
-        labels, label_source = resolve_labels(path, int(outputs[0].shape[1]), model_bytes=data)
+        labels, label_source = resolve_labels(path, int(outputs[0].shape[1]), model_bytes=data, option=labels_option,
+                                              guess=False)
+    elif labels_option:
+        raise UserError(f"--labels: {path} does not give one (1, classes) output to name")
     else:
         labels, label_source = None, "not a single (1, classes) output"
     missing = unsupported_ops(graph)
@@ -36,6 +50,8 @@ def describe(path):
         "size_bytes": graph.size_bytes,
         "params": tflite_params(graph),
         "macs": graph.macs,
+        "macs_not_counted": graph.uncounted_ops,
+        "face_classifier": is_face_classifier(graph),
         "precision": tflite_precision(graph),
         "fully_integer": graph.fully_integer,
         "integer_io": graph.integer_io,
@@ -58,6 +74,13 @@ def _tensor_line(tensor):
     return text
 
 
+def _uncounted(report):
+    missing = report.get("macs_not_counted") or {}
+    if not missing:
+        return ""
+    return "; not counted: " + ", ".join(f"{name} ×{count}" for name, count in sorted(missing.items()))
+
+
 def _signed(number):
     return f"- {-number}" if number < 0 else f"+ {number}"
 
@@ -70,19 +93,23 @@ def describe_lines(report):
         f"file        {report['file']} ({report['size_bytes'] / 1024:,.1f} KB)",
         f"precision   {report['precision']}" + ("" if report["integer_io"] else " (float input/output)"),
         f"parameters  {report['params']:,}",
-        f"MACs        {report['macs']:,} ({report['macs'] / 1e6:.1f} M per inference)",
+        f"MACs        {report['macs']:,} ({report['macs'] / 1e6:.1f} M per inference)" + _uncounted(report),
     ]
     for tensor in report["inputs"]:
         lines.append(f"input       {_tensor_line(tensor)}")
         if tensor["scale"] is not None:
+            what = ("x = the gray face min-max normalised to [0, 1]" if report["face_classifier"]
+                    else "x = the real-valued input the model was trained on")
             lines.append(f"            feed q = round(x / {tensor['scale']:.8g}) {_signed(tensor['zero_point'])}, "
-                         f"clamped to {tensor['dtype']}; x = the gray face min-max normalised to [0, 1]")
+                         f"clamped to {tensor['dtype']}; {what}")
     for tensor in report["outputs"]:
         lines.append(f"output      {_tensor_line(tensor)}")
         if tensor["scale"] is not None:
             lines.append(f"            read p = (q {_signed(-tensor['zero_point'])}) × {tensor['scale']:.8g}")
     if report["labels"] is not None:
         lines.append(f"labels      {', '.join(report['labels'])} ({report['labels_source']})")
+    elif report["labels_source"].startswith("none"):
+        lines.append(f"labels      {report['labels_source']}")
     ops = ", ".join(f"{name} ×{count}" for name, count in sorted(report["op_counts"].items(),
                                                                  key=lambda item: (-item[1], item[0])))
     lines += textwrap.wrap(f"{sum(report['op_counts'].values())}: {ops}", width=108,

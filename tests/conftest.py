@@ -174,3 +174,43 @@ def tiny_tflite(tmp_path_factory):
         return path
 
     return make
+
+
+TFLM_EXAMPLES = {  # TFLite Micro's own example models: int8 models this project did not train, of several kinds
+    "person_detect": "tensorflow/lite/micro/models/person_detect.tflite",  # MobileNetV1 0.25, 96×96×1 image
+    "micro_speech": "tensorflow/lite/micro/examples/micro_speech/models/micro_speech_quantized.tflite",  # 1×1960
+    "keyword_scrambled": "tensorflow/lite/micro/models/keyword_scrambled_8bit.tflite",  # int16x8, SVDF
+    "hello_world": "tensorflow/lite/micro/examples/hello_world/models/hello_world_int8.tflite",  # dense 1→1
+    "lstm": "tensorflow/lite/micro/examples/mnist_lstm/trained_lstm_int8.tflite",  # int8 LSTM, 1×28×28
+}
+
+
+@pytest.fixture(scope="session")
+def tflm_examples(tmp_path_factory):
+    """{name: path} of ``TFLM_EXAMPLES``, taken from the shared TFLite Micro tree (``$TFLM_DIR``, a folder or the
+    .tar.gz, or ../shared/tflm/tflm-tree.tar.gz); skips when there is none."""
+    import os
+    import tarfile
+
+    tree = os.environ.get("TFLM_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "tflm" /
+                                             "tflm-tree.tar.gz")
+    tree = Path(tree)
+    folder = tmp_path_factory.mktemp("tflm_examples")
+    found = {}
+    if tree.is_dir():
+        for name, relative in TFLM_EXAMPLES.items():
+            for candidate in (tree / relative, tree / "tflite-micro" / relative):
+                if candidate.is_file():
+                    found[name] = candidate
+    elif tree.is_file():
+        wanted = {relative: name for name, relative in TFLM_EXAMPLES.items()}
+        with tarfile.open(tree) as archive:
+            for member in archive:
+                relative = member.name.split("tflite-micro/", 1)[-1]
+                if relative in wanted and member.isfile():
+                    target = folder / Path(relative).name
+                    target.write_bytes(archive.extractfile(member).read())
+                    found[wanted[relative]] = target
+    if not found:
+        pytest.skip(f"no TFLite Micro tree with its example models ({tree})")
+    return found

@@ -20,7 +20,12 @@ def test_info_on_an_int8_lanmsff_tells_how_to_feed_it(run_cli, int8_lanmsff, tmp
     assert tensor["shape"] == [1, 64, 64, 1] and tensor["dtype"] == "int8"
     assert np.isclose(tensor["scale"], scale) and tensor["zero_point"] == zero_point
     assert f"feed q = round(x / {scale:.8g}) - {-zero_point}" in result.output
-    assert report["labels"] == list(FERPLUS_CLASSES) and "8 outputs" in report["labels_source"]
+    assert report["face_classifier"] and "x = the gray face" in result.output
+    assert report["labels"] is None and "--labels" in report["labels_source"]  # 8 outputs: named by no file
+    named = run_cli("info", "--model", int8_lanmsff.path, "--labels", ",".join(FERPLUS_CLASSES))
+    assert f"labels      {', '.join(FERPLUS_CLASSES)} (--labels)" in named.output
+    wrong = run_cli("info", "--model", int8_lanmsff.path, "--labels", "a,b")
+    assert wrong.exit_code == 1 and "2 label(s) but the model has 8 outputs" in wrong.output
     assert report["tflite_micro"] == {"supported": True, "missing_ops": []}
     assert report["edge_tpu"]["ops_total"] == sum(report["op_counts"].values())
     assert "TFLM        every op has a kernel" in result.output
@@ -43,3 +48,37 @@ def test_info_on_a_file_that_is_not_a_model_is_one_line(run_cli, tmp_path):
     result = run_cli("info", "--model", bogus)
     assert result.exit_code == 1 and "is not a .tflite model" in result.output
     assert "Traceback" not in result.output
+
+
+def test_info_describes_models_that_are_not_face_classifiers_as_they_are(run_cli, tflm_examples, tmp_path):
+    """TFLite Micro's own int8 models: no face instructions, no invented labels, every MAC-bearing op counted."""
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    reports = {}
+    for name, path in tflm_examples.items():
+        result = run_cli("info", "--model", path, "--json", tmp_path / f"{name}.json")
+        assert result.exit_code == 0, (name, result.output)
+        reports[name] = json.loads((tmp_path / f"{name}.json").read_text())
+        assert not reports[name]["face_classifier"] and "gray face" not in result.output, name
+        assert reports[name]["labels"] is None and "class_0" not in result.output, name
+        assert reports[name]["macs_not_counted"] == {} and "not counted" not in result.output, name
+    if "lstm" in reports:  # the int8 LSTM: its empty float32 gate intermediates are no activations
+        lstm = reports["lstm"]
+        assert lstm["fully_integer"] and lstm["precision"] == "int8"
+        graph = read_tflite(tflm_examples["lstm"])
+        (op,) = [op for op in graph.ops if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+        cells, features = graph.tensors[op.inputs[4]].shape
+        steps = graph.tensors[op.inputs[0]].shape[1]
+        assert op.macs == steps * 4 * cells * (features + cells)  # 4 gates × (input + recurrent) per step
+    if "keyword_scrambled" in reports:
+        graph = read_tflite(tflm_examples["keyword_scrambled"])
+        svdf = [op for op in graph.ops if op.name == "SVDF"]
+        assert svdf and all(op.macs > 0 for op in svdf)
+        assert reports["keyword_scrambled"]["precision"] == "int16x8"
+
+
+def test_info_says_which_ops_it_cannot_count(run_cli, tiny_tflite, tmp_path):
+    result = run_cli("info", "--model", tiny_tflite("flex"), "--json", tmp_path / "flex.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "flex.json").read_text())["macs_not_counted"] == {"CUSTOM:FlexCumprod": 1}
+    assert "not counted: CUSTOM:FlexCumprod ×1" in result.output

@@ -117,10 +117,12 @@ def _from_metadata(model_bytes):
     return None
 
 
-def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
+def resolve_labels(model_path, num_classes, model_bytes=None, option=None, guess=True):
     """``(labels, source)`` for a model with ``num_classes`` outputs: ``option``, else a bundled model's card, its
     sidecar JSON, the TFLite metadata (of ``model_bytes``, read from a .tflite file when not given), the data set's
-    names by count; a count mismatch in an explicit source is a ``UserError`` naming it."""
+    names by count; a count mismatch in an explicit source is a ``UserError`` naming it. ``guess=False``: no names
+    by count — ``(None, why)`` when neither the model nor a file beside it names its classes (``info`` describes
+    a model as it is, and a 640-wide autoencoder output has no classes to name)."""
     if option:
         candidates = [(*_read_option(option), True)]
     else:
@@ -137,6 +139,8 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
                 continue
             raise UserError(f"{source} gives {len(labels)} label(s) but the model has {num_classes} outputs")
         return tuple(labels), source
+    if not guess:
+        return None, "none in the model's metadata or beside it (name them with --labels)"
     return default_labels(num_classes)
 
 

@@ -14,8 +14,10 @@ from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
               help="Width multiplier of a built model.")
 @click.option("--no-massatt", is_flag=True, help="Build without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Build without PWFS (ablation).")
+@click.option("--labels", help="Class names of a .tflite file's output (comma-separated, or a .txt / .json file) "
+                                "when neither its metadata nor a file beside it names them.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
-def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
+def command(model_path, classes, width, no_massatt, no_pwfs, labels, json_path):
     import json
 
     from lanmsff_edge.atomic import write_text
@@ -25,11 +27,13 @@ def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     if path is not None and path.suffix == ".tflite":  # read from the flatbuffer: TensorFlow is not needed
         from lanmsff_edge.tflite_info import describe, describe_lines
 
-        report = describe(path)
+        report = describe(path, labels_option=labels)
         click.echo("\n".join(describe_lines(report)))
         if json_path:
             write_text(json_path, json.dumps(report, indent=2) + "\n")
         return
+    if labels:
+        raise click.UsageError("--labels names the outputs of a .tflite file; a Keras model's come from its run")
     from lanmsff_edge.model import build_model, load_model, model_summary
 
     if path is not None:
