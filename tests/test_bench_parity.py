@@ -308,6 +308,7 @@ def test_a_parity_report_becomes_the_card_record_of_the_same_int8_file(int8_lanm
             package.set_parity("ferplus", tmp_path / "other.json", installed)
 
 
+@pytest.mark.slow
 def test_a_keras_model_is_compared_as_its_int8_conversion(tiny_lanmsff):
     from lanmsff_edge.bench.parity_report import run_parity
 

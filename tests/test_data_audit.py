@@ -69,6 +69,7 @@ def test_check_data_reports_a_degraded_training_copy_and_strict_fails(run_cli, t
     assert result.exit_code == 1 and "finding(s) in fer2013 (--strict)" in result.output
 
 
+@pytest.mark.slow
 def test_train_warns_and_records_the_findings(splits, tmp_path, capsys):
     from lanmsff_edge import train
 

@@ -48,6 +48,7 @@ def test_a_teacher_with_other_classes_is_refused(tmp_path):
         teacher_probabilities(path, _images([0, 1], classes=8), "seven.keras")
 
 
+@pytest.mark.slow
 def test_teacher_predictions_are_cached_by_the_teacher_and_image_content(tmp_path, tiny_lanmsff, monkeypatch):
     import lanmsff_edge.runtimes as runtimes
     from lanmsff_edge.training.distill import teacher_probabilities

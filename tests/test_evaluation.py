@@ -180,6 +180,7 @@ def test_evaluate_with_pose_subsets_reports_each_and_overall(tiny_models):
     assert m["pose_variance"] == pytest.approx(np.var([100 * a for a in m["pose_accuracy"].values()]))
 
 
+@pytest.mark.slow
 def test_evaluate_scores_given_probabilities_instead_of_predicting_again(tiny_models):
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.evaluation import evaluate
@@ -218,6 +219,7 @@ def test_cli_evaluate_unseen_reports_the_accuracy_without_copies(run_cli, tiny_m
     assert "accuracy, unseen" in result.output and "0 are pixel copies of train images" in result.output
 
 
+@pytest.mark.slow
 def test_baseline_comparison_counts_the_images_each_model_gets_right(tiny_models, run_cli, tmp_path):
     """Perfect probabilities against an untrained baseline: every image the baseline misses is gained, none lost."""
     from lanmsff_edge.data import load_dataset

@@ -117,6 +117,7 @@ def test_model_clones():
     assert clone.count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_batch_one_export_has_only_static_micro_friendly_ops():
     model = build_model(8, width=0.25)
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(

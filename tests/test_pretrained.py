@@ -1,5 +1,6 @@
 """Pretrained-model loader: file layout, model cards, clear errors; the shipped files against their cards."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +124,21 @@ def test_unknown_names_and_formats_are_user_errors(tmp_path):
     presets.card_path("ferplus", tmp_path).write_text("{not json")
     with pytest.raises(UserError, match="cannot read model card"):
         pretrained.card("ferplus", tmp_path)
+
+
+@pytest.mark.parametrize("name", presets.NAMES)
+def test_each_bundled_cards_section_in_docs_is_what_the_packaging_tool_renders_from_it(name):
+    """docs/model_cards.md holds each installed card as ``package.card_markdown`` renders it: a model re-packaged
+    (new card, new figures) without its section pasted there fails here instead of leaving stale figures."""
+    from lanmsff_edge.pretrained import package
+
+    if not presets.card_path(name).is_file():
+        pytest.skip(f"pretrained {name} card is not bundled in this checkout")
+    section = package.card_markdown(json.loads(presets.card_path(name).read_text())).strip()
+    cards = (Path(__file__).resolve().parents[1] / "docs" / "model_cards.md").read_text()
+    assert section.splitlines()[0] in cards, f"docs/model_cards.md has no section for {name}"
+    assert section in cards, f"docs/model_cards.md's section for {name} differs from its card: paste the " \
+                             f"packaging tool's output there"
 
 
 @pytest.mark.slow

@@ -102,6 +102,7 @@ def test_relu_before_pool_is_exact_and_leaves_no_pool_relu_pair(tiny, faces):
     assert relu_before_pool(rewritten) is rewritten  # nothing left to swap
 
 
+@pytest.mark.slow
 def test_float_tflite_matches_keras_on_random_inputs(tiny, faces):
     assert len(np.unique(tiny.predict(faces, verbose=0).argmax(1))) == 8  # the outputs do depend on the input
     x = np.random.default_rng(0).random((6, 64, 64, 1), dtype=np.float32)
@@ -293,6 +294,7 @@ def test_bad_input_gives_a_message_and_nonzero_exit(run_cli, model_files, tmp_pa
     assert not (tmp_path / "q.tflite").exists()
 
 
+@pytest.mark.slow
 def test_quantize_ptq_writes_model_report_and_calibration(run_cli, model_files, tmp_path, monkeypatch):
     monkeypatch.delenv("LANMSFF_CACHE", raising=False)
     out = tmp_path / "q" / "tiny_int8.tflite"
@@ -354,6 +356,7 @@ def test_qat_int8_keeps_the_accuracy_of_its_float_weights(model_files, tmp_path,
     assert row["input"]["scale"] == pytest.approx(1 / 255) and row["input"]["zero_point"] == -128
 
 
+@pytest.mark.slow
 def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, tmp_path):
     import shutil
 
@@ -376,6 +379,7 @@ def test_quantize_reads_the_data_set_from_the_run_folder(run_cli, model_files, t
     assert "| dynamic |" in result.output and "no |" in result.output
 
 
+@pytest.mark.slow
 def test_qat_fine_tunes_with_the_training_runs_augmentation(model_files, tmp_path, monkeypatch):
     import shutil
 
@@ -405,6 +409,7 @@ def test_qat_fine_tunes_with_the_training_runs_augmentation(model_files, tmp_pat
     assert seen == ["none", "online"]
 
 
+@pytest.mark.slow
 def test_qat_of_a_votes_trained_run_fine_tunes_on_the_votes(model_files, tmp_path, monkeypatch):
     import shutil
 

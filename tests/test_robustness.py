@@ -236,6 +236,7 @@ def test_messages_name_the_actual_problem(run_cli, tmp_path):
 
 # ------------------------------------------------------------------------------------ 10. artifacts together
 
+@pytest.mark.slow
 def test_quantize_writes_its_model_reports_and_calibration_together(run_cli, tmp_path, tiny_lanmsff):
     out = tmp_path / "q.tflite"
     (tmp_path / "q.json").mkdir()  # the report cannot be written: nothing else of this run may appear

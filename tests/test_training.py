@@ -74,6 +74,7 @@ def test_short_synthetic_training_beats_chance_and_writes_the_run(tmp_path, run_
     assert json.loads((tmp_path / "again.json").read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
 
 
+@pytest.mark.slow
 def test_the_seed_fixes_the_initial_weights(tmp_path):
     """Same seed → the same starting point; another seed → another. (Trained weights are not bit-identical run to
     run: TensorFlow's CPU kernels vary in the last bits between processes.)"""
@@ -384,6 +385,7 @@ def test_two_workers_on_loopback_train_one_model_and_resume(tmp_path):
     assert {p.name: p.read_bytes() for p in other.iterdir()} == before  # still untouched by the non-chief
 
 
+@pytest.mark.slow
 def test_a_checkpoint_in_the_format_of_runs_already_on_disk_resumes_exactly(tmp_path):
     """A run folder as the code before the fit engine wrote it (checkpoint.npz format 1, written here with plain
     numpy, key by key, as training_runs/fer2013 holds it): the resumed run continues its optimizer (iteration

@@ -8,7 +8,7 @@ Measures both files on the whole validation split (accuracy, per-class accuracy)
 (``runtimes.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
 split sizes, epochs and quantization settings from the run's config.json, checkpoint and the quantize report
 (``<int8 stem>.json``), then copies the files and writes the card, each atomically. ``card_markdown`` renders a
-card for the README.
+card's section of ``docs/model_cards.md`` (printed at the end, to paste there).
 ``--parity-report parity.json`` instead only writes the installed card's parity record (with the trace's findings)
 from a ``bench --parity --trace`` report on the whole validation split of the same int8 file.
 
@@ -371,8 +371,8 @@ def set_parity(name, report_path, directory=None):
 
 
 def parity_markdown(parity, dataset, name=None):
-    """The card's parity table and, with a trace, where the difference comes from (README lines); ``name``: the
-    preset's (default: the data set's)."""
+    """The card's parity table and, with a trace, where the difference comes from (docs/model_cards.md lines);
+    ``name``: the preset's (default: the data set's)."""
     lines = [f"Kernel parity of `{name or dataset}` int8 on all {parity['images']:,} {dataset} validation images: the raw int8 "
              f"outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
              f"{parity['versions'].get('ai_edge_litert')}, tflite-micro {parity['versions'].get('tflite_micro')}; "
@@ -445,7 +445,7 @@ def cause_text(parity):
 
 
 def card_markdown(card):
-    """The README section of a model card."""
+    """The ``docs/model_cards.md`` section of a model card (``tests/test_pretrained.py`` checks it is there)."""
     accuracy = card["accuracy"]
     splits = card["data"]["splits"]
     training, recipe, options = card["training"], card["recipe"], card["options"]
