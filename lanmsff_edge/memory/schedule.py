@@ -54,6 +54,19 @@ def liveness(model, order=None):
     return Liveness(tuple(live), peak, order[live.index(peak)] if live else -1)
 
 
+def alive_at(model, op_index):
+    """The activation tensors alive while op ``op_index`` runs (file order), largest first."""
+    graph = model.subgraphs[0]
+    first, last = {int(t): -1 for t in graph.inputs}, {int(t): len(graph.operators) for t in graph.outputs}
+    for step, op in enumerate(graph.operators):
+        for tensor in [*op.inputs, *op.outputs]:
+            if tensor >= 0 and not fb.is_constant(model, graph.tensors[tensor]):
+                first.setdefault(int(tensor), step)
+                last[int(tensor)] = max(last.get(int(tensor), step), step)
+    alive = [t for t, start in first.items() if start <= op_index <= last.get(t, start)]
+    return sorted(alive, key=lambda t: -fb.tensor_bytes(graph.tensors[t]))
+
+
 def _producers(graph):
     return {int(t): i for i, op in enumerate(graph.operators) for t in op.outputs}
 
