@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.memory import offline_plan, patches
+from lanmsff_edge.memory import flatbuffer as fb
+from lanmsff_edge.memory import offline_plan, patches, schedule
 from lanmsff_edge.log import get_logger
 
 LOGGER = get_logger(__name__)
@@ -112,4 +113,13 @@ def fit(data, max_arena, margin=None, counts=range(1, patches.MAX_PATCHES + 1)):
     best = min(tried, key=lambda v: v.arena)
     raise UserError(f"no patch count fits a {max_arena:,}-byte arena: the smallest reachable is "
                     f"{arena_with_margin(best.arena, margin):,} bytes ({best.arena:,} measured + margin {margin}) "
-                    f"with {best.patches} patch{'es' if best.patches > 1 else ''}")
+                    f"with {best.patches} patch{'es' if best.patches > 1 else ''}, of which "
+                    f"{best.arena - activation_bytes(best):,} are TFLite Micro's own data (tensor and op "
+                    f"structs, per-channel quantization); {patches.floor(fb.load(best.data))}")
+
+
+def activation_bytes(chosen):
+    """The activation part of a variant's arena: its offline plan, or (unpatched) the modelled peak."""
+    if chosen.planned_bytes:
+        return chosen.planned_bytes
+    return schedule.liveness(fb.load(chosen.data)).peak_bytes

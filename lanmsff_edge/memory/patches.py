@@ -9,7 +9,8 @@ output is the only tensor of the region read outside it. A tensor may be read by
 rows its readers need, and each reader slices its own rows. ``split(data, n)`` replaces the region holding the
 modelled memory peak by ``n`` stripes of output rows, each computed from SLICEs of the input rows its receptive
 field needs (the halo, per op), one stripe after the other, joined by a CONCATENATION along the rows; then it
-looks for the new peak and repeats while splitting lowers it. Only one stripe's activations are alive at a
+looks for the new peak and repeats while splitting lowers the modelled arena (activations plus what TFLM keeps
+per op and tensor, which each stripe adds to). Only one stripe's activations are alive at a
 time, so TFLM's planner reuses that memory (MCUNetV2's patch-based inference, Lin et al. 2021, in stock TFLM ops).
 
 Why on the flatbuffer and not in Keras: the rewrite then applies to any full-integer model as it is — the
@@ -24,6 +25,7 @@ copies the quantization parameters of the tensor it stands for. Padding, so that
 Re-converting a Keras model per stripe count would re-run the converter, whose choices (fusions, PTQ ranges)
 need not come out the same.
 """
+import copy
 from dataclasses import dataclass
 
 from ai_edge_litert import schema_py_generated as schema
@@ -40,6 +42,7 @@ ELEMENTWISE = (OP.MUL, OP.ADD, OP.SUB, OP.MAXIMUM, OP.MINIMUM, OP.LOGISTIC, OP.R
                OP.HARD_SWISH, OP.LEAKY_RELU, OP.QUANTIZE, OP.DEQUANTIZE)
 # TFLite Micro's CONCATENATION takes at most 10 inputs (kMaxInputNum in kernels/concatenation.cc).
 MAX_PATCHES = 10
+FINALISTS = 3  # regions compared after reordering, of those ranked by their modelled peak before it
 
 
 class Unsplittable(Exception):
@@ -311,24 +314,22 @@ def split_region(model, region, count):
     graph.operators = kept[:position] + new_ops + kept[position:]
 
 
-def _split_candidate(data, region, count):
-    """(bytes, modelled liveness, MACs) of ``data`` with ``region`` split and reordered, or None."""
-    from lanmsff_edge.tflite_graph import read_tflite
-
-    model = fb.load(data)
+def _split_candidate(model, region, count):
+    """A copy of ``model`` with ``region`` split (not yet reordered), or None when it cannot be."""
+    candidate = copy.deepcopy(model)
     try:
-        split_region(model, region, count)
+        split_region(candidate, region, count)
     except Unsplittable:
         return None
-    fb.drop_unused_tensors(model)  # the full-size maps the stripes replace
-    rewritten, _, after = schedule.reorder(fb.save(model))
-    return rewritten, after, read_tflite(rewritten).macs
+    fb.drop_unused_tensors(candidate)  # the full-size maps the stripes replace
+    return candidate
 
 
 def split(data, count, max_regions=8):
     """``data`` (an int8 .tflite's bytes) with the regions holding the memory peak run in ``count`` row stripes,
-    region after region while splitting one lowers the modelled peak, each followed by ``schedule.reorder``. Of
-    the regions around the peak, the one giving the lowest modelled peak wins (fewest MACs on a tie). ``count`` 1
+    region after region while splitting one lowers the modelled arena (peak activations plus
+    ``schedule.tflm_overhead``, which grows with every stripe op), each followed by ``schedule.reorder``. Of the
+    regions around the peak, the one giving the lowest modelled arena wins (fewest MACs on a tie). ``count`` 1
     returns the model reordered only. Returns (bytes, the split regions' end-op names)."""
     if not 1 <= count <= MAX_PATCHES:
         raise UserError(f"--patches {count}: choose 1 to {MAX_PATCHES} (TFLite Micro's CONCATENATION joins at "
@@ -339,16 +340,22 @@ def split(data, count, max_regions=8):
         model = fb.load(data)
         now = schedule.liveness(model)
         graph = model.subgraphs[0]
-        around = [r for r in regions(model, count) if now.peak_op in r.ops]
-        best = None
-        for region in around:
-            candidate = _split_candidate(data, region, count)
-            if candidate and candidate[1].peak_bytes < now.peak_bytes and \
-                    (best is None or (candidate[1].peak_bytes, candidate[2]) < (best[1][1].peak_bytes, best[1][2])):
-                best = region, candidate
-        if best is None:
+        cost_now = now.peak_bytes + schedule.tflm_overhead(model)
+        ranked = []
+        for region in (r for r in regions(model, count) if now.peak_op in r.ops):
+            candidate = _split_candidate(model, region, count)
+            if candidate is not None:
+                cost = schedule.liveness(candidate).peak_bytes + schedule.tflm_overhead(candidate)
+                ranked.append((cost, _convolution_macs(candidate), region.end, region, candidate))
+        # the few best before reordering, compared after it (reordering is the slow part)
+        finalists = []
+        for _, macs, end, region, candidate in sorted(ranked, key=lambda entry: entry[:3])[:FINALISTS]:
+            rewritten, _, after = schedule.reorder(fb.save(candidate))
+            finalists.append((after.peak_bytes + schedule.tflm_overhead(candidate), macs, end, region, rewritten))
+        best = min(finalists, key=lambda entry: entry[:3], default=None)
+        if best is None or best[0] >= cost_now:
             break
-        region, (data, _, _) = best
+        _, _, _, region, data = best
         split_ends.append(f"{fb.op_name(model, graph.operators[region.end])} → "
                           f"{'×'.join(map(str, _shape(graph, region.output)[1:]))}")
     if count > 1 and not split_ends:
@@ -372,7 +379,10 @@ def floor(model):
         reasons.append("the model's input tensor is alive there and is never split (it arrives whole)")
     if outputs & set(alive):
         reasons.append("the model's output is alive there")
-    if window(model, op) is None:
+    if any(graph.tensors[t].name and graph.tensors[t].name.startswith(b"patch") for t in op.outputs):
+        reasons.append("it lies inside a stripe: the stripe's maps with their halos, beside the region's input "
+                       "and the stripes already computed, are what remains; more stripes shrink only the first")
+    elif window(model, op) is None:
         reasons.append(f"{fb.op_name(model, op)} is not row-local (a global, reshaping or cross-row op), so it "
                        "cannot be striped and its inputs and outputs are materialised whole")
     elif not reasons:
@@ -380,6 +390,17 @@ def floor(model):
                        "entering and leaving the region, dominate)")
     return (f"the modelled peak is {live.peak_bytes:,} B at op {live.peak_op} ({fb.op_name(model, op)}), where "
             f"{named} are alive; " + "; ".join(reasons))
+
+
+def _convolution_macs(model):
+    """Multiply-accumulates of the convolutions of ``model`` (what the halos recompute), to rank regions."""
+    graph, total = model.subgraphs[0], 0
+    for op in graph.operators:
+        if fb.builtin(model, op) in CONVOLUTIONS:
+            kernel = _shape(graph, op.inputs[1])
+            per_output = kernel[1] * kernel[2] * (kernel[3] if fb.builtin(model, op) == OP.CONV_2D else 1)
+            total += fb.tensor_bytes(graph.tensors[op.outputs[0]]) * per_output
+    return total
 
 
 def _valid_copy(options):
