@@ -386,8 +386,9 @@ def floor(model):
         reasons.append(f"{fb.op_name(model, op)} is not row-local (a global, reshaping or cross-row op), so it "
                        "cannot be striped and its inputs and outputs are materialised whole")
     elif not reasons:
-        reasons.append("splitting the region around it into more stripes lowers no further (halos, or the maps "
-                       "entering and leaving the region, dominate)")
+        reasons.append("no split of the region around it lowers the activations by more than the TFLM data its "
+                       "stripe ops add (halos, the maps entering and leaving the region, ~120 B per op and 8 B per "
+                       "channel of each convolution copy)")
     return (f"the modelled peak is {live.peak_bytes:,} B at op {live.peak_op} ({fb.op_name(model, op)}), where "
             f"{named} are alive; " + "; ".join(reasons))
 
