@@ -45,7 +45,7 @@ def test_same_pool_stripes_read_exactly_the_cells_the_whole_map_reads(height, ke
                 np.testing.assert_allclose(got, whole[rows[0]:rows[1]])
 
 
-def _tiny(size, seed, tail):
+def _tiny(size, seed, tail, channels=3):
     """A small int8 CNN with a stride-2 stem, an inverted residual (ADD of the block input), a channel
     concatenation of a convolution and a dilated depthwise convolution, then ``tail`` pooling/strided layers."""
     from lanmsff_edge.keras import keras
@@ -53,7 +53,7 @@ def _tiny(size, seed, tail):
 
     layers = keras.layers
     keras.utils.set_random_seed(seed)
-    x = inp = keras.Input((size, size, 3), batch_size=1)
+    x = inp = keras.Input((size, size, channels), batch_size=1)
     x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(x)
     y = layers.Conv2D(16, 1, activation="relu6")(x)
     y = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
@@ -63,7 +63,7 @@ def _tiny(size, seed, tail):
     for layer in tail():
         x = layer(x)
     x = layers.Dense(4)(layers.GlobalAveragePooling2D()(x))
-    calibration = np.random.default_rng(seed).uniform(-1, 1, (6, 1, size, size, 3)).astype(np.float32)
+    calibration = np.random.default_rng(seed).uniform(-1, 1, (6, 1, size, size, channels)).astype(np.float32)
     return convert(keras.Model(inp, x), "ptq", representative=lambda: ([c] for c in calibration))
 
 
@@ -194,3 +194,21 @@ def test_liveness_peak_and_alive_tensors_agree():
     live = schedule.liveness(model)
     assert live.live_bytes == (50, 60, 25) and live.peak_op == 1
     assert schedule.alive_at(model, 1) == [tensors[1], tensors[2]]
+
+
+@pytest.mark.slow
+def test_export_firmware_under_a_budget_ships_a_rewritten_model_that_fits(run_cli, tmp_path):
+    """A budget below the unchanged model's arena: export-firmware writes the first variant that fits (offline
+    plan, then patches), checks it bit-identical on the golden input, and records it in bundle.json."""
+    import json
+
+    model = tmp_path / "tiny.tflite"
+    model.write_bytes(_tiny(64, 4, _max_tail, channels=1))  # export-firmware takes 64×64 grayscale models
+    unchanged = fit.variant(model.read_bytes(), 1).arena
+    budget = unchanged - 1024
+    result = run_cli("export-firmware", "--model", model, "--out", tmp_path / "fw", "--max-arena", budget,
+                     "--labels", "a,b,c,d")
+    assert result.exit_code == 0, result.output
+    patching = json.loads((tmp_path / "fw" / "bundle.json").read_text())["patches"]
+    assert patching["planned_activation_bytes"] > 0 and patching["arena_bytes"] < unchanged
+    assert patching["budget_bytes"] == budget
