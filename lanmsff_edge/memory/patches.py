@@ -157,10 +157,10 @@ def _map_inputs(model, op, win):
     return found
 
 
-def find_region(model, end):
-    """The largest region that ends at op ``end``: walk back through row-local ops whose output only the region
-    reads (to a fixed point, so that a tensor read by two ops of the region joins once both are in). Returns
-    None when ``end`` is not row-local."""
+def find_region(model, end, first=0):
+    """The largest region that ends at op ``end`` and starts at op ``first`` or later: walk back through
+    row-local ops whose output only the region reads (to a fixed point, so that a tensor read by two ops of the
+    region joins once both are in). Returns None when ``end`` is not row-local."""
     graph = model.subgraphs[0]
     if window(model, graph.operators[end]) is None:
         return None
@@ -173,7 +173,7 @@ def find_region(model, end):
         for index in sorted(windows, reverse=True):
             for tensor in _map_inputs(model, graph.operators[index], windows[index]):
                 producer = producers.get(tensor)
-                if producer is None or producer in windows or tensor in graph_outputs:
+                if producer is None or producer < first or producer in windows or tensor in graph_outputs:
                     continue
                 if not all(reader in windows for reader in readers.get(tensor, [])):
                     continue
@@ -190,15 +190,26 @@ def find_region(model, end):
     return Region(ops, int(graph.operators[end].outputs[0]), tuple(inputs))
 
 
-def regions(model, count=2):
-    """Candidate regions: one ending at each row-local op whose output has at least ``count`` rows."""
+def regions(model, count=2, around=None, starts=3):
+    """Candidate regions: the largest one ending at each row-local op whose output has at least ``count`` rows;
+    with ``around`` (an op index), only those holding that op, each also cut to start at one of the ``starts``
+    last ops before ``around`` (a region that starts later keeps a smaller map alive as its input: MobileNetV1's
+    peak follows its stem, and a region from the model input keeps the whole image alive through every stripe)."""
     graph = model.subgraphs[0]
     found = []
     for index, op in enumerate(graph.operators):
-        if window(model, op) is not None and _shape(graph, op.outputs[0])[1] >= max(count, 2):
-            region = find_region(model, index)
-            if region is not None and len(region.ops) > 1:
-                found.append(region)
+        if window(model, op) is None or _shape(graph, op.outputs[0])[1] < max(count, 2) or \
+                (around is not None and index < around):
+            continue
+        region = find_region(model, index)
+        if region is None or len(region.ops) < 2 or (around is not None and around not in region.ops):
+            continue
+        found.append(region)
+        if around is not None:
+            for first in [i for i in region.ops if i <= around][-starts:]:
+                cut = find_region(model, index, first)
+                if cut.ops != region.ops and around in cut.ops and len(cut.ops) > 1 and cut not in found:
+                    found.append(cut)
     return found
 
 
@@ -342,7 +353,7 @@ def split(data, count, max_regions=8):
         graph = model.subgraphs[0]
         cost_now = now.peak_bytes + schedule.tflm_overhead(model)
         ranked = []
-        for region in (r for r in regions(model, count) if now.peak_op in r.ops):
+        for region in regions(model, count, around=now.peak_op):
             candidate = _split_candidate(model, region, count)
             if candidate is not None:
                 cost = schedule.liveness(candidate).peak_bytes + schedule.tflm_overhead(candidate)
