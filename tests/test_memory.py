@@ -68,7 +68,7 @@ def test_max_arena_picks_the_fewest_patches_that_fit(original):
     budget = fit.arena_with_margin(two.arena, fit.BUDGET_MARGIN)  # fits 2 patches, not 1
     assert budget < fit.arena_with_margin(one.arena, fit.BUDGET_MARGIN)
     chosen, tried = fit.fit(original, budget)
-    assert chosen.patches == 2 and [v.patches for v in tried] == [1, 2]
+    assert chosen.patches == 2 and [(v.patches, v.planned_bytes > 0) for v in tried] == [(1, False), (1, True), (2, True)]
 
 
 def test_unreachable_budget_names_the_smallest_reachable_arena(original):

@@ -13,6 +13,7 @@ paths, which read each block's output but are otherwise needed only by the final
 converter put them (at the end), they keep block 1's 32×32×66 output alive through all of block 2.
 A move is kept only when the modelled peak drops, or stays and the summed live bytes drop.
 """
+import itertools
 from dataclasses import dataclass
 
 from lanmsff_edge.memory import flatbuffer as fb
@@ -45,13 +46,45 @@ def liveness(model, order=None):
         first[int(tensor)] = 0
     for tensor in graph.outputs:
         last[int(tensor)] = len(order) - 1
-    live = [0] * len(order)
+    change = [0] * (len(order) + 1)  # +size where a tensor appears, -size after its last step
     for tensor, start in first.items():
         size = fb.tensor_bytes(graph.tensors[tensor])
-        for step in range(start, last.get(tensor, start) + 1):
-            live[step] += size
+        change[start] += size
+        change[last.get(tensor, start) + 1] -= size
+    live = list(itertools.accumulate(change[:len(order)]))
     peak = max(live) if live else 0
     return Liveness(tuple(live), peak, order[live.index(peak)] if live else -1)
+
+
+# TFLite Micro's arena also holds, for the whole run, per tensor a TfLiteEvalTensor, per op a
+# NodeAndRegistration and the kernel's op data, and per (depthwise) convolution its per-channel multipliers and
+# shifts (2 × int32 per output channel). Bytes on the 64-bit host (what ``find_arena_size`` measures), fitted to
+# its RecordingMicroAllocator report on LANMSFF unpatched (30.6 KB measured, 30.0 KB estimated) and in 6 patches
+# (88.9 KB, 90.9 KB); a 32-bit core needs less (pointers are half the size).
+EVAL_TENSOR_BYTES, OP_BYTES, PER_CHANNEL_BYTES = 24, 120, 8
+
+
+def tflm_overhead(model):
+    """Estimated bytes TFLM keeps in its arena besides the activations (see ``EVAL_TENSOR_BYTES``): what every
+    extra stripe op and tensor costs, which a split must save more than."""
+    graph = model.subgraphs[0]
+    convolutions = (fb.OP.CONV_2D, fb.OP.DEPTHWISE_CONV_2D)
+    channels = sum(int(graph.tensors[op.outputs[0]].shape[-1]) for op in graph.operators
+                   if fb.builtin(model, op) in convolutions)
+    return EVAL_TENSOR_BYTES * len(graph.tensors) + OP_BYTES * len(graph.operators) + PER_CHANNEL_BYTES * channels
+
+
+def alive_at(model, op_index):
+    """The activation tensors alive while op ``op_index`` runs (file order), largest first."""
+    graph = model.subgraphs[0]
+    first, last = {int(t): -1 for t in graph.inputs}, {int(t): len(graph.operators) for t in graph.outputs}
+    for step, op in enumerate(graph.operators):
+        for tensor in [*op.inputs, *op.outputs]:
+            if tensor >= 0 and not fb.is_constant(model, graph.tensors[tensor]):
+                first.setdefault(int(tensor), step)
+                last[int(tensor)] = max(last.get(int(tensor), step), step)
+    alive = [t for t, start in first.items() if start <= op_index <= last.get(t, start)]
+    return sorted(alive, key=lambda t: -fb.tensor_bytes(graph.tensors[t]))
 
 
 def _producers(graph):
