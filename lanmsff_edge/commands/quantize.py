@@ -55,11 +55,17 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
                    "written beside OUT after every epoch; same options as the interrupted run).")
 def command(model_path, dataset, data, method, epochs, learning_rate, batch_size, calibration_size, io, split, fold,
             limit, seed, augment, out, resume):
+    from lanmsff_edge.log import get_logger
     from lanmsff_edge.quantize.pipeline import quantize
 
-    result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
-                      learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
-                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume)
+    try:
+        result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
+                          learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size,
+                          io=io, split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume)
+    except KeyboardInterrupt:
+        if method in ("qat", "all"):
+            get_logger(__name__).info("continue it: the same command with --resume")
+        raise
     click.echo("")
     click.echo(result["table"], nl=False)
     click.echo("")
