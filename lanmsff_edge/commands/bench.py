@@ -78,7 +78,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=click.Path(exists=True),
               help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
                    "[default: $TFLM_DIR]")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,

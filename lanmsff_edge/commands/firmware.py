@@ -57,7 +57,7 @@ def _size(ctx, param, value):
 @click.option("--verify", "verify_core", default=None, type=click.Choice(CORE_NAMES),
               help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
                    "(QEMU) before writing the bundle.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=click.Path(exists=True),
               help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
                    "tflm-tree.tar.gz. [default: $TFLM_DIR]")
 @click.option("--undilate", is_flag=True,
