@@ -459,3 +459,36 @@ def test_a_busy_host_is_warned_about_in_the_header():
     assert report_module.busy_host({"load_at_start": [1.0], "logical_cores": 2}, threads=1) is None
     assert report_module.busy_host({"load_at_start": [1.2], "logical_cores": 2}, threads=1)
     assert report_module.busy_host({"load_at_start": [1.2], "logical_cores": 8}, threads=4) is None
+
+
+def _mcu_row(arena=602_112, flash=446_668, name="m_int8.tflite"):
+    row = _row(name, "tflite", "int8", 900.0, flash)
+    row.macs = 300_600_000
+    row.extra = {"arena_bytes": arena, "flash_bytes": flash}
+    return row
+
+
+def test_a_model_that_fits_in_patches_has_no_why_not_and_one_that_could_gets_the_hint():
+    from lanmsff_edge.bench import mcu
+
+    row = _mcu_row()
+    unpatched = mcu.board_rows([row])
+    short = [entry for entry in unpatched if entry["arena_only"]]
+    assert short and all(entry["reason"].startswith("RAM") for entry in short)
+    hint, = mcu.patch_suggestions(unpatched, [])
+    assert "m_int8.tflite: only its arena keeps it off" in hint and "--patches 4 --patches 6" in hint
+    assert f"export-firmware --board {short[0]['board_key']}" in hint and "--max-arena" in hint
+
+    patched = mcu.board_rows([row], [{"model": "m_int8.tflite", "patches": 6, "arena_bytes": 150_000}])
+    helped = [entry for entry in patched if entry["fits_with_patches"] == 6]
+    assert helped and all(entry["verdict"] == "fits with 6 patches" and entry["reason"] == "" for entry in helped)
+    report = BenchReport(device="mcu", host={}, settings={"runs": 1, "warmup": 0, "threads": 1}, results=[row],
+                         tables={"boards": patched})
+    text = report_module.format_table(report)
+    for entry in helped:
+        line = next(line for line in text.splitlines() if line.startswith(entry["board_key"] + " "))
+        assert line.rstrip().endswith("-"), line  # no "why not" mark on a row that fits
+    assert max(len(line) for line in text.splitlines()) <= 120
+    left = mcu.patch_suggestions(patched, [{"model": "m_int8.tflite", "patches": 6, "arena_bytes": 150_000}])
+    assert all("were not enough" in note for note in left)  # boards 6 patches did not bring on, if any
+    assert mcu.patch_suggestions(mcu.board_rows([_mcu_row(arena=40_000, flash=100_000)]), []) == []

@@ -45,7 +45,7 @@ def _mcu_parity(row):
     diff = parity["max_abs_diff"]
     unit = parity.get("unit", "quantization steps")
     unit = (" step" if diff == 1 else " steps") if unit == "quantization steps" else f" ({unit})"
-    return f"{100 * parity['top1_agreement']:.0f}% / {diff:g}{unit}"
+    return f"{100 * parity['top1_agreement']:.0f}% / {diff:.2g}{unit}"
 
 
 def _tflm_ops(row):
@@ -295,7 +295,9 @@ def _wrapped(lines, width=WIDTH):
     return out
 
 
-def _board_lines(report, markdown=False):
+def _board_lines(report, markdown=False, wide=True):
+    """The board fit table; ``wide=False`` names each board by its key (what ``export-firmware --board`` takes)
+    so the table fits ``WIDTH``."""
     boards = report.tables.get("boards")
     if not boards:
         return []
@@ -304,14 +306,17 @@ def _board_lines(report, markdown=False):
     models = list(dict.fromkeys(b["model"] for b in boards))
     header = ["board", "core", "MHz", "RAM", "flash"] + (["model"] if len(models) > 1 else []) + \
         ["fits", "est. ms", "why not"]
-    body = [[b["board"], b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"])]
+    by_key = not wide and "board_key" in boards[0]
+    named = (lambda b: b["board_key"]) if by_key else (lambda b: b["board"])
+    body = [[named(b), b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"])]
             + ([b["model"]] if len(models) > 1 else [])
             + [b["verdict"], _fixed(b["estimated_latency_ms"], ".1f"), mark.get(b["reason"], "-")] for b in boards]
     title = boards[0].get("title", "Board fit (ESTIMATE)") + (f": {models[0]}" if len(models) == 1 else "")
     table = _markdown_table(header, body) if markdown else _text_table(header, body)
-    legend = ("RAM / flash: the board's on-chip memory; fits: the arena and the model fit on-chip (or with the "
-              "board's PSRAM, or in patches measured with --patches); est. ms: the latency ESTIMATE of the note "
-              "below; why not: what is short, the letter's note")
+    legend = ("board: the key export-firmware --board takes (--wide: the full names); " if by_key else "") + (
+        "RAM / flash: the board's on-chip memory; fits: the arena and the model fit on-chip (or with the board's "
+        "PSRAM, or in the patches measured with --patches); est. ms: the latency ESTIMATE of the note below; why "
+        "not: what is short, in the lettered note")
     notes = [f"{mark[reason]} {reason}" for reason in reasons]
     if markdown:
         return ["", title, ""] + table + ["", legend] + ([""] + [f"- {n}" for n in notes] if notes else [])
@@ -365,7 +370,7 @@ def format_table(report, wide=False):
     table = _text_table(header, body)
     prose = _header_lines(report)
     lines = _wrapped(prose) + [""] + table + _wrapped(_legend_lines(report, header, wide))
-    lines += _board_lines(report) + _patch_lines(report) + _emulation_lines(report)
+    lines += _board_lines(report, wide=wide) + _patch_lines(report) + _emulation_lines(report)
     footnotes = _footnotes(report)
     if footnotes or report.notes:
         lines.append("")
