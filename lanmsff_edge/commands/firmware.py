@@ -37,8 +37,8 @@ def _size(ctx, param, value):
 
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
                     "arena, golden self-test, example, README, bundle.json) for an int8 .tflite model.")
-@click.option("--model", "model_path", required=True, type=ModelPath(),
-              help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)"))
+@click.option("--model", "model_path", required=True, type=ModelPath(formats=("int8",)),
+              help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)", formats=("int8",)))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Bundle directory (new, empty, or an earlier bundle, which is replaced as a whole).")
 @click.option("--name", default="lanmsff", show_default=True,

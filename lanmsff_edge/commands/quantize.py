@@ -24,8 +24,8 @@ model, size, I/O types and quantization, TFLite Micro check). int8 models are ba
 must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json. QAT saves its state after every epoch; an interrupted run continues with --resume.""")
-@click.option("--model", "model_path", required=True, type=ModelPath(),
-              help=model_help("A .keras model from `lanmsff-edge train` or its run folder"))
+@click.option("--model", "model_path", required=True, type=ModelPath(formats=("float",)),
+              help=model_help("A .keras model from `lanmsff-edge train` or its run folder", formats=("float",)))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
 @click.option("--data", type=click.Path(exists=True),
               help="The data set's folder or archive (not needed for synthetic).")
