@@ -16,9 +16,20 @@ from lanmsff_edge.errors import UserError
 
 SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
 TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() else None)
-TOOLS = all(shutil.which(tool) for tool in tflm.TOOLS)
+MISSING_TOOLS = [tool for tool in tflm.TOOLS if not shutil.which(tool)]
 
-needs_arm = pytest.mark.skipif(not (TREE and TOOLS), reason="needs the Arm toolchain, qemu-system-arm and a TFLM tree")
+
+def _missing():
+    """What this machine lacks for the emulation tests, naming only what is missing."""
+    missing = []
+    if MISSING_TOOLS:
+        missing.append(f"{', '.join(MISSING_TOOLS)} (apt-get install {tflm.APT_PACKAGES})")
+    if not TREE:
+        missing.append("a TFLM tree ($TFLM_DIR, or ../shared/tflm/tflm-tree.tar.gz; docs/data.md)")
+    return "needs " + " and ".join(missing) if missing else ""
+
+
+needs_arm = pytest.mark.skipif(bool(_missing()), reason=_missing())
 pytestmark = pytest.mark.slow
 
 
