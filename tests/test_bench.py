@@ -489,6 +489,18 @@ def test_a_model_that_fits_in_patches_has_no_why_not_and_one_that_could_gets_the
         line = next(line for line in text.splitlines() if line.startswith(entry["board_key"] + " "))
         assert line.rstrip().endswith("-"), line  # no "why not" mark on a row that fits
     assert max(len(line) for line in text.splitlines()) <= 120
+    # two models in the board table, and a patch table with long regions: still 120 columns, nothing lost
+    other = _mcu_row(name="lanmsff_ferplus_float32_converted.tflite", arena=2_200_000, flash=1_457_000)
+    regions = "MAX_POOL_2D → 32×32×66; MAX_POOL_2D → 16×16×72; CONCATENATION → 16×16×144; ADD → 8×8×288"
+    report.results, report.tables = [row, other], {"boards": mcu.board_rows([row, other]), "patches": [
+        {"model": "lanmsff_ferplus_float32_converted.tflite", "patches": 6, "arena_bytes": 245_350,
+         "macs": 304_500_000, "extra_macs": 0.013, "host_tflm_ms": 1436.5, "regions": regions.split("; "),
+         "title": "Patch-based execution"}]}
+    text = report_module.format_table(report)
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+    assert regions in _flat(text) and "lanmsff_ferplus_float32_converted.tflite" in text
+    wide = report_module.format_table(report, wide=True)
+    assert "STM32H743 (NUCLEO-H743ZI2)" in wide and "STM32H743 (NUCLEO-H743ZI2)" not in text
     left = mcu.patch_suggestions(patched, [{"model": "m_int8.tflite", "patches": 6, "arena_bytes": 150_000}])
     assert all("were not enough" in note for note in left)  # boards 6 patches did not bring on, if any
     assert mcu.patch_suggestions(mcu.board_rows([_mcu_row(arena=40_000, flash=100_000)]), []) == []

@@ -311,6 +311,11 @@ def _board_lines(report, markdown=False, wide=True):
     body = [[named(b), b["core"], str(b["clock_mhz"]), _bytes(b["ram_bytes"]), _bytes(b["flash_bytes"])]
             + ([b["model"]] if len(models) > 1 else [])
             + [b["verdict"], _fixed(b["estimated_latency_ms"], ".1f"), mark.get(b["reason"], "-")] for b in boards]
+    excess = _table_width(header, body) - WIDTH
+    if by_key and len(models) > 1 and excess > 0:  # the model names give way, as in the main table
+        column = header.index("model")
+        limit = max(SHORTEST_NAME, max(len(row[column]) for row in body) - excess)
+        body = [row[:column] + [_shorten(row[column], limit)] + row[column + 1:] for row in body]
     title = boards[0].get("title", "Board fit (ESTIMATE)") + (f": {models[0]}" if len(models) == 1 else "")
     table = _markdown_table(header, body) if markdown else _text_table(header, body)
     legend = ("board: the key export-firmware --board takes (--wide: the full names); " if by_key else "") + (
@@ -332,7 +337,7 @@ def _patch_lines(report, markdown=False):
             [_bytes(r["arena_bytes"]), _count(r["macs"]), f"{100 * r['extra_macs']:+.1f}%",
              _fixed(r["host_tflm_ms"], ".1f"), "; ".join(r["regions"]) or "-"]) for r in rows]
     title = next((r["title"] for r in rows if "title" in r), "Patch-based execution")
-    return ["", title] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+    return ["", title] + (_markdown_table(header, body) if markdown else _prose_last(header, body))
 
 
 def _emulation_lines(report, markdown=False):
@@ -347,7 +352,16 @@ def _emulation_lines(report, markdown=False):
              _bytes(r["flash_bytes"]), _bytes(r["ram_bytes"]),
              ", ".join(f"{op} {100 * v['share']:.0f}%" for op, v in list(r["by_op_type"].items())[:3])]
             for r in rows]
-    return ["", rows[0]["title"]] + (_markdown_table(header, body) if markdown else _text_table(header, body))
+    return ["", rows[0]["title"]] + (_markdown_table(header, body) if markdown else _prose_last(header, body))
+
+
+def _prose_last(header, body):
+    """A text table whose last column is free text (regions, heaviest ops): when the table is wider than ``WIDTH``,
+    that column is said under it instead, a line per row."""
+    if _table_width(header, body) <= WIDTH:
+        return _text_table(header, body)
+    return _text_table(header[:-1], [row[:-1] for row in body]) + _wrapped(
+        [f"{header[-1]}, {row[0]} ({header[1]} {row[1]}): {row[-1]}" for row in body])
 
 
 def _text_table(header, body):
