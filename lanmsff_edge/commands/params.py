@@ -91,8 +91,9 @@ class CommaChoice(click.ParamType):
 
 
 def detector_options(command):
-    """``--detector``, ``--min-face`` and ``--min-score``: which face detector and its knobs (predict, gradcam)."""
-    from lanmsff_edge.faces import DETECTORS, MIN_FACE
+    """``--detector``, ``--min-face`` and ``--min-face-score`` (or ``--min-score``): which face detector and its
+    knobs (predict, gradcam)."""
+    from lanmsff_edge.faces import DETECTORS, MIN_FACE, MIN_FACE_SCORE
 
     options = [
         click.option("--detector", type=click.Choice(DETECTORS), default=DETECTORS[0], show_default=True,
@@ -100,8 +101,10 @@ def detector_options(command):
                           "(OpenCV's frontal cascade)."),
         click.option("--min-face", type=click.IntRange(8, None), default=MIN_FACE, show_default=True,
                      help="Smallest face side, in photo pixels."),
-        click.option("--min-score", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-                     help="BlazeFace's detection threshold (lower finds more, and more false faces) [default: 0.5]."),
+        click.option("--min-face-score", "--min-score", "min_score",
+                     type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                     help=f"Faces BlazeFace scores lower are dropped (lower finds more, and more false faces: a "
+                          f"turned photo's collar or visor) [default: {MIN_FACE_SCORE}]."),
     ]
     for option in reversed(options):
         command = option(command)
