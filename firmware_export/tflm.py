@@ -32,6 +32,10 @@ MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
 REQUIRED_DOWNLOADS = ("flatbuffers", "gemmlowp", "ruy", "cmsis", "cmsis_nn")
 LIBRARY = "libtensorflow-microlite.a"
+# What fetches REQUIRED_DOWNLOADS into a plain tflite-micro checkout (run in it once, with network): TFLM's
+# Makefile downloads them while it parses these variables; the toolchain root keeps it from downloading Arm's GCC.
+DOWNLOAD_COMMAND = (f"make -f {MAKEFILE} TARGET=cortex_m_generic TARGET_ARCH=cortex-m7 OPTIMIZED_KERNEL_DIR=cmsis_nn "
+                    "TARGET_TOOLCHAIN_ROOT=/usr/bin/ TARGET_TOOLCHAIN_PREFIX=arm-none-eabi- third_party_downloads")
 BUILD_TIME = "5-10 min on 2 cores"  # measured on this project's 2-core machine (a Cortex-M7 CMSIS-NN library)
 PROGRESS_EVERY = 30.0  # seconds between two progress lines of a TFLM build
 
@@ -109,8 +113,8 @@ def find_tree(option=None):
     missing = [name for name in REQUIRED_DOWNLOADS if not (root / DOWNLOADS / name).is_dir()]
     if missing:
         raise UserError(f"{named}: the tree {root} lacks its third-party downloads ({', '.join(missing)} under "
-                        f"{DOWNLOADS}); fetch them once with network (make -f {MAKEFILE} third_party_downloads "
-                        "OPTIMIZED_KERNEL_DIR=cmsis_nn TARGET=cortex_m_generic) or use the offline tflm-tree")
+                        f"{DOWNLOADS}); fetch them once with network: {DOWNLOAD_COMMAND} (docs/data.md), or use the offline "
+                        "tflm-tree")
     return Tree(root.resolve(), fingerprint(root))
 
 
