@@ -184,6 +184,12 @@ def cut_turned(gray, box, crop_box, roll):
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def _per_box(values, boxes):
+    """A detector's per-box figures of its last call (``scores``, ``rolls``), or None for each box without them."""
+    values = list(values or ())
+    return values if len(values) == len(boxes) else [None] * len(boxes)
+
+
 def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
     """Faces in a BGR or gray photo, left to right, as ``Face`` objects with 64×64 uint8 crops.
 
@@ -203,7 +209,7 @@ def find_faces(image, detect=True, detector=None, frame_scale=FRAME_SCALE):
     detector = detector or make_detector()
     framing = getattr(detector, "framing", None) or Framing(frame_scale)
     boxes = detector.detect(gray)
-    scores, rolls = (list(getattr(detector, name, None) or [None] * len(boxes)) for name in ("scores", "rolls"))
+    scores, rolls = (_per_box(getattr(detector, name, None), boxes) for name in ("scores", "rolls"))
     least = getattr(detector, "min_face_score", None)
     faces = []
     for box, score, roll in sorted(zip(boxes, scores, rolls), key=lambda found: (found[0][0], found[0][1])):
