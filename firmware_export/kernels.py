@@ -132,9 +132,9 @@ def select(tree, variables, methods):
     needed = registrations(tree, methods) if lists else None
     kernels = needed_kernels(tree, lists[KERNEL_LIST], lists[FRAMEWORK_LIST], needed) if needed else None
     if kernels is None:
-        LOGGER.info("building every TFLM kernel: the tree's sources do not show which files the ops need")
+        LOGGER.debug("every TFLM kernel is needed: the tree's sources do not show which files the ops need")
         return None
     cmsis_nn = needed_cmsis_nn(tree, lists[CMSIS_NN_LIST], kernels)
-    LOGGER.info(f"building {len(kernels)} of {len(lists[KERNEL_LIST])} TFLM kernel files and {len(cmsis_nn)} of "
-                f"{len(lists[CMSIS_NN_LIST])} CMSIS-NN files for {len(methods)} ops")
+    LOGGER.debug(f"{len(kernels)} of {len(lists[KERNEL_LIST])} TFLM kernel files and {len(cmsis_nn)} of "
+                 f"{len(lists[CMSIS_NN_LIST])} CMSIS-NN files for {len(methods)} ops")
     return {KERNEL_LIST: " ".join(kernels), CMSIS_NN_LIST: " ".join(cmsis_nn)}

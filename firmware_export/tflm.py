@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,12 @@ MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
 REQUIRED_DOWNLOADS = ("flatbuffers", "gemmlowp", "ruy", "cmsis", "cmsis_nn")
 LIBRARY = "libtensorflow-microlite.a"
+# What fetches REQUIRED_DOWNLOADS into a plain tflite-micro checkout (run in it once, with network): TFLM's
+# Makefile downloads them while it parses these variables; the toolchain root keeps it from downloading Arm's GCC.
+DOWNLOAD_COMMAND = (f"make -f {MAKEFILE} TARGET=cortex_m_generic TARGET_ARCH=cortex-m7 OPTIMIZED_KERNEL_DIR=cmsis_nn "
+                    "TARGET_TOOLCHAIN_ROOT=/usr/bin/ TARGET_TOOLCHAIN_PREFIX=arm-none-eabi- third_party_downloads")
+BUILD_TIME = "5-10 min on 2 cores"  # measured on this project's 2-core machine (a Cortex-M7 CMSIS-NN library)
+PROGRESS_EVERY = 30.0  # seconds between two progress lines of a TFLM build
 
 # Debian package of each tool the Arm build and the emulator need.
 TOOLS = {
@@ -90,26 +97,28 @@ def find_tree(option=None):
     given = option or os.environ.get("TFLM_DIR")
     if not given:
         raise UserError("no TensorFlow Lite Micro tree: give --tflm DIR (a tflite-micro checkout with its "
-                        "downloads, or the offline tflm-tree.tar.gz) or set TFLM_DIR")
+                        "downloads, or the offline tflm-tree.tar.gz; docs/data.md says how to get one) or set "
+                        "TFLM_DIR")
+    named = f"--tflm {given}" if option else f"TFLM_DIR={given}"  # the user's own words, in every error
     path = Path(given).expanduser()
     if not path.exists():
-        raise UserError(f"--tflm {given}: no such file or directory")
+        raise UserError(f"{named}: no such file or directory")
     if path.is_file():
-        path = _unpacked(path)
+        path = _unpacked(path, named)
     candidates = [path, path / "tflite-micro"] + sorted(path.glob("*/tflite-micro"))
     root = next((c for c in candidates if _is_tflm(c)), None)
     if root is None:
-        raise UserError(f"--tflm {given}: not a TensorFlow Lite Micro tree (no {MAKEFILE} in it or in a "
+        raise UserError(f"{named}: not a TensorFlow Lite Micro tree (no {MAKEFILE} in it or in a "
                         "tflite-micro/ folder inside)")
     missing = [name for name in REQUIRED_DOWNLOADS if not (root / DOWNLOADS / name).is_dir()]
     if missing:
-        raise UserError(f"--tflm {root}: the tree lacks its third-party downloads ({', '.join(missing)} under "
-                        f"{DOWNLOADS}); fetch them once with network (make -f {MAKEFILE} third_party_downloads "
-                        "OPTIMIZED_KERNEL_DIR=cmsis_nn TARGET=cortex_m_generic) or use the offline tflm-tree")
+        raise UserError(f"{named}: the tree {root} lacks its third-party downloads ({', '.join(missing)} under "
+                        f"{DOWNLOADS}); fetch them once with network: {DOWNLOAD_COMMAND} (docs/data.md), or use the offline "
+                        "tflm-tree")
     return Tree(root.resolve(), fingerprint(root))
 
 
-def _unpacked(archive):
+def _unpacked(archive, named):
     """Unpack a .tar.gz TFLM tree once into the cache (keyed by the archive's hash); return the folder."""
     digest = hashlib.sha256()
     try:
@@ -117,7 +126,7 @@ def _unpacked(archive):
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as error:
-        raise UserError(f"--tflm {archive}: cannot read it ({error.strerror or error})") from None
+        raise UserError(f"{named}: cannot read it ({error.strerror or error})") from None
     target = cache_root() / "trees" / digest.hexdigest()[:16]
     if target.is_dir():
         return target
@@ -128,7 +137,7 @@ def _unpacked(archive):
             tar.extractall(staging, filter="data")
         os.replace(staging, target)
     except (tarfile.TarError, OSError) as error:
-        raise UserError(f"--tflm {archive}: not a readable .tar.gz TFLM tree ({error})") from None
+        raise UserError(f"{named}: not a readable .tar.gz TFLM tree ({error})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -193,21 +202,43 @@ def library(tree, core, methods=None, jobs=None):
         gendir = folder / "gen"
         command = ["make", "-f", MAKEFILE, f"-j{jobs or os.cpu_count() or 1}", "microlite",
                    f"BASE_GENDIR={gendir}"] + [f"{k}={v}" for k, v in variables.items()]
-        LOGGER.info(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN (once; minutes) → {folder}")
+        what = (f"{len(selection[kernels.KERNEL_LIST].split())} kernel and "
+                f"{len(selection[kernels.CMSIS_NN_LIST].split())} CMSIS-NN files" if selection else "every kernel")
+        LOGGER.info(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN ({what}): a one-time cost of "
+                    f"{BUILD_TIME}; later runs reuse {folder}")
         # TFLM's Makefile runs python3 scripts while it parses: the interpreter running this tool has what they
         # need (numpy, Pillow), so it goes first on PATH.
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         with open(log, "w") as handle:
             handle.write(" ".join(command) + "\n")
             handle.flush()
-            result = subprocess.run(command, cwd=tree.root, stdout=handle, stderr=subprocess.STDOUT, env=env)
+            returncode = _run_with_progress(command, tree.root, handle, env, gendir)
         built = sorted(gendir.glob(f"*/lib/{LIBRARY}"))
-        if result.returncode != 0 or not built:
+        if returncode != 0 or not built:
             raise UserError(f"building TensorFlow Lite Micro for {core.name} failed (make exit "
-                            f"{result.returncode}); build log: {log}")
+                            f"{returncode}); build log: {log}")
         os.replace(built[0], final)
         shutil.rmtree(gendir, ignore_errors=True)  # objects are not needed once the archive exists
     return final
+
+
+def _run_with_progress(command, cwd, log, env, gendir, every=PROGRESS_EVERY):
+    """Run make with its output into ``log``; every ``every`` seconds, log how many object files it has compiled
+    (a build of minutes is otherwise silent). Returns make's exit code."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        while True:
+            try:
+                return process.wait(timeout=every)
+            except subprocess.TimeoutExpired:
+                objects = sum(1 for _ in Path(gendir).rglob("*.o"))
+                LOGGER.info(f"  TFLM build: {objects} object files compiled ({(time.monotonic() - started) / 60:.1f} "
+                            "min)")
+    finally:
+        if process.poll() is None:  # interrupted: stop make, too
+            process.terminate()
+            process.wait()
 
 
 def include_dirs(tree):

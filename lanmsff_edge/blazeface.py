@@ -23,6 +23,8 @@ MODELS = {  # name: (file, input side, strides, anchors per cell per layer of a 
 MIN_SCORE = 0.5  # MediaPipe's default
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
 RAW_SCORE_LIMIT = 80.0
+ROLL_CONTEXT = 2.0  # upright_check looks again at a square this many box sides wide
+SAME_FACE = 0.25  # ... and takes a face found there for the same one within this many box sides of its centre
 
 
 def weights_folder():
@@ -46,8 +48,16 @@ def anchors(side, strides, per_cell):
     return np.concatenate(centres)
 
 
+def eye_roll(right_eye, left_eye):
+    """The face's roll in degrees from its eye keypoints (the subject's right eye is on the image's left): the angle
+    of the line between the eyes, positive when it slopes down to the right (the head tilted clockwise as seen);
+    rotating the photo by it (``cv2.getRotationMatrix2D``'s counter-clockwise angle) levels the eyes."""
+    return float(np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])))
+
+
 class BlazeFaceDetector:
-    """``detect(gray) -> [(x, y, w, h), ...]`` left to right; ``scores`` of the last call beside them.
+    """``detect(gray) -> [(x, y, w, h), ...]`` left to right; ``scores`` (0–1) and ``rolls`` (degrees, from the eye
+    keypoints, see ``eye_roll``) of the last call beside them.
 
     ``min_score``: detection threshold (0–1); ``min_size``: smallest box side kept, in photo pixels."""
 
@@ -69,7 +79,7 @@ class BlazeFaceDetector:
         self.box_output, self.score_output = outputs[0]["index"], outputs[1]["index"]
         self.anchors = anchors(self.side, strides, per_cell)
         self.model, self.min_score, self.min_size = model, float(min_score), int(min_size)
-        self.scores = []
+        self.scores, self.rolls = [], []
 
     def detect(self, gray):
         import cv2
@@ -88,9 +98,35 @@ class BlazeFaceDetector:
         centre = raw[keep, :2] / self.side + self.anchors[keep]
         size = raw[keep, 2:4] / self.side
         boxes = np.concatenate([centre - size / 2, size], axis=1) * longer  # x, y, w, h in photo pixels
+        eyes = (raw[keep, 4:8].reshape(-1, 2, 2) / self.side + self.anchors[keep][:, None]) * longer
         scores = scores[keep]
         chosen = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.min_score, NMS_IOU) if len(boxes) else []
-        found = [(tuple(int(round(v)) for v in boxes[i]), float(scores[i])) for i in np.asarray(chosen).ravel()]
+        found = [(tuple(int(round(v)) for v in boxes[i]), float(scores[i]), eye_roll(*eyes[i]))
+                 for i in np.asarray(chosen).ravel()]
         found = sorted((f for f in found if min(f[0][2:]) >= self.min_size), key=lambda f: (f[0][0], f[0][1]))
-        self.scores = [score for _, score in found]
-        return [box for box, _ in found]
+        self.scores = [score for _, score, _ in found]
+        self.rolls = [roll for _, _, roll in found]
+        return [box for box, _, _ in found]
+
+    def upright_check(self, gray, box, roll, context=ROLL_CONTEXT):
+        """``(score, residual roll)`` of the face in ``box`` turned upright by ``roll``: the square of ``context`` ×
+        the box about its centre, rotated by ``roll``, detected again. BlazeFace's keypoints are coarse on a face
+        far from upright (two passes level it) and its score is that of the face as the classifier will see it;
+        None when no face of about the box's size is found at its centre (within ``SAME_FACE`` × its side: not a
+        neighbour that the wider square also shows)."""
+        import cv2
+
+        x, y, w, h = box
+        cx, cy, side = x + w / 2, y + h / 2, int(round(max(w, h) * context))
+        turn = cv2.getRotationMatrix2D((cx, cy), roll, 1.0)
+        turn[:, 2] += (side / 2 - cx, side / 2 - cy)
+        patch = cv2.warpAffine(gray, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        saved = self.scores, self.rolls
+        try:
+            near = [(score, residual) for (bx, by, bw, bh), score, residual in
+                    zip(self.detect(patch), self.scores, self.rolls)
+                    if max(abs(bx + bw / 2 - side / 2), abs(by + bh / 2 - side / 2)) < SAME_FACE * max(w, h)
+                    and 1 / 1.5 < max(bw, bh) / max(w, h) < 1.5]
+        finally:
+            self.scores, self.rolls = saved
+        return max(near) if near else None

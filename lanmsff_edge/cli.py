@@ -16,6 +16,7 @@ from lanmsff_edge.bench import devices
 # command name -> (module, one-line help shown by `lanmsff-edge --help`)
 COMMANDS = {
     "info": ("lanmsff_edge.commands.info", "Parameters, multiply-accumulates and a per-block table of a model."),
+    "data": ("lanmsff_edge.commands.data", "Public downloads of FERPlus / FER-2013 → the archives --data takes."),
     "check-data": ("lanmsff_edge.commands.check_data", "Check a data set's splits before training (blur, copies)."),
     "train": ("lanmsff_edge.commands.train", "Train LANMSFF (paper recipe, resumable)."),
     "evaluate": ("lanmsff_edge.commands.evaluate", "Accuracy, confusion matrix, ID and pose variance of a model."),

@@ -71,6 +71,18 @@ def free_folder(out):
 def run_demo(out="demo", settings=None):
     """Run every step into ``out``, or into ``out2``, ``out3``, … when it is occupied (``free_folder``); returns the
     summary dict (its ``out`` is the folder used). Each step's own log lines are indented under its title."""
+    settings = settings or PRESETS["full"]
+    out = free_folder(out)
+    LOGGER.info(f"writing into {out}/")
+    try:
+        return _run_steps(out, settings)
+    except KeyboardInterrupt:
+        LOGGER.info(f"demo interrupted; it does not resume: run `lanmsff-edge demo` again (it starts over in a new "
+                    f"folder; {out}/ keeps what was written)")
+        raise
+
+
+def _run_steps(out, settings):
     from lanmsff_edge.firmware_export import export_firmware
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.bench import run_bench
@@ -78,15 +90,12 @@ def run_demo(out="demo", settings=None):
     from lanmsff_edge.quantize.pipeline import quantize
     from lanmsff_edge.training import train
 
-    settings = settings or PRESETS["full"]
-    out = free_folder(out)
-    LOGGER.info(f"writing into {out}/")
     int8_path = out / "lanmsff_int8.tflite"
 
     LOGGER.info(f"[1/5] training LANMSFF (width {settings.width:g}) on synthetic faces for {settings.epochs} "
                 "epoch(s)")
     trained = train(DATASET, out=out / "run", epochs=settings.epochs, width=settings.width, limit=settings.limit,
-                    augment=settings.augment, verbose=2 if enabled() else 0)
+                    augment=settings.augment, verbose=1 if enabled() else 0)
     model_path = Path(trained["model"])
 
     LOGGER.info(f"[2/5] quantization-aware training ({settings.qat_epochs} epoch) and int8 conversion")

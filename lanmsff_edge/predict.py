@@ -29,10 +29,19 @@ class FaceResult:
     probabilities: np.ndarray
     class_names: tuple
     step: float | None = None  # the output's quantization step (1/256 for int8), None for a float output
+    score: float | None = None  # the face detector's confidence (BlazeFace), None without one (haar, --no-detect)
+    roll: float | None = None  # the face's roll in degrees from its eyes; from faces.ROLL_UPRIGHT it was turned
 
     @property
     def index(self):
         return int(np.argmax(self.probabilities))
+
+    @property
+    def turned(self):
+        """True when the crop was cut turned upright (its roll at least ``faces.ROLL_UPRIGHT``)."""
+        from lanmsff_edge.faces import ROLL_UPRIGHT
+
+        return self.roll is not None and abs(self.roll) >= ROLL_UPRIGHT
 
     @property
     def label(self):
@@ -127,7 +136,7 @@ def predict_image(image, classifier, detect=True, detector=None):
     faces = find_faces(image, detect=detect, detector=detector)
     probabilities = classifier(np.stack([face.image for face in faces])) if faces else []
     step = getattr(classifier, "step", None)
-    return [FaceResult(face.box, face.crop_box, probs, classifier.class_names, step)
+    return [FaceResult(face.box, face.crop_box, probs, classifier.class_names, step, face.score, face.roll)
             for face, probs in zip(faces, probabilities)]
 
 
@@ -180,7 +189,9 @@ def format_result(result, top_k=3):
     for number, face in enumerate(result.faces, start=1):
         x, y, w, h = face.box
         ranked = "  ".join(f"{name} {format_probability(p, face.step)}" for name, p in face.top(top_k))
-        lines.append(f"  face {number}  at ({x}, {y}) {w}×{h}  {face.label:<10} {ranked}")
+        found = "" if face.score is None else f"  score {face.score:.2f}"
+        turned = f", turned upright from {face.roll:+.0f}°" if face.turned else ""
+        lines.append(f"  face {number}  at ({x}, {y}) {w}×{h}{found}{turned}  {face.label:<10} {ranked}")
     return lines
 
 
@@ -194,6 +205,9 @@ def results_to_json(results, classifier, top_k=3):
             entry["faces"] = [{
                 "box": list(face.box),
                 "crop_box": list(face.crop_box),
+                "detector_score": face.score,
+                "roll_degrees": face.roll,
+                "turned_upright": face.turned,
                 "label": face.label,
                 "probability": face.probability,
                 "top_k": [{"label": name, "probability": p} for name, p in face.top(top_k)],

@@ -1,6 +1,7 @@
 """bench core: timing statistics, the float reference and its ratios, the JSON schema, table / Markdown / plot
 writers, input preparation for any NHWC classifier, the cpu device end to end, and bad input on the CLI."""
 import json
+import re
 import struct
 
 import numpy as np
@@ -182,7 +183,8 @@ def test_json_schema_and_consistency(cpu_report, tmp_path):
 
 def test_table_and_markdown_render_every_row(cpu_report, tmp_path):
     report, _ = cpu_report
-    table = report_module.format_table(report)
+    assert max(len(line) for line in report_module.format_table(report).splitlines()) <= 120
+    table = report_module.format_table(report, wide=True)
     lines = table.splitlines()
     header = next(line for line in lines if line.startswith("model "))
     for column in ("params", "MACs", "size", "p50 ms", "speed-up", "accuracy", "vs float −/+ (p)", "ID", "runtime"):
@@ -231,7 +233,7 @@ def test_every_footnote_has_its_mark_in_a_row_and_long_reasons_become_notes():
 def test_parity_has_a_unit_and_a_shared_runtime_is_said_once():
     report, _ = _mcu_report()
     table = report_module.format_table(report)
-    assert "parity: top-1 / max |Δ|" in table and "100% / 1 step" in table
+    assert "parity: TFLite Micro against LiteRT" in table.replace("\n    ", " ") and "100% / 1 step" in table
     assert "runtime (every row): test" in table
     header = next(line for line in table.splitlines() if line.startswith("model "))
     assert "runtime" not in header and "ID" not in header  # a column empty in every row is left out
@@ -373,3 +375,132 @@ def test_bundled_models_follow_the_data_set(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in bundled_models("fer2013", tmp_path)] == ["lanmsff_fer2013.keras"]
     assert [p.name for p in bundled_models(None, tmp_path)] == ["lanmsff_ferplus.keras", "lanmsff_ferplus_int8.tflite"]
+
+
+def _realistic_report(device="cpu", load=0.2):
+    """Rows as the bundled ferplus model gives them (names, runtimes and figures of a real run)."""
+    rows = []
+    for name, fmt, precision, p50, size, runtime in (
+            ("lanmsff_ferplus.keras", "keras", "float32", 133.6, 1_782_579,
+             "TensorFlow 2.21.0 tf.function, 1 thread (host CPU)"),
+            ("lanmsff_ferplus_float32.tflite", "tflite", "float32", 37.57, 1_457_000,
+             "LiteRT (ai_edge_litert 2.3.0) XNNPACK, 1 thread (host CPU)"),
+            ("lanmsff_ferplus_int8.tflite", "tflite", "int8", 37.06, 446_668,
+             "LiteRT (ai_edge_litert 2.3.0) XNNPACK, 1 thread (host CPU)")):
+        row = _row(name, fmt, precision, p50, size)
+        row.runtime, row.params, row.macs, row.accuracy, row.information_density = runtime, 358_600, 300_600_000, \
+            0.4375, 122.0
+        rows.append(row)
+    rows[1].notes = ["converted from lanmsff_ferplus.keras by the bench"]
+    rows[2].vs_float = {"images": 64, "lost": 2, "gained": 0, "agreement": 0.97, "p_value": 0.5}
+    attach_ratios(rows)
+    host = {"cpu": "AMD EPYC", "logical_cores": 2, "tensorflow": "2.21.0", "ai_edge_litert": "2.3.0",
+            "date": "2026-12-07T22:58:12+00:00", "load_at_start": [load, load, load]}
+    settings = {"runs": 50, "warmup": 10, "threads": 1, "dataset": "synthetic", "split": "val", "images": 64}
+    if device == "mcu":
+        micro = _row("lanmsff_ferplus_int8.tflite", "tflite", "int8", 900.0, 446_668)
+        micro.runtime = "TFLite Micro 0.dev reference kernels, HOST time (not MCU time)"
+        micro.macs, micro.params, micro.compare_speed = 300_600_000, 358_600, False
+        micro.extra = {"arena_bytes": 602_112, "flash_bytes": 446_668, "tflm_unsupported_ops": [],
+                       "parity": {"images": 8, "max_abs_diff": 1.0, "unit": "quantization steps",
+                                  "top1_agreement": 1.0}}
+        rows = [rows[0], micro]
+        attach_ratios(rows)
+    return BenchReport(device=device, host=host, settings=settings, results=rows,
+                       notes=["a report note long enough to need wrapping: " + "word " * 60])
+
+
+@pytest.mark.parametrize("device", ["cpu", "mcu"])
+def test_the_default_table_fits_120_columns_and_explains_every_column(device):
+    report = _realistic_report(device)
+    text = report_module.format_table(report)
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+    header = next(line for line in text.splitlines() if line.startswith("model "))
+    legend = next(line for line in _joined(text) if line.startswith("columns: "))
+    for column in re.split(r"\s{2,}", header.strip())[1:]:
+        assert f"{column}: " in legend, column
+    assert "marks: * the float reference (lanmsff_ferplus.keras, keras)" in text
+    if device == "mcu":
+        assert "parity: TFLite Micro against LiteRT on the same 8 inputs" in _flat(text)
+        assert "random noise without --dataset" in _flat(text) and "arena: smallest TFLite Micro" in _flat(text)
+        assert "lanmsff_ferplus_int8.tflite" in text  # names are shortened only when dropping columns is not enough
+    else:
+        assert "ID: information density" in _flat(text) and "[n] a note below" in text
+        assert "rt a: TensorFlow 2.21.0 tf.function" in text and "rt b: LiteRT" in text
+        assert "left out to fit 120 columns:" in _flat(text) and "--wide" in text
+    wide = report_module.format_table(report, wide=True)
+    wide_header = next(line for line in wide.splitlines() if line.startswith("model "))
+    for column in ("mean±std ms", "p99 ms", "params", "runtime"):
+        assert column in wide_header
+    assert "left out" not in wide and "rt a:" not in wide
+    assert report.results[-1].runtime in wide  # the runtime column spelled out
+
+
+def _joined(text):
+    """Wrapped prose lines joined again (a continuation starts with four spaces)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("    ") and lines:
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
+
+
+def _flat(text):
+    return "\n".join(_joined(text))
+
+
+def test_a_busy_host_is_warned_about_in_the_header():
+    calm = report_module.format_table(_realistic_report(load=0.3)).splitlines()
+    assert "load 0.30" in calm[0] and not any(line.startswith("warning: the host was busy") for line in calm)
+    busy = report_module.format_table(_realistic_report(load=3.5)).splitlines()
+    assert "load 3.50" in busy[0] and busy[2].startswith("warning: the host was busy (load 3.50 on 2 cores")
+    assert report_module.busy_host({"load_at_start": [1.0], "logical_cores": 2}, threads=1) is None
+    assert report_module.busy_host({"load_at_start": [1.2], "logical_cores": 2}, threads=1)
+    assert report_module.busy_host({"load_at_start": [1.2], "logical_cores": 8}, threads=4) is None
+
+
+def _mcu_row(arena=602_112, flash=446_668, name="m_int8.tflite"):
+    row = _row(name, "tflite", "int8", 900.0, flash)
+    row.macs = 300_600_000
+    row.extra = {"arena_bytes": arena, "flash_bytes": flash}
+    return row
+
+
+def test_a_model_that_fits_in_patches_has_no_why_not_and_one_that_could_gets_the_hint():
+    from lanmsff_edge.bench import mcu
+
+    row = _mcu_row()
+    unpatched = mcu.board_rows([row])
+    short = [entry for entry in unpatched if entry["arena_only"]]
+    assert short and all(entry["reason"].startswith("RAM") for entry in short)
+    hint, = mcu.patch_suggestions(unpatched, [])
+    assert "m_int8.tflite: only its arena keeps it off" in hint and "--patches 4 --patches 6" in hint
+    assert f"export-firmware --board {short[0]['board_key']}" in hint and "--max-arena" in hint
+
+    patched = mcu.board_rows([row], [{"model": "m_int8.tflite", "patches": 6, "arena_bytes": 150_000}])
+    helped = [entry for entry in patched if entry["fits_with_patches"] == 6]
+    assert helped and all(entry["verdict"] == "fits with 6 patches" and entry["reason"] == "" for entry in helped)
+    report = BenchReport(device="mcu", host={}, settings={"runs": 1, "warmup": 0, "threads": 1}, results=[row],
+                         tables={"boards": patched})
+    text = report_module.format_table(report)
+    for entry in helped:
+        line = next(line for line in text.splitlines() if line.startswith(entry["board_key"] + " "))
+        assert line.rstrip().endswith("-"), line  # no "why not" mark on a row that fits
+    assert max(len(line) for line in text.splitlines()) <= 120
+    # two models in the board table, and a patch table with long regions: still 120 columns, nothing lost
+    other = _mcu_row(name="lanmsff_ferplus_float32_converted.tflite", arena=2_200_000, flash=1_457_000)
+    regions = "MAX_POOL_2D → 32×32×66; MAX_POOL_2D → 16×16×72; CONCATENATION → 16×16×144; ADD → 8×8×288"
+    report.results, report.tables = [row, other], {"boards": mcu.board_rows([row, other]), "patches": [
+        {"model": "lanmsff_ferplus_float32_converted.tflite", "patches": 6, "arena_bytes": 245_350,
+         "macs": 304_500_000, "extra_macs": 0.013, "host_tflm_ms": 1436.5, "regions": regions.split("; "),
+         "title": "Patch-based execution"}]}
+    text = report_module.format_table(report)
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+    assert regions in _flat(text) and "lanmsff_ferplus_float32_converted.tflite" in text
+    wide = report_module.format_table(report, wide=True)
+    assert "STM32H743 (NUCLEO-H743ZI2)" in wide and "STM32H743 (NUCLEO-H743ZI2)" not in text
+    left = mcu.patch_suggestions(patched, [{"model": "m_int8.tflite", "patches": 6, "arena_bytes": 150_000}])
+    assert all("were not enough" in note for note in left)  # boards 6 patches did not bring on, if any
+    assert mcu.patch_suggestions(mcu.board_rows([_mcu_row(arena=40_000, flash=100_000)]), []) == []

@@ -87,10 +87,22 @@ def test_wrong_column_count_names_file_and_line(ferplus_dir):
     root, _ = ferplus_dir
     label = root / "FER2013Train" / "label.csv"
     lines = label.read_text().splitlines()
-    lines[2] = lines[2].rsplit(",", 1)[0]  # 11 columns
+    lines[2] = lines[2].rsplit(",", 2)[0]  # 10 columns
     label.write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserError, match=r"FER2013Train/label.csv line 3: 11 columns, expected 12"):
+    with pytest.raises(UserError, match=r"FER2013Train/label.csv line 3: 10 columns, expected 12 .* or 11"):
         load_dataset("ferplus", root, "train")
+
+
+def test_label_csv_without_the_face_box_as_the_current_generator_writes_it(ferplus_dir):
+    """microsoft/FERPlus's generate_training_data.py now writes ``name,<10 votes>`` (no face box)."""
+    root, _ = ferplus_dir
+    before = load_dataset("ferplus", root, "train")
+    label = root / "FER2013Train" / "label.csv"
+    rows = [line.split(",") for line in label.read_text().splitlines()]
+    label.write_text("\n".join(",".join([row[0]] + row[-10:]) for row in rows) + "\n")
+    after = load_dataset("ferplus", root, "train")
+    assert after.names == before.names and list(after.labels) == list(before.labels)
+    np.testing.assert_array_equal(after.votes, before.votes)
 
 
 def test_non_numeric_votes_and_header(ferplus_dir):

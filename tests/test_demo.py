@@ -72,6 +72,18 @@ def test_summary_table_compares_int8_with_float():
     assert markdown[0].startswith("| ") and markdown[1].startswith("|---|")
 
 
+def test_an_interrupted_demo_says_how_to_start_again_not_resume(run_cli, tmp_path, monkeypatch):
+    import lanmsff_edge.training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lanmsff_edge.training, "train", interrupted)
+    result = run_cli("demo", "--out", tmp_path / "demo")
+    assert result.exit_code == 130
+    assert "run `lanmsff-edge demo` again" in result.stderr and "--resume" not in result.output
+
+
 @pytest.mark.slow
 def test_demo_runs_end_to_end_with_tiny_settings(run_cli, tmp_path):
     out = tmp_path / "demo"
@@ -81,6 +93,10 @@ def test_demo_runs_end_to_end_with_tiny_settings(run_cli, tmp_path):
         assert step in result.output
     assert "accuracy, synthetic val (64 images)" in result.output
     assert "boards the firmware fits:" in result.output
+    # stdout holds the results only: the steps and Keras' progress go to stderr
+    assert "[1/5] training" in result.stderr and "epoch 1/1:" in result.stderr
+    assert not re.search(r"\[\d/5\]|Epoch|loss|Restoring|\d+/\d+ - ", result.stdout), result.stdout
+    assert result.stdout.lstrip().startswith("float (Keras)")
 
     for name in ("run/model.keras", "run/config.json", "lanmsff_int8.tflite", "lanmsff_int8.json", "bench_cpu.json",
                  "bench_mcu.json", "firmware/bundle.json", "summary.json", "summary.md"):

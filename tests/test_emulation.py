@@ -16,9 +16,20 @@ from lanmsff_edge.errors import UserError
 
 SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
 TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() else None)
-TOOLS = all(shutil.which(tool) for tool in tflm.TOOLS)
+MISSING_TOOLS = [tool for tool in tflm.TOOLS if not shutil.which(tool)]
 
-needs_arm = pytest.mark.skipif(not (TREE and TOOLS), reason="needs the Arm toolchain, qemu-system-arm and a TFLM tree")
+
+def _missing():
+    """What this machine lacks for the emulation tests, naming only what is missing."""
+    missing = []
+    if MISSING_TOOLS:
+        missing.append(f"{', '.join(MISSING_TOOLS)} (apt-get install {tflm.APT_PACKAGES})")
+    if not TREE:
+        missing.append("a TFLM tree ($TFLM_DIR, or ../shared/tflm/tflm-tree.tar.gz; docs/data.md)")
+    return "needs " + " and ".join(missing) if missing else ""
+
+
+needs_arm = pytest.mark.skipif(bool(_missing()), reason=_missing())
 pytestmark = pytest.mark.slow
 
 
@@ -103,6 +114,81 @@ def test_missing_tree_and_tools_are_one_line_errors(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="apt-get install .*qemu-system-arm"):
         tflm.require_tools()
+
+
+def test_errors_name_tflm_dir_when_the_tree_came_from_it(monkeypatch, tmp_path, run_cli, int8_lanmsff):
+    monkeypatch.setenv("TFLM_DIR", str(tmp_path / "absent"))
+    with pytest.raises(UserError, match=r"^TFLM_DIR=.*absent: no such file or directory"):
+        tflm.find_tree(None)
+    monkeypatch.setenv("TFLM_DIR", str(tmp_path))
+    with pytest.raises(UserError, match=r"^TFLM_DIR=.*: not a TensorFlow Lite Micro tree"):
+        tflm.find_tree(None)
+    with pytest.raises(UserError, match=r"^--tflm .*: not a TensorFlow Lite Micro tree"):
+        tflm.find_tree(str(tmp_path))
+    # a --tflm path that does not exist is a usage error (exit 2), as every other path option's is
+    for args in (("bench", "--device", "mcu", "--model", int8_lanmsff.path, "--emulate", "cortex-m7"),
+                 ("export-firmware", int8_lanmsff.path, "--out", tmp_path / "fw", "--verify", "cortex-m7")):
+        result = run_cli(*args, "--tflm", tmp_path / "nonexistent")
+        assert result.exit_code == 2 and "does not exist" in result.output, result.output
+
+
+def test_a_plain_tflite_micro_checkout_with_its_downloads_is_a_tree(tmp_path):
+    """The layout `git clone tflite-micro` + `make … third_party_downloads` leaves, given as the checkout or as
+    the folder above it."""
+    checkout = tmp_path / "src" / "tflite-micro"
+    (checkout / tflm.MAKEFILE).parent.mkdir(parents=True)
+    (checkout / tflm.MAKEFILE).write_text("# TFLM's Makefile\n")
+    (checkout / ".git").mkdir()
+    (checkout / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    for name in tflm.REQUIRED_DOWNLOADS:
+        (checkout / tflm.DOWNLOADS / name).mkdir(parents=True)
+        (checkout / tflm.DOWNLOADS / name / "LICENSE").write_text(name)
+    for given in (checkout, checkout.parent):
+        assert tflm.find_tree(str(given)).root == checkout.resolve()
+    before = tflm.fingerprint(checkout)
+    (checkout / ".git" / "HEAD").write_text("ref: refs/heads/other\n")
+    assert tflm.fingerprint(checkout) == before  # git's own files do not change the cache key
+    (checkout / tflm.DOWNLOADS / "ruy" / "LICENSE").write_text("changed")
+    assert tflm.fingerprint(checkout) != before
+
+
+def test_a_cached_library_is_not_built_again_and_a_build_says_its_one_time_cost(monkeypatch, tmp_path, caplog):
+    from lanmsff_edge.firmware_export.cores import get_core
+
+    monkeypatch.setenv("LANMSFF_TFLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tflm, "require_tools", lambda names: {name: f"/usr/bin/{name}" for name in names})
+    monkeypatch.setattr(tflm, "newlib_present", lambda gcc: True)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    tree = tflm.Tree(tmp_path, "0" * 64)
+    made = []
+
+    def fake_make(command, cwd, log, env, gendir):
+        made.append(command)
+        (Path(gendir) / "cortex_m_generic" / "lib").mkdir(parents=True)
+        (Path(gendir) / "cortex_m_generic" / "lib" / tflm.LIBRARY).write_bytes(b"!<arch>\n")
+        return 0
+
+    monkeypatch.setattr(tflm, "_run_with_progress", fake_make)
+    with caplog.at_level("INFO", logger="lanmsff_edge"):
+        first = tflm.library(tree, get_core("cortex-m7"))
+    assert first.read_bytes() == b"!<arch>\n" and len(made) == 1
+    assert "building TensorFlow Lite Micro for cortex-m7" in caplog.text and "one-time cost" in caplog.text
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="lanmsff_edge"):
+        assert tflm.library(tree, get_core("cortex-m7")) == first
+    assert len(made) == 1 and "building" not in caplog.text.lower()
+
+
+def test_a_long_build_logs_progress_lines(tmp_path, caplog):
+    import sys
+
+    gendir = tmp_path / "gen"
+    gendir.mkdir()
+    (gendir / "a.o").write_bytes(b"")
+    command = [sys.executable, "-c", "import time; time.sleep(0.5)"]
+    with open(tmp_path / "build.log", "w") as log, caplog.at_level("INFO", logger="lanmsff_edge"):
+        assert tflm._run_with_progress(command, tmp_path, log, dict(os.environ), gendir, every=0.1) == 0
+    assert "TFLM build: 1 object files compiled" in caplog.text
 
 
 def test_a_non_bundle_folder_is_refused(tmp_path):

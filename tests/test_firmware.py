@@ -143,6 +143,10 @@ def test_golden_output_is_exactly_what_tflite_micro_produces(bundle, int8_lanmsf
     assert len(set(golden_output.tolist())) > 1, "the golden scores should not be flat"
     top = constants(text)["kLanmsffGoldenTopIndex"]
     assert top == int(np.argmax(golden_output)) == bundle.golden_top
+    # the face's generated class and the expected answer are told apart (they need not agree)
+    readme = (bundle.out / "README.md").read_text()
+    assert "drawn as" not in readme + text and "generated for the class 'happiness'" in readme
+    assert "expects this model's own answer" in readme and "not an accuracy test" in text
 
 
 @pytest.mark.slow

@@ -286,8 +286,9 @@ def test_cmakelists_needs_tflm_dir_and_builds_with_a_tflm_tree(cmake_bundle, stu
     assert (build / "lanmsff_self_test").is_file()
 
 
-@pytest.mark.skipif(ARM_GXX is None or ARM_SIZE is None,
-                    reason="arm-none-eabi-g++ not installed (Debian: apt-get install gcc-arm-none-eabi)")
+@pytest.mark.skipif(ARM_GXX is None or ARM_SIZE is None, reason=" and ".join(
+    name for name, path in (("arm-none-eabi-g++", ARM_GXX), ("arm-none-eabi-size", ARM_SIZE)) if path is None)
+    + " not installed (Debian: apt-get install gcc-arm-none-eabi binutils-arm-none-eabi)")
 def test_cortex_m7_cross_compile_puts_the_model_in_rodata(cmake_bundle, tmp_path, record_property):
     flags = ["-std=c++17", "-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-Os", "-Wall",
              "-Werror", "-I", cmake_bundle.out]

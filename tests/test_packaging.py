@@ -56,3 +56,18 @@ def test_the_wheel_holds_every_package_and_data_file(wheel):
     assert not missing, f"tracked files left out of the wheel (add their package to pyproject.toml): {missing[:5]}"
     assert any(name.startswith("lanmsff_edge/firmware_export/templates/emulation/") for name in wheel["names"])
     assert any(name.startswith("lanmsff_edge/pretrained/") and name.endswith(".tflite") for name in wheel["names"])
+
+
+def test_what_the_readme_commands_write_is_git_ignored():
+    """Running the README's examples in the checkout leaves nothing untracked (``--out``/``--json``/… paths)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    outputs = sorted({path.rstrip(".,;:") for path in re.findall(r"--(?:out|json|markdown|plot) ([^\s`)]+)", text)
+                      if path.upper() != path})  # not placeholders such as DIR
+    assert "fw" in outputs and "runs/ferplus" in outputs  # the pattern finds the README's commands
+    probes = [path + "/x" if "." not in Path(path).name else path for path in outputs]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=REPO, capture_output=True, text=True)
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert sorted(ignored.stdout.split()) == sorted(probes)

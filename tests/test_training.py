@@ -141,7 +141,7 @@ def test_killed_run_resumes_at_the_next_epoch_with_optimizer_state(tmp_path, run
     assert "already finished all 3 epochs" in result.output
 
 
-def test_resumable_callbacks_continue_their_counters():
+def test_resumable_callbacks_continue_their_counters(capsys):
     """The plateau and early-stopping counters survive on_train_begin's reset, so patience continues."""
     from lanmsff_edge.model import build_model
     from lanmsff_edge.training.callbacks import ResumableEarlyStopping, ResumablePlateau, schedule_status
@@ -164,10 +164,55 @@ def test_resumable_callbacks_continue_their_counters():
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
     assert model.stop_training and stopper.get_state()["stopped_epoch"] == 17
     assert schedule_status(18, plateau, stopper, saved=False).endswith("early stop after 0; stopping early")
+    stopper.on_train_end()  # what Keras would print on stdout (verbose=1) is logged on stderr instead
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "epoch 18: val_loss no better for 8 epochs, learning rate 0.001 → 0.0001" in captured.err
+    assert "early stopping at epoch 18; keeping the weights of epoch 4 (best val_loss)" in captured.err
     fresh = ResumablePlateau(monitor="val_loss", patience=8)
     fresh.set_model(model)
     fresh.on_train_begin()
     assert fresh.get_state()["wait"] == 0 and fresh.get_state()["best"] == "inf"
+
+
+def test_progress_is_logged_on_stderr_every_few_seconds_and_at_each_epoch_end(capsys):
+    """Keras' progress bar writes to stdout; ProgressLog says the same on stderr, at most every ``every`` s."""
+    from lanmsff_edge.training.engine import ProgressLog
+
+    now = [0.0]
+    progress = ProgressLog(epochs=3, every=20, clock=lambda: now[0])
+    progress.set_params({"steps": 75, "epochs": 3})
+    progress.on_epoch_begin(1)
+    for batch, at in enumerate([5.0, 21.0, 30.0, 41.5, 50.0]):
+        now[0] = at
+        progress.on_train_batch_end(batch, {"loss": 1.23456, "accuracy": 0.5})
+    now[0] = 52.0
+    progress.on_epoch_end(1, {"loss": 1.0, "accuracy": 0.6, "val_loss": 1.1, "val_accuracy": 0.55,
+                              "learning_rate": 0.001})
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "epoch 2/3: batch 2/75, loss 1.2346  accuracy 0.5000 (21 s)",
+        "epoch 2/3: batch 4/75, loss 1.2346  accuracy 0.5000 (42 s)",
+        "epoch 2/3: 75 batches in 52 s, loss 1.0000  accuracy 0.6000  val_loss 1.1000  val_accuracy 0.5500"]
+    quiet = ProgressLog(epochs=3, every=20, clock=lambda: now[0], epoch_lines=False)
+    quiet.on_epoch_begin(0)
+    quiet.on_epoch_end(0, {"loss": 1.0})
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_cli_train_keeps_stdout_free_of_progress(run_cli, tmp_path):
+    """`train > out.txt` holds no Keras progress; the epochs are reported on stderr, and -q leaves none."""
+    args = ("train", "--dataset", "synthetic", "--limit", 32, "--batch-size", 16, "--epochs", 1, "--width", 0.25,
+            "--augment", "none")
+    result = run_cli(*args, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "Epoch" not in result.stdout and "loss" not in result.stdout and "Restoring" not in result.stdout
+    assert "epoch 1/1: 2 batches in" in result.stderr
+    quiet = run_cli("-q", *args, "--out", tmp_path / "quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == "" and "epoch" not in quiet.stderr
 
 
 def test_checkpoint_round_trip_restores_weights_optimizer_and_lr(tmp_path):

@@ -74,24 +74,46 @@ def board_rows(rows, patches=()):
                         key=lambda p: p["patches"])
         for fit in boards.fit_table(row.extra["flash_bytes"], arena):
             estimate = boards.estimate_latency(row.macs, fit.board) if row.precision in INTEGER_PRECISIONS else None
-            verdict = fit.verdict
+            verdict, reason, patched = fit.verdict, fit.reason, None
             if not fit.fits:
                 patched = next((p for p in counts if p["patches"] > 1 and boards.fits(
                     row.extra["flash_bytes"], p["arena_bytes"], fit.board).fits), None)
-                if patched:
-                    verdict = f"fits on-chip with {patched['patches']} patches"
+                if patched:  # the unpatched arena's shortfall is no reason against it any more
+                    verdict, reason = f"fits with {patched['patches']} patches", ""
             table.append({
                 "title": "Board fit and latency ESTIMATE (from MACs at an assumed int8 MACs/cycle; not measured)",
-                "board": fit.board.name, "core": fit.board.core, "clock_mhz": fit.board.clock_mhz,
+                "board": fit.board.name, "board_key": fit.board.key, "core": fit.board.core,
+                "clock_mhz": fit.board.clock_mhz,
                 "ram_bytes": fit.board.ram, "flash_bytes": fit.board.flash, "model": row.model,
                 "precision": row.precision, "verdict": verdict, "fits": fit.fits,
-                "reason": fit.reason, "flash_needed": fit.flash_needed,
+                "fits_with_patches": patched["patches"] if patched else None,
+                "arena_only": not fit.fits and fit.flash_needed <= fit.board.flash,
+                "reason": reason, "flash_needed": fit.flash_needed,
                 "ram_needed": fit.ram_needed,
                 "estimated_cycles": None if estimate is None else estimate["cycles"],
                 "estimated_latency_ms": None if estimate is None else estimate["ms"],
                 "estimate_assumption": None if estimate is None else estimate["assumption"],
             })
     return table
+
+
+def patch_suggestions(board_table, patches_measured):
+    """A note per model that stays off on-chip boards only because of its arena (flash would do) and that no
+    measured patch count brought on: patch-based execution shrinks the arena; how to measure it and bundle it."""
+    notes = []
+    for model in dict.fromkeys(entry["model"] for entry in board_table):
+        short = [entry for entry in board_table if entry["model"] == model and entry["arena_only"]
+                 and entry["fits_with_patches"] is None and entry["precision"] == "int8"]
+        if not short:
+            continue
+        names = ", ".join(entry["board_key"] for entry in short)
+        tried = [p["patches"] for p in patches_measured if p.get("model") == model]
+        measure = (f"the patch counts measured ({', '.join(map(str, tried))}) were not enough: try more (up to "
+                   "--patches 10)" if tried else "--patches 4 --patches 6 measures the arena in patches")
+        notes.append(f"{model}: only its arena keeps it off {len(short)} board(s) ({names}); patch-based "
+                     f"execution shrinks the arena: {measure}, and `export-firmware --board {short[0]['board_key']}` "
+                     "(or --max-arena SIZE) bundles it with the fewest patches that fit")
+    return notes
 
 
 def estimate_note():
@@ -171,6 +193,7 @@ def run(models, settings):
              "timings, so they get no speed-up; see the board table for the labelled estimate", estimate_note()]
     patches = patch_rows(models, rows, settings)
     tables = {"boards": board_rows(rows, patches)}
+    notes += patch_suggestions(tables["boards"], patches)
     if settings.extra.get("emulate"):
         tables["emulation"] = emulation_rows(models, rows, patches, settings)
     if patches:

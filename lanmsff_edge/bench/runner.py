@@ -1,11 +1,15 @@
 """``run_bench``: open the models, load the data, convert Keras models, run the device module, compare rows."""
 import importlib
+import os
 
-from lanmsff_edge.bench.host import host_info
+from lanmsff_edge.bench.host import host_info, load_average
 from lanmsff_edge.bench.record import BenchReport, attach_ratios
 from lanmsff_edge.bench import devices
 from lanmsff_edge.bench.settings import ANDROID_DELEGATES, DEVICES, BenchSettings
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
+
+LOGGER = get_logger(__name__)
 
 
 def bundled_models(dataset=None, directory=None):
@@ -106,6 +110,12 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
         tflm_tree.require_tools()
         settings.extra["tflm_tree"] = tflm_tree.find_tree(tflm)
     preflight(device, settings)
+    load_at_start = load_average()  # before this process adds its own load
+    from lanmsff_edge.bench.report import busy_host
+
+    warning = busy_host({"load_at_start": load_at_start, "logical_cores": os.cpu_count()}, threads)
+    if warning and not mapping_only:
+        LOGGER.warning(warning)
     notes = []
     settings.keras_threads, note = measure.configure_tf_threads(threads)
     if note:
@@ -117,7 +127,10 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
 
     pairs_only = all(presets.is_pair_name(m) for m in models) and any(str(p).endswith(".tflite") for p in paths)
     precisions = ("float32",) if pairs_only else ("float32", "int8")
+    LOGGER.info(f"bench --device {device}: opening {len(paths)} model(s)")
     opened = open_models(paths, value_range)
+    if dataset is not None:
+        LOGGER.info(f"loading {dataset} {split}" + (f" (first {limit} images)" if limit else ""))
     settings.data = load_data(dataset, data, split, limit, fold)
     settings.fold = fold
     for model in opened:
@@ -135,6 +148,6 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     elif reference.latency is None or not reference.compare_speed:
         notes.append(f"the float reference ({reference.model}) was not timed on this target: sizes are compared, "
                      f"speed is not")
-    host = host_info({"threads": threads})
+    host = host_info({"threads": threads, "load_at_start": load_at_start})
     return BenchReport(device=device, host=host, settings=settings.to_dict(), results=rows, notes=notes,
                        tables=tables)

@@ -55,6 +55,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
               help="Value range the models expect (faces are min-max scaled to it).")
+@click.option("--wide", is_flag=True, help="Every column in the terminal table (by default it fits 120 columns).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the rows as JSON.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write accuracy/latency/size plot (PNG).")
@@ -78,13 +79,13 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=click.Path(exists=True),
               help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
                    "[default: $TFLM_DIR]")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,
               help="mcu: a row per patch count (repeatable, e.g. --patches 1 --patches 6): arena, MACs, host time "
                    "(and emulated instructions with --emulate).")
-def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range,
+def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range, wide,
             json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates, parity,
             backends, trace, emulate, tflm, patch_counts):
     if parity or trace:
@@ -100,7 +101,7 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
                        mapping_only=mapping_only,
                        emulate=emulate, tflm=tflm, patches=patch_counts)
-    click.echo(format_table(report))
+    click.echo(format_table(report, wide=wide))
     with artifact_group():  # the report's files: all of this run, or all as they were
         if json_path:
             write_json(report, json_path)

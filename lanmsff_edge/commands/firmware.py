@@ -37,8 +37,8 @@ def _size(ctx, param, value):
 
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
                     "arena, golden self-test, example, README, bundle.json) for an int8 .tflite model.")
-@click.option("--model", "model_path", required=True, type=ModelPath(),
-              help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)"))
+@click.option("--model", "model_path", required=True, type=ModelPath(formats=("int8",)),
+              help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)", formats=("int8",)))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Bundle directory (new, empty, or an earlier bundle, which is replaced as a whole).")
 @click.option("--name", default="lanmsff", show_default=True,
@@ -57,7 +57,7 @@ def _size(ctx, param, value):
 @click.option("--verify", "verify_core", default=None, type=click.Choice(CORE_NAMES),
               help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
                    "(QEMU) before writing the bundle.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=click.Path(exists=True),
               help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
                    "tflm-tree.tar.gz. [default: $TFLM_DIR]")
 @click.option("--undilate", is_flag=True,

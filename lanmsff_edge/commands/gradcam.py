@@ -10,8 +10,9 @@ from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
                     "SIZE×SIZE, under a title band of SIZE/8 with the predicted label and probability: "
                     "2·SIZE × 9·SIZE/8 pixels (512×288 by default).")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
-              help=model_help("A .keras file or a training run folder (float: Grad-CAM needs gradients)"))
+@click.option("--model", default="ferplus", show_default=True, type=ModelPath(formats=("float",)),
+              help=model_help("A .keras file or a training run folder (float: Grad-CAM needs gradients)",
+                              formats=("float",)))
 @click.option("--class", "class_name", default="auto", show_default=True,
               help="Class to explain, by name; auto = the predicted class.")
 @click.option("--no-detect", is_flag=True, help="IMAGE is already a face crop: use the whole image.")

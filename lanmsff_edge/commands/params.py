@@ -21,31 +21,43 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-def bundled_models():
-    """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds."""
+def bundled_models(formats=None):
+    """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds;
+    with ``formats`` (e.g. ``("float",)``), only those a command taking just these formats accepts."""
     from lanmsff_edge.artifacts import presets
 
-    return ", ".join(presets.bundled_names()) or "none installed"
+    names = presets.bundled_names()
+    if formats is not None:
+        bare = {name.partition(":")[0] for name in names if name.partition(":")[2] in formats}
+        names = [name for name in names if (name.partition(":")[2] in formats if ":" in name else name in bare)]
+    return ", ".join(names) or "none installed"
 
 
-def model_help(what, note=""):
-    """A ``--model`` help: ``what`` the command reads, the bundled names that are installed, then ``note``."""
-    return f"{what}, or a bundled model: {bundled_models()}. {note}".strip()
+def model_help(what, note="", formats=None):
+    """A ``--model`` help: ``what`` the command reads, the bundled names that are installed (in ``formats``, when
+    the command takes only those), then ``note``."""
+    return f"{what}, or a bundled model: {bundled_models(formats)}. {note}".strip()
 
 
 class ModelPath(click.ParamType):
     """A ``--model`` value: a bundled model's name (``ferplus``, ``ferplus:int8``) or a file or folder that exists.
-    A bundled name whose file is not installed is refused here; which kind of file a path is, and whether it
-    loads, is for the command to find out."""
+    A bundled name whose file is not installed, or whose format the command does not take (``formats``), is
+    refused here; which kind of file a path is, and whether it loads, is for the command to find out."""
 
     name = "model"
+
+    def __init__(self, formats=None):
+        self.formats = None if formats is None else tuple(formats)
 
     def convert(self, value, param, ctx):
         from lanmsff_edge.artifacts import presets
 
         if presets.is_bundled_name(value):
+            name, _, fmt = str(value).partition(":")
+            if fmt and self.formats is not None and fmt not in self.formats:
+                self.fail(f"{value}: this command takes a {' or '.join(self.formats)} model (bundled: "
+                          f"{bundled_models(self.formats)})", param, ctx)
             if value not in presets.bundled_names():  # not installed, or an unknown format
-                name, _, fmt = str(value).partition(":")
                 try:
                     presets.require(name, fmt or "float")  # its error: what is bundled, how to make this one
                 except UserError as error:
@@ -79,8 +91,9 @@ class CommaChoice(click.ParamType):
 
 
 def detector_options(command):
-    """``--detector``, ``--min-face`` and ``--min-score``: which face detector and its knobs (predict, gradcam)."""
-    from lanmsff_edge.faces import DETECTORS, MIN_FACE
+    """``--detector``, ``--min-face`` and ``--min-face-score`` (or ``--min-score``): which face detector and its
+    knobs (predict, gradcam)."""
+    from lanmsff_edge.faces import DETECTORS, MIN_FACE, MIN_FACE_SCORE
 
     options = [
         click.option("--detector", type=click.Choice(DETECTORS), default=DETECTORS[0], show_default=True,
@@ -88,8 +101,10 @@ def detector_options(command):
                           "(OpenCV's frontal cascade)."),
         click.option("--min-face", type=click.IntRange(8, None), default=MIN_FACE, show_default=True,
                      help="Smallest face side, in photo pixels."),
-        click.option("--min-score", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-                     help="BlazeFace's detection threshold (lower finds more, and more false faces) [default: 0.5]."),
+        click.option("--min-face-score", "--min-score", "min_score",
+                     type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                     help=f"Faces BlazeFace scores lower are dropped (lower finds more, and more false faces: a "
+                          f"turned photo's collar or visor) [default: {MIN_FACE_SCORE}]."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -24,8 +24,8 @@ model, size, I/O types and quantization, TFLite Micro check). int8 models are ba
 must load and run in TFLite Micro, or the command fails naming the ops at fault. The calibration sample is
 cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its activation ranges go to
 <stem>.calibration.json. QAT saves its state after every epoch; an interrupted run continues with --resume.""")
-@click.option("--model", "model_path", required=True, type=ModelPath(),
-              help=model_help("A .keras model from `lanmsff-edge train` or its run folder"))
+@click.option("--model", "model_path", required=True, type=ModelPath(formats=("float",)),
+              help=model_help("A .keras model from `lanmsff-edge train` or its run folder", formats=("float",)))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
 @click.option("--data", type=click.Path(exists=True),
               help="The data set's folder or archive (not needed for synthetic).")
@@ -55,11 +55,17 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
                    "written beside OUT after every epoch; same options as the interrupted run).")
 def command(model_path, dataset, data, method, epochs, learning_rate, batch_size, calibration_size, io, split, fold,
             limit, seed, augment, out, resume):
+    from lanmsff_edge.log import get_logger
     from lanmsff_edge.quantize.pipeline import quantize
 
-    result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
-                      learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size, io=io,
-                      split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume)
+    try:
+        result = quantize(model_path, dataset=dataset, data=data, method=method, out=out, epochs=epochs,
+                          learning_rate=learning_rate, batch_size=batch_size, calibration_size=calibration_size,
+                          io=io, split=split, fold=fold, limit=limit, seed=seed, augment=augment, resume=resume)
+    except KeyboardInterrupt:
+        if method in ("qat", "all"):
+            get_logger(__name__).info("continue it: the same command with --resume")
+        raise
     click.echo("")
     click.echo(result["table"], nl=False)
     click.echo("")

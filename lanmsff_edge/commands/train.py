@@ -1,5 +1,4 @@
 """`lanmsff-edge train`: the paper's recipe, resumable, on one device or several."""
-import sys
 
 import click
 
@@ -71,13 +70,18 @@ from lanmsff_edge.training.precision import PRECISIONS
 def command(dataset, data, epochs, batch_size, out, resume, seed, width, no_massatt, no_pwfs, massatt_form, fold,
             strategy, augment, limit, bn_recalibration, targets, init, teacher, teacher_weight, learning_rate, dropout,
             label_smoothing, schedule, precision, threads):
-    from lanmsff_edge.log import enabled
+    from lanmsff_edge.log import enabled, get_logger
     from lanmsff_edge.training import train
 
-    train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
-          width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
-          massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
-          bn_recalibration=bn_recalibration, targets=targets, init=init, teacher=teacher,
-          teacher_weight=teacher_weight, learning_rate=learning_rate, dropout=dropout,
-          label_smoothing=label_smoothing, schedule=schedule, precision=precision, threads=threads,
-          verbose=0 if not enabled() else 1 if sys.stdout.isatty() else 2)  # -q: no Keras lines
+    try:
+        train(dataset=dataset, data=data, out=out, epochs=epochs, batch_size=batch_size, resume=resume, seed=seed,
+              width=width, massatt=False if no_massatt else None, pwfs=False if no_pwfs else None,
+              massatt_form=massatt_form, fold=fold, strategy=strategy, augment=augment, limit=limit,
+              bn_recalibration=bn_recalibration, targets=targets, init=init, teacher=teacher,
+              teacher_weight=teacher_weight, learning_rate=learning_rate, dropout=dropout,
+              label_smoothing=label_smoothing, schedule=schedule, precision=precision, threads=threads,
+              verbose=1 if enabled() else 0)  # progress lines on stderr; -q: none
+    except KeyboardInterrupt:
+        get_logger(__name__).info("continue it: the same command with --resume"
+                                  + ("" if out else " --out <that folder>"))
+        raise

@@ -41,12 +41,10 @@ def load(path, split, limit=None):
     return _load_folders(source, files, split, limit)
 
 
-def read_csv_rows(source, name, rows=None, usage=None, limit=None):
-    """Decode rows of a fer2013.csv → ({row number: index}, uint8 (N, 64, 64) images, int64 labels).
-
-    Selects the rows in ``rows`` (a set of 0-based data row numbers) or those whose Usage is ``usage``;
-    validates the header and every selected row (one-line UserError naming the file and line).
-    """
+def iter_csv(source, name, wanted=lambda row_number, usage: True):
+    """``(row number, Usage, emotion, uint8 48×48 pixels)`` of each data row of a fer2013.csv that ``wanted(row
+    number, Usage)`` selects, every selected row validated (one-line UserError naming the file and line); the
+    header and every row's Usage are checked for all rows."""
     where = source.describe(name)
     reader = csv_rows(source, name)
     header = [column.strip() for column in next(reader, [])]
@@ -55,7 +53,6 @@ def read_csv_rows(source, name, rows=None, usage=None, limit=None):
         raise UserError(f"{where} line 1: missing column(s) {', '.join(sorted(missing))} "
                         f"(expected the Kaggle header emotion,pixels,Usage)")
     emotion_at, pixels_at, usage_at = header.index("emotion"), header.index("pixels"), header.index("Usage")
-    index, images, labels = {}, [], []
     for row_number, row in enumerate(reader):
         line = row_number + 2
         if not row:
@@ -65,7 +62,7 @@ def read_csv_rows(source, name, rows=None, usage=None, limit=None):
         row_usage = row[usage_at].strip()
         if row_usage not in USAGE.values():
             raise UserError(f"{where} line {line}: Usage {row_usage!r} is not Training, PublicTest or PrivateTest")
-        if (rows is not None and row_number not in rows) or (usage is not None and row_usage != usage):
+        if not wanted(row_number, row_usage):
             continue
         try:
             values = np.array(row[pixels_at].split(), dtype=np.int32)
@@ -79,9 +76,21 @@ def read_csv_rows(source, name, rows=None, usage=None, limit=None):
         if emotion not in {str(i) for i in range(len(FER2013_CLASSES))}:
             raise UserError(f"{where} line {line}: emotion {emotion!r} is not a label 0-6 "
                             f"({', '.join(FER2013_CLASSES)})")
+        yield row_number, row_usage, int(emotion), values.astype(np.uint8).reshape(48, 48)
+
+
+def read_csv_rows(source, name, rows=None, usage=None, limit=None):
+    """Decode rows of a fer2013.csv → ({row number: index}, uint8 (N, 64, 64) images, int64 labels).
+
+    Selects the rows in ``rows`` (a set of 0-based data row numbers) or those whose Usage is ``usage``;
+    validates the header and every selected row (``iter_csv``).
+    """
+    index, images, labels = {}, [], []
+    wanted = lambda row, row_usage: (rows is None or row in rows) and (usage is None or row_usage == usage)  # noqa: E731
+    for row_number, _, emotion, pixels in iter_csv(source, name, wanted):
         index[row_number] = len(images)
-        images.append(prepare_face(values.astype(np.uint8).reshape(48, 48)))
-        labels.append(int(emotion))
+        images.append(prepare_face(pixels))
+        labels.append(emotion)
         if limit is not None and len(images) >= limit:
             break
     stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)

@@ -2,7 +2,8 @@
 
 Two layouts:
 - the output of Microsoft's ``generate_training_data.py``: ``FER2013Train|FER2013Valid|FER2013Test/`` each with
-  ``label.csv`` (``fer0000000.png,"(x, y, w, h)",<10 vote counts>``, no header) and the 48×48 PNGs;
+  ``label.csv`` (``fer0000000.png,"(x, y, w, h)",<10 vote counts>`` as the repository ships it, or without the
+  box as the generator's current version writes it; no header) and the 48×48 PNGs;
 - the label file ``fer2013new.csv`` (``Usage,Image name,<10 vote columns>``) beside the original ``fer2013.csv``,
   whose row i holds the pixels of ``fer2013new.csv`` row i.
 Labels follow FERPlus's "majority" mode: votes of 1 are dropped as outliers, then an image is kept only when its
@@ -23,7 +24,8 @@ from lanmsff_edge.errors import UserError
 
 FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
 VOTE_COLUMNS = FERPLUS_CLASSES + ("unknown", "NF")
-LABEL_COLUMNS = 2 + len(VOTE_COLUMNS)  # image name, face box, votes
+LABEL_COLUMNS = 2 + len(VOTE_COLUMNS)  # image name, face box, votes (the label.csv files of Microsoft's repository)
+SHORT_LABEL_COLUMNS = 1 + len(VOTE_COLUMNS)  # image name, votes: what its generate_training_data.py writes today
 MAX_VOTES = 1000  # a vote count is a number of annotators: FERPlus has 10 per image
 
 
@@ -96,15 +98,16 @@ def read_label_csv(source, name):
     for line, row in enumerate(csv_rows(source, name), start=1):
         if not row or not "".join(row).strip():
             continue
-        if len(row) != LABEL_COLUMNS:
-            raise UserError(f"{where} line {line}: {len(row)} columns, expected {LABEL_COLUMNS} "
-                            f"(image name, face box, {len(VOTE_COLUMNS)} vote counts)")
-        if line == 1 and not row[0].lower().endswith(".png") and not row[2].strip().isdigit():
+        if len(row) not in (LABEL_COLUMNS, SHORT_LABEL_COLUMNS):
+            raise UserError(f"{where} line {line}: {len(row)} columns, expected {LABEL_COLUMNS} (image name, face "
+                            f"box, {len(VOTE_COLUMNS)} vote counts) or {SHORT_LABEL_COLUMNS} (without the box)")
+        votes = row[len(row) - len(VOTE_COLUMNS):]
+        if line == 1 and not row[0].lower().endswith(".png") and not votes[0].strip().isdigit():
             continue  # a header row
         image = row[0].strip()
         if not image or "/" in image or "\\" in image or image in (".", ".."):
             raise UserError(f"{where} line {line}: image name {image!r} must be a file name inside {folder}/")
-        rows.append((image, parse_votes(row[2:], where, line)))
+        rows.append((image, parse_votes(votes, where, line)))
     return rows
 
 

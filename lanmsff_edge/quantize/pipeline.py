@@ -323,11 +323,10 @@ def _fine_tune_and_convert(float_model, train, val, sample, representative, tuni
     aware = qat.quantize_aware_model(float_model)
     ranges = qat.calibrate_ranges(aware, model_inputs(sample))
     try:
-        tuned = qat.fine_tune(aware, train, val, announce=True, **tuning)
+        tuned = qat.fine_tune(aware, train, val, announce=True, verbose=1, **tuning)
     except KeyboardInterrupt:
         if saved_at.exists():
-            LOGGER.info(f"\nqat      interrupted; finished epochs are in {saved_at}: "
-                        "rerun the same command with --resume to continue")
+            LOGGER.info(f"\nqat      interrupted; finished epochs are in {saved_at}")
         raise
     record = {**tuned, "selected_on": "val", **ranges}
     tuned = predict_faces(open_runtime(qat.float_model_of(aware, float_model)), images.images)

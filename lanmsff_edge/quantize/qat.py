@@ -217,7 +217,8 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     ("online", "paper" or "none"); use the one the model was trained with. ``checkpoint_path``: written after
     every epoch (with ``settings``, see ``qat_checkpoint``); ``resume_from``: a loaded checkpoint to continue at
     its next epoch (epoch e is seeded with ``seed + e``, as training is). ``announce``: log one line per epoch.
-    ``soft_targets``: fine-tune on the images' vote distributions (a ``train --targets votes`` model).
+    ``soft_targets``: fine-tune on the images' vote distributions (a ``train --targets votes`` model). ``verbose``:
+    progress lines inside each epoch (``engine.ProgressLog``).
     Runs on the fit engine (``training/engine.py``), as training does.
     Returns the per-epoch history (a list per metric) and the epoch kept.
     """
@@ -253,7 +254,8 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
             state_of=lambda model: keep.get_state() if keep is not None else {"best": None, "best_epoch": None},
             status=status, announce=announce)
         engine.run(qat_model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
-                   recorder=recorder, trackers=[keep] if keep else [], callbacks=callbacks, verbose=verbose)
+                   recorder=recorder, trackers=[keep] if keep else [], callbacks=callbacks, verbose=verbose,
+                   epoch_lines=not announce)
     elif keep is not None and keep.best_weights is not None:  # every epoch was done before the interruption
         qat_model.set_weights(keep.best_weights)
     set_input_range(qat_model)

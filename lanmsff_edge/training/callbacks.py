@@ -2,9 +2,13 @@
 
 Keras resets ``ReduceLROnPlateau`` and ``EarlyStopping`` in ``on_train_begin``; a resumed run re-applies the
 saved counters right after that reset, so the learning-rate schedule and the patience continue exactly.
+They are made with ``verbose=0`` (Keras prints to stdout) and say what they did through the package logger.
 """
 from lanmsff_edge.keras import keras
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.training.engine import plain_number as _number
+
+LOGGER = get_logger(__name__)
 
 
 def _from_number(value):
@@ -34,6 +38,17 @@ class _Resumable:
 class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
     STATE = ("best", "wait", "cooldown_counter")
 
+    def _learning_rate(self):
+        return float(keras.backend.get_value(self.model.optimizer.learning_rate))
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self._learning_rate()
+        super().on_epoch_end(epoch, logs)
+        after = self._learning_rate()
+        if after < before:
+            LOGGER.info(f"epoch {epoch + 1}: {self.monitor} no better for {self.patience} epochs, learning rate "
+                        f"{before:.3g} → {after:.3g}")
+
 
 class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
     """EarlyStopping whose best weights survive a resume (they live in the checkpoint, not in the state)."""
@@ -49,6 +64,12 @@ class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
         if self.pending_best_weights is not None:
             self.best_weights = self.pending_best_weights
             self.pending_best_weights = None
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.stopped_epoch > 0:
+            LOGGER.info(f"early stopping at epoch {self.stopped_epoch + 1}; keeping the weights of epoch "
+                        f"{self.best_epoch + 1} (best {self.monitor})")
 
 
 def cosine_learning_rate(epoch, initial, epochs, warmup=None, floor=None):

@@ -11,11 +11,14 @@ early-stopping counters; QAT: the best validation accuracy). The pieces:
 - ``FitRecorder``: the epoch-end callback that appends the history row, updates the state and writes the checkpoint
   (plus the caller's files, in one artifact group) — or, on a non-chief worker, only keeps the books;
 - ``KeepBest``: the best-epoch tracker for fits without early stopping (QAT);
+- ``ProgressLog``: Keras' progress, as log lines on stderr (a line every ``PROGRESS_EVERY`` seconds inside an
+  epoch, one when it ends), so a command's stdout holds only results and ``-q`` silences it;
 - ``run(model, data, …)``: ``model.fit`` from ``initial_epoch`` with trackers → recorder → extra callbacks.
 
 What a resume may not change, and the augmentation choices, are in ``settings.py`` (no TensorFlow needed).
 """
 import math
+import time
 
 import numpy as np
 
@@ -95,16 +98,13 @@ class FitRecorder(keras.callbacks.Callback):
 
     Comes after the trackers in the callback list, so their verdict on this epoch is saved. ``best`` has the
     ``best_weights`` the checkpoint keeps (None: the current weights are the best). ``status(epoch, row)``: one line
-    per epoch, logged with ``announce``; with ``defer`` it is logged when the next epoch begins or training ends
-    (after Keras' own progress line).
+    per epoch, logged with ``announce`` (after ``ProgressLog``'s line of the epoch).
     """
 
-    def __init__(self, state, path=None, best=None, state_of=None, write=True, files=None, status=None, announce=False,
-                 defer=False):
+    def __init__(self, state, path=None, best=None, state_of=None, write=True, files=None, status=None, announce=False):
         super().__init__()
         self.state, self.path, self.best, self.state_of = state, path, best, state_of
-        self.write, self.files, self.status, self.announce, self.defer = write, files, status, announce, defer
-        self.pending = None
+        self.write, self.files, self.status, self.announce = write, files, status, announce
 
     def on_epoch_end(self, epoch, logs=None):
         entry = hist.row(epoch, logs)
@@ -115,9 +115,7 @@ class FitRecorder(keras.callbacks.Callback):
         if self.path is not None:
             self.save()
         if self.announce and self.status is not None:
-            self.pending = self.status(epoch + 1, entry)
-            if not self.defer:
-                self._flush()
+            LOGGER.info(self.status(epoch + 1, entry))
 
     def save(self):
         """Every worker captures (reading the variables may be a collective all must join); the writer saves."""
@@ -132,20 +130,52 @@ class FitRecorder(keras.callbacks.Callback):
             ckpt.save(snapshot, self.path)
             self.files(self.state)
 
-    def _flush(self):
-        if self.pending:
-            LOGGER.info(self.pending)
-            self.pending = None
+
+PROGRESS_EVERY = 20.0  # seconds between two progress lines inside one epoch
+
+
+def _metrics_text(logs):
+    return "  ".join(f"{key} {float(value):.4f}" for key, value in (logs or {}).items()
+                     if key != "learning_rate" and np.ndim(value) == 0)
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """Keras' progress as log lines (INFO, on stderr): ``epoch 2/4: batch 30/75, loss 1.2345 … (21 s)`` every
+    ``every`` seconds inside an epoch, and ``epoch 2/4: 75 batches in 52 s, loss … val_accuracy …`` at its end.
+    Keras' own progress bar writes to stdout, among a command's results; this replaces it (``fit(verbose=0)``)."""
+
+    def __init__(self, epochs, every=PROGRESS_EVERY, clock=time.monotonic, epoch_lines=True):
+        super().__init__()
+        self.epochs, self.every, self.clock, self.epoch_lines = int(epochs), float(every), clock, epoch_lines
+        self.started = self.last = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._flush()
+        self.epoch = epoch + 1
+        self.started = self.last = self.clock()
 
-    def on_train_end(self, logs=None):
-        self._flush()
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            steps = self.params.get("steps") if self.params else None
+            where = f"batch {batch + 1}" + (f"/{steps}" if steps else "")
+            LOGGER.info(f"epoch {self.epoch}/{self.epochs}: {where}, {_metrics_text(logs)} "
+                        f"({now - self.started:.0f} s)")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.epoch_lines:
+            return
+        steps = self.params.get("steps") if self.params else None
+        batches = f"{steps} batches in " if steps else ""
+        LOGGER.info(f"epoch {epoch + 1}/{self.epochs}: {batches}{self.clock() - self.started:.0f} s, "
+                    f"{_metrics_text(logs)}")
 
 
 def run(model, train_data, *, epochs, initial_epoch, recorder, trackers=(), val_data=None, callbacks=(),
-        verbose=0):
-    """``model.fit`` for epochs ``initial_epoch + 1 … epochs``: trackers, then the recorder, then ``callbacks``."""
+        verbose=0, epoch_lines=True):
+    """``model.fit`` for epochs ``initial_epoch + 1 … epochs``: trackers, then the recorder, then ``callbacks``.
+    ``verbose``: log the progress (``ProgressLog``, before the recorder's line of the epoch; ``epoch_lines=False``
+    when the recorder's line already gives the epoch's metrics); Keras itself prints nothing."""
+    progress = [ProgressLog(epochs, epoch_lines=epoch_lines)] if verbose else []
     return model.fit(train_data, validation_data=val_data, epochs=int(epochs), initial_epoch=int(initial_epoch),
-                     callbacks=[*trackers, recorder, *callbacks], verbose=verbose)
+                     callbacks=[*trackers, *progress, recorder, *callbacks], verbose=0)

@@ -301,10 +301,10 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
     train_data, val_data, train_size = _input_pipelines(options, train_images, val_images, distribution,
                                                         initial_epoch)
     plateau = None if options["schedule"] != "plateau" else ResumablePlateau(
-        monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE, verbose=1,
+        monitor="val_loss", factor=cfg.PLATEAU_FACTOR, patience=cfg.PLATEAU_PATIENCE, verbose=0,
         state=state.get("plateau"))
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=cfg.EARLY_STOPPING_PATIENCE,
-                                     restore_best_weights=True, verbose=1, state=state.get("early_stopping"),
+                                     restore_best_weights=True, verbose=0, state=state.get("early_stopping"),
                                      best_weights=None if checkpoint is None else checkpoint.best())
     chief = distribution.is_chief
     recorder = engine.FitRecorder(
@@ -313,7 +313,7 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
                                 "stopped_early": bool(model.stop_training)},
         files=lambda state: _write_history(out, state),
         status=lambda epoch, row: schedule_status(epoch, plateau, stopper, saved=chief),
-        announce=bool(verbose) and chief, defer=True)
+        announce=bool(verbose) and chief)
     trackers = [plateau or cosine_schedule(options), stopper]
     if options["bn_recalibration"]:
         trackers.insert(0, BatchNormRecalibration(recalibration_sample(train_images, seed=int(options["seed"]))))
@@ -326,7 +326,7 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
         engine.run(model, train_data, val_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                    recorder=recorder, trackers=trackers, callbacks=extra_callbacks, verbose=verbose)
     except KeyboardInterrupt:
-        LOGGER.info(f"\ninterrupted after {state['epoch']} finished epoch(s); continue with --resume --out {out}")
+        LOGGER.info(f"\ninterrupted after {state['epoch']} finished epoch(s), saved in {out / ckpt.CHECKPOINT_NAME}")
         raise
     if state["epoch"] == initial_epoch:
         raise UserError("training ran no epoch (is the training split empty?)")
