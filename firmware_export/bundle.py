@@ -2,17 +2,24 @@
 example, README, manifest), verified against the ``tflite_micro`` interpreter and written atomically.
 
 Order of work: everything that can fail on the user's input (file, model, ops, output directory) is checked
-before anything is measured; the bundle is rendered into a temporary directory beside ``out`` and renamed
-into place at the end, so ``out`` holds either the previous bundle or the complete new one, never half of one.
+before anything is measured. A new bundle is rendered into a staging folder beside ``out`` and renamed into
+place; a re-export writes its files into the earlier bundle as one ``atomic.artifact_group``, so ``out`` holds
+either the previous bundle or the complete new one, never half of one.
+
+The folder is the user's as much as the tool's: ``bundle.json`` lists every file the tool wrote with its SHA-256,
+and only those, unchanged, are the tool's to replace or remove. Anything else (the user's ``my_camera.cc``, notes,
+a ``.git``) is left alone; an edited platform hook (``image_provider.cc``…) is kept instead of the new default;
+an edited or foreign file where a generated file must go is refused, by name, before anything is written.
 """
+import contextlib
 import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import string
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +29,7 @@ import numpy as np
 from lanmsff_edge.firmware_export import csource
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
+from lanmsff_edge import atomic
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory.fit import parse_margin, round_up
@@ -119,13 +127,34 @@ def _validate_shapes(graph, source):
         raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale")
 
 
+MANIFEST = "bundle.json"
+FORMAT = "lanmsff-edge firmware bundle"
+# Generated files meant to be edited (the application's hooks): an edited one is kept on re-export.
+USER_HOOKS = ("image_provider_h", "image_provider_cc", "expression_responder_h", "expression_responder_cc")
+_LEGACY_STAGING = re.compile(r"^\.(?P<name>.+)\.(old-[0-9a-f]{8}|[a-z0-9_]{8}\.partial)$")  # before the manifest
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """What ``out`` holds before the export: the files the tool wrote there (path → SHA-256, from the earlier
+    bundle.json) and every file now present (path → SHA-256 of its bytes)."""
+
+    owned: dict
+    present: dict
+
+    def foreign(self):
+        """Files the tool did not write, or that were changed since: the user's."""
+        return {path for path, digest in self.present.items() if self.owned.get(path) != digest}
+
+
 def _check_out_dir(out):
-    """Refuse early what would fail late: a file in the way, or a non-empty directory that is not a bundle."""
+    """Refuse early what would fail late: a file in the way, a non-empty directory that is not a bundle, an
+    unwritable parent. Finishes what a killed earlier export left half done. Returns a ``_Folder``."""
+    if out.parent.is_dir():
+        _recover_legacy(out)
+        atomic.settle(out.parent)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "bundle.json").is_file():
-        raise UserError(f"--out {out} is a non-empty directory without a bundle.json; "
-                        "give a new or empty directory (an earlier bundle is replaced as a whole)")
     parent = out.parent
     existing = parent
     while not existing.exists():
@@ -134,6 +163,97 @@ def _check_out_dir(out):
         raise UserError(f"--out {out}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--out {out}: {existing} is not writable")
+    if not out.is_dir():
+        return _Folder({}, {})
+    atomic.settle(out)
+    present = _present_files(out)
+    if not present:
+        return _Folder({}, {})
+    owned = _owned_files(out)
+    if owned is None:
+        raise UserError(f"--out {out} is a non-empty directory without a bundle.json written by lanmsff-edge; give "
+                        "a new or empty directory, or an earlier bundle (whose files the tool can tell from yours)")
+    return _Folder(owned, present)
+
+
+def _present_files(out):
+    """relative path → SHA-256 of every file under ``out`` (symlinks: of the link text; never followed)."""
+    present = {}
+    for folder, folders, files in os.walk(out):
+        folders[:] = [f for f in folders if not os.path.islink(os.path.join(folder, f))]
+        for name in files + [f for f in os.listdir(folder) if os.path.islink(os.path.join(folder, f))
+                             and f not in files]:
+            path = Path(folder) / name
+            relative = path.relative_to(out).as_posix()
+            if path.is_symlink():
+                present[relative] = "link:" + os.readlink(path)
+            elif path.is_file():
+                present[relative] = _sha256_file(path)
+            else:
+                present[relative] = "special"
+    return present
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _owned_files(out):
+    """path → SHA-256 of what the earlier export wrote (bundle.json itself included), or None when ``out`` holds no
+    bundle.json of this tool."""
+    from lanmsff_edge import userfiles
+
+    try:
+        manifest = json.loads(userfiles.read_bytes(out / MANIFEST, limit=64 << 20))
+    except (OSError, UserError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        return None
+    files = manifest["files"]
+    owned = {path: entry.get("sha256") for path, entry in files.items()
+             if isinstance(entry, dict) and isinstance(path, str)}
+    owned[MANIFEST] = _sha256_file(out / MANIFEST)
+    return owned
+
+
+def _recover_legacy(out):
+    """Staging folders of the pre-manifest export (``.NAME.old-XXXXXXXX`` / ``.NAME.XXXXXXXX.partial``), left by a
+    kill between its two renames: the old bundle is put back when ``out`` is missing, the rest removed."""
+    try:
+        names = [entry.name for entry in os.scandir(out.parent) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for name in sorted(names):
+        match = _LEGACY_STAGING.match(name)
+        if not match or match.group("name") != out.name:
+            continue
+        with contextlib.suppress(OSError):
+            if name.endswith(".partial") or os.path.lexists(out):
+                shutil.rmtree(out.parent / name)
+            else:
+                os.replace(out.parent / name, out)
+
+
+def _plan_writes(out, folder, contents, paths):
+    """(files to write, files of ours to remove, files of the user kept in place of a generated one); refuses,
+    naming them, files of the user a generated file would replace."""
+    foreign = folder.foreign()
+    hooks = {paths[key] for key in USER_HOOKS if key in paths}
+    kept = sorted(path for path in foreign if path in contents and path in hooks)
+    clashes = sorted(path for path in foreign if path in contents and path not in hooks)
+    if clashes:
+        raise UserError(f"--out {out}: {', '.join(clashes)} {'was' if len(clashes) == 1 else 'were'} not written by "
+                        "lanmsff-edge or changed since; the new bundle would replace "
+                        f"{'it' if len(clashes) == 1 else 'them'}: move them out of the folder (your own code "
+                        "belongs in files of your own, which a re-export keeps) or give another --out")
+    writes = {path: body for path, body in contents.items() if path not in kept}
+    stale = sorted(path for path, digest in folder.present.items()
+                   if path not in contents and path not in foreign)
+    return writes, stale, kept
 
 
 def _layout_paths(name, layout):
@@ -206,7 +326,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     _validate_model(graph, source)
     micro.check_supported(graph, source)
     _validate_shapes(graph, source)
-    _check_out_dir(out)
+    folder = _check_out_dir(out)
     num_classes = int(graph.outputs[0].shape[1])
     label_names, label_source = resolve_labels(model_path, num_classes, model_bytes=data, option=labels)
 
@@ -271,11 +391,17 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     manifest = _manifest(facts, contents)
     manifest["patches"] = patching
-    contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    _, _, kept = _plan_writes(out, folder, {**contents, MANIFEST: b""}, paths)  # refuse clashes before verifying
+    for path in kept:  # the user's edited hook stays; the manifest lists only what the tool wrote
+        manifest["files"].pop(path, None)
+    if kept:
+        manifest["kept_user_files"] = kept
+    contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     if core is not None:
         manifest["verified"] = _verify(contents, core, tree)
-        contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
-    _write_directory(out, contents)
+        contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    writes, stale, _ = _plan_writes(out, folder, contents, paths)
+    _write_directory(out, writes, stale)
     return Bundle(out=out, name=name, layout=layout, files={path: len(body) for path, body in contents.items()},
                   model_bytes=len(data), arena_minimum=minimum, arena_margin=margin, arena_size=arena,
                   ops=graph.builtin_ops, resolver_methods=methods, labels=label_names,
@@ -539,32 +665,35 @@ def _manifest(facts, contents):
     }
 
 
-def _write_directory(out, contents):
-    """Write ``contents`` (relative path → bytes) as the directory ``out``: staged beside it, renamed at the end."""
+def _write_directory(out, contents, stale=()):
+    """Write ``contents`` (relative path → bytes) into ``out``: a new folder is staged beside it and renamed into
+    place; an earlier bundle gets its files replaced as one artifact group (the user's files untouched), then
+    the files of the earlier bundle the new one no longer has (``stale``) are removed."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    except OSError as error:
-        raise UserError(f"--out {out}: cannot write there ({error.strerror or error})") from None
-    try:
-        for relative, body in contents.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-        os.chmod(staging, 0o755)  # mkdtemp makes it 0700
-        if out.exists():
-            retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, retired)
+        if not out.is_dir() or not any(out.iterdir()):
+            staging = atomic.staging_folder(out)
             try:
-                os.replace(staging, out)
-            except OSError:
-                os.replace(retired, out)
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+                for relative, body in contents.items():
+                    target = staging / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)
+                os.chmod(staging, 0o755)  # mkdtemp makes it 0700
+                atomic.replace_folder(staging, out)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+            return
+        with atomic.artifact_group():  # bundle.json first: the group's journal sits in ``out`` itself
+            for relative in sorted(contents, key=lambda path: path != MANIFEST):
+                atomic.write_bytes(out / relative, contents[relative])
+    except atomic.WriteError as error:
+        raise UserError(f"--out {out}: writing the bundle failed ({str(error).split(': ', 1)[-1]})") from None
     except OSError as error:
         raise UserError(f"--out {out}: writing the bundle failed ({error.strerror or error})") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    for relative in stale:
+        with contextlib.suppress(OSError):
+            (out / relative).unlink()
+            for parent in (out / relative).parents:
+                if parent == out:
+                    break
+                parent.rmdir()  # only if empty: OSError ends the loop
