@@ -35,8 +35,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
+        from lanmsff_edge.commands import collisions
+
         module = importlib.import_module(COMMANDS[name][0])
-        return module.command
+        return collisions.guard(module.command)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, short) for name, (_, short) in COMMANDS.items()]

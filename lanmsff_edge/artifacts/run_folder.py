@@ -15,6 +15,8 @@ from lanmsff_edge.text import read_text
 BEST_NAME = "best.keras"
 MODEL_NAME = "model.keras"
 CONFIG_NAME = "config.json"
+# The files that make a run folder a run (its state, its record): no command's output may replace one of them.
+RUN_FILES = (CONFIG_NAME, ckpt.CHECKPOINT_NAME, MODEL_NAME, BEST_NAME, "metrics.json", "history.csv", "history.png")
 
 
 def is_unfinished(out):

@@ -1,7 +1,7 @@
 """`lanmsff-edge info`: what a model costs, per block."""
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
+from lanmsff_edge.commands.params import FiniteFloatRange, model_help, ModelPath, OutputPath
 
 
 @click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
@@ -14,7 +14,7 @@ from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
               help="Width multiplier of a built model.")
 @click.option("--no-massatt", is_flag=True, help="Build without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Build without PWFS (ablation).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Also write the summary as JSON.")
 def command(model_path, classes, width, no_massatt, no_pwfs, json_path):
     import json
 

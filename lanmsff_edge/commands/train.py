@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
+from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, ModelPath, SEED
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -13,7 +13,7 @@ from lanmsff_edge.data.classes import DATASETS
                     "a checkpoint after every epoch lets "
                     "--resume continue a killed run.")
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set (on --resume: taken from the run).")
-@click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive as distributed "
+@click.option("--data", type=InputPath(), help="The data set's folder or archive as distributed "
                                                            "(not needed for synthetic).")
 @click.option("--epochs", type=click.IntRange(1, None),
               help="Most epochs (early stopping may end sooner). [default: 100; synthetic 3]")
