@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -123,8 +124,9 @@ def _validate_shapes(graph, source):
                         "(batch-1 64×64 grayscale; export with a static batch of 1)")
     if len(y.shape) != 2 or y.shape[0] != 1 or y.shape[1] < 2:
         raise UserError(f"{source}: output shape {list(y.shape)}, expected [1, classes]")
-    if not x.quantized or not y.quantized or x.scale <= 0 or y.scale <= 0:
-        raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale")
+    if not x.quantized or not y.quantized or not (0 < x.scale < math.inf and 0 < y.scale < math.inf):
+        raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale (or a NaN, "
+                        "infinite or non-positive one)")
 
 
 MANIFEST = "bundle.json"
@@ -350,7 +352,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     # Measure: the smallest arena that allocates, then the margin on top (within the budget, if there is one:
     # the fit already proved that the budget leaves at least the fit's margin).
-    minimum = micro.find_arena_size(data)
+    minimum = micro.find_arena_size(data, source=source)
     arena_margin = arena_margin or DEFAULT_MARGIN
     margin = parse_margin(arena_margin, minimum)
     arena = round_up(minimum + margin)
@@ -364,12 +366,8 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     image, golden_description = golden_face()
     x, y = graph.inputs[0], graph.outputs[0]
     golden_input = quantize_input(image, x.scale, x.zero_point)
-    try:
-        interpreter = micro.load(data, arena)
-    except micro.MicroAllocationError as error:
-        raise UserError(f"{source}: TFLite Micro could not allocate the model in the measured {arena}-byte "
-                        f"arena: {error}") from None
-    golden_output = micro.invoke(interpreter, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    golden_output = micro.run_isolated(data, golden_input.reshape(INPUT_SHAPE), arena, source)[0]
+    golden_output = golden_output.reshape(-1).astype(np.int8)
     golden_top = int(np.argmax(golden_output))
     patching.pop("original", None)
     if data != source_data:  # patched and/or undilated: the same integers, or nothing is written
@@ -457,7 +455,7 @@ def _patch_notes(patching):
 
 def _check_bit_identical(original, golden_input, golden_output):
     """The patched model must compute the unpatched model's integers; a difference is a bug, never shipped."""
-    reference = micro.run(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    reference = micro.run_isolated(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
     if not np.array_equal(reference, golden_output):
         raise RuntimeError(f"internal error: the patched model's golden output {golden_output.tolist()} differs "
                            f"from the unpatched model's {reference.tolist()}")

@@ -71,7 +71,10 @@ def cli(verbose, quiet):
 
 
 def main():
-    cli(prog_name="lanmsff-edge")
+    """The console command, supervised: a native crash anywhere becomes one ``Error:`` line (``native.supervise``)."""
+    from lanmsff_edge import native
+
+    native.supervise(lambda: cli(prog_name="lanmsff-edge"))
 
 
 if __name__ == "__main__":
