@@ -30,7 +30,7 @@ import numpy as np
 from lanmsff_edge.firmware_export import csource
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
-from lanmsff_edge import atomic
+from lanmsff_edge import atomic, userfiles
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory.fit import parse_margin, round_up
@@ -207,8 +207,6 @@ def _sha256_file(path):
 def _owned_files(out):
     """path → SHA-256 of what the earlier export wrote (bundle.json itself included), or None when ``out`` holds no
     bundle.json of this tool."""
-    from lanmsff_edge import userfiles
-
     try:
         manifest = json.loads(userfiles.read_bytes(out / MANIFEST, limit=64 << 20))
     except (OSError, UserError, ValueError):
@@ -323,7 +321,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     if layout not in LAYOUTS:
         raise UserError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     graph = read_tflite(model_path)
-    data = model_path.read_bytes()
+    data = userfiles.read_bytes(model_path, "model", what="model")
     source = str(model_path)
     _validate_model(graph, source)
     micro.check_supported(graph, source)
@@ -361,6 +359,9 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
         arena = budget // 16 * 16
         margin = arena - minimum
         arena_margin = str(margin)  # what the budget leaves, stated as bytes
+    if arena > micro.MAX_ARENA:  # the header declares it as an int: keep it far from any wrap-around
+        raise UserError(f"--arena-margin {arena_margin}: an arena of {arena:,} bytes is more than the "
+                        f"{micro.MAX_ARENA:,} bytes any microcontroller (and TFLite Micro's host check) can have")
 
     # Golden vector, produced by TFLM with the arena the bundle declares (so it is proven to be enough).
     image, golden_description = golden_face()
@@ -519,19 +520,19 @@ def _values(facts):
         summary += f" Does not fit: {', '.join(n for n in not_fitting if n not in with_psram) or 'none'}."
     macs_by_op = graph.macs_by_op
     values = dict(
-        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=facts.model_path.name,
+        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=csource.comment_text(facts.model_path.name),
         model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
         schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
         input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",
         output_scale=csource.c_float(y.scale), output_zero_point=y.zero_point, num_classes=len(labels),
-        labels_source=facts.label_source,
+        labels_source=csource.comment_text(facts.label_source),
         label_rows="\n".join(f"    {csource.c_string(label)}," for label in labels),
-        labels_inline=", ".join(labels), arena_minimum=minimum, arena_size=arena,
+        labels_inline=csource.comment_text(", ".join(labels), limit=2000), arena_minimum=minimum, arena_size=arena,
         margin_text=_margin_text(facts.margin_option, facts.arena_margin), tflm_version=micro.tflm_version(),
         op_count=len(methods), resolver_calls="\n".join(
             f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;" for method in methods),
         golden_description=facts.golden_description, golden_top_index=golden_top,
-        golden_top_label=labels[golden_top],
+        golden_top_label=csource.comment_text(labels[golden_top]),
         golden_top_probability=f"{facts.probabilities[golden_top]:.3f}",
         golden_image_rows=csource.int_rows(np.asarray(facts.image, np.uint8).reshape(-1), per_line=16),
         golden_input_rows=csource.int_rows(facts.golden_input.reshape(-1), per_line=16),

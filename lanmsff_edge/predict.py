@@ -118,7 +118,7 @@ def _output_step(path):
         return None
     from lanmsff_edge.tflite_graph import read_tflite
 
-    output = read_tflite(path.read_bytes(), source=str(path)).outputs[0]
+    output = read_tflite(path).outputs[0]
     return float(output.scales[0]) if output.dtype in ("int8", "uint8", "int16") and output.scales else None
 
 

@@ -21,6 +21,15 @@ def too_small(image):
     return min(image.shape[:2]) < MIN_FACE_SIDE
 
 
+def decode_error(error):
+    """One line for a ``cv2.error`` raised while decoding (OpenCV's own text spans lines and names its sources)."""
+    text = str(error)
+    if "pixels" in text.lower() or "CV_IO_MAX_IMAGE" in text:
+        return ("the image is larger than OpenCV decodes (its limit is 2^30 pixels, see CV_IO_MAX_IMAGE_PIXELS); "
+                "scale it down first")
+    return "OpenCV could not decode it (a damaged or unsupported image)"
+
+
 def centre_square(gray):
     """The largest centred square of a 2-D image."""
     height, width = gray.shape
@@ -49,7 +58,10 @@ def decode_gray(data):
     """Encoded image bytes → 2-D uint8 grayscale array, or None when undecodable or too small to be a face."""
     if not data:
         return None
-    gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    try:
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:  # beyond OpenCV's pixel limit, a damaged header: not a face the loaders can use
+        return None
     if gray is None or gray.size == 0 or too_small(gray):
         return None
     return gray

@@ -163,7 +163,9 @@ class LiteRTRuntime:
             path = Path(model)
             if not path.is_file():
                 raise UserError(f"model file not found: {path}")
-            content, self.source = path.read_bytes(), str(path)
+            from lanmsff_edge import userfiles
+
+            content, self.source = userfiles.read_bytes(path, "model", what="model"), str(path)
         self.interpreter, self.backend, self.kernels, self.delegate_error = open_interpreter(
             content, num_threads, backend, kernels, preserve_all_tensors, self.source, delegates)
         self.size_bytes = len(content)

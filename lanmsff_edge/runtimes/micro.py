@@ -148,7 +148,9 @@ def _graph(model):
 def _bytes(model):
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model)
-    return Path(model).read_bytes()
+    from lanmsff_edge import userfiles
+
+    return userfiles.read_bytes(model, "model", what="model")
 
 
 def unsupported_ops(model):
