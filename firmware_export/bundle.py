@@ -154,6 +154,7 @@ def _check_out_dir(out):
     unwritable parent. Finishes what a killed earlier export left half done. Returns a ``_Folder``."""
     if out.parent.is_dir():
         _recover_legacy(out)
+        atomic.tidy(out.parent)  # finishes a swap a killed export left, removes its staging folders
         atomic.settle(out.parent)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")

@@ -61,9 +61,9 @@ def _read_option(option):
     if _names_a_file(str(option)):
         if path.is_dir():
             raise UserError(f"--labels {path}: is a folder; give a .txt / .json file or comma-separated names")
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"--labels {path}: no such file")
-        text = read_text(path)
+        text = read_text(path)  # refuses a FIFO or a device
         if path.suffix.lower() == ".json":
             try:
                 labels = _from_json(json.loads(text), path)

@@ -53,9 +53,13 @@ def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir, detec
     if annotate_dir:
         click.echo(f"annotated images: {len(written)} written to {annotate_dir}")
     failed = [result.path for result in results if result.error]
-    if failed:
+    if len(failed) == len(results):  # nothing was read: not a matter of faces
+        click.echo(f"Error: no image could be read ({len(failed)} of {len(results)}; the reasons are above)",
+                   err=True)
+    elif not any(result.faces for result in results):
+        hint = "" if no_detect else " (if they are face crops already, use --no-detect)"
+        click.echo(f"Error: no face found in any image that could be read{hint}", err=True)
+    elif failed:
         click.echo(f"{len(failed)} of {len(results)} images could not be read", err=True)
-    if not any(result.faces for result in results):
-        click.echo("Error: no face found in any image (if they are face crops already, use --no-detect)", err=True)
     if failed or not any(result.faces for result in results):
         ctx.exit(1)
