@@ -35,6 +35,8 @@ def check_input(path, what="", folder_ok=True):
     """Refuse ``path`` unless it is a regular file (or, with ``folder_ok``, a folder); returns it as a ``Path``.
     A missing file is ``FileNotFoundError``'s business (the caller words it)."""
     path = Path(path)
+    if "\0" in str(path):
+        raise UserError(f"{what + ' ' if what else ''}{str(path)!r}: a path cannot hold a NUL character")
     mode = os.stat(path).st_mode
     kind = special_kind(mode)
     if kind is not None:

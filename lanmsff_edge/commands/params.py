@@ -21,6 +21,10 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+MAX_WIDTH = 8.0  # 64× LANMSFF's parameters (~23 M): beyond it a "width" is a typo that would exhaust memory
+WIDTH = FiniteFloatRange(0, MAX_WIDTH, min_open=True)
+
+
 def bundled_models():
     """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds."""
     from lanmsff_edge.artifacts import presets

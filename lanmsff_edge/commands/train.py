@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, ModelPath, SEED
+from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, ModelPath, SEED, WIDTH
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -21,7 +21,7 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder. [default: runs/DATASET[_foldK]]")
 @click.option("--resume", is_flag=True, help="Continue the run in --out at its next epoch.")
 @click.option("--seed", type=SEED, help="Seed for weights, shuffling, augmentation. [default: 0]")
-@click.option("--width", type=FiniteFloatRange(0, None, min_open=True), help="Width multiplier. [default: 1]")
+@click.option("--width", type=WIDTH, help="Width multiplier. [default: 1]")
 @click.option("--no-massatt", is_flag=True, help="Without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Without PWFS (ablation).")
 @click.option("--massatt-form", type=click.Choice(("code", "equation")),

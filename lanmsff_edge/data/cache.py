@@ -23,7 +23,8 @@ from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import WriteError
 
-FORMAT_VERSION = 3  # 2: label.csv votes and names validated, images under 24×24 skipped; 3: FERPlus vote shares
+FORMAT_VERSION = 4  # 2: label.csv votes and names validated, images under 24×24 skipped; 3: FERPlus vote shares;
+# 4: the key covers every file (size, time), missing files are named as such
 _LABEL_SUFFIXES = (".csv", ".txt", ".json")
 
 

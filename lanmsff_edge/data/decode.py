@@ -13,6 +13,7 @@ cv2.setNumThreads(1)  # tiny images: threads only add overhead on shared cores
 # errors only: a truncated file is counted as skipped by the loaders, not announced by a WARN line of OpenCV's own
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
+DECODED, UNDECODABLE, MISSING = 1, 0, -1  # decode_files' status of each file
 MIN_FACE_SIDE = 24  # smaller than the face detector's smallest face: not a face, whatever the resize makes of it
 
 
@@ -70,15 +71,19 @@ def decode_gray(data):
 def decode_files(source, names, square_crop=False):
     """Decode ``names`` from a Source into uint8 (N, 64, 64) in the order given.
 
-    Returns (images, ok) where ok[i] is False for unreadable, undecodable or too small files (their rows are zero).
+    Returns (images, status): status[i] is ``DECODED`` (1), ``UNDECODABLE`` (0: unreadable, undecodable or too
+    small) or ``MISSING`` (-1: no such file in the source); the rows of the files not decoded are zero.
     """
     index = {name: i for i, name in enumerate(names)}
     images = np.zeros((len(names), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    ok = np.zeros(len(names), bool)
+    status = np.zeros(len(names), np.int8)
     for name, data in source.iter_bytes(names):
         gray = decode_gray(data) if data is not None else None
         if gray is not None:
             i = index[name]
             images[i] = prepare_face(gray, square_crop)
-            ok[i] = True
-    return images, ok
+            status[i] = DECODED
+    if not status.all():
+        present = set(source.files())
+        status[[i for i, name in enumerate(names) if status[i] != DECODED and name not in present]] = MISSING
+    return images, status

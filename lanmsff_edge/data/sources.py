@@ -54,7 +54,7 @@ class DirectorySource:
                 with userfiles.open_binary(self.path / name) as handle:
                     data = handle.read(userfiles.LIMITS["image"] + 1)
                 yield name, (data if len(data) <= userfiles.LIMITS["image"] else None)
-            except (OSError, UserError):
+            except (OSError, ValueError, UserError):
                 yield name, None
 
     def describe(self, name=""):
