@@ -488,3 +488,105 @@ def test_a_symlinked_split_folder_is_followed(run_cli, tmp_path):
     (data / "FER2013Valid").symlink_to(elsewhere)
     result = run_cli("check-data", "--dataset", "ferplus", "--data", data)
     assert result.exit_code == 0 and "val" in result.output, result.output
+
+
+# ------------------------------------------------------------------ 9. run-folder files: shape, not only syntax
+
+@pytest.mark.parametrize("config", ["[]", '"a string"', '{"options": []}', '{"options": {"width": "wide"}}',
+                                    '{"options": {"width": -1}}', '{"num_classes": 8, "class_names": ["a"]}',
+                                    '{"options": {"batch_size": true}}'])
+def test_a_config_json_of_the_wrong_shape_is_named(run_cli, tmp_path, config):
+    from lanmsff_edge.artifacts.reference import run_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(config)
+    line = _error(run_cli("train", "--resume", "--out", run))
+    assert "config.json is not a run's config.json" in line, line
+    (run / "model.keras").write_bytes(b"")
+    assert run_config(run / "model.keras") == {}  # read beside a model: used without it (a warning says so)
+
+
+def test_a_checkpoint_of_the_wrong_shape_is_damaged_not_a_traceback(tmp_path):
+    from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.errors import UserError
+
+    good = ckpt.Checkpoint(state={"epoch": 2}, weights=[np.zeros(3)], optimizer_names=["m"],
+                           optimizer_values=[np.zeros(3)])
+    path = tmp_path / "checkpoint.npz"
+    ckpt.save(good, path)
+    assert ckpt.load(path).epoch == 2
+    for state, names in (({"epoch": "2"}, ["m"]), ({"epoch": 2, "early_stopping": []}, ["m"]),
+                         ({"epoch": 2}, ["m", "extra"]), ({"epoch": 2, "learning_rate": "fast"}, ["m"])):
+        ckpt.save(ckpt.Checkpoint(state=state, weights=[np.zeros(3)], optimizer_names=names,
+                                  optimizer_values=[np.zeros(3)]), path)
+        with pytest.raises(UserError, match="is damaged"):
+            ckpt.load(path)
+
+
+def test_a_finished_runs_metrics_json_of_the_wrong_shape_is_named(tmp_path):
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.training.run import _finished_metrics
+
+    path = tmp_path / "metrics.json"
+    for text in ("[]", '{"accuracy": "high"}', "{not json"):
+        path.write_text(text)
+        with pytest.raises(UserError, match="metrics.json is not the metrics of a finished run"):
+            _finished_metrics(path)
+
+
+@pytest.mark.parametrize("tf_config, words", [
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}, "task index 2 is outside"),
+    ({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": -1}}, "task index -1"),
+    ({"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, "'chief' is not in the cluster"),
+    ({"cluster": {"worker": "a:1"}, "task": {}}, "list of"), ([], "JSON object")])
+def test_a_tf_config_outside_its_cluster_is_refused_before_tensorflow(monkeypatch, tf_config, words):
+    from lanmsff_edge.errors import UserError
+    from lanmsff_edge.training.distribute import chief_process
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    with pytest.raises(UserError, match=words):
+        chief_process("multiworker")
+
+
+def test_a_width_that_would_exhaust_memory_is_refused_at_parse_time(run_cli):
+    for command in ("info", "train", "demo"):
+        assert "--width" in _error(run_cli(command, "--width", 1000), code=2)
+
+
+def test_a_nul_byte_in_a_label_csv_name_is_refused_by_line(run_cli, tmp_path):
+    data = _ferplus(tmp_path / "ferplus")
+    label = data / "FER2013Train" / "label.csv"
+    label.write_text(label.read_text().replace("fer0000001.png", "fer00\x0001.png"))
+    line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+    assert "label.csv line 2" in line
+
+
+def test_missing_images_are_called_missing_not_undecodable(run_cli, tmp_path):
+    data = _ferplus(tmp_path / "ferplus")
+    for image in (data / "FER2013Valid").glob("*.png"):
+        image.unlink()
+    line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+    assert "missing, no such file" in line and "decoded" not in line, line
+
+
+@pytest.mark.slow
+def test_gradcam_layer_without_a_spatial_output_and_a_code_carrying_model_are_one_line(run_cli, tmp_path):
+    from lanmsff_edge.keras import keras
+
+    inputs = keras.Input((64, 64, 1))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax", name="head")(x))
+    path = tmp_path / "small.keras"
+    model.save(path)
+    photo = _photo(tmp_path / "face.png")
+    line = _error(run_cli("gradcam", photo, "--no-detect", "--model", path, "--layer", "pool", "--out",
+                          tmp_path / "g.png"))
+    assert "--layer pool" in line and "spatial" in line and not (tmp_path / "g.png").exists()
+
+    lambda_model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(model(inputs)))
+    lambda_path = tmp_path / "lambda.keras"
+    lambda_model.save(lambda_path)
+    line = _error(run_cli("predict", photo, "--no-detect", "--model", lambda_path))
+    assert "safe_mode" not in line and "Python code" in line
