@@ -44,11 +44,12 @@ def c_float(value):
 
 
 def c_string(text):
-    """A double-quoted C string literal (printable ASCII kept, everything else escaped)."""
+    """A double-quoted C string literal (printable ASCII kept, everything else escaped; ``?`` as ``\\?`` so no
+    ``??/`` trigraph forms)."""
     out = []
     for char in str(text):
         code = ord(char)
-        if char in "\\\"":
+        if char in "\\\"?":
             out.append("\\" + char)
         elif 32 <= code < 127:
             out.append(char)
