@@ -13,6 +13,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -91,7 +92,10 @@ def load(path):
     from lanmsff_edge import userfiles
 
     if os.path.lexists(path):
+        from lanmsff_edge import atomic
+
         userfiles.check_input(path, "checkpoint", folder_ok=False)
+        atomic.settle(Path(path).parent)  # a commit of checkpoint + history that a kill interrupted is finished
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(str(archive["state"]))

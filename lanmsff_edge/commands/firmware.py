@@ -40,7 +40,9 @@ def _size(ctx, param, value):
 @click.option("--model", "model_path", required=True, type=ModelPath(),
               help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)"))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Bundle directory (new, empty, or an earlier bundle, which is replaced as a whole).")
+              help="Bundle directory: new, empty, or an earlier bundle (the files the tool wrote there are "
+                   "replaced; files you added, or hooks you edited, are kept; another edited file stops the export, "
+                   "named).")
 @click.option("--name", default="lanmsff", show_default=True,
               help="Prefix of file names and C symbols (a C identifier).")
 @click.option("--layout", type=click.Choice(["plain", "cmake", "arduino"]), default="plain", show_default=True,
