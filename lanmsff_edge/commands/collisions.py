@@ -43,40 +43,43 @@ def check(ctx):
             if value in (None, ""):
                 continue
             if isinstance(param.type, ModelPath):
-                reads += [(label, path, role) for path, role in _model_files(value, label)]
+                reads += [(label, path, role, sidecar) for path, role, sidecar in _model_files(value, label)]
             elif isinstance(param.type, InputPath):
-                reads.append((label, Path(value), f"the {label} input {value}"))
+                reads.append((label, Path(value), f"the {label} input {value}", False))
             elif isinstance(param.type, OutputPath):
-                writes.append((f"{label} {value}", Path(value)))
-                writes += [(f"{label} {value} (which also writes {path})", path)
+                writes.append((f"{label} {value}", Path(value), False))
+                writes += [(f"{label} {value} (which also writes {path})", path, True)
                            for path in param.type.companions(Path(value), ctx.params)]
-    for index, (label, path) in enumerate(writes):
-        for read_label, read, role in reads:
+    for index, (label, path, implied) in enumerate(writes):
+        for read_label, read, role, sidecar in reads:
+            if sidecar and implied:  # quantize's OUT.json beside m.keras: its own report of last time, rewritten
+                continue
             if _same(path, read) or _inside_existing(path, read, read_label):
                 inside = "" if _same(path, read) else f" (a file inside it: {path})"
                 raise click.UsageError(f"{label} would overwrite {role}{inside}; write it somewhere else", ctx)
-        for other_label, other in writes[:index]:
+        for other_label, other, _ in writes[:index]:
             if _same(path, other):
                 raise click.UsageError(f"{other_label} and {label} name the same file ({path}); give each its own",
                                        ctx)
 
 
 def _model_files(value, label):
-    """(path, what it is) for the files a ``--model`` value stands for: the file itself, its sidecars, and the
-    run folder's own files."""
+    """(path, what it is, whether it is a sidecar) for the files a ``--model`` value stands for: the file itself,
+    its existing sidecars (kept off explicit outputs only), and the run folder's own files."""
     from lanmsff_edge.artifacts import presets, run_folder
 
     if presets.is_bundled_name(value):
         return []
     path = Path(value)
-    files = [(path, f"the {label} model {value}")]
-    if path.is_file():
-        files += [(sidecar, f"{sidecar}, the sidecar (labels) of the {label} model")
-                  for sidecar in (path.with_suffix(".json"), path.with_name(path.name + ".json"))]
+    files = [(path, f"the {label} model {value}", False)]
+    if path.is_file():  # an existing sidecar (labels, quantize's report); a new one is nobody's yet
+        files += [(sidecar, f"{sidecar}, the sidecar (labels, report) of the {label} model", True)
+                  for sidecar in (path.with_suffix(".json"), path.with_name(path.name + ".json"))
+                  if sidecar.is_file()]
     folder = path if path.is_dir() else path.parent
     if (folder / run_folder.CONFIG_NAME).is_file():
-        files += [(folder / name, f"{folder / name}, a file of the training run the {label} model belongs to")
-                  for name in run_folder.RUN_FILES]
+        files += [(folder / name, f"{folder / name}, a file of the training run the {label} model belongs to",
+                   False) for name in run_folder.RUN_FILES]
     return files
 
 
