@@ -91,7 +91,7 @@ def phase(text):
         yield
         return
     previous = _read_phase()
-    _write_phase(text)
+    _write_phase(f"{previous}: {text}" if previous else text)  # nested: "quantizing m.keras (ptq): converting …"
     try:
         yield
     finally:
