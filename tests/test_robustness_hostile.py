@@ -125,7 +125,10 @@ def test_fifos_and_devices_are_refused_wherever_a_user_file_is_taken(run_cli, tm
                      ("predict", fifo, "--no-detect"),
                      ("gradcam", fifo, "--no-detect", "--out", tmp_path / "g.png"),
                      ("info", "--model", fifo),
-                     ("export-firmware", "--model", "/dev/zero", "--out", tmp_path / "fw")):
+                     ("export-firmware", "--model", "/dev/zero", "--out", tmp_path / "fw"),
+                     ("export-firmware", "--model", "ferplus", "--out", tmp_path / "fw", "--verify", "cortex-m7",
+                      "--tflm", fifo),
+                     ("evaluate", "--model", "ferplus", "--dataset", "synthetic", "--pose-list", fifo)):
             line = _error(run_cli(*args), code=2)
             assert "FIFO" in line or "character device" in line, (args, line)
         label = data / "FER2013Train" / "label.csv"

@@ -58,7 +58,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Write the rows as JSON.")
 @click.option("--markdown", "markdown_path", type=OutputPath(dir_okay=False), help="Write the table as Markdown.")
 @click.option("--plot", "plot_path", type=OutputPath(dir_okay=False), help="Write accuracy/latency/size plot (PNG).")
-@click.option("--benchmark-binary", type=click.Path(), default=None,
+@click.option("--benchmark-binary", type=InputPath(exists=False), default=None,
               help="android: TFLite's benchmark_model binary built for the phone.")
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
 @click.option("--mapping-only", is_flag=True,
@@ -78,7 +78,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=InputPath(exists=False),
               help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
                    "[default: $TFLM_DIR]")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,

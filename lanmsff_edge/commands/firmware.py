@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.firmware_export.cores import CORES
-from lanmsff_edge.commands.params import ModelPath, model_help
+from lanmsff_edge.commands.params import InputPath, model_help, ModelPath
 from lanmsff_edge.boards import BOARDS
 
 BOARD_KEYS = [board.key for board in BOARDS]
@@ -59,7 +59,7 @@ def _size(ctx, param, value):
 @click.option("--verify", "verify_core", default=None, type=click.Choice(CORE_NAMES),
               help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
                    "(QEMU) before writing the bundle.")
-@click.option("--tflm", default=None, type=click.Path(),
+@click.option("--tflm", default=None, type=InputPath(exists=False),
               help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
                    "tflm-tree.tar.gz. [default: $TFLM_DIR]")
 @click.option("--undilate", is_flag=True,
