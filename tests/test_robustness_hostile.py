@@ -593,3 +593,14 @@ def test_gradcam_layer_without_a_spatial_output_and_a_code_carrying_model_are_on
     lambda_model.save(lambda_path)
     line = _error(run_cli("predict", photo, "--no-detect", "--model", lambda_path))
     assert "safe_mode" not in line and "Python code" in line
+
+
+@pytest.mark.parametrize("option, words", [("", "--labels is empty"), ("a,,b,c,d,e,f,g", "label 2 of 8 is empty"),
+                                           ("a,a,b,c,d,e,f,g", "'a' is given twice"),
+                                           (" , , , , , , , ", "label 1 of 8 is empty")])
+def test_labels_that_cannot_name_the_outputs_are_refused(option, words):
+    from lanmsff_edge.artifacts.labels import resolve_labels
+    from lanmsff_edge.errors import UserError
+
+    with pytest.raises(UserError, match=words):
+        resolve_labels("m.tflite", 8, option=option)

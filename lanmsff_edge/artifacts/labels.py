@@ -121,6 +121,8 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
     """``(labels, source)`` for a model with ``num_classes`` outputs: ``option``, else a bundled model's card, its
     sidecar JSON, the TFLite metadata (of ``model_bytes``, read from a .tflite file when not given), the data set's
     names by count; a count mismatch in an explicit source is a ``UserError`` naming it."""
+    if option is not None and not str(option).strip():
+        raise UserError("--labels is empty: give comma-separated names or a .txt / .json file")
     if option:
         candidates = [(*_read_option(option), True)]
     else:
@@ -131,13 +133,27 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
             found = _from_metadata(model_bytes or b"")
             candidates = [(*found, False)] if found else []
     for labels, source, strict in candidates:
-        labels = [str(label) for label in labels]
-        if len(labels) != num_classes or any(not label for label in labels):
+        labels = [str(label).strip() for label in labels]
+        problem = _label_problem(labels, num_classes)
+        if problem:
             if not strict:
                 continue
-            raise UserError(f"{source} gives {len(labels)} label(s) but the model has {num_classes} outputs")
+            raise UserError(f"{source}: {problem}")
         return tuple(labels), source
     return default_labels(num_classes)
+
+
+def _label_problem(labels, num_classes):
+    """Why ``labels`` cannot name ``num_classes`` outputs (None when they can): the count, an empty or repeated name."""
+    if len(labels) != num_classes:
+        return f"gives {len(labels)} label(s) but the model has {num_classes} outputs"
+    empty = [index + 1 for index, label in enumerate(labels) if not label]
+    if empty:
+        return f"label {empty[0]} of {num_classes} is empty"
+    repeated = next((label for index, label in enumerate(labels) if label in labels[:index]), None)
+    if repeated is not None:
+        return f"the label {repeated!r} is given twice (each output needs its own name)"
+    return None
 
 
 def class_names(model_path, num_classes):
