@@ -138,7 +138,7 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None):
         if problem:
             if not strict:
                 continue
-            raise UserError(f"{source}: {problem}")
+            raise UserError(f"{source} {problem}")
         return tuple(labels), source
     return default_labels(num_classes)
 
@@ -149,10 +149,10 @@ def _label_problem(labels, num_classes):
         return f"gives {len(labels)} label(s) but the model has {num_classes} outputs"
     empty = [index + 1 for index, label in enumerate(labels) if not label]
     if empty:
-        return f"label {empty[0]} of {num_classes} is empty"
+        return f"has an empty label (number {empty[0]} of {num_classes})"
     repeated = next((label for index, label in enumerate(labels) if label in labels[:index]), None)
     if repeated is not None:
-        return f"the label {repeated!r} is given twice (each output needs its own name)"
+        return f"gives the label {repeated!r} twice (each output needs its own name)"
     return None
 
 
