@@ -139,14 +139,14 @@ _LEGACY_STAGING = re.compile(r"^\.(?P<name>.+)\.(old-[0-9a-f]{8}|[a-z0-9_]{8}\.p
 @dataclass(frozen=True)
 class _Folder:
     """What ``out`` holds before the export: the files the tool wrote there (path → SHA-256, from the earlier
-    bundle.json) and every file now present (path → SHA-256 of its bytes)."""
+    bundle.json) and every file now present (path → SHA-256 of its bytes if it is one of those, else None)."""
 
     owned: dict
     present: dict
 
     def foreign(self):
         """Files the tool did not write, or that were changed since: the user's."""
-        return {path for path, digest in self.present.items() if self.owned.get(path) != digest}
+        return {path for path, digest in self.present.items() if digest is None or self.owned.get(path) != digest}
 
 
 def _check_out_dir(out):
@@ -169,18 +169,18 @@ def _check_out_dir(out):
     if not out.is_dir():
         return _Folder({}, {})
     atomic.settle(out)
-    present = _present_files(out)
-    if not present:
+    if not any(out.iterdir()):
         return _Folder({}, {})
     owned = _owned_files(out)
     if owned is None:
         raise UserError(f"--out {out} is a non-empty directory without a bundle.json written by lanmsff-edge; give "
                         "a new or empty directory, or an earlier bundle (whose files the tool can tell from yours)")
-    return _Folder(owned, present)
+    return _Folder(owned, _present_files(out, owned))
 
 
-def _present_files(out):
-    """relative path → SHA-256 of every file under ``out`` (symlinks: of the link text; never followed)."""
+def _present_files(out, owned):
+    """relative path → SHA-256 of every file under ``out`` that the tool wrote (None for the others: a user's
+    build folder is listed, not read; symlinks are never followed and never the tool's)."""
     present = {}
     for folder, folders, files in os.walk(out):
         folders[:] = [f for f in folders if not os.path.islink(os.path.join(folder, f))]
@@ -188,12 +188,8 @@ def _present_files(out):
                              and f not in files]:
             path = Path(folder) / name
             relative = path.relative_to(out).as_posix()
-            if path.is_symlink():
-                present[relative] = "link:" + os.readlink(path)
-            elif path.is_file():
-                present[relative] = _sha256_file(path)
-            else:
-                present[relative] = "special"
+            ours = relative in owned and path.is_file() and not path.is_symlink()
+            present[relative] = _sha256_file(path) if ours else None
     return present
 
 
