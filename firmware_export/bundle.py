@@ -208,9 +208,9 @@ def _owned_files(out):
         manifest = json.loads(userfiles.read_bytes(out / MANIFEST, limit=64 << 20))
     except (OSError, UserError, ValueError):
         return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or manifest.get("format") != FORMAT:
         return None
-    files = manifest["files"]
     owned = {path: entry.get("sha256") for path, entry in files.items()
              if isinstance(entry, dict) and isinstance(path, str)}
     owned[MANIFEST] = _sha256_file(out / MANIFEST)

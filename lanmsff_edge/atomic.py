@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lanmsff_edge.errors import WriteError
+from lanmsff_edge.errors import UserError, WriteError
 
 JOURNAL_PREFIX = ".lanmsff-group."
 SWAP_PREFIX = ".lanmsff-swap."
@@ -152,9 +152,11 @@ def settle(folder, wait=10.0):
         if not open_journals:
             _settled.add(key)
             return
-        if time.monotonic() > deadline or not any(_alive(pid) for _, pid in open_journals):
-            from lanmsff_edge.errors import UserError
-
+        live = [(name, pid) for name, pid in open_journals if _alive(pid)]
+        if live and time.monotonic() > deadline:
+            raise UserError(f"{folder / live[0][0]}: process {live[0][1]} is still committing files here; wait for "
+                            "it to finish (or, if that process is not lanmsff-edge, remove this journal)")
+        if not live:
             raise UserError(f"{folder / open_journals[0][0]}: an interrupted write left this folder half updated "
                             "and the rest cannot be completed here (is the folder read-only?); run the command "
                             "again with write access, or remove the folder's hidden .lanmsff-* files")
