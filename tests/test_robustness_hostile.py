@@ -604,3 +604,15 @@ def test_labels_that_cannot_name_the_outputs_are_refused(option, words):
 
     with pytest.raises(UserError, match=words):
         resolve_labels("m.tflite", 8, option=option)
+
+
+def test_a_reader_waits_for_a_live_commit_and_then_names_it(tmp_path):
+    from lanmsff_edge import atomic
+    from lanmsff_edge.errors import UserError
+
+    journal = tmp_path / f"{atomic.JOURNAL_PREFIX}{os.getppid()}.json"  # a live process other than this one
+    journal.write_text("[]")
+    with pytest.raises(UserError, match=f"process {os.getppid()} is still committing"):
+        atomic.settle(tmp_path, wait=0.2)
+    journal.unlink()
+    atomic.settle(tmp_path, wait=0.2)  # nothing open: settled
