@@ -66,7 +66,13 @@ def isolated(what, function, *args, **kwargs):
                 code = 3
             finally:
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except BaseException:  # Ctrl-C while the child works: it goes too
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            raise
         native_err.seek(0)
         message = _last_native_line(native_err.read().decode("utf-8", "replace"))
         if os.WIFSIGNALED(status):
