@@ -616,3 +616,22 @@ def test_a_reader_waits_for_a_live_commit_and_then_names_it(tmp_path):
         atomic.settle(tmp_path, wait=0.2)
     journal.unlink()
     atomic.settle(tmp_path, wait=0.2)  # nothing open: settled
+
+
+@pytest.mark.slow
+def test_a_valid_model_on_which_tflite_micro_aborts_is_one_line_not_exit_134(run_cli, tmp_path):
+    """A 1000-class int8 classifier (valid: LiteRT runs it) aborts TFLite Micro inside its golden invoke."""
+    from conftest import _convert
+
+    from lanmsff_edge.keras import keras, tf
+
+    inputs = keras.Input((64, 64, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, strides=4)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(x))
+    faces = np.random.default_rng(0).random((8, 1, 64, 64, 1), np.float32)
+    concrete = tf.function(lambda t: model(t, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 64, 64, 1], tf.float32))
+    path = tmp_path / "c1000.tflite"
+    path.write_bytes(_convert(concrete, model, int8=True, representative=lambda: ([f] for f in faces)))
+    line = _error(run_cli("export-firmware", "--model", path, "--out", tmp_path / "fw"))
+    assert str(path) in line and "SIGABRT" in line and not (tmp_path / "fw").exists()

@@ -373,7 +373,7 @@ def output_count(interpreter):
 def run_isolated(model, inputs, arena_size=None, source="the model"):
     """``run`` in a forked child: a model on which TFLM aborts (some kernels assert instead of failing) is a
     ``UserError`` naming ``source``, not the end of this process."""
-    return native.isolated(f"{source}: TFLite Micro aborted running it", run, _bytes(model), inputs, arena_size)
+    return native.isolated(f"{source}: TFLite Micro, running the model", run, _bytes(model), inputs, arena_size)
 
 
 def run(model, inputs, arena_size=None):
