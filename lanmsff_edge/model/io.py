@@ -17,7 +17,8 @@ def save_model(model, path, include_optimizer=True):
 
 
 def load_model(path, compile=False):
-    """Load a ``.keras`` / ``.h5`` / SavedModel file; a missing or unreadable file is a ``UserError``."""
+    """Load a ``.keras`` / ``.h5`` / SavedModel file; a missing or unreadable file, or one with NaN or infinite
+    weights, is a ``UserError``."""
     from lanmsff_edge import native, userfiles
 
     path = Path(path)
@@ -33,7 +34,7 @@ def load_model(path, compile=False):
                 raise UserError(f"model {path} is larger than {userfiles.LIMITS['model'] >> 20:,} MB")
     try:
         with native.phase(f"loading the Keras model {path}"):
-            return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=compile)
+            model = keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=compile)
     except Exception as error:  # Keras raises many types for a bad file; the user needs one line
         text = str(error).strip()
         if "safe_mode" in text:  # Keras's advice to load code from the file: not something this tool does
@@ -41,6 +42,8 @@ def load_model(path, compile=False):
         else:
             first_line = text.splitlines()[0] if text else type(error).__name__
         raise UserError(f"cannot load model {path}: {first_line}") from None
+    check_finite_weights(model, path)  # NaN weights give garbage (ReLU turns NaN into 0: finite, wrong outputs)
+    return model
 
 
 def check_finite_weights(model, source):

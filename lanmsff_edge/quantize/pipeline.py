@@ -148,12 +148,10 @@ def _load_float_model(model_path, dataset):
     config is {} for a model outside a training run."""
     from lanmsff_edge.artifacts.reference import resolve_model_path, run_config
     from lanmsff_edge.model import load_model
-    from lanmsff_edge.model.io import check_finite_weights
 
     model_path = resolve_model_path(model_path)
     model = load_model(model_path)
     check_lanmsff(model, model_path)
-    check_finite_weights(model, model_path)
     config = run_config(model_path)
     dataset = dataset or config.get("dataset")
     if not dataset:
