@@ -2,17 +2,25 @@
 example, README, manifest), verified against the ``tflite_micro`` interpreter and written atomically.
 
 Order of work: everything that can fail on the user's input (file, model, ops, output directory) is checked
-before anything is measured; the bundle is rendered into a temporary directory beside ``out`` and renamed
-into place at the end, so ``out`` holds either the previous bundle or the complete new one, never half of one.
+before anything is measured. A new bundle is rendered into a staging folder beside ``out`` and renamed into
+place; a re-export writes its files into the earlier bundle as one ``atomic.artifact_group``, so ``out`` holds
+either the previous bundle or the complete new one, never half of one.
+
+The folder is the user's as much as the tool's: ``bundle.json`` lists every file the tool wrote with its SHA-256,
+and only those, unchanged, are the tool's to replace or remove. Anything else (the user's ``my_camera.cc``, notes,
+a ``.git``) is left alone; an edited platform hook (``image_provider.cc``…) is kept instead of the new default;
+an edited or foreign file where a generated file must go is refused, by name, before anything is written.
 """
+import contextlib
 import datetime
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import string
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +30,7 @@ import numpy as np
 from lanmsff_edge.firmware_export import csource
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge import __version__ as TOOL_VERSION
+from lanmsff_edge import atomic, userfiles
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory.fit import parse_margin, round_up
@@ -115,17 +124,40 @@ def _validate_shapes(graph, source):
                         "(batch-1 64×64 grayscale; export with a static batch of 1)")
     if len(y.shape) != 2 or y.shape[0] != 1 or y.shape[1] < 2:
         raise UserError(f"{source}: output shape {list(y.shape)}, expected [1, classes]")
-    if not x.quantized or not y.quantized or x.scale <= 0 or y.scale <= 0:
-        raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale")
+    if not x.quantized or not y.quantized or not (0 < x.scale < math.inf and 0 < y.scale < math.inf):
+        raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale (or a NaN, "
+                        "infinite or non-positive one)")
+
+
+MANIFEST = "bundle.json"
+FORMAT = "lanmsff-edge firmware bundle"
+# Generated files meant to be edited (the application's hooks): an edited one is kept on re-export.
+USER_HOOKS = ("image_provider_h", "image_provider_cc", "expression_responder_h", "expression_responder_cc")
+_LEGACY_STAGING = re.compile(r"^\.(?P<name>.+)\.(old-[0-9a-f]{8}|[a-z0-9_]{8}\.partial)$")  # before the manifest
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """What ``out`` holds before the export: the files the tool wrote there (path → SHA-256, from the earlier
+    bundle.json) and every file now present (path → SHA-256 of its bytes if it is one of those, else None)."""
+
+    owned: dict
+    present: dict
+
+    def foreign(self):
+        """Files the tool did not write, or that were changed since: the user's."""
+        return {path for path, digest in self.present.items() if digest is None or self.owned.get(path) != digest}
 
 
 def _check_out_dir(out):
-    """Refuse early what would fail late: a file in the way, or a non-empty directory that is not a bundle."""
+    """Refuse early what would fail late: a file in the way, a non-empty directory that is not a bundle, an
+    unwritable parent. Finishes what a killed earlier export left half done. Returns a ``_Folder``."""
+    if out.parent.is_dir():
+        _recover_legacy(out)
+        atomic.tidy(out.parent)  # finishes a swap a killed export left, removes its staging folders
+        atomic.settle(out.parent)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "bundle.json").is_file():
-        raise UserError(f"--out {out} is a non-empty directory without a bundle.json; "
-                        "give a new or empty directory (an earlier bundle is replaced as a whole)")
     parent = out.parent
     existing = parent
     while not existing.exists():
@@ -134,6 +166,91 @@ def _check_out_dir(out):
         raise UserError(f"--out {out}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--out {out}: {existing} is not writable")
+    if not out.is_dir():
+        return _Folder({}, {})
+    atomic.settle(out)
+    if not any(out.iterdir()):
+        return _Folder({}, {})
+    owned = _owned_files(out)
+    if owned is None:
+        raise UserError(f"--out {out} is a non-empty directory without a bundle.json written by lanmsff-edge; give "
+                        "a new or empty directory, or an earlier bundle (whose files the tool can tell from yours)")
+    return _Folder(owned, _present_files(out, owned))
+
+
+def _present_files(out, owned):
+    """relative path → SHA-256 of every file under ``out`` that the tool wrote (None for the others: a user's
+    build folder is listed, not read; symlinks are never followed and never the tool's)."""
+    present = {}
+    for folder, folders, files in os.walk(out):
+        folders[:] = [f for f in folders if not os.path.islink(os.path.join(folder, f))]
+        for name in files + [f for f in os.listdir(folder) if os.path.islink(os.path.join(folder, f))
+                             and f not in files]:
+            path = Path(folder) / name
+            relative = path.relative_to(out).as_posix()
+            ours = relative in owned and path.is_file() and not path.is_symlink()
+            present[relative] = _sha256_file(path) if ours else None
+    return present
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _owned_files(out):
+    """path → SHA-256 of what the earlier export wrote (bundle.json itself included), or None when ``out`` holds no
+    bundle.json of this tool."""
+    try:
+        manifest = json.loads(userfiles.read_bytes(out / MANIFEST, limit=64 << 20))
+    except (OSError, UserError, ValueError):
+        return None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or manifest.get("format") != FORMAT:
+        return None
+    owned = {path: entry.get("sha256") for path, entry in files.items()
+             if isinstance(entry, dict) and isinstance(path, str)}
+    owned[MANIFEST] = _sha256_file(out / MANIFEST)
+    return owned
+
+
+def _recover_legacy(out):
+    """Staging folders of the pre-manifest export (``.NAME.old-XXXXXXXX`` / ``.NAME.XXXXXXXX.partial``), left by a
+    kill between its two renames: the old bundle is put back when ``out`` is missing, the rest removed."""
+    try:
+        names = [entry.name for entry in os.scandir(out.parent) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for name in sorted(names):
+        match = _LEGACY_STAGING.match(name)
+        if not match or match.group("name") != out.name:
+            continue
+        with contextlib.suppress(OSError):
+            if name.endswith(".partial") or os.path.lexists(out):
+                shutil.rmtree(out.parent / name)
+            else:
+                os.replace(out.parent / name, out)
+
+
+def _plan_writes(out, folder, contents, paths):
+    """(files to write, files of ours to remove, files of the user kept in place of a generated one); refuses,
+    naming them, files of the user a generated file would replace."""
+    foreign = folder.foreign()
+    hooks = {paths[key] for key in USER_HOOKS if key in paths}
+    kept = sorted(path for path in foreign if path in contents and path in hooks)
+    clashes = sorted(path for path in foreign if path in contents and path not in hooks)
+    if clashes:
+        raise UserError(f"--out {out}: {', '.join(clashes)} {'was' if len(clashes) == 1 else 'were'} not written by "
+                        "lanmsff-edge or changed since; the new bundle would replace "
+                        f"{'it' if len(clashes) == 1 else 'them'}: move them out of the folder (your own code "
+                        "belongs in files of your own, which a re-export keeps) or give another --out")
+    writes = {path: body for path, body in contents.items() if path not in kept}
+    stale = sorted(path for path, digest in folder.present.items()
+                   if path not in contents and path not in foreign)
+    return writes, stale, kept
 
 
 def _layout_paths(name, layout):
@@ -201,12 +318,12 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     if layout not in LAYOUTS:
         raise UserError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     graph = read_tflite(model_path)
-    data = model_path.read_bytes()
+    data = userfiles.read_bytes(model_path, "model", what="model")
     source = str(model_path)
     _validate_model(graph, source)
     micro.check_supported(graph, source)
     _validate_shapes(graph, source)
-    _check_out_dir(out)
+    folder = _check_out_dir(out)
     num_classes = int(graph.outputs[0].shape[1])
     label_names, label_source = resolve_labels(model_path, num_classes, model_bytes=data, option=labels)
 
@@ -230,7 +347,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     # Measure: the smallest arena that allocates, then the margin on top (within the budget, if there is one:
     # the fit already proved that the budget leaves at least the fit's margin).
-    minimum = micro.find_arena_size(data)
+    minimum = micro.find_arena_size(data, source=source)
     arena_margin = arena_margin or DEFAULT_MARGIN
     margin = parse_margin(arena_margin, minimum)
     arena = round_up(minimum + margin)
@@ -239,17 +356,16 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
         arena = budget // 16 * 16
         margin = arena - minimum
         arena_margin = str(margin)  # what the budget leaves, stated as bytes
+    if arena > micro.MAX_ARENA:  # the header declares it as an int: keep it far from any wrap-around
+        raise UserError(f"--arena-margin {arena_margin}: an arena of {arena:,} bytes is more than the "
+                        f"{micro.MAX_ARENA:,} bytes any microcontroller (and TFLite Micro's host check) can have")
 
     # Golden vector, produced by TFLM with the arena the bundle declares (so it is proven to be enough).
     image, golden_description = golden_face()
     x, y = graph.inputs[0], graph.outputs[0]
     golden_input = quantize_input(image, x.scale, x.zero_point)
-    try:
-        interpreter = micro.load(data, arena)
-    except micro.MicroAllocationError as error:
-        raise UserError(f"{source}: TFLite Micro could not allocate the model in the measured {arena}-byte "
-                        f"arena: {error}") from None
-    golden_output = micro.invoke(interpreter, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    golden_output = micro.run_isolated(data, golden_input.reshape(INPUT_SHAPE), arena, source)[0]
+    golden_output = golden_output.reshape(-1).astype(np.int8)
     golden_top = int(np.argmax(golden_output))
     patching.pop("original", None)
     if data != source_data:  # patched and/or undilated: the same integers, or nothing is written
@@ -271,11 +387,17 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     manifest = _manifest(facts, contents)
     manifest["patches"] = patching
-    contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    _, _, kept = _plan_writes(out, folder, {**contents, MANIFEST: b""}, paths)  # refuse clashes before verifying
+    for path in kept:  # the user's edited hook stays; the manifest lists only what the tool wrote
+        manifest["files"].pop(path, None)
+    if kept:
+        manifest["kept_user_files"] = kept
+    contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     if core is not None:
         manifest["verified"] = _verify(contents, core, tree)
-        contents["bundle.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
-    _write_directory(out, contents)
+        contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    writes, stale, _ = _plan_writes(out, folder, contents, paths)
+    _write_directory(out, writes, stale)
     return Bundle(out=out, name=name, layout=layout, files={path: len(body) for path, body in contents.items()},
                   model_bytes=len(data), arena_minimum=minimum, arena_margin=margin, arena_size=arena,
                   ops=graph.builtin_ops, resolver_methods=methods, labels=label_names,
@@ -336,7 +458,7 @@ def _patch_notes(patching):
 
 def _check_bit_identical(original, golden_input, golden_output):
     """The patched model must compute the unpatched model's integers; a difference is a bug, never shipped."""
-    reference = micro.run(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
+    reference = micro.run_isolated(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
     if not np.array_equal(reference, golden_output):
         raise RuntimeError(f"internal error: the patched model's golden output {golden_output.tolist()} differs "
                            f"from the unpatched model's {reference.tolist()}")
@@ -400,19 +522,19 @@ def _values(facts):
         summary += f" Does not fit: {', '.join(n for n in not_fitting if n not in with_psram) or 'none'}."
     macs_by_op = graph.macs_by_op
     values = dict(
-        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=facts.model_path.name,
+        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=csource.comment_text(facts.model_path.name),
         model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
         schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
         input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",
         output_scale=csource.c_float(y.scale), output_zero_point=y.zero_point, num_classes=len(labels),
-        labels_source=facts.label_source,
+        labels_source=csource.comment_text(facts.label_source),
         label_rows="\n".join(f"    {csource.c_string(label)}," for label in labels),
-        labels_inline=", ".join(labels), arena_minimum=minimum, arena_size=arena,
+        labels_inline=csource.comment_text(", ".join(labels), limit=2000), arena_minimum=minimum, arena_size=arena,
         margin_text=_margin_text(facts.margin_option, facts.arena_margin), tflm_version=micro.tflm_version(),
         op_count=len(methods), resolver_calls="\n".join(
             f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;" for method in methods),
         golden_description=facts.golden_description, golden_top_index=golden_top,
-        golden_top_label=labels[golden_top],
+        golden_top_label=csource.comment_text(labels[golden_top]),
         golden_top_probability=f"{facts.probabilities[golden_top]:.3f}",
         golden_image_rows=csource.int_rows(np.asarray(facts.image, np.uint8).reshape(-1), per_line=16),
         golden_input_rows=csource.int_rows(facts.golden_input.reshape(-1), per_line=16),
@@ -544,32 +666,35 @@ def _manifest(facts, contents):
     }
 
 
-def _write_directory(out, contents):
-    """Write ``contents`` (relative path → bytes) as the directory ``out``: staged beside it, renamed at the end."""
+def _write_directory(out, contents, stale=()):
+    """Write ``contents`` (relative path → bytes) into ``out``: a new folder is staged beside it and renamed into
+    place; an earlier bundle gets its files replaced as one artifact group (the user's files untouched), then
+    the files of the earlier bundle the new one no longer has (``stale``) are removed."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    except OSError as error:
-        raise UserError(f"--out {out}: cannot write there ({error.strerror or error})") from None
-    try:
-        for relative, body in contents.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-        os.chmod(staging, 0o755)  # mkdtemp makes it 0700
-        if out.exists():
-            retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, retired)
+        if not out.is_dir() or not any(out.iterdir()):
+            staging = atomic.staging_folder(out)
             try:
-                os.replace(staging, out)
-            except OSError:
-                os.replace(retired, out)
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+                for relative, body in contents.items():
+                    target = staging / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)
+                os.chmod(staging, 0o755)  # mkdtemp makes it 0700
+                atomic.replace_folder(staging, out)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+            return
+        with atomic.artifact_group():  # bundle.json first: the group's journal sits in ``out`` itself
+            for relative in sorted(contents, key=lambda path: path != MANIFEST):
+                atomic.write_bytes(out / relative, contents[relative])
+    except atomic.WriteError as error:
+        raise UserError(f"--out {out}: writing the bundle failed ({str(error).split(': ', 1)[-1]})") from None
     except OSError as error:
         raise UserError(f"--out {out}: writing the bundle failed ({error.strerror or error})") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    for relative in stale:
+        with contextlib.suppress(OSError):
+            (out / relative).unlink()
+            for parent in (out / relative).parents:
+                if parent == out:
+                    break
+                parent.rmdir()  # only if empty: OSError ends the loop

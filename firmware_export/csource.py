@@ -44,14 +44,34 @@ def c_float(value):
 
 
 def c_string(text):
-    """A double-quoted C string literal (printable ASCII kept, everything else escaped)."""
+    """A double-quoted C string literal (printable ASCII kept, everything else escaped; ``?`` as ``\\?`` so no
+    ``??/`` trigraph forms)."""
     out = []
     for char in str(text):
         code = ord(char)
-        if char in "\\\"":
+        if char in "\\\"?":
             out.append("\\" + char)
         elif 32 <= code < 127:
             out.append(char)
         else:
             out.extend(f"\\x{b:02x}\"\"" for b in char.encode("utf-8"))
     return '"' + "".join(out) + '"'
+
+
+def comment_text(text, limit=200):
+    """``text`` (a label, a file name) made safe inside a ``//`` or ``/* */`` comment and a Markdown line: one line
+    of printable ASCII, other characters as ``\\uXXXX``, no ``*/`` or ``/*``, no ``??`` (trigraphs), no backslash
+    that could end a line (written ``\\x5c``), at most ``limit`` characters."""
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if char == "\\":
+            out.append("\\x5c")
+        elif 32 <= code < 127:
+            out.append(char)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    safe = "".join(out)
+    while "*/" in safe or "/*" in safe or "??" in safe:
+        safe = safe.replace("*/", "* /").replace("/*", "/ *").replace("??", "? ?")
+    return safe if len(safe) <= limit else safe[:limit - 3] + "..."

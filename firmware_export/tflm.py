@@ -103,6 +103,9 @@ def find_tree(option=None):
     path = Path(given).expanduser()
     if not path.exists():
         raise UserError(f"{named}: no such file or directory")
+    from lanmsff_edge import userfiles
+
+    userfiles.check_input(path, named)  # a FIFO or device would block or never end
     if path.is_file():
         path = _unpacked(path, named)
     candidates = [path, path / "tflite-micro"] + sorted(path.glob("*/tflite-micro"))

@@ -5,7 +5,10 @@ Inside ``artifact_group()`` the renames wait until every file of the group is wr
 them is put in place and they are renamed together. A process killed between those renames leaves the journal,
 and the next write into that folder finishes them: either all files of a group are new or all are old.
 Temporaries carry the writer's process id; those of a process that is gone (killed mid-write) are removed by the
-next write into their folder. Any OS error on the way is a ``WriteError``: "cannot write PATH: reason".
+next write into their folder. Readers call ``settle(folder)`` before reading a group's files: it finishes the
+journal of a writer that is gone (or waits for a live one), so a reader never sees half a group.
+``replace_folder`` swaps a whole staged folder into place under the same kind of journal (a bundle directory).
+Any OS error on the way is a ``WriteError``: "cannot write PATH: reason".
 """
 import contextlib
 import contextvars
@@ -13,13 +16,18 @@ import errno
 import json
 import os
 import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
-from lanmsff_edge.errors import WriteError
+from lanmsff_edge.errors import UserError, WriteError
 
 JOURNAL_PREFIX = ".lanmsff-group."
+SWAP_PREFIX = ".lanmsff-swap."
 _TEMPORARY = re.compile(r"^\..+\.(\d+)\.[a-z0-9_]{8}(\.[^.]+)?$")  # .<stem>.<pid>.<mkstemp's 8 characters><suffix>
+_STAGED_FOLDER = (".partial", ".retired")  # suffixes of the folders replace_folder stages (removed when stale)
+_settled = set()  # folders this process has already settled
 _group = contextvars.ContextVar("artifact_group", default=None)
 
 
@@ -101,7 +109,8 @@ def _commit(staged):
 
 
 def tidy(folder):
-    """Finish the groups and remove the temporaries that processes no longer running left in ``folder``."""
+    """Finish the groups and folder swaps, and remove the temporaries, that processes no longer running left in
+    ``folder``."""
     try:
         names = sorted(entry.name for entry in os.scandir(folder) if entry.name.startswith("."))
     except OSError:
@@ -109,11 +118,103 @@ def tidy(folder):
     for name in names:
         if name.startswith(JOURNAL_PREFIX) and name.endswith(".json") and not _alive(name[len(JOURNAL_PREFIX):-5]):
             _finish_group(Path(folder) / name)
+        if name.startswith(SWAP_PREFIX) and name.endswith(".json") and not _alive(name[len(SWAP_PREFIX):-5]):
+            _finish_swap(Path(folder) / name)
     for name in names:
         match = _TEMPORARY.match(name)
         if match and not _alive(match.group(1)):
+            path = Path(folder) / name
             with contextlib.suppress(OSError):
-                os.unlink(Path(folder) / name)
+                if path.is_dir() and not path.is_symlink():
+                    if name.endswith(_STAGED_FOLDER):
+                        shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+
+
+def settle(folder, wait=10.0):
+    """Before reading files of ``folder``: finish what a killed writer left half done there (its journal), or wait
+    up to ``wait`` seconds for a live writer's commit to end, so a reader never sees a mix of old and new files.
+
+    A journal that cannot be finished (a read-only folder) is a ``UserError`` naming it: reading on would mix
+    two versions. Cheap after the first call per folder and process.
+    """
+    folder = Path(folder)
+    key = str(folder.absolute())
+    if key in _settled:
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        open_journals = _journals(folder)
+        if open_journals:
+            tidy(folder)
+            open_journals = _journals(folder)
+        if not open_journals:
+            _settled.add(key)
+            return
+        live = [(name, pid) for name, pid in open_journals if _alive(pid)]
+        if live and time.monotonic() > deadline:
+            raise UserError(f"{folder / live[0][0]}: process {live[0][1]} is still committing files here; wait for "
+                            "it to finish (or, if that process is not lanmsff-edge, remove this journal)")
+        if not live:
+            raise UserError(f"{folder / open_journals[0][0]}: an interrupted write left this folder half updated "
+                            "and the rest cannot be completed here (is the folder read-only?); run the command "
+                            "again with write access, or remove the folder's hidden .lanmsff-* files")
+        time.sleep(0.05)
+
+
+def _journals(folder):
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return []
+    return [(name, name.split(".")[-2]) for name in names
+            if name.startswith((JOURNAL_PREFIX, SWAP_PREFIX)) and name.endswith(".json")]
+
+
+def replace_folder(staging, out):
+    """Put the complete folder ``staging`` (a sibling of ``out``, named by ``staging_folder``) at ``out``,
+    replacing an earlier one. A journal records the swap first, so a process killed between the two renames is
+    completed by the next ``tidy``/``settle`` of the parent folder: ``out`` ends up old or new, never missing.
+    """
+    staging, out = Path(staging).absolute(), Path(out).absolute()
+    if not os.path.lexists(out):
+        os.replace(staging, out)
+        return
+    retired = out.parent / f".{out.name}.{os.getpid()}.{os.urandom(4).hex()}.retired"
+    journal = out.parent / f"{SWAP_PREFIX}{os.getpid()}.json"
+    write_text(journal, json.dumps({"staging": str(staging), "out": str(out), "retired": str(retired)}))
+    os.replace(out, retired)
+    try:
+        os.replace(staging, out)
+    except OSError:
+        os.replace(retired, out)
+        journal.unlink(missing_ok=True)
+        raise
+    journal.unlink()
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def staging_folder(out):
+    """A new empty hidden folder beside ``out`` for ``replace_folder``; removed by ``tidy`` if its process dies."""
+    out = Path(out).absolute()
+    _make_folder(out.parent)
+    tidy(out.parent)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".partial", dir=out.parent))
+
+
+def _finish_swap(journal):
+    """Complete a folder swap whose process died: the staged folder still there means the second rename is due."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        record = json.loads(journal.read_text(encoding="utf-8"))
+        staging, out, retired = (Path(record[key]) for key in ("staging", "out", "retired"))
+        if staging.is_dir():
+            if os.path.lexists(out) and not os.path.lexists(retired):
+                os.replace(out, retired)
+            os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        journal.unlink()
 
 
 def _finish_group(journal):

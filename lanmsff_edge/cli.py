@@ -36,8 +36,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
+        from lanmsff_edge.commands import collisions
+
         module = importlib.import_module(COMMANDS[name][0])
-        return module.command
+        return collisions.guard(module.command)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, short) for name, (_, short) in COMMANDS.items()]
@@ -70,7 +72,10 @@ def cli(verbose, quiet):
 
 
 def main():
-    cli(prog_name="lanmsff-edge")
+    """The console command, supervised: a native crash anywhere becomes one ``Error:`` line (``native.supervise``)."""
+    from lanmsff_edge import native
+
+    native.supervise(lambda: cli(prog_name="lanmsff-edge"))
 
 
 if __name__ == "__main__":

@@ -92,11 +92,17 @@ def read_image(path):
 
     from lanmsff_edge.data.decode import MIN_FACE_SIDE, too_small
 
+    from lanmsff_edge import userfiles
+    from lanmsff_edge.data.decode import decode_error
+
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode: non-ASCII paths work too
+        data = np.frombuffer(userfiles.read_bytes(path, "image"), np.uint8)  # + imdecode: non-ASCII paths work
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as error:
+        raise UserError(f"cannot read {path}: {decode_error(error)}") from None
     if image is None:
         raise UserError(f"cannot read {path}: not an image OpenCV can decode (empty, truncated or another format)")
     if too_small(image):

@@ -38,9 +38,17 @@ def target_layer(model, name=None):
     """The layer to explain: ``name``, else ``block4_c1x1_conv``, else the last layer with a 4-D output."""
     if name is not None:
         try:
-            return model.get_layer(name)
+            layer = model.get_layer(name)
         except ValueError:
             raise UserError(f"--layer {name}: the model has no such layer") from None
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError, TypeError):  # several outputs, or none
+            shape = None
+        if shape is None or len(shape) != 4:
+            raise UserError(f"--layer {name}: its output is {'not one tensor' if shape is None else tuple(shape)}; "
+                            f"Grad-CAM needs a layer with a spatial N×H×W×C output (e.g. {TARGET_LAYER})")
+        return layer
     names = {layer.name for layer in model.layers}
     if TARGET_LAYER in names:
         return model.get_layer(TARGET_LAYER)

@@ -127,7 +127,7 @@ def _output_step(path):
         return None
     from lanmsff_edge.tflite_graph import read_tflite
 
-    output = read_tflite(path.read_bytes(), source=str(path)).outputs[0]
+    output = read_tflite(path).outputs[0]
     return float(output.scales[0]) if output.dtype in ("int8", "uint8", "int16") and output.scales else None
 
 
@@ -238,6 +238,13 @@ def annotated_image(image, faces):
     return canvas
 
 
+def annotated_name(source):
+    """``<stem>_annotated<suffix>``: the name of a photo's annotated copy (PNG unless cv2 writes its own format)."""
+    source = Path(source)
+    suffix = source.suffix.lower() if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
+    return f"{source.stem}_annotated{suffix}"
+
+
 def write_annotations(results, out_dir):
     """Write ``<stem>_annotated<suffix>`` into ``out_dir`` for each image with a face (atomically); returns paths.
 
@@ -253,8 +260,8 @@ def write_annotations(results, out_dir):
         if result.error or result.image is None or not result.faces:  # nothing to draw: no copy of the photo
             continue
         source = Path(result.path)
-        suffix = source.suffix.lower() if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
-        target = out_dir / f"{source.stem}_annotated{suffix}"
+        target = out_dir / annotated_name(source)
+        suffix = target.suffix
         number = 2
         while target in written:
             target = out_dir / f"{source.stem}_annotated_{number}{suffix}"

@@ -20,5 +20,8 @@ def utf8_lines(stream, where):
 
 
 def read_text(path):
-    """The whole of a UTF-8 text file (OS errors such as a missing file pass through)."""
-    return "".join(utf8_lines(io.BytesIO(Path(path).read_bytes()), str(path)))
+    """The whole of a UTF-8 text file (OS errors such as a missing file pass through); a FIFO, a device or a file
+    over ``userfiles.LIMITS["text"]`` is a ``UserError`` (``userfiles.read_bytes``)."""
+    from lanmsff_edge import userfiles
+
+    return "".join(utf8_lines(io.BytesIO(userfiles.read_bytes(path, "text")), str(path)))

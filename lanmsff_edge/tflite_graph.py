@@ -210,9 +210,11 @@ def read_tflite(model, source=None):
     else:
         path = Path(model)
         source = source or str(path)
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"{path}: no such model file")
-        data = path.read_bytes()
+        from lanmsff_edge import userfiles
+
+        data = userfiles.read_bytes(path, "model", what="model")
     if not is_tflite(data):
         raise UserError(f"{source} is not a .tflite model (no TFL3 flatbuffer identifier)")
     try:

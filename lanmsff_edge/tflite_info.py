@@ -33,7 +33,9 @@ def describe(path, labels_option=None):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
-    data = path.read_bytes()
+    from lanmsff_edge import userfiles
+
+    data = userfiles.read_bytes(path, "model", what="model")
     graph = read_tflite(data, source=str(path))
     outputs = graph.outputs
     if len(outputs) == 1 and len(outputs[0].shape) == 2:

@@ -79,8 +79,10 @@ def test_corrupt_and_missing_images_are_skipped_and_counted(ferplus_dir):
     (root / "FER2013Train" / "fer0000007.png").unlink()
     train = load_dataset("ferplus", root, "train")
     assert len(train) == 4 and train.skipped == 2
-    assert sorted(train.skipped_names) == ["fer0000003.png", "fer0000007.png"]
+    assert sorted(train.skipped_names) == ["fer0000003.png", "fer0000007.png (no such file)"]
     assert "fer0000003.png" not in train.names
+    assert train.skipped_text() == ("2 train image(s) could not be used: 1 missing, no such file (fer0000007.png); "
+                                    "1 could not be decoded (fer0000003.png)")
 
 
 def test_wrong_column_count_names_file_and_line(ferplus_dir):

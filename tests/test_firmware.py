@@ -376,5 +376,5 @@ def test_label_sources_in_order_of_precedence(tmp_path):
     assert resolve_labels(model, 2, option=str(tmp_path / "l.json"))[0] == ("a", "b")
     with pytest.raises(UserError, match="--labels gives 3 label"):
         resolve_labels(model, 2, option="a,b,c")
-    with pytest.raises(UserError, match="--labels gives 2 label"):
-        resolve_labels(model, 2, option="a,")  # an empty name counts as wrong
+    with pytest.raises(UserError, match=r"--labels has an empty label \(number 2 of 2\)"):
+        resolve_labels(model, 2, option="a,")  # an empty name counts as wrong, and is named as such

@@ -306,3 +306,37 @@ def test_cortex_m7_cross_compile_puts_the_model_in_rodata(cmake_bundle, tmp_path
                       "  return LanmsffArgMax(g_lanmsff_golden_output) == kLanmsffGoldenTopIndex; }\n")
     compile_(ARM_GXX, *flags, "-c", golden, "-o", tmp_path / "golden.o")
     np.testing.assert_array_less(0, (tmp_path / "golden.o").stat().st_size)
+
+
+HOSTILE_LABELS = ["joy\n#error a label broke out of its comment", "anger */ int broken = ;", "ends in \\",
+                  "trigraph ??/", "quote \" and NUL \x00", "tab\tand é", "disgust", "fear"]
+
+
+def test_a_bundle_with_hostile_labels_and_file_name_compiles_and_keeps_the_users_files(int8_lanmsff, stub_tflm,
+                                                                                        tmp_path):
+    """Labels and a model file name that could end a comment or a line are sanitised in every generated file; the
+    bundle compiles warning-free; a re-export keeps the user's own and edited files (issue 42)."""
+    import json
+
+    model = tmp_path / "evil\n#error in a file name \\.tflite"
+    model.write_bytes(int8_lanmsff.path.read_bytes())
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(HOSTILE_LABELS))
+    out = tmp_path / "fw"
+    export_firmware(model, out, labels=str(labels), layout="cmake")
+    sources = sorted(p for p in out.iterdir() if p.suffix in (".cc", ".h"))
+    for source in sources:
+        compile_(GXX, "-x", "c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I", out,
+                 "-I", stub_tflm, source)
+    for source in sources:  # -fsyntax-only would have failed on a live #error; no line may start with one either
+        assert not any(line.startswith("#error") for line in source.read_text().splitlines()), source
+
+    (out / "my_camera.cc").write_text("// the user's camera\n")
+    (out / "image_provider.cc").write_text((out / "image_provider.cc").read_text() + "// edited by the user\n")
+    (out / "thesis.tex").write_text("\\documentclass{article}\n")
+    export_firmware(model, out, labels=str(labels), layout="plain")
+    assert (out / "my_camera.cc").read_text() == "// the user's camera\n"
+    assert (out / "image_provider.cc").read_text().endswith("// edited by the user\n")
+    assert (out / "thesis.tex").exists() and not (out / "CMakeLists.txt").exists()
+    manifest = json.loads((out / "bundle.json").read_text())
+    assert manifest["kept_user_files"] == ["image_provider.cc"] and "image_provider.cc" not in manifest["files"]

@@ -8,9 +8,12 @@ One file means one rename: a kill at any moment leaves either the previous check
 """
 import io
 import json
+import math
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -86,6 +89,13 @@ def load(path):
     """The checkpoint at ``path``; one that cannot be read back whole (truncated by a full disk, overwritten, not a
     checkpoint at all) is a ``UserError`` saying it is damaged and what to do — never numpy's advice to load it
     with pickling allowed, which would run code from the file."""
+    from lanmsff_edge import userfiles
+
+    if os.path.lexists(path):
+        from lanmsff_edge import atomic
+
+        userfiles.check_input(path, "checkpoint", folder_ok=False)
+        atomic.settle(Path(path).parent)  # a commit of checkpoint + history that a kill interrupted is finished
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(str(archive["state"]))
@@ -93,8 +103,9 @@ def load(path):
             weights = _numbered(archive, "weight_")
             optimizer_values = _numbered(archive, "optimizer_")
             best = _numbered(archive, "best_") or None
-        if not isinstance(state, dict) or int(state["epoch"]) < 0 or not weights:
-            raise ValueError("no epoch count or no weights")
+        problem = _shape_problem(state, names, weights, optimizer_values, best)
+        if problem:
+            raise ValueError(problem)
     except (PermissionError, IsADirectoryError, FileNotFoundError):
         raise  # not damage: the CLI reports these as they are
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
@@ -102,6 +113,33 @@ def load(path):
                         "to start over") from None
     return Checkpoint(state=state, weights=weights, optimizer_names=names, optimizer_values=optimizer_values,
                       best_weights=best)
+
+
+def _shape_problem(state, names, weights, optimizer_values, best):
+    """What makes readable arrays not a checkpoint of this tool (None when they are one)."""
+    if not isinstance(state, dict):
+        return "its state is not a record"
+    if not _whole(state.get("epoch")) or state["epoch"] < 0:
+        return "no epoch count"
+    if not weights:
+        return "no weights"
+    if best is not None and len(best) != len(weights):
+        return f"{len(best)} best weights for {len(weights)} weights"
+    if not isinstance(names, list) or len(names) != len(optimizer_values) or not all(isinstance(n, str) for n in names):
+        return "its optimizer variables and their names disagree"
+    stopping = state.get("early_stopping", {})
+    if not isinstance(stopping, dict) or not _whole(stopping.get("best_epoch", 0)):
+        return "its early-stopping record is malformed"
+    if state.get("best_epoch") is not None and not _whole(state["best_epoch"]):
+        return "its best epoch is not a whole number"
+    rate = state.get("learning_rate", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+        return "its learning rate is not a finite number"
+    return None
+
+
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _damage(error):

@@ -61,9 +61,9 @@ def _read_option(option):
     if _names_a_file(str(option)):
         if path.is_dir():
             raise UserError(f"--labels {path}: is a folder; give a .txt / .json file or comma-separated names")
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"--labels {path}: no such file")
-        text = read_text(path)
+        text = read_text(path)  # refuses a FIFO or a device
         if path.suffix.lower() == ".json":
             try:
                 labels = _from_json(json.loads(text), path)
@@ -123,6 +123,8 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None, guess
     names by count; a count mismatch in an explicit source is a ``UserError`` naming it. ``guess=False``: no names
     by count — ``(None, why)`` when neither the model nor a file beside it names its classes (``info`` describes
     a model as it is, and a 640-wide autoencoder output has no classes to name)."""
+    if option is not None and not str(option).strip():
+        raise UserError("--labels is empty: give comma-separated names or a .txt / .json file")
     if option:
         candidates = [(*_read_option(option), True)]
     else:
@@ -133,15 +135,29 @@ def resolve_labels(model_path, num_classes, model_bytes=None, option=None, guess
             found = _from_metadata(model_bytes or b"")
             candidates = [(*found, False)] if found else []
     for labels, source, strict in candidates:
-        labels = [str(label) for label in labels]
-        if len(labels) != num_classes or any(not label for label in labels):
+        labels = [str(label).strip() for label in labels]
+        problem = _label_problem(labels, num_classes)
+        if problem:
             if not strict:
                 continue
-            raise UserError(f"{source} gives {len(labels)} label(s) but the model has {num_classes} outputs")
+            raise UserError(f"{source} {problem}")
         return tuple(labels), source
     if not guess:
         return None, "none in the model's metadata or beside it (name them with --labels)"
     return default_labels(num_classes)
+
+
+def _label_problem(labels, num_classes):
+    """Why ``labels`` cannot name ``num_classes`` outputs (None when they can): the count, an empty or repeated name."""
+    if len(labels) != num_classes:
+        return f"gives {len(labels)} label(s) but the model has {num_classes} outputs"
+    empty = [index + 1 for index, label in enumerate(labels) if not label]
+    if empty:
+        return f"has an empty label (number {empty[0]} of {num_classes})"
+    repeated = next((label for index, label in enumerate(labels) if label in labels[:index]), None)
+    if repeated is not None:
+        return f"gives the label {repeated!r} twice (each output needs its own name)"
+    return None
 
 
 def class_names(model_path, num_classes):

@@ -46,9 +46,16 @@ def run_config(model_path):
     if not config.exists():
         return {}
     try:
-        return json.loads(read_text(config))
+        saved = json.loads(read_text(config))
     except (OSError, ValueError, UserError):  # not a readable run config: the model is used without one
         return {}
+    from lanmsff_edge.artifacts.run_folder import config_problem
+
+    problem = config_problem(saved)
+    if problem:  # readable, but not a run's config: used without it, and said so
+        LOGGER.warning("%s is not a run's config.json (%s); the model is used without it", config, problem)
+        return {}
+    return saved
 
 
 def run_data_defaults(config, dataset, data=None, fold=None):

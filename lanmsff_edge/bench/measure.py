@@ -77,7 +77,10 @@ def score(row, model, predict, data, chunk=256):
     inputs for a whole split would not fit)."""
     from lanmsff_edge.evaluation import metrics_from_predictions
 
+    from lanmsff_edge.runtimes.base import check_finite_outputs
+
     probs = np.concatenate([predict(model.inputs(data.images[i:i + chunk])) for i in range(0, len(data), chunk)])
+    check_finite_outputs(np.asarray(probs, np.float32), model.path)
     metrics = metrics_from_predictions(data.labels, probs, data.class_names, params=model.params)
     row.accuracy, row.information_density = metrics["accuracy"], metrics["information_density"]
     row.predictions = probs.argmax(axis=1)

@@ -180,7 +180,9 @@ def open_model(path, input_range=(0.0, 1.0)):
     if path.is_dir() or suffix in KERAS_SUFFIXES:
         return open_keras(path, input_range)
     if suffix in TFLITE_SUFFIXES:
-        return tflite_model(path.read_bytes(), path, path.name, input_range)
+        from lanmsff_edge import userfiles
+
+        return tflite_model(userfiles.read_bytes(path, "model", what="model"), path, path.name, input_range)
     raise UserError(f"{path}: not a model file the bench knows (expected .keras, .h5 or .tflite)")
 
 

@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.bench import devices
-from lanmsff_edge.commands.params import CommaChoice, ModelPath, model_help
+from lanmsff_edge.commands.params import CommaChoice, InputPath, model_help, ModelPath, OutputPath
 from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.firmware_export.cores import CORES
 from lanmsff_edge.runtimes import parity as parity_backends
@@ -46,7 +46,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
               help=f"Untimed warm-up runs [{devices.defaults_text('warmup')}].")
 @click.option("--dataset", type=click.Choice(DATASETS), default=None,
               help="Data set for accuracy (e.g. ferplus, fer2013, kdef, synthetic).")
-@click.option("--data", type=click.Path(exists=True), default=None, help="The data set's folder or archive.")
+@click.option("--data", type=InputPath(), default=None, help="The data set's folder or archive.")
 @click.option("--split", type=click.Choice(SPLITS), default="val", show_default=True,
               help="Split to measure accuracy on.")
 @click.option("--limit", type=click.IntRange(1, None), default=None, help="Use the first N images of the split.")
@@ -56,10 +56,10 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
               help="Value range the models expect (faces are min-max scaled to it).")
 @click.option("--wide", is_flag=True, help="Every column in the terminal table (by default it fits 120 columns).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the rows as JSON.")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write accuracy/latency/size plot (PNG).")
-@click.option("--benchmark-binary", type=click.Path(), default=None,
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Write the rows as JSON.")
+@click.option("--markdown", "markdown_path", type=OutputPath(dir_okay=False), help="Write the table as Markdown.")
+@click.option("--plot", "plot_path", type=OutputPath(dir_okay=False), help="Write accuracy/latency/size plot (PNG).")
+@click.option("--benchmark-binary", type=InputPath(exists=False), default=None,
               help="android: TFLite's benchmark_model binary built for the phone.")
 @click.option("--serial", default=None, help="android: adb serial of the device (when several are attached).")
 @click.option("--mapping-only", is_flag=True,
@@ -79,7 +79,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
-@click.option("--tflm", default=None, type=click.Path(exists=True),
+@click.option("--tflm", default=None, type=InputPath(),
               help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
                    "[default: $TFLM_DIR]")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,

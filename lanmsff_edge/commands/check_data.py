@@ -1,6 +1,8 @@
 """`lanmsff-edge check-data`: what a data set's splits look like, and what would make results on them misleading."""
 import click
 
+from lanmsff_edge.commands.params import InputPath, OutputPath
+
 from lanmsff_edge.data.classes import DATASETS
 
 
@@ -8,13 +10,13 @@ from lanmsff_edge.data.classes import DATASETS
                     "median sharpness, brightness, blank images, images copied between splits, and a split far "
                     "blurrier than the others (a degraded copy). `train` runs the same checks and warns.")
 @click.option("--dataset", required=True, type=click.Choice(DATASETS))
-@click.option("--data", type=click.Path(exists=True),
+@click.option("--data", type=InputPath(),
               help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--split", "splits", multiple=True, default=("train", "val"), show_default=True,
               type=click.Choice(("train", "val", "test")), help="Splits to check; the first is the reference.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
 @click.option("--limit", type=click.IntRange(1, None), help="Only the first N images of each split.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Also write the figures as JSON.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when there is any finding.")
 def command(dataset, data, splits, fold, limit, json_path, strict):
     import json

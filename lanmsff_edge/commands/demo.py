@@ -1,7 +1,7 @@
 """`lanmsff-edge demo`: the whole pipeline on synthetic faces, with one summary table."""
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange
+from lanmsff_edge.commands.params import WIDTH
 
 
 @click.command(help="Synthetic faces → training → QAT int8 → bench on cpu and mcu → TFLite Micro firmware "
@@ -15,7 +15,7 @@ from lanmsff_edge.commands.params import FiniteFloatRange
                    "is used (a rerun keeps the earlier run).")
 @click.option("--epochs", type=click.IntRange(1, None), help="Training epochs. [default: 4; --quick 3]")
 @click.option("--quick", is_flag=True, help="One epoch less and fewer timing runs.")
-@click.option("--width", type=FiniteFloatRange(0, None, min_open=True),
+@click.option("--width", type=WIDTH,
               help="Width multiplier of the model (1 = the published LANMSFF). [default: 0.5]")
 @click.option("--limit", type=click.IntRange(1, None),
               help="First N images of each synthetic split. [default: all, 2,400 train / 480 val]")

@@ -1,7 +1,7 @@
 """`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath, model_help
+from lanmsff_edge.commands.params import InputPath, model_help, ModelPath, OutputPath
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.evaluation.tta import TTA_MODES
 
@@ -13,9 +13,9 @@ from lanmsff_edge.evaluation.tta import TTA_MODES
 @click.option("--model", "models", required=True, multiple=True, type=ModelPath(),
               help=model_help("A .keras or .tflite file or a training run folder", "Repeat for a k-fold mean."))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set [default: the run's].")
-@click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive [default: the run's].")
+@click.option("--data", type=InputPath(), help="The data set's folder or archive [default: the run's].")
 @click.option("--split", default="val", show_default=True, type=click.Choice(("val", "test")))
-@click.option("--pose-list", "pose_lists", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--pose-list", "pose_lists", multiple=True, type=InputPath(dir_okay=False),
               help="A RAN pose list (Pose-FERPlus >30°, >45°); repeat for each. Adds per-pose accuracy and Var.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF fold [default: the run's fold].")
 @click.option("--limit", type=click.IntRange(1, None), help="Evaluate only the first N images.")
@@ -29,8 +29,8 @@ from lanmsff_edge.evaluation.tta import TTA_MODES
               help="Also the accuracy with test-time augmentation, beside the single-crop figure: flip (2 views: the "
                    "face and its mirror) or crops (10: corners, centre and their mirrors). Each view is one more "
                    "inference; a microcontroller runs one.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
-@click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Write the metrics as JSON.")
+@click.option("--confusion", "confusion_path", type=OutputPath(dir_okay=False),
               help="Write the confusion matrix as a PNG.")
 def command(models, dataset, data, split, pose_lists, fold, limit, unseen, baseline, tta, json_path,
             confusion_path):

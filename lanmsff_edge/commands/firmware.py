@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.firmware_export.cores import CORES
-from lanmsff_edge.commands.params import ModelPath, model_help
+from lanmsff_edge.commands.params import InputPath, model_help, ModelPath
 from lanmsff_edge.boards import BOARDS
 
 BOARD_KEYS = [board.key for board in BOARDS]
@@ -40,7 +40,9 @@ def _size(ctx, param, value):
 @click.option("--model", "model_path", required=True, type=ModelPath(formats=("int8",)),
               help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)", formats=("int8",)))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Bundle directory (new, empty, or an earlier bundle, which is replaced as a whole).")
+              help="Bundle directory: new, empty, or an earlier bundle (the files the tool wrote there are "
+                   "replaced; files you added, or hooks you edited, are kept; another edited file stops the export, "
+                   "named).")
 @click.option("--name", default="lanmsff", show_default=True,
               help="Prefix of file names and C symbols (a C identifier).")
 @click.option("--layout", type=click.Choice(["plain", "cmake", "arduino"]), default="plain", show_default=True,
@@ -57,7 +59,7 @@ def _size(ctx, param, value):
 @click.option("--verify", "verify_core", default=None, type=click.Choice(CORE_NAMES),
               help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
                    "(QEMU) before writing the bundle.")
-@click.option("--tflm", default=None, type=click.Path(exists=True),
+@click.option("--tflm", default=None, type=InputPath(),
               help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
                    "tflm-tree.tar.gz. [default: $TFLM_DIR]")
 @click.option("--undilate", is_flag=True,

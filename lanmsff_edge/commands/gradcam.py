@@ -1,7 +1,7 @@
 """`lanmsff-edge gradcam`: where the float model looks on a face (the paper's Fig. 6)."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
+from lanmsff_edge.commands.params import detector_options, InputPath, model_help, ModelPath, OutputPath
 
 
 @click.command(help="Grad-CAM heat map of the float model on the face in IMAGE (the largest one when there are "
@@ -9,7 +9,7 @@ from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
                     "The PNG holds the face crop and the crop with the heat map overlaid, side by side, each "
                     "SIZE×SIZE, under a title band of SIZE/8 with the predicted label and probability: "
                     "2·SIZE × 9·SIZE/8 pixels (512×288 by default).")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=InputPath(exists=False, dir_okay=False))
 @click.option("--model", default="ferplus", show_default=True, type=ModelPath(formats=("float",)),
               help=model_help("A .keras file or a training run folder (float: Grad-CAM needs gradients)",
                               formats=("float",)))
@@ -18,7 +18,7 @@ from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
 @click.option("--no-detect", is_flag=True, help="IMAGE is already a face crop: use the whole image.")
 @click.option("--layer", default=None, help="Layer to explain (default: block4_c1x1_conv).")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(64, 2048), help="Panel size in pixels.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The PNG to write.")
+@click.option("--out", required=True, type=OutputPath(dir_okay=False), help="The PNG to write.")
 @detector_options
 def command(image, model, class_name, no_detect, layer, size, out, detector, min_face, min_score):
     from lanmsff_edge.faces import make_detector

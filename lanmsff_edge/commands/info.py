@@ -1,7 +1,7 @@
 """`lanmsff-edge info`: what a model costs, per block."""
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
+from lanmsff_edge.commands.params import model_help, ModelPath, OutputPath, WIDTH
 
 
 @click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
@@ -10,13 +10,13 @@ from lanmsff_edge.commands.params import FiniteFloatRange, ModelPath, model_help
               help=model_help("A .keras or .tflite file or a training run folder",
                               "[default: build one from --classes and --width]"))
 @click.option("--classes", default=8, show_default=True, type=click.IntRange(2, None), help="Classes of a built model.")
-@click.option("--width", default=1.0, show_default=True, type=FiniteFloatRange(0, None, min_open=True),
+@click.option("--width", default=1.0, show_default=True, type=WIDTH,
               help="Width multiplier of a built model.")
 @click.option("--no-massatt", is_flag=True, help="Build without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Build without PWFS (ablation).")
 @click.option("--labels", help="Class names of a .tflite file's output (comma-separated, or a .txt / .json file) "
                                 "when neither its metadata nor a file beside it names them.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Also write the summary as JSON.")
 def command(model_path, classes, width, no_massatt, no_pwfs, labels, json_path):
     import json
 

@@ -21,6 +21,10 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+MAX_WIDTH = 8.0  # 64× LANMSFF's parameters (~23 M): beyond it a "width" is a typo that would exhaust memory
+WIDTH = FiniteFloatRange(0, MAX_WIDTH, min_open=True)
+
+
 def bundled_models(formats=None):
     """``ferplus, ferplus:int8, ferplus:float``: the bundled model names, from what lanmsff_edge/pretrained holds;
     with ``formats`` (e.g. ``("float",)``), only those a command taking just these formats accepts."""
@@ -52,6 +56,8 @@ class ModelPath(click.ParamType):
     def convert(self, value, param, ctx):
         from lanmsff_edge.artifacts import presets
 
+        if not str(value).strip():
+            self.fail("an empty value: give a model file, a run folder or a bundled name", param, ctx)
         if presets.is_bundled_name(value):
             name, _, fmt = str(value).partition(":")
             if fmt and self.formats is not None and fmt not in self.formats:
@@ -69,7 +75,50 @@ class ModelPath(click.ParamType):
             self.fail(f"model file not found: {value}", param, ctx)
         except OSError as error:  # a symlink loop, a file used as a folder, no permission
             self.fail(f"{value}: {error.strerror}", param, ctx)
+        _refuse_special(self, value, param, ctx)
         return value
+
+
+def _refuse_special(param_type, value, param, ctx):
+    """A FIFO or device given as a file would block or never end: refused while parsing."""
+    from lanmsff_edge.userfiles import special_kind
+
+    try:
+        kind = special_kind(Path(value).stat().st_mode)
+    except OSError:
+        return
+    if kind is not None:
+        param_type.fail(f"{value} is {kind}, not a regular file", param, ctx)
+
+
+class InputPath(click.Path):
+    """A file or folder the command reads (``--data``, a photo, a label list): refused at parse time when it is
+    empty, missing (unless ``exists=False``: the command reports those one by one) or a FIFO/device. The
+    ``collisions`` check keeps every output off it."""
+
+    def __init__(self, exists=True, **kwargs):
+        super().__init__(exists=exists, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if not str(value).strip():
+            self.fail("an empty value: give a path", param, ctx)
+        value = super().convert(value, param, ctx)
+        _refuse_special(self, value, param, ctx)
+        return value
+
+
+class OutputPath(click.Path):
+    """A file the command writes. ``companions(path, params)`` lists the files written beside it (a report, a
+    calibration record), which the ``collisions`` check also keeps off the inputs and the other outputs."""
+
+    def __init__(self, companions=None, **kwargs):
+        super().__init__(**kwargs)
+        self.companions = companions or (lambda path, params: [])
+
+    def convert(self, value, param, ctx):
+        if not str(value).strip():
+            self.fail("an empty value: give a path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class CommaChoice(click.ParamType):

@@ -1,7 +1,14 @@
 """`lanmsff-edge predict`: facial expressions of the faces in photos."""
 import click
 
-from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
+from lanmsff_edge.commands.params import detector_options, InputPath, model_help, ModelPath, OutputPath
+
+
+def _annotated(folder, params):
+    """The annotated copies predict writes into --annotate (``write_annotations``' names)."""
+    from lanmsff_edge.predict import annotated_name
+
+    return [folder / annotated_name(image) for image in params.get("images") or ()]
 
 
 @click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
@@ -11,14 +18,14 @@ from lanmsff_edge.commands.params import ModelPath, detector_options, model_help
                     "int8 probabilities are printed to the 1/256 step of the model's output (<0.004: below one step). "
                     "Exit code 1 when any IMAGE could not be read (the others are still processed) or when no "
                     "face was found in any IMAGE; --annotate writes only images with a face.")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=InputPath(exists=False))
 @click.option("--model", default="ferplus", show_default=True, type=ModelPath(),
               help=model_help("A .tflite or .keras file or a training run folder",
                               "A bare bundled name runs its int8 file (LiteRT)."))
 @click.option("--no-detect", is_flag=True, help="Each image is already a face crop: classify the whole image.")
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, None), help="Probabilities shown.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write all results as JSON.")
-@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False),
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Also write all results as JSON.")
+@click.option("--annotate", "annotate_dir", type=OutputPath(file_okay=False, companions=_annotated),
               help="Write each image with boxes and labels into this folder (<name>_annotated.<ext>).")
 @detector_options
 @click.pass_context
@@ -46,9 +53,13 @@ def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir, detec
     if annotate_dir:
         click.echo(f"annotated images: {len(written)} written to {annotate_dir}")
     failed = [result.path for result in results if result.error]
-    if failed:
+    if len(failed) == len(results):  # nothing was read: not a matter of faces
+        click.echo(f"Error: no image could be read ({len(failed)} of {len(results)}; the reasons are above)",
+                   err=True)
+    elif not any(result.faces for result in results):
+        hint = "" if no_detect else " (if they are face crops already, use --no-detect)"
+        click.echo(f"Error: no face found in any image that could be read{hint}", err=True)
+    elif failed:
         click.echo(f"{len(failed)} of {len(results)} images could not be read", err=True)
-    if not any(result.faces for result in results):
-        click.echo("Error: no face found in any image (if they are face crops already, use --no-detect)", err=True)
     if failed or not any(result.faces for result in results):
         ctx.exit(1)

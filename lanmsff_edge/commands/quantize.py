@@ -1,7 +1,7 @@
 """`lanmsff-edge quantize`: model.keras → verified int8 (or fp16 / dynamic / float) TFLite and a cost report."""
 import click
 
-from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath, model_help
+from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, model_help, ModelPath, OutputPath, SEED
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.quantize import methods
 
@@ -12,6 +12,17 @@ def _tflite_suffix(ctx, param, value):
     if value is not None and not str(value).endswith(".tflite"):
         raise click.BadParameter(f"{value}: the output file must end in .tflite")
     return value
+
+
+def _companions(out, params):
+    """What quantize writes beside OUT: the variants, the reports, the calibration record, the QAT checkpoint."""
+    from lanmsff_edge.quantize.qat_checkpoint import checkpoint_path
+
+    chosen = methods.NAMES if params.get("method") == methods.ALL else (params.get("method") or methods.DEFAULT,)
+    variants = [out.with_name(f"{out.stem}_{method}{out.suffix}") for method in chosen if len(chosen) > 1
+                and method != "qat"]
+    return [*variants, out.with_suffix(".json"), out.with_suffix(".md"), out.with_name(f"{out.stem}.calibration.json"),
+            checkpoint_path(out)]
 
 
 @click.command(help=f"""Convert a trained LANMSFF to TFLite and report what each variant costs.
@@ -27,7 +38,7 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--model", "model_path", required=True, type=ModelPath(formats=("float",)),
               help=model_help("A .keras model from `lanmsff-edge train` or its run folder", formats=("float",)))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set of the model (default: the training run's).")
-@click.option("--data", type=click.Path(exists=True),
+@click.option("--data", type=InputPath(),
               help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--method", default=methods.DEFAULT, show_default=True, type=click.Choice(METHODS),
               help="Quantization method.")
@@ -48,7 +59,7 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Calibration sample and fine-tuning seed.")
 @click.option("--augment", type=click.Choice(("online", "paper", "none")),
               help="QAT fine-tuning augmentation [default: the training run's, else online].")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=_tflite_suffix,
+@click.option("--out", required=True, type=OutputPath(dir_okay=False, companions=_companions), callback=_tflite_suffix,
               help="Output .tflite file.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted QAT fine-tuning at its next epoch (from <stem>.qat_checkpoint.npz, "

@@ -2,7 +2,7 @@
 
 import click
 
-from lanmsff_edge.commands.params import SEED, FiniteFloatRange, ModelPath
+from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, ModelPath, SEED, WIDTH
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.training.config import COSINE_FLOOR, COSINE_WARMUP_EPOCHS, SCHEDULES
 from lanmsff_edge.training.precision import PRECISIONS
@@ -14,7 +14,7 @@ from lanmsff_edge.training.precision import PRECISIONS
                     "a checkpoint after every epoch lets "
                     "--resume continue a killed run.")
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set (on --resume: taken from the run).")
-@click.option("--data", type=click.Path(exists=True), help="The data set's folder or archive as distributed "
+@click.option("--data", type=InputPath(), help="The data set's folder or archive as distributed "
                                                            "(not needed for synthetic).")
 @click.option("--epochs", type=click.IntRange(1, None),
               help="Most epochs (early stopping may end sooner). [default: 100; synthetic 3]")
@@ -22,7 +22,7 @@ from lanmsff_edge.training.precision import PRECISIONS
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder. [default: runs/DATASET[_foldK]]")
 @click.option("--resume", is_flag=True, help="Continue the run in --out at its next epoch.")
 @click.option("--seed", type=SEED, help="Seed for weights, shuffling, augmentation. [default: 0]")
-@click.option("--width", type=FiniteFloatRange(0, None, min_open=True), help="Width multiplier. [default: 1]")
+@click.option("--width", type=WIDTH, help="Width multiplier. [default: 1]")
 @click.option("--no-massatt", is_flag=True, help="Without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Without PWFS (ablation).")
 @click.option("--massatt-form", type=click.Choice(("code", "equation")),

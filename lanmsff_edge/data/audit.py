@@ -53,9 +53,9 @@ def audit(splits):
     findings = []
     for images, figures in zip(splits, stats):
         if images.skipped:
-            shown = ", ".join(images.skipped_names[:3]) + (" …" if images.skipped > 3 else "")
-            findings.append(f"{images.skipped:,} {images.split} image(s) could not be decoded and were left out "
-                            f"({shown})")
+            text = images.skipped_text()
+            findings.append(text.replace(" could not be decoded (", " could not be decoded and were left out (", 1)
+                            if " could not be used" not in text else text + "; left out")
         if figures["blank"]:
             findings.append(f"{figures['blank']:,} {images.split} image(s) are blank (a single gray level)")
         missing = [name for name, count in figures["class_counts"].items() if count == 0]

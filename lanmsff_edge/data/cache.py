@@ -4,11 +4,11 @@ Two kinds of entry share its layout, fingerprint and code: decoded splits (decod
 seconds to minutes; the uint8 result loads in a fraction of a second), and calibration samples
 (``calibration/cache.py``, in a ``calibration/`` folder of their own).
 The key is the source's resolved path with its size and modification time (plus the label files beside a CSV;
-for a directory: the modification times of its folders down to three levels and the sizes/times of the label
-files there — enough to notice added, removed or relabelled files; an image rewritten in place under the same name
-goes unnoticed), the loader's parameters and ``FORMAT_VERSION`` (bump it when preprocessing
-changes). Entries are written atomically; an older entry for the same source and split is removed on write.
-A corrupt or unreadable entry is ignored and rebuilt; an unwritable cache folder only means no caching.
+for a directory: the name, size and modification time of every file in it, linked folders followed — so an image
+rewritten in place under the same name is noticed), the loader's parameters and ``FORMAT_VERSION`` (bump it when
+preprocessing changes). Entries are written atomically; an older entry for the same source and split is removed on
+write. An entry that is corrupt, unreadable or of the wrong shape (arrays that disagree in length, labels outside
+the classes, another data set or split) is ignored and rebuilt; an unwritable cache folder only means no caching.
 """
 import hashlib
 import json
@@ -23,7 +23,8 @@ from lanmsff_edge.atomic import atomic_path
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import WriteError
 
-FORMAT_VERSION = 3  # 2: label.csv votes and names validated, images under 24×24 skipped; 3: FERPlus vote shares
+FORMAT_VERSION = 4  # 2: label.csv votes and names validated, images under 24×24 skipped; 3: FERPlus vote shares;
+# 4: the key covers every file (size, time), missing files are named as such
 _LABEL_SUFFIXES = (".csv", ".txt", ".json")
 
 
@@ -44,22 +45,20 @@ def fingerprint(path, depth=3):
                 info = sibling.stat()
                 parts += [str(sibling), info.st_size, info.st_mtime_ns]
     if path.is_dir():
-        level = [path]
-        for _ in range(depth):
-            following = []
-            for folder in level:
+        seen = set()
+        for folder, subfolders, names in os.walk(path, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:
+                subfolders[:] = []
+                continue
+            seen.add(real)
+            subfolders.sort()
+            for name in sorted(names):
                 try:
-                    entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+                    info = os.stat(os.path.join(folder, name))
                 except OSError:
                     continue
-                for entry in entries:
-                    if entry.is_dir():
-                        following.append(Path(entry.path))
-                        parts += [entry.path, entry.stat().st_mtime_ns]
-                    elif entry.name.lower().endswith(_LABEL_SUFFIXES):
-                        info = entry.stat()
-                        parts += [entry.path, info.st_size, info.st_mtime_ns]
-            level = following
+                parts += [os.path.relpath(os.path.join(folder, name), path), info.st_size, info.st_mtime_ns]
     return parts
 
 
@@ -75,27 +74,43 @@ def entry_path(dataset, split, path, params, folder=None, tag=""):
 
 
 def load(entry):
-    """The cached LabeledImages at ``entry``, or None when absent or unreadable."""
+    """The cached LabeledImages at ``entry``, or None when absent, unreadable or not a valid entry."""
     if not entry.exists():
         return None
     try:
-        with np.load(entry, allow_pickle=False) as stored:
-            has_poses = bool(stored["has_poses"])
-            return LabeledImages(
-                dataset=str(stored["dataset"]),
-                split=str(stored["split"]),
-                class_names=tuple(str(name) for name in stored["class_names"]),
-                images=stored["images"],
-                labels=stored["labels"].astype(np.int64),
-                names=[str(name) for name in stored["names"]],
-                poses=np.array([pose or None for pose in stored["poses"].tolist()], dtype=object)
-                if has_poses else None,
-                skipped=int(stored["skipped"]),
-                skipped_names=[str(name) for name in stored["skipped_names"]],
-                votes=stored["votes"].astype(np.float32) if bool(stored["has_votes"]) else None,
-            )
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # damaged: rebuild it
-        return None
+        images = _read(entry)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None  # damaged: rebuild it
+    return images if _valid(images) else None
+
+
+def _valid(images):
+    """An entry's arrays agree with each other and its labels name its classes."""
+    count = len(images.images)
+    return (images.images.dtype == np.uint8 and images.images.ndim in (3, 4) and count == len(images.labels)
+            and count == len(images.names) and (images.poses is None or len(images.poses) == count)
+            and (images.votes is None or images.votes.shape == (count, len(images.class_names)))
+            and len(images.class_names) >= 2 and images.labels.ndim == 1
+            and (count == 0 or 0 <= int(images.labels.min()) and int(images.labels.max()) < len(images.class_names))
+            and images.skipped >= 0)
+
+
+def _read(entry):
+    with np.load(entry, allow_pickle=False) as stored:
+        has_poses = bool(stored["has_poses"])
+        return LabeledImages(
+            dataset=str(stored["dataset"]),
+            split=str(stored["split"]),
+            class_names=tuple(str(name) for name in stored["class_names"]),
+            images=stored["images"],
+            labels=stored["labels"].astype(np.int64),
+            names=[str(name) for name in stored["names"]],
+            poses=np.array([pose or None for pose in stored["poses"].tolist()], dtype=object)
+            if has_poses else None,
+            skipped=int(stored["skipped"]),
+            skipped_names=[str(name) for name in stored["skipped_names"]],
+            votes=stored["votes"].astype(np.float32) if bool(stored["has_votes"]) else None,
+        )
 
 
 def store(entry, images: LabeledImages):

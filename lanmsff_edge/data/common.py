@@ -12,6 +12,9 @@ import numpy as np
 IMAGE_SIZE = 64
 
 
+MISSING_MARK = " (no such file)"  # appended to a skipped name whose file is not there
+
+
 @dataclass
 class LabeledImages:
     """One split of one data set.
@@ -59,12 +62,32 @@ class LabeledImages:
             votes=None if self.votes is None else self.votes[index],
         )
 
-    def without_undecoded(self, ok):
-        """This split less the images a loader could not decode (``ok`` False), which join the skipped count and
-        names."""
-        undecoded = [name for name, good in zip(self.names, ok) if not good]
-        return replace(self.subset(ok), skipped=self.skipped + len(undecoded),
+    def without_undecoded(self, status):
+        """This split less the images a loader could not decode (``status`` of ``decode.decode_files``: not 1, or
+        False), which join the skipped count and names; a file that does not exist is named with ``MISSING_MARK``."""
+        status = np.asarray(status).astype(np.int8)
+        undecoded = [name + (MISSING_MARK if state < 0 else "") for name, state in zip(self.names, status)
+                     if state != 1]
+        return replace(self.subset(status == 1), skipped=self.skipped + len(undecoded),
                        skipped_names=list(self.skipped_names) + undecoded)
+
+    def skipped_text(self):
+        """"3 train image(s) could not be decoded (a.png, b.png, c.png)", or, when some are not there at all,
+        "… could not be used: 2 missing (x.png, y.png), 1 undecodable (a.png)"; "" when none was skipped."""
+        if not self.skipped:
+            return ""
+        missing = [name[:-len(MISSING_MARK)] for name in self.skipped_names if name.endswith(MISSING_MARK)]
+        broken = [name for name in self.skipped_names if not name.endswith(MISSING_MARK)]
+
+        def shown(names, count):
+            return ", ".join(names[:3]) + (" …" if count > 3 else "")
+
+        if not missing:
+            return f"{self.skipped:,} {self.split} image(s) could not be decoded ({shown(broken, self.skipped)})"
+        text = f"{self.skipped:,} {self.split} image(s) could not be used: {len(missing):,} missing, no such file " \
+               f"({shown(missing, len(missing))})"
+        undecodable = self.skipped - len(missing)
+        return text + (f"; {undecodable:,} could not be decoded ({shown(broken, undecodable)})" if undecodable else "")
 
     def class_counts(self):
         return np.bincount(self.labels, minlength=self.num_classes)

@@ -105,7 +105,7 @@ def read_label_csv(source, name):
         if line == 1 and not row[0].lower().endswith(".png") and not votes[0].strip().isdigit():
             continue  # a header row
         image = row[0].strip()
-        if not image or "/" in image or "\\" in image or image in (".", ".."):
+        if not image or "/" in image or "\\" in image or image in (".", "..") or not image.isprintable():
             raise UserError(f"{where} line {line}: image name {image!r} must be a file name inside {folder}/")
         rows.append((image, parse_votes(votes, where, line)))
     return rows

@@ -56,9 +56,8 @@ def require_images(images, where):
     if len(images):
         return images
     if images.skipped:
-        examples = ", ".join(images.skipped_names[:3]) + (" …" if images.skipped > 3 else "")
-        raise UserError(f"{where}: no usable {images.split} images: all {images.skipped:,} could not be decoded "
-                        f"({examples})")
+        text = images.skipped_text().split(" image(s) ", 1)[1]
+        raise UserError(f"{where}: no usable {images.split} images: all {images.skipped:,} {text}")
     raise UserError(f"{where}: the {images.split} split holds no images")
 
 

@@ -12,6 +12,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from lanmsff_edge import userfiles
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.text import utf8_lines
 
@@ -29,8 +30,13 @@ class DirectorySource:
 
     def files(self):
         if self._files is None:
-            found = []
-            for folder, subfolders, names in os.walk(self.path):
+            found, seen = [], set()
+            for folder, subfolders, names in os.walk(self.path, followlinks=True):  # a linked split folder counts
+                real = os.path.realpath(folder)
+                if real in seen:  # a link back up the tree: walked once
+                    subfolders[:] = []
+                    continue
+                seen.add(real)
                 subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
                 relative = Path(folder).relative_to(self.path).as_posix()
                 prefix = "" if relative == "." else relative + "/"
@@ -39,13 +45,16 @@ class DirectorySource:
         return self._files
 
     def open(self, name):
-        return open(self.path / name, "rb")
+        return userfiles.open_binary(self.path / name)
 
     def iter_bytes(self, names):
+        """(name, bytes) per file; None for one that cannot be read (missing, a FIFO or device, too large)."""
         for name in names:
             try:
-                yield name, (self.path / name).read_bytes()
-            except OSError:
+                with userfiles.open_binary(self.path / name) as handle:
+                    data = handle.read(userfiles.LIMITS["image"] + 1)
+                yield name, (data if len(data) <= userfiles.LIMITS["image"] else None)
+            except (OSError, ValueError, UserError):
                 yield name, None
 
     def describe(self, name=""):
@@ -95,22 +104,37 @@ class TarSource:
         return f"{self.path}:{name}" if name else str(self.path)
 
 
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, ValueError)
+
+
 class ZipSource:
+    """A .zip data set; a damaged archive (bad CRC, broken central directory) is a ``UserError``, as a tar's is."""
+
     def __init__(self, path):
         self.path = Path(path)
-        self._archive = zipfile.ZipFile(self.path)
+        try:
+            self._archive = zipfile.ZipFile(self.path)
+        except (*ZIP_ERRORS, OSError) as error:
+            raise UserError(f"{self.path}: unreadable archive ({error})") from None
 
     def files(self):
         return sorted(info.filename for info in self._archive.infolist() if not info.is_dir())
 
+    @contextlib.contextmanager
     def open(self, name):
-        return self._archive.open(name)
+        try:
+            with self._archive.open(name) as handle:
+                yield handle
+        except KeyError:
+            raise UserError(f"{self.path}: no member {name}") from None
+        except (*ZIP_ERRORS, OSError) as error:
+            raise UserError(f"{self.path}: unreadable archive at {name} ({error})") from None
 
     def iter_bytes(self, names):
         for name in names:
             try:
                 yield name, self._archive.read(name)
-            except (KeyError, zipfile.BadZipFile, OSError):
+            except (KeyError, OSError, *ZIP_ERRORS):
                 yield name, None
 
     def describe(self, name=""):
@@ -142,10 +166,11 @@ def _member_name(member):
 def open_source(path):
     """The directory or archive at ``path`` as a Source; anything else is a UserError."""
     path = Path(path)
-    if path.is_dir():
-        return DirectorySource(path)
     if not path.exists():
         raise UserError(f"{path}: no such file or directory")
+    userfiles.check_input(path, "--data")
+    if path.is_dir():
+        return DirectorySource(path)
     if tarfile.is_tarfile(path):
         return TarSource(path)
     if zipfile.is_zipfile(path):

@@ -128,7 +128,7 @@ def _params(runtime, model):
         return runtime.params
     from lanmsff_edge.tflite_graph import read_tflite, tflite_params
 
-    return tflite_params(read_tflite(Path(model).read_bytes(), source=str(model)))
+    return tflite_params(read_tflite(Path(model)))
 
 
 def _against_baseline(baseline, images, probs, batch_size):

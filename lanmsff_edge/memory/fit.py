@@ -74,7 +74,14 @@ def parse_margin(text, minimum):
         if number > 1000:
             raise UserError(f"--arena-margin {text!r}: a percentage above 1000% is surely a mistake")
         return math.ceil(minimum * number / 100.0)
-    return math.ceil(number * (1024 if unit in ("K", "KB", "KIB") else 1))
+    margin = math.ceil(number * (1024 if unit in ("K", "KB", "KIB") else 1))
+    if margin > MAX_MARGIN:
+        raise UserError(f"--arena-margin {text!r}: more than {MAX_MARGIN >> 20:,} MB of margin is no "
+                        "microcontroller's memory")
+    return margin
+
+
+MAX_MARGIN = 1 << 30  # bytes: the bundle declares the arena as a C int (and no MCU has a GiB of SRAM)
 
 
 def round_up(value, multiple=16):

@@ -100,8 +100,10 @@ def convert(model, method, representative=None, io="int8", info=None):
     """
     info = {} if info is None else info
     converter = make_converter(model, method, representative, io)
+    from lanmsff_edge import native
+
     try:
-        with warnings.catch_warnings(), quiet_native_stderr():
+        with warnings.catch_warnings(), quiet_native_stderr(), native.phase(f"converting to TFLite ({method})"):
             # "Statistics for quantized inputs were expected": the QAT input range is in the graph already
             warnings.simplefilter("ignore", UserWarning)
             if method == "ptq":

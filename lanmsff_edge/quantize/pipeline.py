@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge import native
 from lanmsff_edge.atomic import artifact_group, write_bytes, write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger, quieted
@@ -225,21 +226,22 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     paths = variant_paths(out, methods)
     rewritten = relu_before_pool(float_model)
     for name in methods:
-        started, notes = time.perf_counter(), {}
-        if name == "qat":
-            val = images if split == "val" else split_data.load("val")
-            result["qat"], flatbuffer = _fine_tune_and_convert(float_model, train, val, sample, representative,
-                                                               tuning, split_data, images, split, io)
-        else:
-            flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io, info=notes)
-        seconds = time.perf_counter() - started
-        row = describe(name, flatbuffer, paths[name], split_data.reference, split_data.inputs, images,
-                       split_data.params, io)
-        row.update(notes, seconds=round(seconds, 2))
-        _note_widened_ranges(name, notes.get("widened_ranges") or (result["qat"]["widened_ranges"]
-                                                                    if name == "qat" else []))
-        artifacts[paths[name]] = flatbuffer
-        result["variants"].append(row)
+        with native.phase(f"quantizing {model_path} ({name})"):  # named if native code crashes
+            started, notes = time.perf_counter(), {}
+            if name == "qat":
+                val = images if split == "val" else split_data.load("val")
+                result["qat"], flatbuffer = _fine_tune_and_convert(float_model, train, val, sample, representative,
+                                                                   tuning, split_data, images, split, io)
+            else:
+                flatbuffer = conversion.convert(rewritten, name, representative=representative, io=io, info=notes)
+            seconds = time.perf_counter() - started
+            row = describe(name, flatbuffer, paths[name], split_data.reference, split_data.inputs, images,
+                           split_data.params, io)
+            row.update(notes, seconds=round(seconds, 2))
+            _note_widened_ranges(name, notes.get("widened_ranges") or (result["qat"]["widened_ranges"]
+                                                                        if name == "qat" else []))
+            artifacts[paths[name]] = flatbuffer
+            result["variants"].append(row)
 
     table = _write_reports(result, artifacts, out, method)
     if tuning is not None:

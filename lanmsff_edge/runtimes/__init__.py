@@ -28,7 +28,7 @@ def open_runtime(model, batch_size=64, fmt="float", num_threads=None):
         from lanmsff_edge.runtimes.litert import LiteRTRuntime
         from lanmsff_edge.tflite_graph import read_tflite
 
-        graph = read_tflite(path.read_bytes(), source=str(path))
+        graph = read_tflite(path)
         check_face_model([t.shape for t in graph.inputs], [t.shape for t in graph.outputs], path)
         return LiteRTRuntime(path, num_threads=num_threads)
     from lanmsff_edge.model import load_model

@@ -48,7 +48,18 @@ def predict_faces(runtime, images):
 
     outputs = [np.asarray(runtime.predict(to_model_input(images[start:start + PREDICT_CHUNK])), np.float32)
                for start in range(0, len(images), PREDICT_CHUNK)]
-    return np.concatenate(outputs) if outputs else np.zeros((0, runtime.num_classes), np.float32)
+    probabilities = np.concatenate(outputs) if outputs else np.zeros((0, runtime.num_classes), np.float32)
+    check_finite_outputs(probabilities, runtime.source)
+    return probabilities
+
+
+def check_finite_outputs(outputs, source):
+    """``UserError`` when a model's outputs hold NaN or infinity: no accuracy or label can be read from them."""
+    bad = ~np.isfinite(outputs)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=tuple(range(1, bad.ndim))))
+        raise UserError(f"{source} gives NaN or infinite outputs for {len(rows):,} of {len(outputs):,} face(s) (the "
+                        f"first: face {rows[0] + 1}); its weights or quantization parameters are probably broken")
 
 
 def check_face_model(input_shapes, output_shapes, source):

@@ -163,9 +163,14 @@ class LiteRTRuntime:
             path = Path(model)
             if not path.is_file():
                 raise UserError(f"model file not found: {path}")
-            content, self.source = path.read_bytes(), str(path)
-        self.interpreter, self.backend, self.kernels, self.delegate_error = open_interpreter(
-            content, num_threads, backend, kernels, preserve_all_tensors, self.source, delegates)
+            from lanmsff_edge import userfiles
+
+            content, self.source = userfiles.read_bytes(path, "model", what="model"), str(path)
+        from lanmsff_edge import native
+
+        with native.phase(f"loading {self.source} into LiteRT"):
+            self.interpreter, self.backend, self.kernels, self.delegate_error = open_interpreter(
+                content, num_threads, backend, kernels, preserve_all_tensors, self.source, delegates)
         self.size_bytes = len(content)
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
@@ -233,6 +238,12 @@ class LiteRTRuntime:
         Batch-1 models (the static export) run image by image; models with a dynamic batch run ``batch_size``
         images per call (default 64).
         """
+        from lanmsff_edge import native
+
+        with native.phase(f"running {self.source} on LiteRT ({self.kernels} kernels)"):
+            return self._predict(x, batch_size)
+
+    def _predict(self, x, batch_size=None):
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == len(self.input_shape) - 1:
             x = x[None]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge import native
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import tensorflow_verbose
 
@@ -147,7 +148,9 @@ def _graph(model):
 def _bytes(model):
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model)
-    return Path(model).read_bytes()
+    from lanmsff_edge import userfiles
+
+    return userfiles.read_bytes(model, "model", what="model")
 
 
 def unsupported_ops(model):
@@ -279,7 +282,16 @@ def allocates(model, arena_size):
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def find_arena_size(model, granularity=ARENA_ALIGNMENT, start=64 * 1024):
+def _prepare_error(data):
+    """TFLM's message for a model that does not allocate even in ``MAX_ARENA`` bytes ('' when it does)."""
+    try:
+        load(data, MAX_ARENA)
+    except MicroAllocationError as error:
+        return str(error)
+    return ""
+
+
+def find_arena_size(model, granularity=ARENA_ALIGNMENT, start=64 * 1024, source=None):
     """The smallest arena (a multiple of ``granularity`` bytes, 16 by default) in which the model allocates.
 
     Doubles from ``start`` until the model allocates, then bisects; allocation is monotonic in the arena size
@@ -294,13 +306,14 @@ def find_arena_size(model, granularity=ARENA_ALIGNMENT, start=64 * 1024):
         if not allocates(data, MAX_ARENA):
             # every op has a kernel, yet even 1 GiB fails: a kernel rejected the model while preparing (an
             # unsupported type or parameter), not a memory problem; TFLM's own report says which
-            try:
-                load(data, MAX_ARENA)
-            except MicroAllocationError as error:
-                raise UserError(f"TFLite Micro cannot prepare this model (it fails even with a "
-                                f"{MAX_ARENA // 2**30} GiB arena, so a kernel rejected an op's types or parameters): "
-                                f"{error}") from None
-            raise RuntimeError("TFLM allocates in-process but not in the forked probe")
+            error = native.isolated(f"{source or 'the model'}: TFLite Micro, preparing the model", _prepare_error,
+                                    data)
+            if error:
+                raise UserError(f"{source + ': ' if source else ''}TFLite Micro cannot prepare this model (it fails "
+                                f"even with a {MAX_ARENA // 2**30} GiB arena, so a kernel rejected an op's types or "
+                                f"parameters): {error}")
+            raise UserError(f"{source or 'the model'}: TFLite Micro crashes while preparing this model, whatever the "
+                            "arena (a kernel aborts on one of its ops or shapes)")
         low, high = high, high * 2
         while not allocates(data, high):
             low, high = high, high * 2
@@ -357,6 +370,12 @@ def output_count(interpreter):
             count += 1
 
 
+def run_isolated(model, inputs, arena_size=None, source="the model"):
+    """``run`` in a forked child: a model on which TFLM aborts (some kernels assert instead of failing) is a
+    ``UserError`` naming ``source``, not the end of this process."""
+    return native.isolated(f"{source}: TFLite Micro, running the model", run, _bytes(model), inputs, arena_size)
+
+
 def run(model, inputs, arena_size=None):
     """Load (arena: measured minimum plus 16 KB when not given), invoke once, return the outputs."""
     data = _bytes(model)
@@ -386,7 +405,11 @@ class MicroRuntime:
         graph = _graph(data)
         self.input_tensor, self.output_tensor = graph.inputs[0], graph.outputs[0]
         self.num_classes = int(self.output_tensor.shape[-1])
-        self.arena_size = find_arena_size(data) + 16 * 1024 if arena_size is None else int(arena_size)
+        self.arena_size = (find_arena_size(data, source=self.source) + 16 * 1024 if arena_size is None
+                           else int(arena_size))
+        # one invoke where an abort cannot take this process down: a model TFLM aborts on is refused here
+        shape = tuple(max(1, int(d)) for d in self.input_tensor.shape)
+        run_isolated(data, np.zeros(shape, np.dtype(self.input_tensor.dtype)), self.arena_size, self.source)
         try:
             self.interpreter = load(data, self.arena_size)
         except MicroAllocationError as error:

@@ -28,6 +28,27 @@ class Distribution:
         return int(self.strategy.num_replicas_in_sync)
 
 
+def check_tf_config(tf_config):
+    """``UserError`` unless ``TF_CONFIG`` is what MultiWorkerMirroredStrategy needs: a cluster of named lists of
+    "host:port" addresses and a task whose type is one of them and whose index is inside its list."""
+    if not isinstance(tf_config, dict):
+        raise UserError("TF_CONFIG must be a JSON object with \"cluster\" and \"task\"")
+    cluster, task = tf_config.get("cluster", {}), tf_config.get("task", {})
+    if not isinstance(cluster, dict) or not all(isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)
+                                                for hosts in cluster.values()):
+        raise UserError("TF_CONFIG: \"cluster\" must map each task type to a list of \"host:port\" addresses")
+    if not isinstance(task, dict):
+        raise UserError("TF_CONFIG: \"task\" must be an object with \"type\" and \"index\"")
+    kind, index = task.get("type", "worker"), task.get("index", 0)
+    if cluster and kind not in cluster:
+        raise UserError(f"TF_CONFIG: task type {kind!r} is not in the cluster ({', '.join(cluster) or 'empty'})")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0 or (
+            cluster and index >= len(cluster[kind])):
+        size = len(cluster.get(kind, [])) if cluster else 0
+        raise UserError(f"TF_CONFIG: task index {index!r} is outside the cluster's {size} {kind} address(es) "
+                        f"(0 to {size - 1})")
+
+
 def _is_chief(tf_config):
     task = tf_config.get("task", {})
     kind, index = task.get("type", "worker"), int(task.get("index", 0))
@@ -42,9 +63,11 @@ def chief_process(name):
     if not raw:
         return True
     try:
-        return _is_chief(json.loads(raw))
+        tf_config = json.loads(raw)
     except ValueError:
         return True  # make_distribution reports the bad JSON
+    check_tf_config(tf_config)
+    return _is_chief(tf_config)
 
 
 def make_distribution(name="default"):
@@ -71,6 +94,7 @@ def make_distribution(name="default"):
             tf_config = json.loads(raw)
         except ValueError:
             raise UserError("TF_CONFIG is not valid JSON") from None
+        check_tf_config(tf_config)
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as error:

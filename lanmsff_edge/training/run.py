@@ -202,7 +202,7 @@ def train(dataset=None, data=None, out=None, epochs=None, batch_size=None, resum
         finished = _finished_message(checkpoint, options["epochs"], out)
         if finished and (out / METRICS_NAME).exists() and (out / "model.keras").exists():
             LOGGER.info(finished)
-            return json.loads((out / METRICS_NAME).read_text())
+            return _finished_metrics(out / METRICS_NAME)
 
     _set_threads(threads)
     from lanmsff_edge.training.distribute import make_distribution
@@ -370,4 +370,22 @@ def _finish(model, val_images, state, out, distribution, options):
             save_model(model, Path(scratch) / "model.keras", include_optimizer=False)
     LOGGER.info(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}: validation accuracy "
                 f"{100 * metrics['accuracy']:.2f} % ({metrics['correct']:,}/{metrics['size']:,}) → {out}/model.keras")
+    return metrics
+
+
+def _finished_metrics(path):
+    """The metrics.json of a finished run, checked to be one (a record with its accuracy)."""
+    from lanmsff_edge.text import read_text
+
+    try:
+        metrics = json.loads(read_text(path))
+    except ValueError as error:
+        metrics, problem = None, f"not valid JSON: {error}"
+    else:
+        accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
+        problem = None if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool) else \
+            "no accuracy figure"
+    if problem:
+        raise UserError(f"{path} is not the metrics of a finished run ({problem}); the run itself is finished: "
+                        "measure its model.keras with `lanmsff-edge evaluate --model` instead")
     return metrics
