@@ -46,11 +46,12 @@ BACKENDS = {}
 
 
 def quantize_for(tensor, x):
-    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``)."""
+    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``), by ``quantization.RULE``."""
+    from lanmsff_edge.runtimes.quantization import quantize
+
     if not tensor.quantized:
         return np.asarray(x, dtype=np.float32)
-    info = np.iinfo(np.dtype(tensor.dtype))
-    return np.clip(np.round(x / tensor.scale) + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
+    return quantize(x, tensor.scale, tensor.zero_point, tensor.dtype)
 
 
 def output_parity(tflm_outputs, litert_outputs, output_tensor):
