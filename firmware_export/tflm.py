@@ -110,7 +110,10 @@ def _is_tflm(folder):
 
 
 def find_tree(option=None):
-    """The TFLM tree named by ``option`` or ``$TFLM_DIR``; ``UserError`` when none is given or it is unusable."""
+    """The TFLM tree named by ``option`` (a path, or a ``Tree`` already found) or ``$TFLM_DIR``; ``UserError``
+    when none is given or it is unusable."""
+    if isinstance(option, Tree):
+        return option
     given = option or os.environ.get("TFLM_DIR")
     if not given:
         raise UserError("no TensorFlow Lite Micro tree: give --tflm DIR (a tflite-micro checkout with its "

@@ -30,7 +30,7 @@ def tree():
 @pytest.fixture(scope="module")
 def bundle(int8_lanmsff, tmp_path_factory):
     out = tmp_path_factory.mktemp("emulated") / "fw"
-    export_firmware(int8_lanmsff.path, out)
+    export_firmware(int8_lanmsff.path, out, tflm=TREE)  # single rounding, the default
     return out
 
 
