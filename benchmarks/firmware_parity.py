@@ -29,8 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
               type=click.Choice(["cortex-m4", "cortex-m7", "cortex-m55"]))
 @click.option("--patches", default=1, show_default=True, type=click.IntRange(1, 10))
 @click.option("--rounding", default="single", show_default=True, type=click.Choice(["single", "double"]))
+@click.option("--host", "host_backends", default=None,
+              help="Host parity backends [default: xnnpack,tflm-single,tflm for single rounding, xnnpack,tflm for "
+                   "double].")
 @click.option("--json", "json_path", default=None)
-def main(data_path, tflm, model, images, cores, patches, rounding, json_path):
+def main(data_path, tflm, model, images, cores, patches, rounding, host_backends, json_path):
     from lanmsff_edge.firmware_export import emulate, export_firmware
     from lanmsff_edge.firmware_export import tflm as tflm_tree
     from lanmsff_edge import load_dataset
@@ -53,8 +56,9 @@ def main(data_path, tflm, model, images, cores, patches, rounding, json_path):
         bundle = export_firmware(model_file, Path(folder) / "fw", tflm=tree, rounding=rounding)
         faces = to_model_input(load_dataset("ferplus", data_path, split="val", limit=images).images)
         inputs = [quantize_for(graph.inputs[0], face[None]) for face in faces]
-        host = ("xnnpack", "tflm-single", "tflm") if rounding == "single" else ("xnnpack", "tflm")
-        result = parity.measure(graph_bytes, inputs, backends=host, tflm=tree, logits=False)
+        host = parity.backend_names(host_backends or ("xnnpack,tflm-single,tflm" if rounding == "single" else
+                                                      "xnnpack,tflm"))
+        result = parity.measure(graph_bytes, inputs, backends=host, tflm=tree)
         if any(entry["error"] for entry in result.backends.values()):
             raise SystemExit(f"a host backend failed: {result.backends}")
         outputs = dict(result.outputs)
@@ -71,9 +75,12 @@ def main(data_path, tflm, model, images, cores, patches, rounding, json_path):
     for pair in table:
         click.echo(f"  {pair['a']:>20} vs {pair['b']:<20} max {pair['max_abs_diff']:.0f} steps, "
                    f"{pair['images_differing']} images differ, top-1 differs on {pair['top1_differing']}")
+    for pair in result.logit_pairs:
+        click.echo(f"  {pair['a']:>20} vs {pair['b']:<20} at the logits: max {pair['max_abs_diff']:.0f} logit steps, "
+                   f"{pair['images_differing']} images differ")
     if json_path:
         Path(json_path).write_text(json.dumps({"model": model, "patches": patches, "rounding": rounding,
-                                               "images": len(inputs),
+                                               "images": len(inputs), "logit_pairs": result.logit_pairs,
                                                "pairs": table}, indent=2) + "\n")
 
 

@@ -37,9 +37,20 @@ def ops_header(methods):
             f"  return kTfLiteOk;\n}}\n")
 
 
+_BUILT = {}  # (tree, ops, rounding) -> runner path: finding a cached library runs make once per process, not per model
+
+
 def runner(tree, methods, rounding=tflm.DEFAULT_ROUNDING):
     """The path of the native runner for a model whose resolver needs ``methods``, built now if not cached."""
     tflm.check_rounding(rounding)
+    key = (tree.fingerprint, tuple(methods), rounding)
+    if key in _BUILT and _BUILT[key].is_file():
+        return _BUILT[key]
+    _BUILT[key] = _runner(tree, methods, rounding)
+    return _BUILT[key]
+
+
+def _runner(tree, methods, rounding):
     library = tflm.host_library(tree, methods, rounding=rounding)
     header, source = ops_header(methods), _source()
     key = hashlib.sha256("\0".join([str(library), header, source, rounding]).encode()).hexdigest()[:16]
@@ -73,16 +84,17 @@ def runner(tree, methods, rounding=tflm.DEFAULT_ROUNDING):
 class HostMicro:
     """One model in a running native TFLM runner: ``invoke(inputs)`` → the raw outputs (a list of arrays).
 
-    ``data``: the flatbuffer; ``tree``: a ``tflm.Tree``; ``rounding``: as ``tflm.ROUNDINGS``. Raises
-    ``UserError`` when an op is missing or the model does not allocate."""
+    ``data``: the flatbuffer; ``tree``: a ``tflm.Tree``; ``rounding``: as ``tflm.ROUNDINGS``; ``methods``: the
+    resolver's ``Add…()`` calls when not the model's own (a superset: one runner serves every op of a model run
+    alone). Raises ``UserError`` when an op is missing or the model does not allocate."""
 
-    def __init__(self, data, tree, rounding=tflm.DEFAULT_ROUNDING):
+    def __init__(self, data, tree, rounding=tflm.DEFAULT_ROUNDING, methods=None):
         from lanmsff_edge.runtimes import micro
         from lanmsff_edge.tflite_graph import read_tflite
 
         graph = read_tflite(data)
         self.inputs, self.outputs, self.rounding = graph.inputs, graph.outputs, rounding
-        binary = runner(tree, micro.resolver_methods(graph), rounding)
+        binary = runner(tree, methods or micro.resolver_methods(graph), rounding)
         self._folder = tempfile.TemporaryDirectory(prefix="lanmsff-tflm-runner-")
         model = Path(self._folder.name) / "model.tflite"
         model.write_bytes(bytes(data))

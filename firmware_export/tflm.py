@@ -220,8 +220,10 @@ def library(tree, core, methods=None, jobs=None, rounding=DEFAULT_ROUNDING):
     if not newlib_present(tools["arm-none-eabi-gcc"]):
         raise UserError("the Arm toolchain has no C library (newlib): sudo apt-get install libnewlib-arm-none-eabi "
                         "libstdc++-arm-none-eabi-newlib")
-    return _build(tree, make_variables(core, rounding), f"{core.tflm_arch}-cmsis_nn-{rounding}",
-                  f"{core.name} with CMSIS-NN, {rounding} rounding", methods, jobs)
+    # double keeps the folder name it had before the rounding option (and the same key): existing caches still hit
+    label = f"{core.tflm_arch}-cmsis_nn" + ("" if rounding == "double" else f"-{rounding}")
+    return _build(tree, make_variables(core, rounding), label, f"{core.name} with CMSIS-NN, {rounding} rounding",
+                  methods, jobs)
 
 
 def host_library(tree, methods=None, jobs=None, rounding=DEFAULT_ROUNDING):

@@ -94,7 +94,7 @@ def test_host_runner_computes_the_single_rounding_formula_and_the_package_the_do
     graph = read_tflite(alone)
     op = graph.ops[0]
     inputs = np.random.default_rng(0).integers(-128, 128, size=(4, *graph.inputs[0].shape)).astype(np.int8)
-    runner = HostMicro(alone, tree, "single")
+    runner = HostMicro(alone, tree, "single", micro.resolver_methods(data))  # the whole model's library
     analysis = RoundingAnalysis(alone, graph)
     litert = LiteRTRuntime(alone, preserve_all_tensors=True)
     zero_point = graph.tensors[op.outputs[0]].zero_point

@@ -100,8 +100,10 @@ def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trac
              "precision": model.precision, "notes": list(model.notes), **result.to_dict(),
              "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
     if trace:
-        LOGGER.info(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
-        entry["trace"] = trace_model(model.data, inputs, threads=threads)
+        # against the single-rounding TFLM when it is compared (what the firmware runs), else LiteRT's reference
+        against = "tflm-single" if "tflm-single" in backends else "reference"
+        LOGGER.info(f"{model.name}: tracing XNNPACK against {against}, op by op")
+        entry["trace"] = trace_model(model.data, inputs, b=against, threads=threads, tflm=tflm)
     return entry
 
 

@@ -73,8 +73,9 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
               show_default=True,
               help=f"--parity: backends to compare ({', '.join(parity_backends.BACKENDS)}).")
 @click.option("--trace", is_flag=True,
-              help="--parity: also run XNNPACK and the reference kernels with every intermediate tensor kept and "
-                   "report the first op whose output differs and how the difference grows.")
+              help="--parity: also run XNNPACK and the reference kernels (tflm-single when among --backends) with "
+                   "every intermediate tensor kept, and each op alone, and report the first op whose output differs, "
+                   "which ops differ by themselves and how the difference grows.")
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
