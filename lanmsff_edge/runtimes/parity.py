@@ -96,8 +96,6 @@ def backend_names(text):
 
 def _litert(kernels):
     def start(data, threads):
-        from lanmsff_edge.runtimes.litert import LiteRTRuntime
-
         from lanmsff_edge.runtimes.litert import open_interpreter
 
         interpreter, _, used, delegate_error = open_interpreter(data, threads, kernels=kernels)
