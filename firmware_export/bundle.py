@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from lanmsff_edge.firmware_export import csource
+from lanmsff_edge.firmware_export import tflm as tflm_tree
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
+from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING
 from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import atomic, userfiles
 from lanmsff_edge import boards
@@ -100,6 +102,7 @@ class _Facts:
     golden_description: str
     fit: list                  # boards.fit_table verdicts
     latency: dict              # board key -> boards.estimate_latency
+    rounding: str              # tflm.ROUNDINGS: what the golden was computed with, what the build must define
 
 
 def _validate_model(graph, source):
@@ -294,7 +297,8 @@ def _sha256(data):
 
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
-                    max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False):
+                    max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False,
+                    rounding=DEFAULT_ROUNDING):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
@@ -304,6 +308,10 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     the bundle with real TFLM + CMSIS-NN from the tree ``tflm`` and runs its golden self-test under QEMU before
     anything is written; a mismatch is an error. ``undilate`` rewrites dilated depthwise convolutions into the
     form CMSIS-NN's fast kernels take (``lanmsff_edge.memory.dilation``; same integers, fewer instructions).
+    ``rounding`` (``tflm.ROUNDINGS``) is the requantization the firmware is to be built with: the golden output
+    is computed with it (``single``: by TFLM built from the tree ``tflm`` for this computer, ``firmware_export.host``;
+    ``double``: by the tflite-micro package), the bundle's build files define its switches, and ``bundle.json``
+    records it, so every build of the bundle (``emulate``, ``--verify``) uses it.
 
     Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
@@ -329,13 +337,21 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     if arena_margin is not None:
         parse_margin(arena_margin, 1)  # a malformed margin fails before minutes of measuring
-    core = None
+    tflm_tree.check_rounding(rounding)
+    core = tree = None
     if verify:
-        from lanmsff_edge.firmware_export import cores, tflm as tflm_tree
+        from lanmsff_edge.firmware_export import cores
 
         core = cores.get_core(verify)
         tree = tflm_tree.find_tree(tflm)
         tflm_tree.require_tools()
+    if rounding == "single" and tree is None:
+        try:
+            tree = tflm_tree.find_tree(tflm)
+        except UserError as error:
+            raise UserError(f"--rounding single (the default) computes the golden vector with TFLite Micro built "
+                            f"from a TFLM tree: {error}; or export with --rounding double (TFLM's stock "
+                            f"arithmetic, computed with the tflite-micro package)") from None
     source_data, undilated = data, 0
     if undilate:
         from lanmsff_edge.memory import dilation
@@ -364,12 +380,11 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     image, golden_description = golden_face()
     x, y = graph.inputs[0], graph.outputs[0]
     golden_input = quantize_input(image, x.scale, x.zero_point)
-    golden_output = micro.run_isolated(data, golden_input.reshape(INPUT_SHAPE), arena, source)[0]
-    golden_output = golden_output.reshape(-1).astype(np.int8)
+    golden_output = _golden_run(data, golden_input, rounding, tree, arena, source)
     golden_top = int(np.argmax(golden_output))
     patching.pop("original", None)
     if data != source_data:  # patched and/or undilated: the same integers, or nothing is written
-        _check_bit_identical(source_data, golden_input, golden_output)
+        _check_bit_identical(_golden_run(source_data, golden_input, rounding, tree), golden_output)
     probabilities = (golden_output.astype(np.float32) - y.zero_point) * y.scale
 
     methods = micro.resolver_methods(graph)
@@ -379,7 +394,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
                    label_source=label_source, arena_minimum=minimum, arena_margin=margin, arena_size=arena,
                    margin_option=arena_margin, methods=methods, image=image, golden_input=golden_input,
                    golden_output=golden_output, golden_top=golden_top, probabilities=probabilities,
-                   golden_description=golden_description, fit=fit, latency=latency)
+                   golden_description=golden_description, fit=fit, latency=latency, rounding=rounding)
     values = _values(facts)
     values["patch_notes"] = _patch_notes(patching)
     paths = _layout_paths(name, layout)
@@ -456,9 +471,24 @@ def _patch_notes(patching):
             "made; the rewrite keeps every weight and quantization parameter).\n") + notes
 
 
-def _check_bit_identical(original, golden_input, golden_output):
+def _golden_run(data, golden_input, rounding, tree, arena=None, source="the model"):
+    """The int8 output of ``data`` for ``golden_input`` under TFLM with ``rounding``: the tflite-micro package
+    (in a forked child, so a native abort is a one-line error naming ``source``) for double rounding, the host
+    build of the tree for single."""
+    x = golden_input.reshape(INPUT_SHAPE)
+    if rounding == "single":
+        from lanmsff_edge.firmware_export.host import HostMicro
+
+        runner = HostMicro(data, tree, rounding)
+        try:
+            return runner.invoke(x)[0].reshape(-1).astype(np.int8)
+        finally:
+            runner.close()
+    return micro.run_isolated(data, x, arena, source)[0].reshape(-1).astype(np.int8)
+
+
+def _check_bit_identical(reference, golden_output):
     """The patched model must compute the unpatched model's integers; a difference is a bug, never shipped."""
-    reference = micro.run_isolated(original, golden_input.reshape(INPUT_SHAPE))[0].reshape(-1).astype(np.int8)
     if not np.array_equal(reference, golden_output):
         raise RuntimeError(f"internal error: the patched model's golden output {golden_output.tolist()} differs "
                            f"from the unpatched model's {reference.tolist()}")
@@ -481,6 +511,32 @@ def _verify(contents, core, tree):
     figures = result.as_dict()
     figures.pop("ops")
     return figures
+
+
+def _golden_source(rounding):
+    if rounding == "single":
+        return "TFLite Micro built from the TFLM tree for the host, reference kernels, single rounding"
+    return f"tflite_micro {micro.tflm_version()} host interpreter (reference kernels, double rounding)"
+
+
+def _rounding_values(rounding):
+    """Template text for the rounding: the CMake definitions and the README paragraph."""
+    defines = tflm_tree.rounding_defines(rounding)
+    if not defines:
+        cmake = "# double rounding (TFLM's stock arithmetic): no rounding switch to define"
+        notes = ("The golden output was computed with TFLM's stock double rounding (gemmlowp-style requantization; "
+                 "the tflite-micro package): build TFLM as it comes, without `TFLITE_SINGLE_ROUNDING`. A phone "
+                 "running this file with LiteRT's XNNPACK rounds once and can answer a few output steps apart.")
+    else:
+        cmake = ("# single rounding: the golden output was computed with it (bundle.json \"rounding\")\n"
+                 f"target_compile_definitions(tflm PUBLIC {' '.join(defines)})")
+        notes = ("**Single rounding.** The golden output was computed by TFLM built with single rounding, "
+                 "the requantization LiteRT's XNNPACK uses on a phone: build TFLite Micro and CMSIS-NN with "
+                 + " and ".join(f"`-D{d}`" for d in defines) + " (the CMake file here does; with TFLM's own "
+                 "Makefile pass `ADDITIONAL_DEFINES=\"-DCMSIS_NN " + " ".join(f"-D{d}" for d in defines) +
+                 "\"`). A stock (double-rounding) TFLM build answers up to a few steps apart and can fail the "
+                 "byte-for-byte self-test; export with `--rounding double` for such a build.")
+    return {"rounding_cmake": cmake, "rounding_notes": notes, "rounding": rounding}
 
 
 def _millions(macs):
@@ -548,6 +604,7 @@ def _values(facts):
         code_flash_text=f"{boards.DEFAULT_CODE_FLASH:,}", ram_reserve_text=f"{boards.DEFAULT_RAM_RESERVE:,}",
         fit_rows="\n".join(fit_rows), fit_summary=summary, library_version="1.0.0",
     )
+    values.update(_rounding_values(facts.rounding))
     return values
 
 
@@ -645,7 +702,8 @@ def _manifest(facts, contents):
                   "macs_by_op": graph.macs_by_op},
         "input": {"name": x.name, "shape": list(x.shape), "dtype": x.dtype, "scale": x.scale,
                   "zero_point": x.zero_point,
-                  "preprocessing": "64x64 gray, per-image min-max to [0,1], q = zp + floor(x/scale + 0.5)"},
+                  "preprocessing": "64x64 gray, per-image min-max to [0,1], q = zp + floor(x/scale + 0.5) "
+                                   "(round half up, float32; lanmsff_edge.runtimes.quantization)"},
         "output": {"name": y.name, "shape": list(y.shape), "dtype": y.dtype, "scale": y.scale,
                    "zero_point": y.zero_point},
         "labels": list(labels),
@@ -657,6 +715,8 @@ def _manifest(facts, contents):
                   "granularity": micro.ARENA_ALIGNMENT,
                   "measured_with": f"tflite_micro {micro.tflm_version()} host interpreter (64-bit)"},
         "flash": {"model_bytes": len(data), "code_estimate": boards.DEFAULT_CODE_FLASH},
+        "rounding": {"mode": facts.rounding, "defines": tflm_tree.rounding_defines(facts.rounding),
+                     "golden_computed_with": _golden_source(facts.rounding)},
         "golden": {"description": facts.golden_description, "output": [int(v) for v in facts.golden_output],
                    "top_index": facts.golden_top, "top_label": labels[facts.golden_top],
                    "probabilities": [round(float(p), 6) for p in facts.probabilities]},

@@ -60,6 +60,7 @@ class Emulation:
     sections: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)  # raw int8 outputs of the extra ``inputs``, in order
     warnings: list = field(default_factory=list)
+    rounding: str = "double"      # the requantization TFLM and CMSIS-NN were built with (tflm.ROUNDINGS)
     unit: str = "instructions under QEMU -icount (not cycles on a board)"
 
     def as_dict(self):
@@ -98,6 +99,12 @@ def _bundle_manifest(bundle_dir):
     return manifest
 
 
+def bundle_rounding(manifest):
+    """The rounding a bundle's golden output was computed with (``bundle.json``; bundles made before the option
+    existed were double rounding): the TFLM library it is built with."""
+    return tflm.check_rounding((manifest.get("rounding") or {}).get("mode", "double"))
+
+
 def _inputs_header(inputs):
     """``emulation_inputs.h``: the extra int8 inputs of a parity run (one row per input) or none."""
     if inputs is None or len(inputs) == 0:
@@ -116,7 +123,8 @@ def build(bundle_dir, core, tree, work, inputs=None):
     name = manifest["name"]
     camel = csource.camel(name)
     tools = tflm.require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size"))
-    library = tflm.library(tree, core, manifest.get("resolver_methods"))
+    rounding = bundle_rounding(manifest)
+    library = tflm.library(tree, core, manifest.get("resolver_methods"), rounding=rounding)
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
@@ -128,7 +136,8 @@ def build(bundle_dir, core, tree, work, inputs=None):
     (work / "emulation_inputs.h").write_text(_inputs_header(inputs))
     arch = [*core.gcc_flags, "-mthumb", "-mlittle-endian", "-funsigned-char"]
     common = [*arch, "-O2", "-g", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
-    defines = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_MCU_DEBUG_LOG", "-DCMSIS_NN", "-DNDEBUG", *core.defines]
+    defines = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_MCU_DEBUG_LOG", "-DCMSIS_NN", "-DNDEBUG", *core.defines,
+               *(f"-D{d}" for d in tflm.rounding_defines(rounding))]  # TFLM's inline headers: as the library
     # TFLM's headers as system headers: their own -Wextra warnings are not the bundle's
     includes = [f"-I{work.resolve()}", f"-I{Path(bundle_dir).resolve()}", *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
     cxx = [tools["arm-none-eabi-g++"], *common, *defines, *includes, "-std=c++17", "-fno-rtti", "-fno-exceptions",
@@ -163,7 +172,7 @@ def build(bundle_dir, core, tree, work, inputs=None):
         fallback.append(f"the TFLM library built for the model's ops did not link (log: {log}); "
                         "linked the one with every kernel instead")
         LOGGER.warning(fallback[0])
-        link(tflm.library(tree, core))
+        link(tflm.library(tree, core, rounding=rounding))
     bundle_files = {str(s) for s in bundle_sources}
     warnings = fallback + [line.strip() for line in log.read_text(errors="replace").splitlines()
                            if "warning:" in line and any(line.startswith(f) for f in bundle_files)]
@@ -293,5 +302,5 @@ def emulate(bundle_dir, core, tree, work=None, timeout=DEFAULT_TIMEOUT, keep=Fal
         flash_bytes=flash, ram_bytes=table.get(".data", 0) + table.get(".bss", 0),
         model_bytes=int(manifest["model"]["bytes"]), stack_bytes=facts.get("stack", 0),
         sections={k: v for k, v in table.items() if not k.startswith(".debug")}, warnings=warnings,
-        outputs=facts.get("results", []))
+        outputs=facts.get("results", []), rounding=bundle_rounding(manifest))
 

@@ -48,8 +48,10 @@ def drawn_face(size=IMAGE_SIZE):
 
 def quantize_input(image, scale, zero_point):
     """uint8 H×W face → int8 H×W model input: ``to_model_input`` (per-image min-max to [0, 1], float32), then
-    ``zero_point + floor(x / scale + 0.5)`` in float32, clamped — the same operations, in the same order and
-    precision, as the generated C ``<Name>Preprocess``, so the two agree bit for bit."""
+    ``runtimes.quantization.quantize`` (``zero_point + floor(x / scale + 0.5)`` in float32, clamped): the input
+    quantizer of every host runtime and the same operations, in the same order and precision, as the generated C
+    ``<Name>Preprocess``, so the two agree bit for bit (tests/test_firmware_build.py compiles the C to check)."""
+    from lanmsff_edge.runtimes.quantization import quantize
+
     x = to_model_input(np.asarray(image, np.uint8)[None])[0, ..., 0]  # float32 in [0, 1]
-    steps = np.floor(x / np.float32(scale) + np.float32(0.5)).astype(np.int32)
-    return np.clip(steps + int(zero_point), -128, 127).astype(np.int8)
+    return quantize(x, scale, zero_point, np.int8)

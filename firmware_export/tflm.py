@@ -4,10 +4,18 @@ The tree is given by ``--tflm`` or ``$TFLM_DIR``: a tflite-micro checkout whose 
 (flatbuffers, gemmlowp, ruy, CMSIS, CMSIS-NN: TFLM's Makefile would otherwise try the network), a folder holding
 one (``tflm-tree/`` as the offline archive unpacks), or that ``.tar.gz`` itself, unpacked once into the cache.
 
-Building ``libtensorflow-microlite.a`` with TFLM's own Makefile takes minutes, so each (tree, core) library is
-built into ``$LANMSFF_TFLM_CACHE`` (default ``~/.cache/lanmsff-edge/tflm``), keyed by a hash of the tree's files
-and the make variables; the tree itself is never written to (``BASE_GENDIR`` points into the cache), so a
-read-only tree works. A failed build keeps its log in the cache and says where.
+Building ``libtensorflow-microlite.a`` with TFLM's own Makefile takes minutes, so each (tree, core, rounding)
+library is built into ``$LANMSFF_TFLM_CACHE`` (default ``~/.cache/lanmsff-edge/tflm``), keyed by a hash of the
+tree's files and the make variables; the tree itself is never written to (``BASE_GENDIR`` points into the cache),
+so a read-only tree works. A failed build keeps its log in the cache and says where. ``host_library`` builds the
+same for this computer (TFLM's reference kernels), for the native host runner (``firmware_export.host``).
+
+Rounding (``ROUNDINGS``): how the int8 kernels requantize an int32 accumulator. ``double`` is TFLM's and CMSIS-NN's
+stock arithmetic (gemmlowp-style: ``SaturatingRoundingDoublingHighMul``, then ``RoundingDivideByPOT``);
+``single`` defines ``TFLITE_SINGLE_ROUNDING=1`` (TFLM's reference kernels and ``QuantizeMultiplier``) and
+``CMSIS_NN_USE_SINGLE_ROUNDING`` (CMSIS-NN's ``arm_nn_requantize`` and its Helium form): one rounding of
+``acc × multiplier / 2^(31 − shift)``, half up, which is what LiteRT's XNNPACK computes on a phone up to its fp32
+multiplier. Both switches go to every file of the build (``ADDITIONAL_DEFINES``) and to the bundle's own sources.
 """
 import contextlib
 import fcntl
@@ -49,6 +57,22 @@ TOOLS = {
     "qemu-system-arm": "qemu-system-arm",
 }
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
+
+ROUNDINGS = ("single", "double")
+DEFAULT_ROUNDING = "single"  # phone-board parity (docs/parity.md), at no measured cost on the emulated cores
+SINGLE_ROUNDING_DEFINES = ("TFLITE_SINGLE_ROUNDING=1", "CMSIS_NN_USE_SINGLE_ROUNDING")
+
+
+def check_rounding(rounding):
+    """``rounding`` if it is one of ``ROUNDINGS``, else a ``UserError``."""
+    if rounding not in ROUNDINGS:
+        raise UserError(f"--rounding {rounding!r}: choose one of {', '.join(ROUNDINGS)}")
+    return rounding
+
+
+def rounding_defines(rounding):
+    """The preprocessor definitions (``NAME=VALUE``, no ``-D``) that select ``rounding`` in TFLM and CMSIS-NN."""
+    return list(SINGLE_ROUNDING_DEFINES) if check_rounding(rounding) == "single" else []
 
 
 def cache_root():
@@ -93,7 +117,10 @@ def _is_tflm(folder):
 
 
 def find_tree(option=None):
-    """The TFLM tree named by ``option`` or ``$TFLM_DIR``; ``UserError`` when none is given or it is unusable."""
+    """The TFLM tree named by ``option`` (a path, or a ``Tree`` already found) or ``$TFLM_DIR``; ``UserError``
+    when none is given or it is unusable."""
+    if isinstance(option, Tree):
+        return option
     given = option or os.environ.get("TFLM_DIR")
     if not given:
         raise UserError("no TensorFlow Lite Micro tree: give --tflm DIR (a tflite-micro checkout with its "
@@ -162,13 +189,28 @@ def fingerprint(root):
     return digest.hexdigest()
 
 
-def make_variables(core):
+def _with_rounding(variables, rounding):
+    """``variables`` plus the rounding switches. TFLM's Makefile collects its own ``-D``s in ``ADDITIONAL_DEFINES``
+    (``-DCMSIS_NN`` from ``OPTIMIZED_KERNEL_DIR``); a command-line value replaces that list, so it is restated."""
+    defines = rounding_defines(rounding)
+    if defines:
+        own = [f"-D{variables['OPTIMIZED_KERNEL_DIR'].upper()}"] if variables.get("OPTIMIZED_KERNEL_DIR") else []
+        variables["ADDITIONAL_DEFINES"] = " ".join(own + [f"-D{d}" for d in defines])
+    return variables
+
+
+def make_variables(core, rounding=DEFAULT_ROUNDING):
     # release_with_logs: TFLM's own advice for profiling and benchmarking (no DCHECKs, ~5-10 % faster than the
     # default build) while MicroPrintf and the per-op profiler still work.
-    return {"TARGET": "cortex_m_generic", "TARGET_ARCH": core.tflm_arch, "OPTIMIZED_KERNEL_DIR": "cmsis_nn",
-            "BUILD_TYPE": "release_with_logs",
-            "TARGET_TOOLCHAIN_ROOT": str(Path(shutil.which("arm-none-eabi-gcc")).parent) + "/",
-            "TARGET_TOOLCHAIN_PREFIX": "arm-none-eabi-"}
+    return _with_rounding({"TARGET": "cortex_m_generic", "TARGET_ARCH": core.tflm_arch,
+                           "OPTIMIZED_KERNEL_DIR": "cmsis_nn", "BUILD_TYPE": "release_with_logs",
+                           "TARGET_TOOLCHAIN_ROOT": str(Path(shutil.which("arm-none-eabi-gcc")).parent) + "/",
+                           "TARGET_TOOLCHAIN_PREFIX": "arm-none-eabi-"}, rounding)
+
+
+def host_variables(rounding=DEFAULT_ROUNDING):
+    """Make variables of the host library: TFLM's default target (this machine), reference kernels."""
+    return _with_rounding({"BUILD_TYPE": "release_with_logs"}, rounding)
 
 
 @contextlib.contextmanager
@@ -182,20 +224,36 @@ def _locked(path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def library(tree, core, methods=None, jobs=None):
-    """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels), built now if not cached.
-    ``methods``: the op resolver's ``Add…()`` calls; the library then holds only their kernels (about a fifth of
-    TFLM's kernel files for LANMSFF, see ``kernels``) and is cached per op set. None builds every kernel."""
+def library(tree, core, methods=None, jobs=None, rounding=DEFAULT_ROUNDING):
+    """The path of ``libtensorflow-microlite.a`` for ``core`` (CMSIS-NN kernels, ``rounding``), built now if not
+    cached. ``methods``: the op resolver's ``Add…()`` calls; the library then holds only their kernels (about a
+    fifth of TFLM's kernel files for LANMSFF, see ``kernels``) and is cached per op set. None builds every kernel."""
     tools = require_tools(("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar", "make"))
     if not newlib_present(tools["arm-none-eabi-gcc"]):
         raise UserError("the Arm toolchain has no C library (newlib): sudo apt-get install libnewlib-arm-none-eabi "
                         "libstdc++-arm-none-eabi-newlib")
-    variables = make_variables(core)
+    # double keeps the folder name it had before the rounding option (and the same key): existing caches still hit
+    label = f"{core.tflm_arch}-cmsis_nn" + ("" if rounding == "double" else f"-{rounding}")
+    return _build(tree, make_variables(core, rounding), label, f"{core.name} with CMSIS-NN, {rounding} rounding",
+                  methods, jobs)
+
+
+def host_library(tree, methods=None, jobs=None, rounding=DEFAULT_ROUNDING):
+    """``libtensorflow-microlite.a`` for this computer (TFLM's reference kernels, ``rounding``), as ``library``."""
+    for name in ("gcc", "g++", "ar", "make"):
+        if shutil.which(name) is None:
+            raise UserError(f"{name} not found: building TensorFlow Lite Micro for this computer needs it (Debian/"
+                            "Ubuntu: sudo apt-get install build-essential)")
+    return _build(tree, host_variables(rounding), f"host-reference-{rounding}",
+                  f"this computer (reference kernels), {rounding} rounding", methods, jobs)
+
+
+def _build(tree, variables, label, what, methods, jobs):
     selection = kernels.select(tree, variables, methods) if methods else None
     variables.update(selection or {})
     key = hashlib.sha256((tree.fingerprint + repr(sorted(variables.items()))).encode()).hexdigest()[:16]
     scope = "ops" if selection else "all"
-    folder = cache_root() / "lib" / f"{core.tflm_arch}-cmsis_nn-{scope}-{key}"
+    folder = cache_root() / "lib" / f"{label}-{scope}-{key}"
     final = folder / LIBRARY
     with _locked(folder.parent / f".{folder.name}.lock"):
         if final.is_file():
@@ -205,9 +263,10 @@ def library(tree, core, methods=None, jobs=None):
         gendir = folder / "gen"
         command = ["make", "-f", MAKEFILE, f"-j{jobs or os.cpu_count() or 1}", "microlite",
                    f"BASE_GENDIR={gendir}"] + [f"{k}={v}" for k, v in variables.items()]
-        what = (f"{len(selection[kernels.KERNEL_LIST].split())} kernel and "
-                f"{len(selection[kernels.CMSIS_NN_LIST].split())} CMSIS-NN files" if selection else "every kernel")
-        LOGGER.info(f"building TensorFlow Lite Micro for {core.name} with CMSIS-NN ({what}): a one-time cost of "
+        files = (f"{len(selection[kernels.KERNEL_LIST].split())} kernel and "
+                 f"{len(selection.get(kernels.CMSIS_NN_LIST, '').split())} CMSIS-NN files" if selection
+                 else "every kernel")
+        LOGGER.info(f"building TensorFlow Lite Micro for {what} ({files}): a one-time cost of "
                     f"{BUILD_TIME}; later runs reuse {folder}")
         # TFLM's Makefile runs python3 scripts while it parses: the interpreter running this tool has what they
         # need (numpy, Pillow), so it goes first on PATH.
@@ -218,7 +277,7 @@ def library(tree, core, methods=None, jobs=None):
             returncode = _run_with_progress(command, tree.root, handle, env, gendir)
         built = sorted(gendir.glob(f"*/lib/{LIBRARY}"))
         if returncode != 0 or not built:
-            raise UserError(f"building TensorFlow Lite Micro for {core.name} failed (make exit "
+            raise UserError(f"building TensorFlow Lite Micro for {what} failed (make exit "
                             f"{returncode}); build log: {log}")
         os.replace(built[0], final)
         shutil.rmtree(gendir, ignore_errors=True)  # objects are not needed once the archive exists

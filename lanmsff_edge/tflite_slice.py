@@ -58,3 +58,27 @@ def single_op_model(data, index):
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return SingleOp(bytes(builder.Output()), tuple(used[i] for i in feeds), tuple(used[i] for i in op.outputs))
+
+
+def softmax_input(data):
+    """The index of the tensor feeding the final SOFTMAX (the logits) when that SOFTMAX produces the model's only
+    output, else None."""
+    from lanmsff_edge.tflite_graph import read_tflite
+
+    graph = read_tflite(data)
+    if len(graph.outputs) != 1:
+        return None
+    return next((int(op.inputs[0]) for op in graph.ops
+                 if op.name == "SOFTMAX" and graph.outputs[0].index in op.outputs), None)
+
+
+def with_extra_outputs(data, tensors):
+    """``data`` with the intermediate ``tensors`` (indices) appended to subgraph 0's outputs: the same ops and
+    integers, so a run reports them too (the logits before a softmax, for parity at the logits)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    graph = model.subgraphs[0]
+    graph.outputs = [*(int(i) for i in graph.outputs), *(int(i) for i in tensors)]
+    model.signatureDefs = None  # a signature lists the outputs by name: it would not name the new ones
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())

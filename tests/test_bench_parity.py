@@ -2,6 +2,9 @@
 libraries' raw outputs, and on a model built to differ (a half-step tie, a double-rounding case) the numbers and
 the first differing op are the ones worked out by hand."""
 import json
+import os
+import shutil
+from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -318,3 +321,24 @@ def test_a_keras_model_is_compared_as_its_int8_conversion(tiny_lanmsff):
     assert entry["model"] == "tiny_int8.tflite" and entry["precision"] == "int8"
     assert [(p["a"], p["b"], p["images"]) for p in entry["pairs"]] == [("xnnpack", "tflm", 2)]
     assert any("converted from tiny.keras" in note for note in entry["notes"])
+
+
+SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
+TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() else None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (TREE and shutil.which("g++") and shutil.which("make")), reason="needs g++, make and a TFLM tree")
+def test_tflm_single_rounds_once_half_up_on_the_model_built_to_differ(rounding_model, int8_lanmsff):
+    # op 1 by hand, rounded once, half up: x0 = 64 → ½ → 1, x0 = −64 → −½ → 0, x1 = 64 → 127/256 → 0 (where the
+    # double-rounding tflm gives 1): XNNPACK's answers except at the exact tie ½ (XNNPACK: half to even → 0)
+    from lanmsff_edge.firmware_export import tflm
+    from lanmsff_edge.firmware_export.host import HostMicro
+
+    # the LANMSFF op set's runner (FULLY_CONNECTED among them): the library other tests build, not one more
+    runner = HostMicro(rounding_model, tflm.find_tree(TREE), "single", micro.resolver_methods(int8_lanmsff.path))
+    single = [runner.invoke(x)[0].reshape(-1).tolist() for x in _raw(ROUNDING_INPUTS)]
+    runner.close()
+    assert single == [[1, 0], [0, 0], [1, 0], [0, 0], [0, 0]]
+    assert sum(a != b for a, b in zip(single, EXPECTED["xnnpack"])) == 1  # the tie only
+    assert sum(a != b for a, b in zip(single, EXPECTED["tflm"])) == 2

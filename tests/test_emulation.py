@@ -1,5 +1,5 @@
-"""A bundle built with real TFLite Micro + CMSIS-NN runs on an emulated Cortex-M7 (QEMU) and passes its golden
-self-test bit for bit; a bundle whose golden output was corrupted fails it; missing parts are one-line errors.
+"""A bundle built with real TFLite Micro + CMSIS-NN (single rounding, the default) runs on an emulated Cortex-M7
+(QEMU), passes its golden self-test bit for bit and computes what the host's single-rounding TFLM computes; a bundle whose golden output was corrupted fails it; missing parts are one-line errors.
 
 Needs arm-none-eabi-gcc, qemu-system-arm and a TFLM tree ($TFLM_DIR, or ../shared/tflm/tflm-tree.tar.gz);
 skipped without them. The first run builds the Cortex-M7 TFLM library into $LANMSFF_TFLM_CACHE (minutes)."""
@@ -41,7 +41,7 @@ def tree():
 @pytest.fixture(scope="module")
 def bundle(int8_lanmsff, tmp_path_factory):
     out = tmp_path_factory.mktemp("emulated") / "fw"
-    export_firmware(int8_lanmsff.path, out)
+    export_firmware(int8_lanmsff.path, out, tflm=TREE)  # single rounding, the default
     return out
 
 
@@ -49,12 +49,15 @@ def bundle(int8_lanmsff, tmp_path_factory):
 def test_bundle_passes_its_golden_self_test_on_an_emulated_cortex_m7(bundle, tree, int8_lanmsff):
     import numpy as np
 
-    from lanmsff_edge.runtimes import micro
+    from lanmsff_edge.firmware_export.host import HostMicro
 
     extra = np.random.default_rng(3).integers(-128, 128, size=(2, 1, 64, 64, 1), dtype=np.int8)
     result = emulate.emulate(bundle, "cortex-m7", tree, inputs=extra)
-    host = [micro.run(int8_lanmsff.path.read_bytes(), x)[0].reshape(-1).tolist() for x in extra]
-    assert result.outputs == host  # CMSIS-NN on the core computes what host TFLM computes, input by input
+    single = HostMicro(int8_lanmsff.path.read_bytes(), tree, "single")
+    host = [single.invoke(x)[0].reshape(-1).tolist() for x in extra]
+    single.close()
+    # CMSIS-NN built with single rounding on the core computes what the host TFLM built so computes
+    assert result.rounding == "single" and result.outputs == host
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert result.golden_ok and result.self_test_passed and result.max_diff_lsb == 0
     assert result.output == manifest["golden"]["output"]

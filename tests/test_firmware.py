@@ -45,7 +45,7 @@ def leftovers(folder):
 @pytest.fixture(scope="module")
 def bundle(int8_lanmsff, tmp_path_factory):
     out = tmp_path_factory.mktemp("fw") / "bundle"
-    return export_firmware(int8_lanmsff.path, out, name="lanmsff")
+    return export_firmware(int8_lanmsff.path, out, name="lanmsff", rounding="double")
 
 
 @pytest.mark.slow
@@ -183,7 +183,7 @@ def test_cli_cmake_layout_custom_name_margin_and_labels(run_cli, int8_lanmsff, t
     out = tmp_path / "fw"
     labels = ",".join(f"expr{i}" for i in range(8))
     result = run_cli("export-firmware", "--model", int8_lanmsff.path, "--out", out, "--name", "fer",
-                     "--layout", "cmake", "--arena-margin", "8KB", "--labels", labels)
+                     "--layout", "cmake", "--arena-margin", "8KB", "--labels", labels, "--rounding", "double")
     assert result.exit_code == 0, result.output
     assert "arena" in result.output and "STM32H743" in result.output and "estimate" in result.output
     cmake = (out / "CMakeLists.txt").read_text()
@@ -201,7 +201,7 @@ def test_cli_cmake_layout_custom_name_margin_and_labels(run_cli, int8_lanmsff, t
 @pytest.mark.slow
 def test_arduino_layout_is_a_library(int8_lanmsff, tmp_path):
     out = tmp_path / "Lanmsff"
-    export_firmware(int8_lanmsff.path, out, layout="arduino")
+    export_firmware(int8_lanmsff.path, out, layout="arduino", rounding="double")
     properties = dict(line.split("=", 1) for line in (out / "library.properties").read_text().splitlines())
     assert properties["name"] == "Lanmsff" and properties["includes"] == "lanmsff.h"
     assert {"version", "author", "maintainer", "sentence", "paragraph", "category", "url", "architectures"} <= set(
@@ -224,7 +224,7 @@ def test_labels_from_the_quantize_sidecar_and_a_wrong_count_is_refused(int8_lanm
     shutil.copy(int8_lanmsff.path, model)
     sidecar = {"mode": "int8", "class_names": [f"c{i}" for i in range(8)]}
     (tmp_path / "m_int8.json").write_text(json.dumps(sidecar))
-    bundle = export_firmware(model, tmp_path / "a")
+    bundle = export_firmware(model, tmp_path / "a", rounding="double")
     assert bundle.labels == tuple(sidecar["class_names"])
     (tmp_path / "m_int8.json").write_text(json.dumps({"class_names": list(FER2013_CLASSES)}))
     with pytest.raises(UserError, match="m_int8.json gives 7 label"):
@@ -235,9 +235,9 @@ def test_labels_from_the_quantize_sidecar_and_a_wrong_count_is_refused(int8_lanm
 @pytest.mark.slow
 def test_reexport_replaces_the_bundle_as_a_whole(int8_lanmsff, tmp_path):
     out = tmp_path / "fw"
-    export_firmware(int8_lanmsff.path, out, layout="cmake")
+    export_firmware(int8_lanmsff.path, out, layout="cmake", rounding="double")
     assert (out / "CMakeLists.txt").is_file()
-    export_firmware(int8_lanmsff.path, out, layout="plain")
+    export_firmware(int8_lanmsff.path, out, layout="plain", rounding="double")
     assert not (out / "CMakeLists.txt").exists()
     assert json.loads((out / "bundle.json").read_text())["layout"] == "plain"
     assert not leftovers(tmp_path)
@@ -246,7 +246,7 @@ def test_reexport_replaces_the_bundle_as_a_whole(int8_lanmsff, tmp_path):
 @pytest.mark.slow
 def test_failure_while_writing_keeps_the_previous_bundle(int8_lanmsff, tmp_path, monkeypatch):
     out = tmp_path / "fw"
-    export_firmware(int8_lanmsff.path, out)
+    export_firmware(int8_lanmsff.path, out, rounding="double")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     from pathlib import Path
 
@@ -261,7 +261,7 @@ def test_failure_while_writing_keeps_the_previous_bundle(int8_lanmsff, tmp_path,
 
     monkeypatch.setattr(Path, "write_bytes", failing_write)
     with pytest.raises(UserError, match="No space left on device"):
-        export_firmware(int8_lanmsff.path, out, name="other")
+        export_firmware(int8_lanmsff.path, out, name="other", rounding="double")
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not leftovers(tmp_path)

@@ -136,7 +136,8 @@ def stub_tflm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cmake_bundle(int8_lanmsff, tmp_path_factory):
-    return export_firmware(int8_lanmsff.path, tmp_path_factory.mktemp("build") / "fw", layout="cmake")
+    return export_firmware(int8_lanmsff.path, tmp_path_factory.mktemp("build") / "fw", layout="cmake",
+                           rounding="double")
 
 
 def compile_(compiler, *args, cwd=None):
@@ -199,7 +200,7 @@ def test_example_op_resolver_and_main_compile_against_the_tflm_api(cmake_bundle,
 
 def test_arduino_sketch_compiles_against_the_tflm_api(int8_lanmsff, stub_tflm, tmp_path):
     out = tmp_path / "Lanmsff"
-    export_firmware(int8_lanmsff.path, out, layout="arduino")
+    export_firmware(int8_lanmsff.path, out, layout="arduino", rounding="double")
     compile_(GXX, "-x", "c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I", out / "src",
              "-I", stub_tflm, out / "examples" / "lanmsff" / "lanmsff.ino")
     compile_(GXX, "-std=c++17", "-c", "-I", out / "src", out / "src" / "lanmsff_model_data.cc",

@@ -174,7 +174,8 @@ def emulation_rows(models, rows, patches, settings):
             with tempfile.TemporaryDirectory(prefix="lanmsff-bench-emulate-") as folder:
                 model_file = Path(folder) / "model.tflite"
                 model_file.write_bytes(data)
-                export_firmware(model_file, Path(folder) / "bundle", labels=None)
+                export_firmware(model_file, Path(folder) / "bundle", labels=None, tflm=tree,
+                                rounding=settings.extra.get("rounding", "single"))
                 result = emulate.emulate(Path(folder) / "bundle", core, tree)
             figures = result.as_dict()
             figures.pop("ops")

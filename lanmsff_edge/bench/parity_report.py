@@ -17,6 +17,7 @@ from lanmsff_edge.atomic import write_text
 from lanmsff_edge.runtimes import parity
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
+from lanmsff_edge.runtimes.quantization import RULE as INPUT_RULE
 
 LOGGER = get_logger(__name__)
 
@@ -56,10 +57,11 @@ def _accuracy(outputs, labels):
 
 
 def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold=None,
-               backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, input_range="0,1"):
+               backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, input_range="0,1", tflm=None):
     """The parity report (a JSON-ready dict) of ``models`` (paths or bundled names; none: the bundled ones) on
     ``dataset``'s ``split`` (first ``limit`` images), for the named ``backends``; ``trace`` adds the XNNPACK /
-    reference-kernel trace of each model."""
+    reference-kernel trace of each model; ``tflm``: the TFLM tree of the backends built from one (``tflm-single``;
+    None: ``$TFLM_DIR``)."""
     from lanmsff_edge.bench.host import host_info
     from lanmsff_edge.bench.measure import check_classes
     from lanmsff_edge.bench.models import open_models, parse_input_range
@@ -76,29 +78,32 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     for model in opened:
         check_classes(model, images)
     notes = []
-    entries = [model_entry(model, images, backends, threads, trace)
+    entries = [model_entry(model, images, backends, threads, trace, tflm)
                for model in _int8_models(opened, dataset, data, images.images, fold, notes)]
     if not entries:
         raise UserError("no integer model to compare (parity runs int8 .tflite models, or converts .keras ones)")
     return {"kind": "parity", "dataset": images.dataset, "split": images.split, "fold": fold, "images": len(images),
             "backends": list(backends), "threads": threads, "models": entries, "notes": notes,
+            "input_quantization": INPUT_RULE,
             "host": host_info({"threads": threads})}
 
 
-def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False):
+def model_entry(model, images, backends=parity.DEFAULT_BACKENDS, threads=1, trace=False, tflm=None):
     """The parity of one tflite ``BenchModel`` on ``images`` (``LabeledImages``): backends, pairs, accuracy per
     backend on that split, the model file's sha256, and with ``trace`` the XNNPACK / reference-kernel trace."""
     from lanmsff_edge.bench.trace import trace as trace_model
 
     LOGGER.info(f"{model.name}: parity on {len(images)} {images.dataset} {images.split} images")
     inputs = parity.raw_inputs(model, images.images)
-    result = parity.measure(model.data, inputs, backends, threads)
+    result = parity.measure(model.data, inputs, backends, threads, tflm=tflm)
     entry = {"model": model.name, "path": model.path, "sha256": hashlib.sha256(model.data).hexdigest(),
              "precision": model.precision, "notes": list(model.notes), **result.to_dict(),
              "accuracy": {name: _accuracy(value, images.labels) for name, value in result.outputs.items()}}
     if trace:
-        LOGGER.info(f"{model.name}: tracing XNNPACK against the reference kernels, op by op")
-        entry["trace"] = trace_model(model.data, inputs, threads=threads)
+        # against the single-rounding TFLM when it is compared (what the firmware runs), else LiteRT's reference
+        against = "tflm-single" if "tflm-single" in backends else "reference"
+        LOGGER.info(f"{model.name}: tracing XNNPACK against {against}, op by op")
+        entry["trace"] = trace_model(model.data, inputs, b=against, threads=threads, tflm=tflm)
     return entry
 
 
@@ -116,15 +121,22 @@ PAIR_HEADER = ["model", "pair", "max diff (steps)", "images differing", "top-1 a
 
 
 def pair_rows(report):
-    return [[entry["model"], f"{pair['a']} vs {pair['b']}", *_pair_cells(pair, report["images"])]
-            for entry in report["models"] for pair in entry["pairs"]]
+    """One row per pair at the output, then (models that end in a SOFTMAX) one per pair at the logits."""
+    rows = []
+    for entry in report["models"]:
+        rows += [[entry["model"], f"{pair['a']} vs {pair['b']}", *_pair_cells(pair, report["images"])]
+                 for pair in entry["pairs"]]
+        logits = entry.get("logits")
+        rows += [[entry["model"], f"{pair['a']} vs {pair['b']} (logits)", *_pair_cells(pair, report["images"])]
+                 for pair in (logits or {}).get("pairs", [])]
+    return rows
 
 
 def _title(report):
     fold = f" fold {report['fold']}" if report.get("fold") else ""
     return (f"Kernel parity on {report['dataset']}{fold} {report['split']} ({report['images']} images): raw int8 "
-            f"outputs of the same inputs, max |difference| in output quantization steps, {report['threads']} "
-            f"thread(s)")
+            f"outputs of the same inputs, max |difference| in output quantization steps (at the logits: in logit "
+            f"steps), {report['threads']} thread(s)")
 
 
 def _backend_lines(report):

@@ -14,7 +14,8 @@ an output step. Where their outputs differ, each element is put in one class:
 
 ``single_rounding_differs_from_<name>`` counts the output elements where the requantization TFLite Micro and LiteRT
 use when built with ``TFLITE_SINGLE_ROUNDING=1`` (one rounding, half up; CMSIS-NN's ``CMSIS_NN_USE_SINGLE_ROUNDING``
-is the same formula) would give another value than that library did: what such a build would change.
+is the same formula) would give another value than that library did: what such a build would change (the
+``tflm-single`` parity backend is that build).
 
 Each library's requantization is also replayed and checked against what it returned (``<name>_replica_match``,
 elements): XNNPACK's fp32 requantization (``float(acc) × float(s_in·s_w/s_out)``, rounded half to even); TFLite
@@ -153,7 +154,8 @@ class RoundingAnalysis:
         fp32 = np.clip(np.rint(acc.astype(np.float32) * scale).astype(np.int64) + zero_point, *bounds)
         total = 31 - np.broadcast_to(shift, acc.shape[-1:]).astype(np.int64)  # TFLITE_SINGLE_ROUNDING's formula
         rounded = (acc * significand + (np.int64(1) << (total - 1))) >> total
-        return {"xnnpack": fp32, "tflm": double, "single_rounding": np.clip(rounded + zero_point, *bounds),
+        single_rounding = np.clip(rounded + zero_point, *bounds)
+        return {"xnnpack": fp32, "tflm": double, "single_rounding": single_rounding, "tflm-single": single_rounding,
                 "reference": single if op.name == "FULLY_CONNECTED" else double}, shift
 
     def classify(self, op, values, got_a, got_b):

@@ -70,14 +70,15 @@ def load_data(dataset, data, split, limit, fold=None):
 def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, dataset=None, data=None, split="val",
               limit=None, fold=None, convert=True, input_range="0,1", benchmark_binary=None, android_serial=None,
               android_delegates=ANDROID_DELEGATES, command_runner=None, mapping_only=False,
-              emulate=(), tflm=None, patches=()):
+              emulate=(), tflm=None, patches=(), rounding="single"):
     """Benchmark ``models`` (paths or opened ``BenchModel``s; none → the bundled pretrained models) on ``device``;
     returns a ``BenchReport``.
 
     Each ``.keras`` model is also converted to float32 and int8 TFLite (``convert=False`` skips that). With a
     data set, each row gets accuracy and information density on ``split`` (first ``limit`` images; KDEF: of
     cross-validation ``fold``). ``mapping_only`` (coral): the Edge TPU op mapping without a Coral attached;
-    otherwise a missing Edge TPU runtime is an error, like a missing GPU or phone.
+    otherwise a missing Edge TPU runtime is an error, like a missing GPU or phone. ``emulate``: cores to run
+    each int8 model on under QEMU, built from the TFLM tree ``tflm`` with ``rounding`` (``tflm.ROUNDINGS``).
     """
     from lanmsff_edge.bench import measure
     from lanmsff_edge.bench.convert import expand_models
@@ -103,10 +104,11 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
                              benchmark_binary=benchmark_binary, android_serial=android_serial,
                              android_delegates=tuple(android_delegates), command_runner=command_runner,
                              mapping_only=bool(mapping_only))
-    settings.extra.update(emulate=tuple(emulate), patch_counts=tuple(patches))
+    settings.extra.update(emulate=tuple(emulate), patch_counts=tuple(patches), rounding=rounding)
     if emulate:  # tree and tools are checked before anything is loaded
         from lanmsff_edge.firmware_export import tflm as tflm_tree
 
+        tflm_tree.check_rounding(rounding)
         tflm_tree.require_tools()
         settings.extra["tflm_tree"] = tflm_tree.find_tree(tflm)
     preflight(device, settings)

@@ -29,6 +29,7 @@ from lanmsff_edge.log import get_logger
 LOGGER = get_logger(__name__)
 
 KERNEL_SETS = {"xnnpack": "auto", "reference": "reference", "builtin": "builtin"}
+TREE_SETS = {"tflm-single": "single"}  # TFLite Micro built from a TFLM tree (firmware_export.host), per rounding
 ROUNDING_IMAGES = 8
 
 
@@ -71,6 +72,58 @@ class _OpRunner:
             self.interpreter.set_tensor(detail["index"], np.asarray(values[index]).reshape(detail["shape"]))
         self.interpreter.invoke()
         return [np.array(self.interpreter.get_tensor(detail["index"]), copy=True) for detail in self._outputs]
+
+
+class _TreeRunner:
+    """Op ``piece`` alone (``piece=None``: the whole model, every op's outputs exposed) in TFLite Micro built from
+    a TFLM tree with ``rounding``; the same ``run`` / ``invoke_raw`` + ``tensor`` as the LiteRT ones."""
+
+    kernels = "TFLite Micro (host build)"
+    delegated = False
+
+    def __init__(self, data, graph, tree, rounding, piece=None):
+        from lanmsff_edge.firmware_export.host import HostMicro
+        from lanmsff_edge.runtimes import micro
+        from lanmsff_edge.tflite_slice import with_extra_outputs
+
+        methods = micro.resolver_methods(graph)  # one runner for the whole model and each of its ops alone
+        self.piece, self._input = piece, graph.input_indices[0]
+        if piece is None:
+            outputs = [i for op in graph.ops for i in op.outputs if i not in graph.output_indices]
+            self._indices = [*graph.output_indices, *outputs]
+            data = with_extra_outputs(data, outputs)
+        self._model = HostMicro(data if piece is None else piece.data, tree, rounding, methods)
+        self._values = {}
+
+    def run(self, values):
+        return self._model.invoke([np.asarray(values[i]) for i in self.piece.inputs])
+
+    def invoke_raw(self, x):
+        outputs = self._model.invoke(x)
+        self._values = {self._input: np.asarray(x), **dict(zip(self._indices, outputs))}
+        return outputs[0]
+
+    def tensor(self, index):
+        if index in self._values:
+            return self._values[index]
+        raise KeyError(index)
+
+
+class _Whole:
+    """Constant tensors (weights) of a tree runner's model come from LiteRT: the runner returns only outputs."""
+
+    def __init__(self, runner, constants):
+        self.runner, self.constants = runner, constants
+        self.kernels, self.delegate_error = runner.kernels, None
+
+    def invoke_raw(self, x):
+        return self.runner.invoke_raw(x)
+
+    def tensor(self, index):
+        try:
+            return self.runner.tensor(index)
+        except KeyError:
+            return self.constants.tensor(index)
 
 
 def _max_diff(first, second):
@@ -117,34 +170,45 @@ class _OpRecord:
 def _kernels_text(name, runner):
     if runner is None:
         return None
+    if name in TREE_SETS:
+        return runner.kernels
     if name != "xnnpack":
         return name
     return {True: "XNNPACK", False: "builtin (not delegated)", None: "xnnpack set"}[runner.delegated]
 
 
-def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=ROUNDING_IMAGES):
+def trace(data, inputs, a="xnnpack", b="reference", threads=1, rounding_images=ROUNDING_IMAGES, tflm=None):
     """Trace ``data`` (an integer ``.tflite`` flatbuffer) in kernel sets ``a`` and ``b`` (names of
-    ``KERNEL_SETS``) over the raw ``inputs``; returns a JSON-ready dict (``ops``: a row per op in execution order,
+    ``KERNEL_SETS``; ``b`` may also be ``tflm-single``, TFLite Micro built from the TFLM tree ``tflm`` with single
+    rounding) over the raw ``inputs``; returns a JSON-ready dict (``ops``: a row per op in execution order,
     ``first_differing_op``, ``first_own_difference``, ``by_kind``, ``dead_ops``, ``rounding``, ``growth``)."""
     from lanmsff_edge.bench.rounding import RoundingAnalysis
     from lanmsff_edge.runtimes.litert import LiteRTRuntime
     from lanmsff_edge.tflite_graph import read_tflite
     from lanmsff_edge.tflite_slice import single_op_model
 
-    for name in (a, b):
-        if name not in KERNEL_SETS:
-            raise UserError(f"--trace compares LiteRT kernel sets ({', '.join(KERNEL_SETS)}), not {name!r}")
+    if a not in KERNEL_SETS or b not in {**KERNEL_SETS, **TREE_SETS}:
+        raise UserError(f"--trace compares LiteRT kernel sets ({', '.join(KERNEL_SETS)}) with one another or with "
+                        f"{', '.join(TREE_SETS)}, not {a!r} and {b!r}")
     graph = read_tflite(data)
+    tree = None
+    if b in TREE_SETS:
+        from lanmsff_edge.firmware_export import tflm as tflm_tree
+
+        tree = tflm_tree.find_tree(tflm)
     whole = {name: LiteRTRuntime(data, num_threads=threads, kernels=KERNEL_SETS[name], preserve_all_tensors=True)
-             for name in (a, b)}
+             for name in (a, b) if name in KERNEL_SETS}
+    if tree is not None:
+        whole[b] = _Whole(_TreeRunner(data, graph, tree, TREE_SETS[b]), whole[a])
     plain = LiteRTRuntime(data, num_threads=threads, kernels=KERNEL_SETS[a])
     notes = [f"{name}: XNNPACK refused the model ({model.delegate_error}); traced on the builtin kernels"
-             for name, model in whole.items() if model.kernels != KERNEL_SETS[name]]
+             for name, model in whole.items() if model.kernels != KERNEL_SETS.get(name, model.kernels)]
     runners, records = [], []
     for op in graph.ops:
         try:
             piece = single_op_model(data, op.index)
-            pair = {name: _OpRunner(piece, KERNEL_SETS[name], threads) for name in (a, b)}
+            pair = {name: _TreeRunner(data, graph, tree, TREE_SETS[name], piece) if name in TREE_SETS else
+                    _OpRunner(piece, KERNEL_SETS[name], threads) for name in (a, b)}
         except (UserError, RuntimeError, ValueError) as error:
             pair = None
             notes.append(f"op {op.index} {op.name} does not run alone ({' '.join(str(error).split())}): no own "

@@ -74,23 +74,27 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
               show_default=True,
               help=f"--parity: backends to compare ({', '.join(parity_backends.BACKENDS)}).")
 @click.option("--trace", is_flag=True,
-              help="--parity: also run XNNPACK and the reference kernels with every intermediate tensor kept and "
-                   "report the first op whose output differs and how the difference grows.")
+              help="--parity: also run XNNPACK and the reference kernels (tflm-single when among --backends) with "
+                   "every intermediate tensor kept, and each op alone, and report the first op whose output differs, "
+                   "which ops differ by themselves and how the difference grows.")
 @click.option("--emulate", "emulate", multiple=True, type=click.Choice(list(CORES)),
               help="mcu: also build each int8 model with real TFLite Micro + CMSIS-NN and run it under QEMU on this "
                    "core (repeatable): golden self-test, instructions per inference and per op, arena, flash, RAM.")
 @click.option("--tflm", default=None, type=InputPath(),
-              help="mcu --emulate: a TFLite Micro tree (checkout with downloads, or tflm-tree.tar.gz). "
-                   "[default: $TFLM_DIR]")
+              help="mcu --emulate, and --parity's tflm-single backend: a TFLite Micro tree (checkout with "
+                   "downloads, or tflm-tree.tar.gz). [default: $TFLM_DIR]")
+@click.option("--rounding", type=click.Choice(["single", "double"]), default="single", show_default=True,
+              help="mcu --emulate: build TFLite Micro and CMSIS-NN with single rounding (TFLITE_SINGLE_ROUNDING=1, "
+                   "CMSIS_NN_USE_SINGLE_ROUNDING: XNNPACK's arithmetic) or their stock double rounding.")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,
               help="mcu: a row per patch count (repeatable, e.g. --patches 1 --patches 6): arena, MACs, host time "
                    "(and emulated instructions with --emulate).")
 def command(models, device, threads, runs, warmup, dataset, data, split, limit, fold, no_convert, input_range, wide,
             json_path, markdown_path, plot_path, benchmark_binary, serial, mapping_only, android_delegates, parity,
-            backends, trace, emulate, tflm, patch_counts):
+            backends, trace, emulate, tflm, rounding, patch_counts):
     if parity or trace:
         return _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold,
-                       input_range, json_path, markdown_path, plot_path, backends)
+                       input_range, json_path, markdown_path, plot_path, backends, tflm)
     from lanmsff_edge.atomic import artifact_group
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import format_table, write_json, write_markdown
@@ -100,7 +104,7 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
                        split=split, limit=limit, fold=fold, convert=not no_convert, input_range=input_range,
                        benchmark_binary=benchmark_binary, android_serial=serial, android_delegates=delegates,
                        mapping_only=mapping_only,
-                       emulate=emulate, tflm=tflm, patches=patch_counts)
+                       emulate=emulate, tflm=tflm, patches=patch_counts, rounding=rounding)
     click.echo(format_table(report, wide=wide))
     with artifact_group():  # the report's files: all of this run, or all as they were
         if json_path:
@@ -116,7 +120,7 @@ def command(models, device, threads, runs, warmup, dataset, data, split, limit, 
 
 
 def _parity(parity, trace, models, device, threads, runs, warmup, dataset, data, split, limit, fold, input_range,
-            json_path, markdown_path, plot_path, backends):
+            json_path, markdown_path, plot_path, backends, tflm):
     from lanmsff_edge.bench.parity_report import format_parity, run_parity, write_parity_json, write_parity_markdown
     from lanmsff_edge.errors import UserError
 
@@ -129,7 +133,7 @@ def _parity(parity, trace, models, device, threads, runs, warmup, dataset, data,
     if threads < 1:
         raise UserError(f"--threads must be at least 1, got {threads}")
     report = run_parity(models, dataset=dataset, data=data, split=split, limit=limit, fold=fold, backends=backends,
-                        threads=threads, trace=trace, input_range=input_range)
+                        threads=threads, trace=trace, input_range=input_range, tflm=tflm)
     click.echo(format_parity(report))
     if json_path:
         write_parity_json(report, json_path)

@@ -3,6 +3,7 @@ import click
 
 from lanmsff_edge.firmware_export.cores import CORES
 from lanmsff_edge.commands.params import InputPath, model_help, ModelPath
+from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING, ROUNDINGS
 from lanmsff_edge.boards import BOARDS
 
 BOARD_KEYS = [board.key for board in BOARDS]
@@ -60,21 +61,25 @@ def _size(ctx, param, value):
               help="Build with real TFLite Micro + CMSIS-NN and pass the golden self-test on this emulated core "
                    "(QEMU) before writing the bundle.")
 @click.option("--tflm", default=None, type=InputPath(),
-              help="TFLite Micro tree for --verify: a tflite-micro checkout with its downloads, or the offline "
-                   "tflm-tree.tar.gz. [default: $TFLM_DIR]")
+              help="TFLite Micro tree for --verify and for --rounding single's golden vector: a tflite-micro "
+                   "checkout with its downloads, or the offline tflm-tree.tar.gz. [default: $TFLM_DIR]")
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default=DEFAULT_ROUNDING, show_default=True,
+              help="How the firmware's TFLM/CMSIS-NN requantize: single (TFLITE_SINGLE_ROUNDING=1 and "
+                   "CMSIS_NN_USE_SINGLE_ROUNDING: XNNPACK's arithmetic, so a phone and the board agree; the golden "
+                   "vector is computed with TFLM built from --tflm) or double (TFLM's stock build).")
 @click.option("--undilate", is_flag=True,
               help="Rewrite dilated depthwise convolutions for CMSIS-NN's fast kernels (same integers; measured "
                    "-2.5 % instructions on Cortex-M7, -15 % on M55; ~4 KB more arena).")
 @click.option("--labels", default=None,
               help="Class labels: comma-separated, or a .txt (one per line) / .json file. "
                    "Default: the model's sidecar JSON, else FERPlus (8) / FER-2013 (7).")
-def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, undilate,
-            labels):
+def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, rounding,
+            undilate, labels):
     from lanmsff_edge.firmware_export import export_firmware
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
-                             tflm=tflm, undilate=undilate)
+                             tflm=tflm, undilate=undilate, rounding=rounding)
     manifest = bundle.manifest
     click.echo(f"bundle      {bundle.out} ({bundle.layout}, {len(bundle.files)} files)")
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")
@@ -92,7 +97,11 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
                    f"cycles), arena used {verified['arena_used_bytes']:,} bytes")
     click.echo(f"ops         {len(bundle.ops)}: {' '.join(bundle.ops)}")
     click.echo(f"labels      {', '.join(bundle.labels)} ({manifest['labels_source']})")
-    click.echo(f"golden      {bundle.golden_output} -> {bundle.labels[bundle.golden_top]}")
+    click.echo(f"golden      {bundle.golden_output} -> {bundle.labels[bundle.golden_top]} "
+               f"({manifest['rounding']['golden_computed_with']})")
+    defines = manifest["rounding"]["defines"]
+    click.echo(f"rounding    {manifest['rounding']['mode']}: build TFLM and CMSIS-NN "
+               + (f"with {' '.join('-D' + d for d in defines)}" if defines else "as they come (no rounding switch)"))
     click.echo("")
     click.echo(f"{'board':<40} {'verdict':<16} {'latency (estimate)':>18}")
     for board in manifest["boards"]:

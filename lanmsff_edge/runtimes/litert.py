@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.runtimes import quantization
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 KERNELS = ("auto", "builtin", "reference")
@@ -57,16 +58,15 @@ def load_delegate(library, backend=None):
 
 
 def quantize(values, details):
-    """Float → the integer type of a tensor, with its scale / zero point (round to nearest, saturate); float
-    tensors just take the values in their dtype."""
+    """Float → the integer type of a tensor, with its scale / zero point (``quantization.RULE``: round half up,
+    as the firmware does; saturate); float tensors just take the values in their dtype."""
     dtype = np.dtype(details["dtype"])
     if not np.issubdtype(dtype, np.integer):
         return np.asarray(values, dtype=dtype)
     scale, zero_point = details["quantization"]
     if not scale:
         raise ValueError(f"tensor {details['name']!r} is {dtype.name} without quantization parameters")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(np.asarray(values, np.float32) / scale) + zero_point, info.min, info.max).astype(dtype)
+    return quantization.quantize(values, scale, zero_point, dtype)
 
 
 def dequantize(values, details):

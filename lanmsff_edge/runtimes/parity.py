@@ -8,13 +8,20 @@ Nothing is dequantized or re-quantized on the way, so a difference is the kernel
 - ``xnnpack``: LiteRT's default (the XNNPACK delegate; ops it does not take run on the optimized builtin kernels);
 - ``reference``: LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``);
 - ``builtin``: LiteRT's optimized builtin kernels without XNNPACK (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``);
-- ``tflm``: TFLite Micro on the host (``runtimes.micro``: its reference kernels, what a microcontroller build
-  without optimized kernels runs).
+- ``tflm``: TFLite Micro on the host from the ``tflite-micro`` wheel (``runtimes.micro``: its reference kernels,
+  TFLM's stock double rounding, what a microcontroller build without optimized kernels runs);
+- ``tflm-single``: TFLite Micro built from a TFLM tree (``tflm=`` or ``$TFLM_DIR``) for this computer with single
+  rounding (``firmware_export.host``): what a firmware built with ``--rounding single`` computes.
 
 More (emulated Cortex-M cores, a phone) join with ``register_backend``; every table then has their pairs too.
+When the model ends in a SOFTMAX, every backend also returns its input (the logits: ``tflite_slice``), so the
+pairs are compared at the logits too (``ParityResult.logit_pairs``): the int8 softmax can turn one logit step
+into many output steps.
 
     result = measure(model_bytes, raw_inputs, ("xnnpack", "reference", "tflm"))
     result.pairs[0]  # {"a": "xnnpack", "b": "reference", "max_abs_diff": 15.0, "images_differing": 42, ...}
+
+A backend's ``run(raw_input)`` returns the raw output, or a list of the model's raw outputs in order.
 """
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -39,18 +46,20 @@ class BackendError(RuntimeError):
 class Backend:
     name: str
     description: str
-    start: Callable  # (model bytes, threads) -> run(raw input) -> raw output
+    start: Callable  # (model bytes, threads[, tflm]) -> run(raw input) -> raw output or the list of outputs
+    needs_tree: bool = False  # start takes the TFLM tree option (``tflm``) as a third argument
 
 
 BACKENDS = {}
 
 
 def quantize_for(tensor, x):
-    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``)."""
+    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``), by ``quantization.RULE``."""
+    from lanmsff_edge.runtimes.quantization import quantize
+
     if not tensor.quantized:
         return np.asarray(x, dtype=np.float32)
-    info = np.iinfo(np.dtype(tensor.dtype))
-    return np.clip(np.round(x / tensor.scale) + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
+    return quantize(x, tensor.scale, tensor.zero_point, tensor.dtype)
 
 
 def output_parity(tflm_outputs, litert_outputs, output_tensor):
@@ -64,10 +73,12 @@ def output_parity(tflm_outputs, litert_outputs, output_tensor):
             "top1_agreement": float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))}
 
 
-def register_backend(name, description, start):
-    """Add (or replace) backend ``name``: ``start(model_bytes, threads)`` returns ``run(raw_input) -> raw_output``
-    and raises ``BackendError`` (or ``UserError``) when the model cannot run there."""
-    BACKENDS[name] = Backend(name, description, start)
+def register_backend(name, description, start, needs_tree=False):
+    """Add (or replace) backend ``name``: ``start(model_bytes, threads)`` (``start(model_bytes, threads, tflm)``
+    with ``needs_tree``: ``tflm`` is the TFLM tree option, None for ``$TFLM_DIR``) returns ``run(raw_input)`` →
+    the raw output (or the list of outputs), and raises ``BackendError`` (or ``UserError``) when the model cannot
+    run there."""
+    BACKENDS[name] = Backend(name, description, start, needs_tree)
     return BACKENDS[name]
 
 
@@ -85,12 +96,20 @@ def backend_names(text):
 
 def _litert(kernels):
     def start(data, threads):
-        from lanmsff_edge.runtimes.litert import LiteRTRuntime
+        from lanmsff_edge.runtimes.litert import open_interpreter
 
-        model = LiteRTRuntime(data, num_threads=threads, kernels=kernels)
-        if model.kernels != kernels:
-            raise BackendError(f"XNNPACK refused the model ({model.delegate_error})")
-        return model.invoke_raw
+        interpreter, _, used, delegate_error = open_interpreter(data, threads, kernels=kernels)
+        if used != kernels:
+            raise BackendError(f"XNNPACK refused the model ({delegate_error})")
+        feed = interpreter.get_input_details()[0]["index"]
+        outputs = [details["index"] for details in interpreter.get_output_details()]
+
+        def run(x):
+            interpreter.set_tensor(feed, x)
+            interpreter.invoke()
+            return [np.array(interpreter.get_tensor(index), copy=True) for index in outputs]
+
+        return run
 
     return start
 
@@ -108,39 +127,64 @@ def _tflm(data, threads):
 
     def run(x):
         interpreter.reset()
-        return micro.invoke(interpreter, x)[0]
+        return micro.invoke(interpreter, x)
 
     return run
+
+
+def _tflm_tree_build(rounding):
+    def start(data, threads, tflm=None):
+        from lanmsff_edge.firmware_export import host
+        from lanmsff_edge.firmware_export import tflm as tflm_tree
+        from lanmsff_edge.runtimes import micro
+
+        missing = micro.unsupported_ops(data)
+        if missing:
+            raise BackendError(f"TFLite Micro has no kernel for: {', '.join(missing)}")
+        return host.HostMicro(data, tflm_tree.find_tree(tflm), rounding).invoke
+
+    return start
 
 
 register_backend("xnnpack", "LiteRT, XNNPACK delegate (LiteRT's default; ops XNNPACK does not take run on the "
                             "optimized builtin kernels)", _litert("auto"))
 register_backend("reference", "LiteRT, reference kernels (OpResolverType.BUILTIN_REF)", _litert("reference"))
 register_backend("builtin", "LiteRT, optimized builtin kernels, no XNNPACK", _litert("builtin"))
-register_backend("tflm", "TFLite Micro on the host (reference kernels)", _tflm)
+register_backend("tflm", "TFLite Micro on the host, tflite-micro package (reference kernels, double rounding)", _tflm)
+register_backend("tflm-single", "TFLite Micro built from the TFLM tree for the host (reference kernels, single "
+                                "rounding: TFLITE_SINGLE_ROUNDING=1)", _tflm_tree_build("single"), needs_tree=True)
 
 
 @dataclass
 class ParityResult:
-    """Raw outputs per backend (N×C integer arrays; None where it failed), the errors, and the pair table."""
+    """Raw outputs per backend (N×C integer arrays; None where it failed), the errors, and the pair table; at
+    the logits too (``logits``: the tensor, or None when the model ends in no SOFTMAX)."""
 
     backends: dict  # name -> {"description", "error"}
     pairs: list
     outputs: dict = field(repr=False, default_factory=dict)
+    logits: dict = None  # {"tensor", "index", "scale", "zero_point"}
+    logit_pairs: list = field(default_factory=list)
+    logit_outputs: dict = field(repr=False, default_factory=dict)
 
     def to_dict(self):
-        return {"backends": self.backends, "pairs": self.pairs}
+        logits = None if self.logits is None else {**self.logits, "pairs": self.logit_pairs}
+        return {"backends": self.backends, "pairs": self.pairs, "logits": logits}
 
 
-def run_backend(backend, data, inputs, threads=1):
-    """``backend``'s raw outputs for every raw input, stacked as an N×C integer array."""
-    run = backend.start(data, threads)
+def run_backend(backend, data, inputs, threads=1, tflm=None):
+    """``backend``'s raw outputs for every raw input: one N×C integer array per model output, in order."""
+    run = backend.start(data, threads, tflm) if backend.needs_tree else backend.start(data, threads)
     outputs = []
     for count, x in enumerate(inputs, 1):
-        outputs.append(np.asarray(run(x)).reshape(-1))
+        result = run(x)
+        outputs.append([np.asarray(part).reshape(-1) for part in
+                        (result if isinstance(result, (list, tuple)) else [result])])
         if count % 500 == 0:
             LOGGER.info(f"parity: {backend.name} {count}/{len(inputs)} images")
-    return np.stack(outputs).astype(np.int64) if outputs else np.zeros((0, 0), np.int64)
+    if not outputs:
+        return [np.zeros((0, 0), np.int64)]
+    return [np.stack(part).astype(np.int64) for part in zip(*outputs)]
 
 
 def compare(a, b, output_tensor):
@@ -175,26 +219,42 @@ def pair_table(outputs, output_tensor):
     return [{"a": a, "b": b, **compare(outputs[a], outputs[b], output_tensor)} for a, b in combinations(names, 2)]
 
 
-def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1):
+def measure(data, inputs, backends=DEFAULT_BACKENDS, threads=1, tflm=None, logits=True):
     """Run ``data`` (an integer ``.tflite`` flatbuffer) on every backend named in ``backends`` for the raw
-    ``inputs`` and compare; a backend that cannot run the model is recorded with its error, the others go on."""
+    ``inputs`` and compare; a backend that cannot run the model is recorded with its error, the others go on.
+    ``tflm``: the TFLM tree for the backends built from one (None: ``$TFLM_DIR``); ``logits``: compare the
+    SOFTMAX's input too when the model ends in one (each backend runs the model with it as a second output)."""
     from lanmsff_edge.tflite_graph import read_tflite
+    from lanmsff_edge.tflite_slice import softmax_input, with_extra_outputs
 
     graph = read_tflite(data)
     if not graph.outputs or not graph.outputs[0].quantized:
         raise UserError(f"{graph.source}: parity compares integer outputs; this model's output is "
                         f"{graph.outputs[0].dtype if graph.outputs else 'missing'}")
-    outputs, described = {}, {}
+    logit_index = softmax_input(data) if logits else None
+    logit_tensor = None if logit_index is None else graph.tensors[logit_index]
+    if logit_tensor is not None and not logit_tensor.quantized:
+        logit_index = logit_tensor = None
+    run_data = data if logit_index is None else with_extra_outputs(data, [logit_index])
+    outputs, logit_outputs, described = {}, {}, {}
     for name in backends:
         backend = BACKENDS[name]
         described[name] = {"description": backend.description, "error": None}
         LOGGER.info(f"parity: {name} on {len(inputs)} images")
         try:
-            outputs[name] = run_backend(backend, data, inputs, threads)
+            parts = run_backend(backend, run_data, inputs, threads, tflm)
         except (BackendError, UserError) as error:
-            outputs[name] = None
+            parts = [None, None]
             described[name]["error"] = " ".join(str(error).split())
-    return ParityResult(described, pair_table(outputs, graph.outputs[0]), outputs)
+        outputs[name] = parts[0]
+        logit_outputs[name] = parts[1] if len(parts) > 1 else None
+    result = ParityResult(described, pair_table(outputs, graph.outputs[0]), outputs)
+    if logit_tensor is not None:
+        result.logits = {"tensor": logit_tensor.name, "index": logit_index, "scale": logit_tensor.scale,
+                         "zero_point": logit_tensor.zero_point}
+        result.logit_outputs = logit_outputs
+        result.logit_pairs = pair_table(logit_outputs, logit_tensor)
+    return result
 
 
 def raw_inputs(model, images):
