@@ -35,11 +35,13 @@ from lanmsff_edge import __version__ as TOOL_VERSION
 from lanmsff_edge import atomic, userfiles
 from lanmsff_edge import boards
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.memory.fit import parse_margin, round_up
 from lanmsff_edge.artifacts.labels import resolve_labels
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 
+LOGGER = get_logger(__name__)
 LAYOUTS = ("plain", "cmake", "arduino")
 DEFAULT_MARGIN = "10%"
 INPUT_SHAPE = (1, 64, 64, 1)
@@ -298,7 +300,7 @@ def _sha256(data):
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
                     max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False,
-                    rounding=DEFAULT_ROUNDING):
+                    rounding=None):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
@@ -311,7 +313,8 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     ``rounding`` (``tflm.ROUNDINGS``) is the requantization the firmware is to be built with: the golden output
     is computed with it (``single``: by TFLM built from the tree ``tflm`` for this computer, ``firmware_export.host``;
     ``double``: by the tflite-micro package), the bundle's build files define its switches, and ``bundle.json``
-    records it, so every build of the bundle (``emulate``, ``--verify``) uses it.
+    records it, so every build of the bundle (``emulate``, ``--verify``) uses it. None: ``single`` when a TFLM
+    tree is at hand (``tflm`` or ``$TFLM_DIR``), else ``double`` with a note (a bundle must not need a TFLM tree).
 
     Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
     with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
@@ -337,7 +340,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
 
     if arena_margin is not None:
         parse_margin(arena_margin, 1)  # a malformed margin fails before minutes of measuring
-    tflm_tree.check_rounding(rounding)
+    rounding = _default_rounding(tflm) if rounding is None else tflm_tree.check_rounding(rounding)
     core = tree = None
     if verify:
         from lanmsff_edge.firmware_export import cores
@@ -349,7 +352,7 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
         try:
             tree = tflm_tree.find_tree(tflm)
         except UserError as error:
-            raise UserError(f"--rounding single (the default) computes the golden vector with TFLite Micro built "
+            raise UserError(f"--rounding single computes the golden vector with TFLite Micro built "
                             f"from a TFLM tree: {error}; or export with --rounding double (TFLM's stock "
                             f"arithmetic, computed with the tflite-micro package)") from None
     source_data, undilated = data, 0
@@ -469,6 +472,17 @@ def _patch_notes(patching):
             f"{patching['extra_macs'] * 100:.1f} % more multiply-accumulates (the halos, recomputed). The "
             "outputs are bit-identical to the unpatched model's (checked on the golden face when the bundle was "
             "made; the rewrite keeps every weight and quantization parameter).\n") + notes
+
+
+def _default_rounding(tflm):
+    """``DEFAULT_ROUNDING`` (single: phone-board parity) when a TFLM tree is given or in ``$TFLM_DIR``, since its
+    golden vector needs TFLM built from a tree; else ``double``, said in a note."""
+    if tflm or os.environ.get("TFLM_DIR"):
+        return DEFAULT_ROUNDING
+    LOGGER.info("note: --rounding double (TFLM's stock arithmetic): no TFLM tree (--tflm or TFLM_DIR) to compute a "
+                "single-rounding golden vector with; give one for the rounding a phone's XNNPACK uses "
+                "(docs/parity.md)")
+    return "double"
 
 
 def _golden_run(data, golden_input, rounding, tree, arena=None, source="the model"):

@@ -63,10 +63,11 @@ def _size(ctx, param, value):
 @click.option("--tflm", default=None, type=InputPath(),
               help="TFLite Micro tree for --verify and for --rounding single's golden vector: a tflite-micro "
                    "checkout with its downloads, or the offline tflm-tree.tar.gz. [default: $TFLM_DIR]")
-@click.option("--rounding", type=click.Choice(ROUNDINGS), default=DEFAULT_ROUNDING, show_default=True,
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default=None,
               help="How the firmware's TFLM/CMSIS-NN requantize: single (TFLITE_SINGLE_ROUNDING=1 and "
                    "CMSIS_NN_USE_SINGLE_ROUNDING: XNNPACK's arithmetic, so a phone and the board agree; the golden "
-                   "vector is computed with TFLM built from --tflm) or double (TFLM's stock build).")
+                   "vector is computed with TFLM built from --tflm) or double (TFLM's stock build). [default: "
+                   f"{DEFAULT_ROUNDING} with a TFLM tree (--tflm or TFLM_DIR), else double]")
 @click.option("--undilate", is_flag=True,
               help="Rewrite dilated depthwise convolutions for CMSIS-NN's fast kernels (same integers; measured "
                    "-2.5 % instructions on Cortex-M7, -15 % on M55; ~4 KB more arena).")
