@@ -96,7 +96,8 @@ def main():
                     upright.append((index, biggest(boxes), frame))
         fit = [(box, frame) for index, box, frame in upright if index < half]
         ratio = np.median([side / max(box[2:]) for box, (x, y, side) in fit])
-        shift = np.median([((x + side / 2 - box[0] - box[2] / 2) / box[2], (y + side / 2 - box[1] - box[3] / 2) / box[3])
+        shift = np.median([((x + side / 2 - box[0] - box[2] / 2) / box[2],
+                        (y + side / 2 - box[1] - box[3] / 2) / box[3])
                            for box, (x, y, side) in fit], axis=0)
         rule = Framing(round(float(ratio), 2), round(float(shift[0]), 2), round(float(shift[1]), 2))
         overlaps = [iou(rule.crop_box(box), (x, y, side, side)) for index, box, (x, y, side) in upright

@@ -6,7 +6,8 @@ with real TFLM + CMSIS-NN on emulated Cortex-M cores, compared with LiteRT XNNPA
 
 Prints the pair table of ``lanmsff_edge.runtimes.parity`` (max difference in output steps, images differing, top-1)
 with the emulated core as one more backend; the bundle is built with ``--rounding`` (TFLM and CMSIS-NN single or
-double rounding), and the host TFLM of the same rounding (``tflm-single``, or the ``tflm`` package) is compared. The first ``--images`` validation images are used: emulation runs
+double rounding), and the host TFLM of the same rounding (``tflm-single``, or the ``tflm`` package) is compared.
+The first ``--images`` validation images are used: emulation runs
 each inference instruction by instruction (the M55 is the fastest to emulate).
 """
 import json

@@ -49,10 +49,13 @@ def main(tflm, models, counts, cores, roundings, json_path):
                     entry.pop("ops")
                     results.append(entry)
                     heaviest = ", ".join(f"{op} {100 * v['share']:.1f} %" for op, v in result.heaviest(5))
-                    click.echo(f"{model} patches={count} {rounding} rounding {core:<10} golden {'bit-exact' if result.golden_ok else 'DIFFERS'}"
-                               f"  {result.instructions / 1e6:8.1f} M instructions  {result.instructions_per_mac:.2f}/MAC"
+                    click.echo(f"{model} patches={count} {rounding} rounding {core:<10} "
+                               f"golden {'bit-exact' if result.golden_ok else 'DIFFERS'}"
+                               f"  {result.instructions / 1e6:8.1f} M instructions"
+                               f"  {result.instructions_per_mac:.2f}/MAC"
                                f"  arena used {result.arena_used_bytes:,} B (host {bundle.arena_minimum:,} B)"
-                               f"  flash {result.flash_bytes:,} B  RAM {result.ram_bytes:,} B  stack {result.stack_bytes:,} B"
+                               f"  flash {result.flash_bytes:,} B  RAM {result.ram_bytes:,} B"
+                               f"  stack {result.stack_bytes:,} B"
                                f"\n    heaviest: {heaviest}")
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")

@@ -117,7 +117,8 @@ def main(data_path, models, counts, slow_images, json_path):
         click.echo(f"\n{name}: unpatched arena {base.arena:,} B, {base.macs / 1e6:.1f} M MACs")
         for v in variants:
             activations = fit.activation_bytes(v)
-            label = "unchanged" if not v.planned_bytes else ("plan only" if v.patches == 1 else f"{v.patches:2d} patches")
+            label = "unchanged" if not v.planned_bytes else ("plan only" if v.patches == 1
+                                                         else f"{v.patches:2d} patches")
             click.echo(f"  {label:>10}  arena {v.arena:9,} B  activations {activations:9,} B  "
                        f"TFLM data {v.arena - activations:7,} B  MACs {v.macs / 1e6:7.1f} M "
                        f"({100 * (v.macs - base.macs) / base.macs:+.1f} %)  {'; '.join(v.regions) or '-'}")

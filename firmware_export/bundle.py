@@ -592,7 +592,8 @@ def _values(facts):
         summary += f" Does not fit: {', '.join(n for n in not_fitting if n not in with_psram) or 'none'}."
     macs_by_op = graph.macs_by_op
     values = dict(
-        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION, model_file=csource.comment_text(facts.model_path.name),
+        name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION,
+        model_file=csource.comment_text(facts.model_path.name),
         model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
         schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
         input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",

@@ -100,9 +100,11 @@ SECTIONS
   .preinit_array : ALIGN(4)
   {{ __preinit_array_start = .; KEEP(*(.preinit_array)) __preinit_array_end = .; }} > {core.code.name}
   .init_array : ALIGN(4)
-  {{ __init_array_start = .; KEEP(*(SORT(.init_array.*))) KEEP(*(.init_array)) __init_array_end = .; }} > {core.code.name}
+  {{ __init_array_start = .; KEEP(*(SORT(.init_array.*))) KEEP(*(.init_array)) __init_array_end = .; }} \
+> {core.code.name}
   .fini_array : ALIGN(4)
-  {{ __fini_array_start = .; KEEP(*(SORT(.fini_array.*))) KEEP(*(.fini_array)) __fini_array_end = .; }} > {core.code.name}
+  {{ __fini_array_start = .; KEEP(*(SORT(.fini_array.*))) KEEP(*(.fini_array)) __fini_array_end = .; }} \
+> {core.code.name}
   .data : ALIGN(8)
   {{ __data_start__ = .; *(.data*) . = ALIGN(8); __data_end__ = .; }} > {core.ram.name} AT > {core.code.name}
   __data_load__ = LOADADDR(.data);

@@ -139,7 +139,8 @@ def build(bundle_dir, core, tree, work, inputs=None):
     defines = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_MCU_DEBUG_LOG", "-DCMSIS_NN", "-DNDEBUG", *core.defines,
                *(f"-D{d}" for d in tflm.rounding_defines(rounding))]  # TFLM's inline headers: as the library
     # TFLM's headers as system headers: their own -Wextra warnings are not the bundle's
-    includes = [f"-I{work.resolve()}", f"-I{Path(bundle_dir).resolve()}", *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
+    includes = [f"-I{work.resolve()}", f"-I{Path(bundle_dir).resolve()}",
+                *(f"-isystem{d}" for d in tflm.include_dirs(tree))]
     cxx = [tools["arm-none-eabi-g++"], *common, *defines, *includes, "-std=c++17", "-fno-rtti", "-fno-exceptions",
            "-fno-unwind-tables"]
     folder = Path(bundle_dir).resolve()

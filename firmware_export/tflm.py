@@ -143,8 +143,8 @@ def find_tree(option=None):
     missing = [name for name in REQUIRED_DOWNLOADS if not (root / DOWNLOADS / name).is_dir()]
     if missing:
         raise UserError(f"{named}: the tree {root} lacks its third-party downloads ({', '.join(missing)} under "
-                        f"{DOWNLOADS}); fetch them once with network: {DOWNLOAD_COMMAND} (docs/data.md), or use the offline "
-                        "tflm-tree")
+                        f"{DOWNLOADS}); fetch them once with network: {DOWNLOAD_COMMAND} (docs/data.md), or use the "
+                        "offline tflm-tree")
     return Tree(root.resolve(), fingerprint(root))
 
 

@@ -333,7 +333,8 @@ def _macs(name, op, inputs, outputs, tensors):
         lhs = _shape(tensors, inputs[0])
         depth = lhs[-2] if adj_x else lhs[-1]
         return int(np.prod(out)) * depth
-    if name == "SVDF":  # input [batch, features]; weights_feature [units·rank, features], weights_time [units·rank, memory]
+    if name == "SVDF":  # input [batch, features]; weights_feature [units·rank, features],
+        # weights_time [units·rank, memory]
         batch = _shape(tensors, inputs[0])[0]
         filters, features = _shape(tensors, inputs[1])
         memory = _shape(tensors, inputs[2])[1]

@@ -206,7 +206,8 @@ def _mcu_report():
     noted.extra = {"arena_bytes": 300_000, "parity": {"images": 8, "max_abs_diff": 1.0, "unit": "quantization steps",
                                                       "top1_agreement": 1.0}}
     failed = _row("c.tflite", "tflite", "int8", None, 1000, error="op GELU has no TFLM kernel")
-    long = "RAM: the arena needs 560 KB, the largest SRAM block holds 512 KB; flash: 2 MB is enough but this reason is long"
+    long = ("RAM: the arena needs 560 KB, the largest SRAM block holds 512 KB; flash: 2 MB is enough but this reason "
+            "is long")
     boards = [{"board": name, "core": "M7", "clock_mhz": 480, "ram_bytes": 1 << 20, "flash_bytes": 2 << 20,
                "model": "b.tflite", "verdict": verdict, "estimated_latency_ms": 900.0, "reason": reason}
               for name, verdict, reason in (("A", "no", long), ("B", "no", long), ("C", "fits", ""))]

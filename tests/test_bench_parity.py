@@ -328,7 +328,8 @@ TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (TREE and shutil.which("g++") and shutil.which("make")), reason="needs g++, make and a TFLM tree")
+@pytest.mark.skipif(not (TREE and shutil.which("g++") and shutil.which("make")),
+                    reason="needs g++, make and a TFLM tree")
 def test_tflm_single_rounds_once_half_up_on_the_model_built_to_differ(rounding_model, int8_lanmsff):
     # op 1 by hand, rounded once, half up: x0 = 64 → ½ → 1, x0 = −64 → −½ → 0, x1 = 64 → 127/256 → 0 (where the
     # double-rounding tflm gives 1): XNNPACK's answers except at the exact tie ½ (XNNPACK: half to even → 0)

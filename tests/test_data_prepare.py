@@ -96,8 +96,8 @@ def test_a_fer2013_csv_that_is_not_the_labels_one_is_refused_and_nothing_is_left
     swapped = list(USAGES)
     swapped[12], swapped[16] = "PrivateTest", "PublicTest"
     downloads = _downloads(tmp_path, faces, usages=swapped)
-    with pytest.raises(UserError, match="fer2013.csv line 14 is PrivateTest but FERPlus-master/fer2013new.csv line 14 is "
-                                        "PublicTest"):
+    with pytest.raises(UserError, match="fer2013.csv line 14 is PrivateTest but FERPlus-master/fer2013new.csv line 14 "
+                                        "is PublicTest"):
         prepare("ferplus", downloads, tmp_path / "ferplus")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]  # no output, no staging folder left
     short = _downloads(tmp_path / "short", faces[:15], usages=USAGES[:15])

@@ -1,5 +1,6 @@
 """A bundle built with real TFLite Micro + CMSIS-NN (single rounding, the default) runs on an emulated Cortex-M7
-(QEMU), passes its golden self-test bit for bit and computes what the host's single-rounding TFLM computes; a bundle whose golden output was corrupted fails it; missing parts are one-line errors.
+(QEMU), passes its golden self-test bit for bit and computes what the host's single-rounding TFLM computes; a bundle
+whose golden output was corrupted fails it; missing parts are one-line errors.
 
 Needs arm-none-eabi-gcc, qemu-system-arm and a TFLM tree ($TFLM_DIR, or ../shared/tflm/tflm-tree.tar.gz);
 skipped without them. The first run builds the Cortex-M7 TFLM library into $LANMSFF_TFLM_CACHE (minutes)."""

@@ -45,7 +45,8 @@ def every_case():
 
 
 def settings_header(scale, zero_point):
-    return (f"#include <cstdint>\nconstexpr int kTInputSize = {SIZE};\nconstexpr float kTInputScale = {c_float(scale)};\n"
+    return (f"#include <cstdint>\nconstexpr int kTInputSize = {SIZE};\n"
+            f"constexpr float kTInputScale = {c_float(scale)};\n"
             f"constexpr int kTInputZeroPoint = {zero_point};\nconstexpr float kTOutputScale = 0.00390625f;\n"
             f"constexpr int kTOutputZeroPoint = -128;\nconstexpr int kTCategoryCount = 8;\n")
 

@@ -68,7 +68,8 @@ def test_max_arena_picks_the_fewest_patches_that_fit(original):
     budget = fit.arena_with_margin(two.arena, fit.BUDGET_MARGIN)  # fits 2 patches, not 1
     assert budget < fit.arena_with_margin(one.arena, fit.BUDGET_MARGIN)
     chosen, tried = fit.fit(original, budget)
-    assert chosen.patches == 2 and [(v.patches, v.planned_bytes > 0) for v in tried] == [(1, False), (1, True), (2, True)]
+    assert chosen.patches == 2 and ([(v.patches, v.planned_bytes > 0) for v in tried]
+                                    == [(1, False), (1, True), (2, True)])
 
 
 def test_unreachable_budget_names_the_smallest_reachable_arena(original):
@@ -104,7 +105,8 @@ def test_offline_plan_never_overlaps_buffers_alive_together(original):
     for i, a in enumerate(found):
         for b in found[i + 1:]:
             if a.first <= b.last and b.first <= a.last:
-                assert offsets[a.tensor] + a.size <= offsets[b.tensor] or offsets[b.tensor] + b.size <= offsets[a.tensor]
+                assert (offsets[a.tensor] + a.size <= offsets[b.tensor]
+                        or offsets[b.tensor] + b.size <= offsets[a.tensor])
     assert peak >= offline_plan.lower_bound(model)
 
 

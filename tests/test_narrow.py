@@ -60,7 +60,8 @@ def test_a_narrower_model_keeps_tied_channels_tied_and_takes_sub_tensors(wide):
     for column in range(narrow_kernel.shape[-1]):
         assert any(np.array_equal(narrow_kernel[..., column], kernel[..., c]) for c in range(kernel.shape[-1]))
     # the block-4 output feeds the head directly: its rows are the wide head's rows of the kept channels
-    head, narrow_head = wide.get_layer("head_softmax").get_weights()[0], narrow.get_layer("head_softmax").get_weights()[0]
+    head, narrow_head = (wide.get_layer("head_softmax").get_weights()[0],
+                         narrow.get_layer("head_softmax").get_weights()[0])
     np.testing.assert_array_equal(narrow_head[-24:], head[-42:][selection["block4_c1x1_conv"]])
 
 
@@ -70,7 +71,7 @@ def _silenced(model, selection):
     for layer, kept in selection.items():
         dropped = np.setdiff1d(np.arange(model.get_layer(layer).get_weights()[0].shape[-1]), kept)
         bn = layer.rsplit("_", 1)[0] + "_bn"
-        target = bn if bn in {l.name for l in model.layers} else layer
+        target = bn if bn in {existing.name for existing in model.layers} else layer
         if target.endswith("_fc2") or target == "head_softmax":
             continue  # fc2 follows the features' channels; the head's outputs are the classes
         weights = model.get_layer(target).get_weights()

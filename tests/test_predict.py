@@ -139,7 +139,8 @@ def test_a_folder_expands_to_its_images_and_an_empty_folder_is_reported(photos, 
     from lanmsff_edge.predict import ExpressionClassifier, predict_files
     from lanmsff_edge.runtimes import FunctionRuntime
 
-    uniform = ExpressionClassifier(FunctionRuntime(lambda x: np.full((len(x), 8), 1 / 8), 8), CLASS_NAMES["ferplus"], "u")
+    uniform = ExpressionClassifier(FunctionRuntime(lambda x: np.full((len(x), 8), 1 / 8), 8),
+                                   CLASS_NAMES["ferplus"], "u")
     empty = tmp_path / "empty"
     empty.mkdir()
     results = predict_files([tmp_path, empty], uniform)

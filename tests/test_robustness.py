@@ -295,7 +295,8 @@ def test_a_run_that_failed_before_its_first_epoch_does_not_block_a_retry(run_cli
 # ------------------------------------------------------------------------------------ conventions
 
 def test_option_errors_exit_2_before_tensorflow_starts():
-    script = ("import sys\nfrom lanmsff_edge.cli import main\nsys.argv = ['lanmsff-edge'] + sys.argv[1:]\ntry:\n    main()\n"
+    script = ("import sys\nfrom lanmsff_edge.cli import main\n"
+              "sys.argv = ['lanmsff-edge'] + sys.argv[1:]\ntry:\n    main()\n"
               "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)\n")
     for args in (["info", "--model", "nosuch.tflite"], ["bench", "--threads", "0"], ["bench", "--runs", "0"],
                  ["bench", "--dataset", "nosuch"], ["bench", "--split", "nope"], ["train", "--seed", "-1"],

@@ -595,7 +595,8 @@ def test_gradcam_layer_without_a_spatial_output_and_a_code_carrying_model_are_on
     assert "safe_mode" not in line and "Python code" in line
 
 
-@pytest.mark.parametrize("option, words", [("", "--labels is empty"), ("a,,b,c,d,e,f,g", r"empty label \(number 2 of 8\)"),
+@pytest.mark.parametrize("option, words", [("", "--labels is empty"),
+                                           ("a,,b,c,d,e,f,g", r"empty label \(number 2 of 8\)"),
                                            ("a,a,b,c,d,e,f,g", "the label 'a' twice"),
                                            (" , , , , , , , ", r"number 1 of 8")])
 def test_labels_that_cannot_name_the_outputs_are_refused(option, words):

@@ -56,7 +56,8 @@ def test_the_switches_reach_every_compile_and_the_libraries_are_cached_apart(tre
     for variables in (tflm.host_variables("single"), tflm.host_variables("double")):
         done = subprocess.run(["make", "-s", "-f", str(tree.makefile), f"--eval={printer}", "lanmsff_flags",
                                *(f"{k}={v}" for k, v in variables.items())], cwd=tree.root, capture_output=True,
-                              text=True, env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
+                              text=True,
+                              env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
         lines = [line.split() for line in done.stdout.splitlines() if line.startswith(("CXX:", "CC:"))]
         assert len(lines) == 2, done.stderr
         single = "ADDITIONAL_DEFINES" in variables

@@ -143,7 +143,7 @@ def patch_rows(models, rows, settings):
                 variant = fit.variant(model.data, count)
                 interpreter = micro.load(variant.data, variant.arena)
                 x = quantize_for(model.graph.inputs[0], timing_input(model, settings.data))
-                latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)
+                latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)  # noqa: B023
             except RUNTIME_ERRORS as error:
                 table.append({"model": row.model, "patches": count, "error": one_line(error)})
                 continue

@@ -275,7 +275,8 @@ def _summary(rows, graph, a, b, images, same_as_plain, notes, rounding_images):
     if largest is not None:
         produced = set(graph.ops[largest["index"]].outputs)
         consumers = [op.index for op in graph.ops if produced & set(op.inputs)]
-        largest = {**brief(largest), "consumers": consumers, "consumers_dead": bool(consumers) and set(consumers) <= dead}
+        largest = {**brief(largest), "consumers": consumers,
+                   "consumers_dead": bool(consumers) and set(consumers) <= dead}
     return {
         "a": a, "b": b, "images": images,
         "preserved_run_matches_plain": same_as_plain,

@@ -14,7 +14,8 @@ def _annotated(folder, params):
 @click.command(help="Find the faces in each IMAGE (a file, or a folder of images) and print their expression with "
                     "the top-k probabilities.\n\n"
                     "Faces are found with BlazeFace (or --detector haar, OpenCV's frontal cascade) and cropped "
-                    "like FER-2013 (the detector's box scaled to the FER frame), then resized to 64×64 gray. Several faces → one line each, left to right. "
+                    "like FER-2013 (the detector's box scaled to the FER frame), then resized to 64×64 gray. "
+                    "Several faces → one line each, left to right. "
                     "int8 probabilities are printed to the 1/256 step of the model's output (<0.004: below one step). "
                     "Exit code 1 when any IMAGE could not be read (the others are still processed) or when no "
                     "face was found in any IMAGE; --annotate writes only images with a face.")

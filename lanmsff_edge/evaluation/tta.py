@@ -54,7 +54,8 @@ def tta_probabilities(runtime, images, mode):
 
 
 def tta_metrics(runtime, images, mode, single_probabilities):
-    """What ``evaluate`` adds for ``--tta`` (``images``: the ``LabeledImages`` split): the TTA accuracy and its paired comparison with the single crop."""
+    """What ``evaluate`` adds for ``--tta`` (``images``: the ``LabeledImages`` split): the TTA accuracy and its paired
+    comparison with the single crop."""
     from lanmsff_edge.evaluation.metrics import paired_comparison, wilson_interval
 
     probabilities, count = tta_probabilities(runtime, images.images, mode)

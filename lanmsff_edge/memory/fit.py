@@ -2,8 +2,9 @@
 
 ``variant(data, n)`` is the model with its peak regions in ``n`` row stripes (``patches.split``), its op order
 improved, and an offline memory plan embedded (``offline_plan.embed``); ``n`` = 1 keeps the file as it is.
-``fit(data, max_arena)`` tries ``n`` = 1 (as it is, then with only the offline plan), 2, … and returns the first whose measured arena (TFLM's bisection,
-plus the bundle's margin) is within the budget; when none is, the error names the smallest arena reached.
+``fit(data, max_arena)`` tries ``n`` = 1 (as it is, then with only the offline plan), 2, … and returns the first
+whose measured arena (TFLM's bisection, plus the bundle's margin) is within the budget; when none is, the error names
+the smallest arena reached.
 """
 import math
 import re
@@ -111,7 +112,8 @@ def fit(data, max_arena, margin=None, counts=range(1, patches.MAX_PATCHES + 1)):
     # unchanged first, then only the offline plan, then 2, 3, … patches
     attempts = [(count, plan) for count in counts for plan in ((False, True) if count == 1 else (True,))]
     for count, plan in attempts:
-        LOGGER.info(f"trying {count} patch{'es' if count > 1 else ''}{' (offline plan)' if plan and count == 1 else ''}")
+        LOGGER.info(f"trying {count} patch{'es' if count > 1 else ''}"
+                    f"{' (offline plan)' if plan and count == 1 else ''}")
         try:
             candidate = variant(data, count, plan)
         except UserError:

@@ -266,14 +266,14 @@ def split_region(model, region, count):
         slices = {}
 
         def rows_of(tensor, lo, hi):
-            source, (have_lo, have_hi) = current[tensor]
+            source, (have_lo, have_hi) = current[tensor]  # noqa: B023
             if (have_lo, have_hi) == (lo, hi):
                 return source
-            if (tensor, lo, hi) not in slices:
+            if (tensor, lo, hi) not in slices:  # noqa: B023
                 shape = _shape(graph, tensor)
-                slices[(tensor, lo, hi)] = add_slice(source, shape, lo - have_lo, hi - have_lo,
-                                                     f"patch{number}/rows{lo}-{hi}/t{tensor}")
-            return slices[(tensor, lo, hi)]
+                slices[(tensor, lo, hi)] = add_slice(source, shape, lo - have_lo, hi - have_lo,  # noqa: B023
+                                                     f"patch{number}/rows{lo}-{hi}/t{tensor}")  # noqa: B023
+            return slices[(tensor, lo, hi)]  # noqa: B023
 
         for index in region.ops:
             op = graph.operators[index]

@@ -323,7 +323,8 @@ def parity_entry(report, entry, command=None):
             "first_differing_op": trace["first_differing_op"],
             "own_differences": {kind: {k: v for k, v in info.items() if k != "kernels"}
                                 for kind, info in trace["by_kind"].items() if info["ops_with_own_difference"]},
-            "growth": {key: None if row is None else {**row, "cumulative_images": ops[row["index"]]["cumulative_images"]}
+            "growth": {key: None if row is None
+                       else {**row, "cumulative_images": ops[row["index"]]["cumulative_images"]}
                        for key, row in trace["growth"].items()},
             "output_gain": None if not gain else {"op": gain[-1]["name"], "index": gain[-1]["index"],
                                                   "steps_per_input_step": gain[-1]["steps_per_input_step"]},
@@ -373,8 +374,8 @@ def set_parity(name, report_path, directory=None):
 def parity_markdown(parity, dataset, name=None):
     """The card's parity table and, with a trace, where the difference comes from (docs/model_cards.md lines);
     ``name``: the preset's (default: the data set's)."""
-    lines = [f"Kernel parity of `{name or dataset}` int8 on all {parity['images']:,} {dataset} validation images: the raw int8 "
-             f"outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
+    lines = [f"Kernel parity of `{name or dataset}` int8 on all {parity['images']:,} {dataset} validation images: "
+             f"the raw int8 outputs of the same inputs under each pair of kernel libraries (ai-edge-litert "
              f"{parity['versions'].get('ai_edge_litert')}, tflite-micro {parity['versions'].get('tflite_micro')}; "
              f"`{parity['command']}`):", "",
              "| pair | max difference (output steps of 1/256) | images differing | within 2 steps | top-1 differing "

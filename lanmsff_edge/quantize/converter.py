@@ -89,7 +89,8 @@ def _post_training_integer(converter, io, info):
     tf_private.calibrate_only(converter)  # the path TFLite's own QuantizationDebugger takes
     calibrated, info["widened_ranges"] = widen_ranges(converter.convert())
     io_type = tf.int8 if io == "int8" else tf.float32
-    return tf_private.mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io_type, output_data_type=io_type)
+    return tf_private.mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io_type,
+                                    output_data_type=io_type)
 
 
 def convert(model, method, representative=None, io="int8", info=None):
