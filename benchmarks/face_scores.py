@@ -13,8 +13,8 @@ import argparse
 
 import cv2
 import numpy as np
-
 from face_detectors import canvas, posed
+
 from lanmsff_edge.data import load_dataset
 from lanmsff_edge.faces import find_faces, make_detector
 

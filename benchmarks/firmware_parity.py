@@ -35,16 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
                    "double].")
 @click.option("--json", "json_path", default=None)
 def main(data_path, tflm, model, images, cores, patches, rounding, host_backends, json_path):
+    from lanmsff_edge import load_dataset
+    from lanmsff_edge.artifacts import presets
+    from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.firmware_export import emulate, export_firmware
     from lanmsff_edge.firmware_export import tflm as tflm_tree
-    from lanmsff_edge import load_dataset
+    from lanmsff_edge.memory import fit
     from lanmsff_edge.runtimes import parity
     from lanmsff_edge.runtimes.parity import quantize_for
-    from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.tflite_graph import read_tflite
-
-    from lanmsff_edge.artifacts import presets
-    from lanmsff_edge.memory import fit
 
     tree = tflm_tree.find_tree(tflm)
     graph_bytes = Path(presets.resolve(model, "int8") or model).read_bytes()

@@ -10,7 +10,13 @@
 from lanmsff_edge.calibration.cache import cache_dir, load_sample
 from lanmsff_edge.calibration.ranges import activation_ranges
 from lanmsff_edge.calibration.representative import model_inputs, representative_dataset
-from lanmsff_edge.calibration.sample import DEFAULT_SIZE, CalibrationWarning, representative_sample, sample_indices, water_fill
+from lanmsff_edge.calibration.sample import (
+           DEFAULT_SIZE,
+           CalibrationWarning,
+           representative_sample,
+           sample_indices,
+           water_fill,
+)
 
 __all__ = ["DEFAULT_SIZE", "CalibrationWarning", "representative_sample", "sample_indices", "water_fill",
            "representative_dataset", "model_inputs", "load_sample", "cache_dir", "activation_ranges"]

@@ -27,17 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
+from lanmsff_edge import __version__ as TOOL_VERSION
+from lanmsff_edge import atomic, boards, userfiles
+from lanmsff_edge.artifacts.labels import resolve_labels
+from lanmsff_edge.errors import UserError
 from lanmsff_edge.firmware_export import csource
 from lanmsff_edge.firmware_export import tflm as tflm_tree
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING
-from lanmsff_edge import __version__ as TOOL_VERSION
-from lanmsff_edge import atomic, userfiles
-from lanmsff_edge import boards
-from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
 from lanmsff_edge.memory.fit import parse_margin, round_up
-from lanmsff_edge.artifacts.labels import resolve_labels
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 
@@ -709,7 +708,7 @@ def _manifest(facts, contents):
         "tool": "lanmsff-edge",
         "tool_version": TOOL_VERSION,
         "tflite_micro_version": micro.tflm_version(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "name": facts.name,
         "layout": facts.layout,
         "model": {"file": facts.model_path.name, "sha256": _sha256(data), "bytes": len(data),

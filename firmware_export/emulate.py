@@ -10,8 +10,6 @@ pipeline, caches or wait states, so they are not cycles and not milliseconds on 
 """
 import json
 import shutil
-
-import numpy as np
 import statistics
 import subprocess
 import tempfile
@@ -20,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from lanmsff_edge.firmware_export import cores, csource, tflm
+import numpy as np
+
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.firmware_export import cores, csource, tflm
 from lanmsff_edge.log import get_logger
 
 LOGGER = get_logger(__name__)

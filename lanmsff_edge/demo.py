@@ -83,10 +83,10 @@ def run_demo(out="demo", settings=None):
 
 
 def _run_steps(out, settings):
-    from lanmsff_edge.firmware_export import export_firmware
     from lanmsff_edge.atomic import write_text
     from lanmsff_edge.bench import run_bench
     from lanmsff_edge.bench.report import write_json
+    from lanmsff_edge.firmware_export import export_firmware
     from lanmsff_edge.quantize.pipeline import quantize
     from lanmsff_edge.training import train
 

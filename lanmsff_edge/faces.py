@@ -90,10 +90,8 @@ def read_image(path):
     face, is a ``UserError``."""
     import cv2
 
-    from lanmsff_edge.data.decode import MIN_FACE_SIDE, too_small
-
     from lanmsff_edge import userfiles
-    from lanmsff_edge.data.decode import decode_error
+    from lanmsff_edge.data.decode import MIN_FACE_SIDE, decode_error, too_small
 
     try:
         data = np.frombuffer(userfiles.read_bytes(path, "image"), np.uint8)  # + imdecode: non-ASCII paths work

@@ -169,10 +169,10 @@ def explain_image(image_path, model="ferplus", class_name="auto", detect=True, o
 
 def load_float_model(model):
     """(Keras model, class names) for a bundled name, a ``.keras`` file or a run folder; ``.tflite`` is refused."""
-    from lanmsff_edge.artifacts.reference import resolve_model_path
-    from lanmsff_edge.runtimes import check_face_model
     from lanmsff_edge.artifacts.labels import class_names
+    from lanmsff_edge.artifacts.reference import resolve_model_path
     from lanmsff_edge.model import load_model
+    from lanmsff_edge.runtimes import check_face_model
 
     path = resolve_model_path(model)
     if path.suffix == ".tflite":

@@ -11,7 +11,6 @@ import os
 from lanmsff_edge.log import tensorflow_verbose
 
 
-
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence C-level writes to stderr for the duration (Python exceptions still propagate afterwards)."""

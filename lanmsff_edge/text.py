@@ -2,7 +2,6 @@
 the same way everywhere: a BOM is dropped, and bytes that are not UTF-8 are a ``UserError`` naming the file and the
 line, instead of Python's UnicodeDecodeError."""
 import io
-from pathlib import Path
 
 from lanmsff_edge.errors import UserError
 

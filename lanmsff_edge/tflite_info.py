@@ -24,9 +24,9 @@ def is_face_classifier(graph):
 def describe(path, labels_option=None):
     """A JSON-ready dict describing the ``.tflite`` file at ``path``. Labels come only from ``labels_option``
     (``--labels``), the model's card, sidecar or metadata: ``info`` names no classes it was not told."""
+    from lanmsff_edge.artifacts.labels import resolve_labels
     from lanmsff_edge.runtimes.edgetpu_rules import check as edgetpu_check
     from lanmsff_edge.runtimes.edgetpu_rules import summary as edgetpu_summary
-    from lanmsff_edge.artifacts.labels import resolve_labels
     from lanmsff_edge.runtimes.micro import unsupported_ops
     from lanmsff_edge.tflite_graph import read_tflite, tflite_params, tflite_precision
 

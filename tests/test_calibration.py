@@ -4,8 +4,15 @@ import warnings
 import numpy as np
 import pytest
 
-from lanmsff_edge.calibration import (CalibrationWarning, load_sample, model_inputs, representative_dataset,
-                         representative_sample, sample_indices, water_fill)
+from lanmsff_edge.calibration import (
+    CalibrationWarning,
+    load_sample,
+    model_inputs,
+    representative_dataset,
+    representative_sample,
+    sample_indices,
+    water_fill,
+)
 from lanmsff_edge.calibration import cache as calibration_cache
 from lanmsff_edge.data.common import LabeledImages
 

@@ -1,8 +1,8 @@
 """The loaders on the real archives in ../shared/data (skipped where absent): exact counts, read in place."""
 import numpy as np
 import pytest
-
 from conftest import shared_archive
+
 from lanmsff_edge.data import load_dataset
 from lanmsff_edge.errors import UserError
 

@@ -113,9 +113,9 @@ def test_demo_runs_end_to_end_with_tiny_settings(run_cli, tmp_path):
     assert bundle  # the firmware manifest the bundle writes
 
     # what the demo made is usable by the other commands: predict with the int8 model
-    from lanmsff_edge.data import load_dataset
-
     import cv2
+
+    from lanmsff_edge.data import load_dataset
 
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), load_dataset("synthetic", split="val", limit=1).images[0])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lanmsff_edge.firmware_export import emulate, export_firmware, tflm
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.firmware_export import emulate, export_firmware, tflm
 
 SHARED_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "tflm" / "tflm-tree.tar.gz"
 TREE = os.environ.get("TFLM_DIR") or (str(SHARED_TREE) if SHARED_TREE.is_file() else None)

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from lanmsff_edge.firmware_export import export_firmware
-from lanmsff_edge.memory.fit import parse_margin
-from lanmsff_edge.firmware_export.golden import drawn_face, quantize_input
 from lanmsff_edge.data.classes import FER2013_CLASSES, FERPLUS_CLASSES
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.firmware_export import export_firmware
+from lanmsff_edge.firmware_export.golden import drawn_face, quantize_input
+from lanmsff_edge.memory.fit import parse_margin
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import read_tflite
 

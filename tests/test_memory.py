@@ -26,8 +26,8 @@ def _reference_outputs(data, inputs):
 
 
 def _inputs(int8_lanmsff):
-    from lanmsff_edge.firmware_export.golden import quantize_input
     from lanmsff_edge.data.synthetic import generate
+    from lanmsff_edge.firmware_export.golden import quantize_input
     from lanmsff_edge.tflite_graph import read_tflite
 
     x = read_tflite(int8_lanmsff.path).inputs[0]

@@ -5,7 +5,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 SOURCES = ["pyproject.toml", "README.md", "cli.py", "lanmsff_edge", "calibration", "firmware_export"]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared_archive
+
 from lanmsff_edge import pretrained
 from lanmsff_edge.artifacts import presets
 from lanmsff_edge.data.classes import CLASS_NAMES

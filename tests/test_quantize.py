@@ -499,8 +499,8 @@ class _Watch(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_interrupted_qat_resumes_at_its_next_epoch(tiny, synthetic, calibration_inputs, tmp_path, capsys):
-    from lanmsff_edge.quantize import qat_checkpoint
     from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.quantize import qat_checkpoint
 
     train, val = synthetic["train"].subset(np.arange(128)), synthetic["val"].subset(np.arange(64))
     path = tmp_path / "q.qat_checkpoint.npz"

@@ -98,9 +98,9 @@ def test_every_float_option_refuses_nan_and_infinity(run_cli):
 # ------------------------------------------------------------------------------------ 3. text that is not UTF-8
 
 def test_text_files_that_are_not_utf8_name_the_file(run_cli, tmp_path):
-    from lanmsff_edge.errors import UserError
     from lanmsff_edge.artifacts.labels import resolve_labels
     from lanmsff_edge.data.poselists import read_pose_list
+    from lanmsff_edge.errors import UserError
 
     latin = _ferplus(tmp_path / "latin")
     label = latin / "FER2013Train" / "label.csv"
@@ -216,8 +216,8 @@ def test_undecodable_images_are_counted_in_the_report_and_opencv_stays_quiet(run
 
 def test_messages_name_the_actual_problem(run_cli, tmp_path):
     from lanmsff_edge.artifacts import presets
-    from lanmsff_edge.errors import UserError
     from lanmsff_edge.artifacts.labels import resolve_labels
+    from lanmsff_edge.errors import UserError
 
     (tmp_path / "emptydir").mkdir()
     line = _one_line_error(run_cli("bench", "--model", tmp_path / "emptydir"))

@@ -216,8 +216,8 @@ def test_cli_train_keeps_stdout_free_of_progress(run_cli, tmp_path):
 
 
 def test_checkpoint_round_trip_restores_weights_optimizer_and_lr(tmp_path):
-    from lanmsff_edge.model import build_model
     from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.model import build_model
 
     def compiled():
         model = build_model(3, width=0.25)
@@ -436,9 +436,9 @@ def test_a_checkpoint_in_the_format_of_runs_already_on_disk_resumes_exactly(tmp_
     numpy, key by key, as training_runs/fer2013 holds it): the resumed run continues its optimizer (iteration
     count, learning rate), its plateau / early-stopping counters, its best weights and its history rows."""
     from lanmsff_edge import train
+    from lanmsff_edge.artifacts import checkpoint as ckpt
     from lanmsff_edge.data import load_dataset
     from lanmsff_edge.model import build_model
-    from lanmsff_edge.artifacts import checkpoint as ckpt
 
     classes = list(load_dataset("synthetic", limit=32).class_names)
     model = build_model(len(classes), width=0.25)
@@ -482,8 +482,8 @@ def test_a_checkpoint_in_the_format_of_runs_already_on_disk_resumes_exactly(tmp_
 
 
 def test_history_is_rows_and_old_qat_checkpoints_with_lists_still_resume(tmp_path):
-    from lanmsff_edge.quantize.qat_checkpoint import open_for
     from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.quantize.qat_checkpoint import open_for
     from lanmsff_edge.training import engine, history
 
     columns = {"loss": [1.5, 1.25], "accuracy": [0.5, 0.625], "val_loss": [1.75, 1.5], "val_accuracy": [0.4, 0.45]}

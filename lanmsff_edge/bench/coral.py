@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, measure_row, new_row, one_line, time_runtime
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.runtimes import edgetpu_rules
 from lanmsff_edge.runtimes.edgetpu import load_edgetpu_delegate, open_edgetpu
-from lanmsff_edge.log import get_logger
 
 LOGGER = get_logger(__name__)
 

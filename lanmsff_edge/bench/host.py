@@ -45,7 +45,7 @@ def host_info(extra=None):
         "tflite_micro": package_version("tflite-micro"),
         "lanmsff_edge": package_version("lanmsff-edge"),
         "load_average": load_average(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     info.update(extra or {})
     return info

@@ -76,7 +76,6 @@ def score(row, model, predict, data, chunk=256):
     inputs → probabilities) on ``data``; inputs are prepared ``chunk`` faces at a time (a 224×224×3 model's
     inputs for a whole split would not fit)."""
     from lanmsff_edge.evaluation import metrics_from_predictions
-
     from lanmsff_edge.runtimes.base import check_finite_outputs
 
     probs = np.concatenate([predict(model.inputs(data.images[i:i + chunk])) for i in range(0, len(data), chunk)])

@@ -2,9 +2,9 @@
 import importlib
 import os
 
+from lanmsff_edge.bench import devices
 from lanmsff_edge.bench.host import host_info, load_average
 from lanmsff_edge.bench.record import BenchReport, attach_ratios
-from lanmsff_edge.bench import devices
 from lanmsff_edge.bench.settings import ANDROID_DELEGATES, DEVICES, BenchSettings
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger

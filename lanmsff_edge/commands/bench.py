@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.bench import devices
-from lanmsff_edge.commands.params import CommaChoice, InputPath, model_help, ModelPath, OutputPath
+from lanmsff_edge.commands.params import CommaChoice, InputPath, ModelPath, OutputPath, model_help
 from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.firmware_export.cores import CORES
 from lanmsff_edge.runtimes import parity as parity_backends
@@ -17,8 +17,8 @@ class BackendList(click.ParamType):
     name = "backends"
 
     def convert(self, value, param, ctx):
-        from lanmsff_edge.runtimes.parity import backend_names
         from lanmsff_edge.errors import UserError
+        from lanmsff_edge.runtimes.parity import backend_names
 
         if isinstance(value, tuple):
             return value

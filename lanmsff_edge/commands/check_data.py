@@ -2,7 +2,6 @@
 import click
 
 from lanmsff_edge.commands.params import InputPath, OutputPath
-
 from lanmsff_edge.data.classes import DATASETS
 
 

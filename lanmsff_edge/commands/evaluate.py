@@ -1,7 +1,7 @@
 """`lanmsff-edge evaluate`: the paper's metrics for one model, or the mean over several (k-fold CV)."""
 import click
 
-from lanmsff_edge.commands.params import InputPath, model_help, ModelPath, OutputPath
+from lanmsff_edge.commands.params import InputPath, ModelPath, OutputPath, model_help
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.evaluation.tta import TTA_MODES
 

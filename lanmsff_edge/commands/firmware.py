@@ -1,10 +1,10 @@
 """`lanmsff-edge export-firmware`: an int8 model → a TensorFlow Lite Micro bundle for a microcontroller."""
 import click
 
-from lanmsff_edge.firmware_export.cores import CORES
-from lanmsff_edge.commands.params import InputPath, model_help, ModelPath
-from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING, ROUNDINGS
 from lanmsff_edge.boards import BOARDS
+from lanmsff_edge.commands.params import InputPath, ModelPath, model_help
+from lanmsff_edge.firmware_export.cores import CORES
+from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING, ROUNDINGS
 
 BOARD_KEYS = [board.key for board in BOARDS]
 CORE_NAMES = list(CORES)
@@ -13,8 +13,8 @@ CORE_NAMES = list(CORES)
 def _margin(value):
     """Refuse a malformed --arena-margin at parse time (exit 2), like every other option."""
     if value is not None:
-        from lanmsff_edge.memory.fit import parse_margin
         from lanmsff_edge.errors import UserError
+        from lanmsff_edge.memory.fit import parse_margin
 
         try:
             parse_margin(value, 1)

@@ -1,7 +1,7 @@
 """`lanmsff-edge gradcam`: where the float model looks on a face (the paper's Fig. 6)."""
 import click
 
-from lanmsff_edge.commands.params import detector_options, InputPath, model_help, ModelPath, OutputPath
+from lanmsff_edge.commands.params import InputPath, ModelPath, OutputPath, detector_options, model_help
 
 
 @click.command(help="Grad-CAM heat map of the float model on the face in IMAGE (the largest one when there are "

@@ -1,7 +1,7 @@
 """`lanmsff-edge info`: what a model costs, per block."""
 import click
 
-from lanmsff_edge.commands.params import model_help, ModelPath, OutputPath, WIDTH
+from lanmsff_edge.commands.params import WIDTH, ModelPath, OutputPath, model_help
 
 
 @click.command(help="Parameters, multiply-accumulates and a per-block table of LANMSFF or of a saved model; for a "
@@ -20,8 +20,8 @@ from lanmsff_edge.commands.params import model_help, ModelPath, OutputPath, WIDT
 def command(model_path, classes, width, no_massatt, no_pwfs, labels, json_path):
     import json
 
-    from lanmsff_edge.atomic import write_text
     from lanmsff_edge.artifacts.reference import resolve_model_path
+    from lanmsff_edge.atomic import write_text
 
     path = resolve_model_path(model_path) if model_path else None
     if path is not None and path.suffix == ".tflite":  # read from the flatbuffer: TensorFlow is not needed

@@ -1,7 +1,7 @@
 """`lanmsff-edge predict`: facial expressions of the faces in photos."""
 import click
 
-from lanmsff_edge.commands.params import detector_options, InputPath, model_help, ModelPath, OutputPath
+from lanmsff_edge.commands.params import InputPath, ModelPath, OutputPath, detector_options, model_help
 
 
 def _annotated(folder, params):
@@ -34,10 +34,8 @@ def command(ctx, images, model, no_detect, top_k, json_path, annotate_dir, detec
     import json
 
     from lanmsff_edge.atomic import artifact_group, write_text
-    from lanmsff_edge.predict import format_result, load_classifier, predict_files, results_to_json, \
-        write_annotations
-
     from lanmsff_edge.faces import make_detector
+    from lanmsff_edge.predict import format_result, load_classifier, predict_files, results_to_json, write_annotations
 
     classifier = load_classifier(model)
     finder = None if no_detect else make_detector(detector, min_size=min_face, min_score=min_score)

@@ -1,7 +1,7 @@
 """`lanmsff-edge quantize`: model.keras → verified int8 (or fp16 / dynamic / float) TFLite and a cost report."""
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, model_help, ModelPath, OutputPath, SEED
+from lanmsff_edge.commands.params import SEED, FiniteFloatRange, InputPath, ModelPath, OutputPath, model_help
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.quantize import methods
 

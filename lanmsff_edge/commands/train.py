@@ -2,7 +2,7 @@
 
 import click
 
-from lanmsff_edge.commands.params import FiniteFloatRange, InputPath, ModelPath, SEED, WIDTH
+from lanmsff_edge.commands.params import SEED, WIDTH, FiniteFloatRange, InputPath, ModelPath
 from lanmsff_edge.data.classes import DATASETS
 from lanmsff_edge.training.config import COSINE_FLOOR, COSINE_WARMUP_EPOCHS, SCHEDULES
 from lanmsff_edge.training.precision import PRECISIONS

@@ -13,9 +13,16 @@ import numpy as np
 from lanmsff_edge.artifacts.reference import resolve_model_path, run_config, run_data_defaults
 from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.evaluation.metrics import (OVERALL, confusion_counts, information_density, mean_metrics,
-                                             metrics_from_predictions, paired_comparison, row_percent,
-                                             wilson_interval)
+from lanmsff_edge.evaluation.metrics import (
+    OVERALL,
+    confusion_counts,
+    information_density,
+    mean_metrics,
+    metrics_from_predictions,
+    paired_comparison,
+    row_percent,
+    wilson_interval,
+)
 from lanmsff_edge.evaluation.report import confusion_title, format_confusion, format_mean, format_report
 from lanmsff_edge.runtimes import open_runtime, predict_faces
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.log import get_logger
 from lanmsff_edge.memory import flatbuffer as fb
 from lanmsff_edge.memory import offline_plan, patches, schedule
-from lanmsff_edge.log import get_logger
 
 LOGGER = get_logger(__name__)
 

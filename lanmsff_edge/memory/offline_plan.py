@@ -19,6 +19,7 @@ from lanmsff_edge.memory import flatbuffer as fb
 
 METADATA_NAME = b"OfflineMemoryAllocation"
 from lanmsff_edge.runtimes.micro import ARENA_ALIGNMENT as ALIGNMENT  # noqa: E402  (TFLM's buffer alignment)
+
 ONLINE = -1
 
 

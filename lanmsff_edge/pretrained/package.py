@@ -222,8 +222,8 @@ def _in_card_folders(quantize_command, run, name):
 def make_card(name, run, float_path, int8_path, data, check_limit=CHECK_LIMIT, quantize_command=None, notes=()):
     """The model card (dict) of ``float_path`` / ``int8_path``, trained in run folder ``run``; ``notes``: what a
     reader must know that the files cannot tell (e.g. what an initial model was trained on)."""
-    from lanmsff_edge.data import load_dataset
     from lanmsff_edge.artifacts.reference import run_config
+    from lanmsff_edge.data import load_dataset
     from lanmsff_edge.evaluation import evaluate, paired_comparison
     from lanmsff_edge.runtimes import open_runtime, predict_faces
 

@@ -192,8 +192,8 @@ def quantize(model_path, dataset=None, data=None, method="qat", out="model_int8.
     the QAT ranges); cache_dir: calibration cache folder (default ``$LANMSFF_CACHE/calibration`` or
     ``calibration_cache/`` beside OUT); augment: QAT's augmentation (default: the training run's, else "online").
     """
-    from lanmsff_edge.calibration import DEFAULT_SIZE, representative_dataset
     from lanmsff_edge.artifacts.reference import run_data_defaults
+    from lanmsff_edge.calibration import DEFAULT_SIZE, representative_dataset
 
     calibration_size = DEFAULT_SIZE if calibration_size is None else int(calibration_size)
     _check_options(method, io, epochs, calibration_size, out)

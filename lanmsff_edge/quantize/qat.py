@@ -12,12 +12,10 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 from pathlib import Path
 
 import numpy as np
-
-from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
-
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from lanmsff_edge import tf_private  # noqa: E402
+from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
 from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
 from lanmsff_edge.quantize.converter import MIN_RANGE  # noqa: E402
 from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
@@ -222,8 +220,8 @@ def fine_tune(qat_model, train, val=None, epochs=DEFAULT_EPOCHS, learning_rate=D
     Runs on the fit engine (``training/engine.py``), as training does.
     Returns the per-epoch history (a list per metric) and the epoch kept.
     """
-    from lanmsff_edge.data import make_tf_dataset
     from lanmsff_edge.artifacts import checkpoint as ckpt
+    from lanmsff_edge.data import make_tf_dataset
     from lanmsff_edge.training import engine
     from lanmsff_edge.training.history import columns
 

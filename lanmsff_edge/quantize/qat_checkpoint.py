@@ -11,8 +11,8 @@ mixed. The file is removed once the ``.tflite`` is written.
 import hashlib
 from pathlib import Path
 
-from lanmsff_edge.errors import UserError
 from lanmsff_edge.artifacts import checkpoint as ckpt
+from lanmsff_edge.errors import UserError
 from lanmsff_edge.training.settings import changed_settings
 
 SUFFIX = ".qat_checkpoint.npz"

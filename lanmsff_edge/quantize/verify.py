@@ -5,6 +5,7 @@ from lanmsff_edge.errors import UserError
 from lanmsff_edge.runtimes import micro
 from lanmsff_edge.tflite_graph import TFLiteGraph, read_tflite
 
+
 def float_ops(graph):
     """Ops of ``graph`` that compute in float (a float non-constant tensor among their inputs/outputs), except the
     QUANTIZE that reads a float model input and the DEQUANTIZE that writes a float model output."""

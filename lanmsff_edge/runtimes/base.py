@@ -3,8 +3,9 @@ probabilities. Keras (``keras.KerasRuntime``), LiteRT with XNNPACK, the builtin 
 Edge TPU delegate (``litert.LiteRTRuntime``) and TFLite Micro (``micro.MicroRuntime``) implement it; evaluation,
 quantize, bench, predict and the demo only ever hold a ``Runtime``.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 

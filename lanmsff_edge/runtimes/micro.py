@@ -14,7 +14,6 @@ import faulthandler
 import os
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 

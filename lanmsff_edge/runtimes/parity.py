@@ -23,9 +23,9 @@ into many output steps.
 
 A backend's ``run(raw_input)`` returns the raw output, or a list of the model's raw outputs in order.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Callable
 
 import numpy as np
 

@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 
+from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.atomic import artifact_group
 from lanmsff_edge.keras import keras
 from lanmsff_edge.log import get_logger
-from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import history as hist
 from lanmsff_edge.training.settings import check_augment
 

@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.atomic import artifact_group, write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
-from lanmsff_edge.artifacts import checkpoint as ckpt
 from lanmsff_edge.training import config as cfg
 
 METRICS_NAME = "metrics.json"
@@ -294,8 +294,12 @@ def _fit(model, options, train_images, val_images, distribution, checkpoint, out
     """Epochs ``checkpoint.epoch + 1 … epochs`` through the fit engine; returns the state after the last one."""
     from lanmsff_edge.training import engine
     from lanmsff_edge.training.batchnorm import BatchNormRecalibration, recalibration_sample
-    from lanmsff_edge.training.callbacks import (ResumableEarlyStopping, ResumablePlateau, cosine_schedule,
-                                                 schedule_status)
+    from lanmsff_edge.training.callbacks import (
+        ResumableEarlyStopping,
+        ResumablePlateau,
+        cosine_schedule,
+        schedule_status,
+    )
 
     initial_epoch, state = engine.start(checkpoint, options["seed"], {"seed": options["seed"]})
     train_data, val_data, train_size = _input_pipelines(options, train_images, val_images, distribution,
