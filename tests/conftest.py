@@ -176,6 +176,17 @@ def tiny_tflite(tmp_path_factory):
     return make
 
 
+# $TFLM_DIR as the run began (the modules that build with a tree read it at import, as this does). Each test runs
+# without it in its environment: a command then uses a tree only when the test passes one (--tflm), so a test of
+# something else (export-firmware's default rounding, say) does not build TFLM for the host behind its back.
+SESSION_TFLM_DIR = os.environ.get("TFLM_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_tflm_tree(monkeypatch):
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+
+
 TFLM_EXAMPLES = {  # TFLite Micro's own example models: int8 models this project did not train, of several kinds
     "person_detect": "tensorflow/lite/micro/models/person_detect.tflite",  # MobileNetV1 0.25, 96×96×1 image
     "micro_speech": "tensorflow/lite/micro/examples/micro_speech/models/micro_speech_quantized.tflite",  # 1×1960
@@ -192,8 +203,7 @@ def tflm_examples(tmp_path_factory):
     import os
     import tarfile
 
-    tree = os.environ.get("TFLM_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "tflm" /
-                                             "tflm-tree.tar.gz")
+    tree = SESSION_TFLM_DIR or str(Path(__file__).resolve().parents[2] / "shared" / "tflm" / "tflm-tree.tar.gz")
     tree = Path(tree)
     folder = tmp_path_factory.mktemp("tflm_examples")
     found = {}
