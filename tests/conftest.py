@@ -200,7 +200,6 @@ TFLM_EXAMPLES = {  # TFLite Micro's own example models: int8 models this project
 def tflm_examples(tmp_path_factory):
     """{name: path} of ``TFLM_EXAMPLES``, taken from the shared TFLite Micro tree (``$TFLM_DIR``, a folder or the
     .tar.gz, or ../shared/tflm/tflm-tree.tar.gz); skips when there is none."""
-    import os
     import tarfile
 
     tree = SESSION_TFLM_DIR or str(Path(__file__).resolve().parents[2] / "shared" / "tflm" / "tflm-tree.tar.gz")

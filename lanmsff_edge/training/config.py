@@ -5,7 +5,7 @@ Options fall in two groups: those that define the model and the data it learns (
 """
 import platform
 
-from lanmsff_edge.artifacts.run_folder import read_config
+from lanmsff_edge.artifacts.run_folder import CONFIG_NAME, read_config  # noqa: F401 (run.py: cfg.CONFIG_NAME)
 from lanmsff_edge.errors import UserError
 
 # Paper IV.B recipe.
