@@ -41,8 +41,10 @@ def test_single_rounding_defines_both_switches_and_keeps_the_makefiles_own_defin
 def test_single_rounding_export_without_a_tree_is_one_clear_error(int8_lanmsff, tmp_path, monkeypatch):
     monkeypatch.delenv("TFLM_DIR", raising=False)
     with pytest.raises(UserError, match=r"--rounding single .*--tflm.*--rounding double"):
-        export_firmware(int8_lanmsff.path, tmp_path / "fw")
+        export_firmware(int8_lanmsff.path, tmp_path / "fw", rounding="single")
     assert not (tmp_path / "fw").exists()
+    bundle = export_firmware(int8_lanmsff.path, tmp_path / "fw")  # no tree, no --rounding: double, not an error
+    assert bundle.manifest["rounding"]["mode"] == "double"
 
 
 @pytest.fixture(scope="module")
