@@ -3,7 +3,7 @@ on every input, its TFLM arena shrinks, --max-arena picks the fewest patches tha
 padding where two stripes meet) is caught by the same comparison."""
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from helpers import reference_outputs
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory import fit, offline_plan, patches, schedule
@@ -13,16 +13,6 @@ from lanmsff_edge.runtimes import micro
 pytestmark = pytest.mark.slow
 
 
-def _reference_outputs(data, inputs):
-    interpreter = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
-    outputs = []
-    for x in inputs:
-        interpreter.set_tensor(source, x)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target).copy())
-    return np.stack(outputs)
 
 
 def _inputs(int8_lanmsff):
@@ -50,7 +40,7 @@ def test_patched_model_is_bit_identical_on_litert_reference_and_tflm(int8_lanmsf
     patched = fit.variant(original, count)
     assert patched.patches == count and patched.regions  # something was split
     assert offline_plan.has_plan(patched.data)
-    np.testing.assert_array_equal(_reference_outputs(patched.data, inputs), _reference_outputs(original, inputs))
+    np.testing.assert_array_equal(reference_outputs(patched.data, inputs), reference_outputs(original, inputs))
     base, new = micro.load(original, micro.find_arena_size(original)), micro.load(patched.data, patched.arena)
     for x in inputs:
         np.testing.assert_array_equal(micro.invoke(new, x)[0], micro.invoke(base, x)[0])
@@ -140,7 +130,7 @@ def test_a_seam_bug_is_caught_by_the_identity_check(int8_lanmsff, original):
     split, _ = patches.split(original, 2)
     broken = _pad_at_a_seam(split)
     inputs = _inputs(int8_lanmsff)
-    assert not np.array_equal(_reference_outputs(broken, inputs), _reference_outputs(original, inputs))
+    assert not np.array_equal(reference_outputs(broken, inputs), reference_outputs(original, inputs))
 
 
 def test_undilated_depthwise_computes_the_same_integers_with_dilation_1(int8_lanmsff, original):
@@ -152,7 +142,7 @@ def test_undilated_depthwise_computes_the_same_integers_with_dilation_1(int8_lan
     depthwise = [op for op in model.subgraphs[0].operators if fb.op_name(model, op) == "DEPTHWISE_CONV_2D"]
     assert all(op.builtinOptions.dilationHFactor == 1 for op in depthwise)
     inputs = _inputs(int8_lanmsff)
-    np.testing.assert_array_equal(_reference_outputs(rewritten, inputs), _reference_outputs(original, inputs))
+    np.testing.assert_array_equal(reference_outputs(rewritten, inputs), reference_outputs(original, inputs))
     base, new = micro.load(original, micro.find_arena_size(original)), micro.load(rewritten, 1 << 20)
     for x in inputs:
         np.testing.assert_array_equal(micro.invoke(new, x)[0], micro.invoke(base, x)[0])

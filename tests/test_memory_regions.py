@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import reference_outputs
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.memory import fit, patches, schedule
@@ -93,18 +94,6 @@ def average_model():
     return _tiny(42, 1, _average_tail)
 
 
-def _reference(data, inputs):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interpreter = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
-    outputs = []
-    for x in inputs:
-        interpreter.set_tensor(source, x)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target).copy())
-    return np.stack(outputs)
 
 
 def _inputs(data, count=3):
@@ -122,14 +111,14 @@ def test_every_region_at_every_tried_count_is_bit_identical(request, which):
     model = fb.load(data)
     graph = model.subgraphs[0]
     inputs = _inputs(data)
-    expected = _reference(data, inputs)
+    expected = reference_outputs(data, inputs)
     ends, checked = set(), 0
     for count in (2, 3, 5):
         for region in patches.regions(model, count):
             candidate = copy.deepcopy(model)
             patches.split_region(candidate, region, count)
             fb.drop_unused_tensors(candidate)
-            np.testing.assert_array_equal(_reference(fb.save(candidate), inputs), expected,
+            np.testing.assert_array_equal(reference_outputs(fb.save(candidate), inputs), expected,
                                           err_msg=f"region ending at op {region.end}, {count} stripes")
             ends.add(fb.op_name(model, graph.operators[region.end]))
             checked += 1
@@ -165,7 +154,8 @@ def test_split_lowers_the_tflm_arena_and_tflm_computes_the_same_integers():
     before, after = micro.load(data, base.arena), micro.load(patched.data, patched.arena)
     for x in _inputs(data, 2):
         np.testing.assert_array_equal(micro.invoke(after, x)[0], micro.invoke(before, x)[0])
-    np.testing.assert_array_equal(_reference(patched.data, _inputs(data)), _reference(data, _inputs(data)))
+    inputs = _inputs(data)
+    np.testing.assert_array_equal(reference_outputs(patched.data, inputs), reference_outputs(data, inputs))
 
 
 @pytest.mark.slow

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ferplus_folder, one_line_error
 
-from lanmsff_edge.data.testing import encode, write_ferplus
+from lanmsff_edge.data.testing import encode
 
 REPO = Path(__file__).resolve().parents[1]
-VOTES = [0, 8, 0, 0, 0, 0, 0, 0, 0, 0]  # happiness
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +25,8 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LANMSFF_CACHE", str(tmp_path / "cache"))
 
 
-def _ferplus(root, train=4, val=4):
-    rows = {"train": [(f"fer{i:07d}.png", VOTES) for i in range(train)],
-            "val": [(f"fer{100 + i:07d}.png", VOTES) for i in range(val)]}
-    write_ferplus(root, rows)
-    return root
 
 
-def _one_line_error(result, code=1):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def _tiny_keras(path, shape, classes=8):
@@ -56,7 +45,7 @@ def _tiny_keras(path, shape, classes=8):
 def test_a_failed_write_is_one_line_removes_its_temporary_and_keeps_the_old_file(run_cli, tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("not a folder")
     result = run_cli("check-data", "--dataset", "synthetic", "--limit", 4, "--json", tmp_path / "a_file" / "x.json")
-    assert "cannot write" in _one_line_error(result) and "a_file" in result.output
+    assert "cannot write" in one_line_error(result) and "a_file" in result.output
 
     out = tmp_path / "report.json"
     out.write_text("the earlier report")
@@ -69,7 +58,7 @@ def test_a_failed_write_is_one_line_removes_its_temporary_and_keeps_the_old_file
     monkeypatch.setattr(Path, "write_text", disk_full)
     result = run_cli("check-data", "--dataset", "synthetic", "--limit", 4, "--json", out)
     monkeypatch.undo()
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert f"cannot write {out}" in line and "No space left on device" in line
     assert out.read_text() == "the earlier report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "report.json"]  # no temporary left
@@ -102,15 +91,15 @@ def test_text_files_that_are_not_utf8_name_the_file(run_cli, tmp_path):
     from lanmsff_edge.data.poselists import read_pose_list
     from lanmsff_edge.errors import UserError
 
-    latin = _ferplus(tmp_path / "latin")
+    latin = ferplus_folder(tmp_path / "latin")
     label = latin / "FER2013Train" / "label.csv"
     label.write_bytes(label.read_bytes() + 'fer\xe9.png,"(0, 0, 48, 48)",0,8,0,0,0,0,0,0,0,0\n'.encode("latin-1"))
-    line = _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", latin))
+    line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", latin))
     assert str(label) in line and "line 5" in line and "UTF-8" in line
 
-    noise = _ferplus(tmp_path / "noise")
+    noise = ferplus_folder(tmp_path / "noise")
     (noise / "FER2013Train" / "label.csv").write_bytes(bytes(range(128, 256)) * 3)
-    assert "UTF-8" in _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", noise))
+    assert "UTF-8" in one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", noise))
 
     for read in (lambda path: resolve_labels("m.tflite", 2, option=str(path)), read_pose_list):
         path = tmp_path / "latin1.txt"
@@ -130,10 +119,10 @@ def test_a_damaged_checkpoint_says_so_and_never_suggests_unsafe_loading(run_cli,
     out = tmp_path / "q.tflite"
     for damage in (b"PK\x03\x04 truncated", os.urandom(512), b""):
         (run / "checkpoint.npz").write_bytes(damage)
-        line = _one_line_error(run_cli("train", "--resume", "--out", run))
+        line = one_line_error(run_cli("train", "--resume", "--out", run))
         assert "damaged" in line and "allow_pickle" not in line and "start over" in line
         checkpoint_path(out).write_bytes(damage)
-        line = _one_line_error(run_cli("quantize", "--model", tiny_lanmsff[1], "--dataset", "synthetic",
+        line = one_line_error(run_cli("quantize", "--model", tiny_lanmsff[1], "--dataset", "synthetic",
                                        "--resume", "--out", out))
         assert "damaged" in line and "allow_pickle" not in line
 
@@ -147,7 +136,7 @@ def test_a_model_whose_input_is_not_a_64x64_face_is_refused_before_it_runs(run_c
     for command in (("predict", face, "--no-detect", "--model", tiny_tflite("gelu_int8")),
                     ("predict", face, "--no-detect", "--model", rgb),
                     ("gradcam", face, "--no-detect", "--model", rgb, "--out", tmp_path / "g.png")):
-        line = _one_line_error(run_cli(*command))
+        line = one_line_error(run_cli(*command))
         assert "64×64×1" in line, line
     assert not (tmp_path / "g.png").exists()
 
@@ -155,16 +144,16 @@ def test_a_model_whose_input_is_not_a_64x64_face_is_refused_before_it_runs(run_c
 # ------------------------------------------------------------------------------------ 6. exit 0 on an error
 
 def test_an_empty_or_undecodable_split_and_a_meaningless_fold_are_errors(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "broken")
+    data = ferplus_folder(tmp_path / "broken")
     for image in (data / "FER2013Valid").glob("*.png"):
         image.write_bytes(image.read_bytes()[:40])
     for extra in ((), ("--strict",)):
-        line = _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data, *extra))
+        line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data, *extra))
         assert "val" in line and "4 could not be decoded" in line, line
 
-    line = _one_line_error(run_cli("check-data", "--dataset", "synthetic", "--fold", 3, "--limit", 4))
+    line = one_line_error(run_cli("check-data", "--dataset", "synthetic", "--fold", 3, "--limit", 4))
     assert "--fold" in line and "kdef" in line
-    assert "--fold" in _one_line_error(run_cli("bench", "--dataset", "synthetic", "--fold", 9), code=2)
+    assert "--fold" in one_line_error(run_cli("bench", "--dataset", "synthetic", "--fold", 9), code=2)
 
 
 # ------------------------------------------------------------------------------------ 7. garbage accepted
@@ -174,7 +163,7 @@ def test_an_empty_or_undecodable_split_and_a_meaningless_fold_are_errors(run_cli
                                            ("0.7", "vote counts must be whole numbers"),
                                            ("../../outside.png", "must be a file name inside FER2013Train")])
 def test_votes_and_names_that_cannot_be_right_are_refused(run_cli, tmp_path, cell, message):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     label = data / "FER2013Train" / "label.csv"
     rows = label.read_text().splitlines()
     if cell.endswith(".png"):
@@ -183,7 +172,7 @@ def test_votes_and_names_that_cannot_be_right_are_refused(run_cli, tmp_path, cel
     else:
         rows[1] = rows[1].replace('",0,8', f'",{cell},8')
     label.write_text("\n".join(rows) + "\n")
-    line = _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+    line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
     assert "label.csv line 2" in line and message in line, line
 
 
@@ -197,7 +186,7 @@ def test_an_image_too_small_to_be_a_face_is_not_classified(run_cli, tmp_path):
 # ------------------------------------------------------------------------------------ 8. skipped images counted
 
 def test_undecodable_images_are_counted_in_the_report_and_opencv_stays_quiet(run_cli, tmp_path, capfd):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     broken = data / "FER2013Train" / "fer0000002.png"
     broken.write_bytes(broken.read_bytes()[:60])  # a PNG cut short
     capfd.readouterr()
@@ -220,13 +209,13 @@ def test_messages_name_the_actual_problem(run_cli, tmp_path):
     from lanmsff_edge.errors import UserError
 
     (tmp_path / "emptydir").mkdir()
-    line = _one_line_error(run_cli("bench", "--model", tmp_path / "emptydir"))
+    line = one_line_error(run_cli("bench", "--model", tmp_path / "emptydir"))
     assert "SavedModel" not in line and "folder without model.keras" in line
     for missing in ("nofile.txt", str(tmp_path / "labels.json"), str(tmp_path)):
         with pytest.raises(UserError, match="no such file|is a folder"):
             resolve_labels("m.tflite", 8, option=missing)
-    data = _ferplus(tmp_path / "ferplus")
-    line = _one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data / "FER2013Train" / "label.csv"))
+    data = ferplus_folder(tmp_path / "ferplus")
+    line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data / "FER2013Train" / "label.csv"))
     assert "fer2013.csv" not in line and "FER2013Train" in line
     if not presets.model_path("fer2013").exists():
         with pytest.raises(UserError) as caught:
@@ -242,7 +231,7 @@ def test_quantize_writes_its_model_reports_and_calibration_together(run_cli, tmp
     (tmp_path / "q.json").mkdir()  # the report cannot be written: nothing else of this run may appear
     result = run_cli("quantize", "--model", tiny_lanmsff[1], "--dataset", "synthetic", "--method", "ptq",
                      "--limit", 16, "--calibration-size", 16, "--out", out)
-    assert "cannot write" in _one_line_error(result)
+    assert "cannot write" in one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["q.json"]
 
 
@@ -285,10 +274,10 @@ def test_a_run_that_failed_before_its_first_epoch_does_not_block_a_retry(run_cli
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"dataset": "ferplus", "options": {"dataset": "ferplus"}}))
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     for image in (data / "FER2013Train").glob("*.png"):
         image.write_bytes(b"")
-    line = _one_line_error(run_cli("train", "--dataset", "ferplus", "--data", data, "--out", run))
+    line = one_line_error(run_cli("train", "--dataset", "ferplus", "--data", data, "--out", run))
     assert "could not be decoded" in line and "already exists" not in line
 
 

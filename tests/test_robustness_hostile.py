@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ferplus_folder, one_line_error
 
-from lanmsff_edge.data.testing import encode, write_ferplus
+from lanmsff_edge.data.testing import encode
 
 REPO = Path(__file__).resolve().parents[1]
-VOTES = [0, 8, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
 @pytest.fixture(autouse=True)
@@ -42,18 +42,8 @@ def no_hang(seconds=30):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _ferplus(root, train=4, val=4):
-    write_ferplus(root, {"train": [(f"fer{i:07d}.png", VOTES) for i in range(train)],
-                         "val": [(f"fer{100 + i:07d}.png", VOTES) for i in range(val)]})
-    return root
 
 
-def _error(result, code=1):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def _photo(path, side=64):
@@ -77,7 +67,7 @@ def test_an_output_naming_an_input_or_another_output_is_refused_before_any_work(
     run.mkdir()
     (run / "config.json").write_text('{"dataset": "synthetic"}')
     (run / "model.keras").write_bytes(b"not loaded: refused before")
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     label = data / "FER2013Train" / "label.csv"
     os.link(photo, tmp_path / "hardlink.json")
     originals = {p: p.read_bytes() for p in (model, sidecar, photo, run / "config.json", label)}
@@ -96,7 +86,7 @@ def test_an_output_naming_an_input_or_another_output_is_refused_before_any_work(
           tmp_path / "r.png"), "same file"),
     ]
     for args, words in cases:
-        line = _error(run_cli(*args), code=2)
+        line = one_line_error(run_cli(*args), code=2)
         assert words in line, (args, line)
     assert {p: p.read_bytes() for p in originals} == originals
     assert not (tmp_path / "a.md").exists() and not (tmp_path / "r.png").exists()
@@ -106,7 +96,7 @@ def test_empty_paths_are_refused_not_taken_as_not_given(run_cli, tmp_path):
     photo = _photo(tmp_path / "face.png")
     for args in (("predict", photo, "--model", ""), ("predict", photo, "--json", ""),
                  ("check-data", "--dataset", "ferplus", "--data", "")):
-        assert "empty" in _error(run_cli(*args), code=2)
+        assert "empty" in one_line_error(run_cli(*args), code=2)
 
 
 # ------------------------------------------------------------------ 2. special files refused, reads bounded
@@ -118,7 +108,7 @@ def _fifo(path):
 
 def test_fifos_and_devices_are_refused_wherever_a_user_file_is_taken(run_cli, tmp_path):
     fifo = _fifo(tmp_path / "pipe")
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     with no_hang():
         for args in (("check-data", "--dataset", "ferplus", "--data", fifo),
                      ("check-data", "--dataset", "ferplus", "--data", "/dev/zero"),
@@ -129,20 +119,20 @@ def test_fifos_and_devices_are_refused_wherever_a_user_file_is_taken(run_cli, tm
                      ("export-firmware", "--model", "ferplus", "--out", tmp_path / "fw", "--verify", "cortex-m7",
                       "--tflm", fifo),
                      ("evaluate", "--model", "ferplus", "--dataset", "synthetic", "--pose-list", fifo)):
-            line = _error(run_cli(*args), code=2)
+            line = one_line_error(run_cli(*args), code=2)
             assert "FIFO" in line or "character device" in line, (args, line)
         label = data / "FER2013Train" / "label.csv"
         label.unlink()
         label.symlink_to("/dev/zero")  # read whole, it would never end
-        line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+        line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
         assert "label.csv" in line and "character device" in line
         label.unlink()
         _fifo(label)
-        assert "FIFO" in _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+        assert "FIFO" in one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
 
 
 def test_a_fifo_among_the_images_is_skipped_not_waited_for(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     image = data / "FER2013Train" / "fer0000001.png"
     image.unlink()
     _fifo(image)
@@ -328,7 +318,7 @@ def test_export_firmware_names_the_model_when_tflite_micro_aborts_on_it(run_cli,
 
     monkeypatch.setattr(micro, "run", lambda *args, **kwargs: os.abort())
     monkeypatch.setattr(micro, "find_arena_size", lambda *args, **kwargs: 400_000)
-    line = _error(run_cli("export-firmware", "--model", "ferplus-w0.25", "--out", tmp_path / "fw"))
+    line = one_line_error(run_cli("export-firmware", "--model", "ferplus-w0.25", "--out", tmp_path / "fw"))
     assert "lanmsff_ferplus-w0.25_int8.tflite" in line and "SIGABRT" in line
     assert not (tmp_path / "fw").exists()
 
@@ -387,11 +377,11 @@ def test_a_model_with_nan_weights_is_named_by_every_command(run_cli, tmp_path, t
     path = tmp_path / "nan.keras"
     save_model(model, path)
     photo = _photo(tmp_path / "face.png")
-    line = _error(run_cli("quantize", "--model", path, "--dataset", "synthetic", "--method", "ptq", "--limit", 8,
-                          "--calibration-size", 8, "--out", tmp_path / "q.tflite"))
+    line = one_line_error(run_cli("quantize", "--model", path, "--dataset", "synthetic", "--method", "ptq",
+                                  "--limit", 8, "--calibration-size", 8, "--out", tmp_path / "q.tflite"))
     assert layer.name in line and "NaN" in line and not (tmp_path / "q.tflite").exists()
-    assert "NaN" in _error(run_cli("predict", photo, "--no-detect", "--model", path))
-    assert "NaN" in _error(run_cli("evaluate", "--model", path, "--dataset", "synthetic", "--limit", 8))
+    assert "NaN" in one_line_error(run_cli("predict", photo, "--no-detect", "--model", path))
+    assert "NaN" in one_line_error(run_cli("evaluate", "--model", path, "--dataset", "synthetic", "--limit", 8))
 
 
 # ------------------------------------------------------------------ 7. generated C/C++
@@ -407,7 +397,7 @@ def test_comment_text_cannot_end_a_comment_or_a_line():
 
 def test_an_arena_margin_that_would_wrap_an_int_is_refused_at_parse_time(run_cli, tmp_path):
     for margin in ("4294967296", "2147483648", "5000000KB"):
-        line = _error(run_cli("export-firmware", "--model", "ferplus", "--arena-margin", margin, "--out",
+        line = one_line_error(run_cli("export-firmware", "--model", "ferplus", "--arena-margin", margin, "--out",
                               tmp_path / "fw"), code=2)
         assert "--arena-margin" in line
     assert not (tmp_path / "fw").exists()
@@ -416,7 +406,7 @@ def test_an_arena_margin_that_would_wrap_an_int_is_refused_at_parse_time(run_cli
 # ------------------------------------------------------------------ 8. archives, caches, images
 
 def _zipped(tmp_path, damage):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     archive = tmp_path / "ferplus.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for path in sorted(data.rglob("*")):
@@ -439,12 +429,12 @@ def test_a_damaged_zip_archive_is_one_line_like_a_damaged_tar(run_cli, tmp_path)
 
     for damage in (bad_crc, bad_directory):
         archive = _zipped(tmp_path / damage.__name__, damage)
-        line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", archive))
+        line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", archive))
         assert str(archive) in line, line
 
 
 def test_an_image_replaced_in_place_is_not_served_from_the_cache(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     assert run_cli("check-data", "--dataset", "ferplus", "--data", data).exit_code == 0
     image = data / "FER2013Train" / "fer0000002.png"
     stat = image.stat()
@@ -480,12 +470,12 @@ def test_a_photo_beyond_opencvs_pixel_limit_is_one_line(run_cli, tmp_path):
     huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
                      + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
     result = run_cli("predict", huge, "--no-detect")
-    assert "no image could be read" in _error(result) and "no face" not in result.output
+    assert "no image could be read" in one_line_error(result) and "no face" not in result.output
     assert f"cannot read {huge}: the image is larger than OpenCV decodes" in result.output
 
 
 def test_a_symlinked_split_folder_is_followed(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     elsewhere = tmp_path / "elsewhere"
     (data / "FER2013Valid").rename(elsewhere)
     (data / "FER2013Valid").symlink_to(elsewhere)
@@ -504,7 +494,7 @@ def test_a_config_json_of_the_wrong_shape_is_named(run_cli, tmp_path, config):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(config)
-    line = _error(run_cli("train", "--resume", "--out", run))
+    line = one_line_error(run_cli("train", "--resume", "--out", run))
     assert "config.json is not a run's config.json" in line, line
     (run / "model.keras").write_bytes(b"")
     assert run_config(run / "model.keras") == {}  # read beside a model: used without it (a warning says so)
@@ -554,22 +544,22 @@ def test_a_tf_config_outside_its_cluster_is_refused_before_tensorflow(monkeypatc
 
 def test_a_width_that_would_exhaust_memory_is_refused_at_parse_time(run_cli):
     for command in ("info", "train", "demo"):
-        assert "--width" in _error(run_cli(command, "--width", 1000), code=2)
+        assert "--width" in one_line_error(run_cli(command, "--width", 1000), code=2)
 
 
 def test_a_nul_byte_in_a_label_csv_name_is_refused_by_line(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     label = data / "FER2013Train" / "label.csv"
     label.write_text(label.read_text().replace("fer0000001.png", "fer00\x0001.png"))
-    line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+    line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
     assert "label.csv line 2" in line
 
 
 def test_missing_images_are_called_missing_not_undecodable(run_cli, tmp_path):
-    data = _ferplus(tmp_path / "ferplus")
+    data = ferplus_folder(tmp_path / "ferplus")
     for image in (data / "FER2013Valid").glob("*.png"):
         image.unlink()
-    line = _error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
+    line = one_line_error(run_cli("check-data", "--dataset", "ferplus", "--data", data))
     assert "missing, no such file" in line and "decoded" not in line, line
 
 
@@ -584,14 +574,14 @@ def test_gradcam_layer_without_a_spatial_output_and_a_code_carrying_model_are_on
     path = tmp_path / "small.keras"
     model.save(path)
     photo = _photo(tmp_path / "face.png")
-    line = _error(run_cli("gradcam", photo, "--no-detect", "--model", path, "--layer", "pool", "--out",
+    line = one_line_error(run_cli("gradcam", photo, "--no-detect", "--model", path, "--layer", "pool", "--out",
                           tmp_path / "g.png"))
     assert "--layer pool" in line and "spatial" in line and not (tmp_path / "g.png").exists()
 
     lambda_model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(model(inputs)))
     lambda_path = tmp_path / "lambda.keras"
     lambda_model.save(lambda_path)
-    line = _error(run_cli("predict", photo, "--no-detect", "--model", lambda_path))
+    line = one_line_error(run_cli("predict", photo, "--no-detect", "--model", lambda_path))
     assert "safe_mode" not in line and "Python code" in line
 
 
@@ -634,5 +624,5 @@ def test_a_valid_model_on_which_tflite_micro_aborts_is_one_line_not_exit_134(run
         tf.TensorSpec([1, 64, 64, 1], tf.float32))
     path = tmp_path / "c1000.tflite"
     path.write_bytes(_convert(concrete, model, int8=True, representative=lambda: ([f] for f in faces)))
-    line = _error(run_cli("export-firmware", "--model", path, "--out", tmp_path / "fw"))
+    line = one_line_error(run_cli("export-firmware", "--model", path, "--out", tmp_path / "fw"))
     assert str(path) in line and "SIGABRT" in line and not (tmp_path / "fw").exists()
