@@ -11,20 +11,11 @@ from pathlib import Path
 from lanmsff_edge.errors import UserError
 
 
-def is_face_classifier(graph):
-    """True when ``graph`` takes one N×64×64×1 image and gives one N×C vector: a model the face preprocessing
-    (gray crop, min-max to [0, 1]) and the expression hooks apply to. Any other model is described as it is."""
-    from lanmsff_edge.data.common import IMAGE_SIZE
-
-    inputs, outputs = graph.inputs, graph.outputs
-    return (len(inputs) == 1 and tuple(inputs[0].shape)[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1) and len(outputs) == 1
-            and len(outputs[0].shape) == 2 and outputs[0].shape[1] >= 2)
-
-
 def describe(path, labels_option=None):
     """A JSON-ready dict describing the ``.tflite`` file at ``path``. Labels come only from ``labels_option``
     (``--labels``), the model's card, sidecar or metadata: ``info`` names no classes it was not told."""
     from lanmsff_edge.artifacts.labels import resolve_labels
+    from lanmsff_edge.runtimes.base import is_face_model
     from lanmsff_edge.runtimes.edgetpu_rules import check as edgetpu_check
     from lanmsff_edge.runtimes.edgetpu_rules import summary as edgetpu_summary
     from lanmsff_edge.runtimes.micro import unsupported_ops
@@ -53,7 +44,7 @@ def describe(path, labels_option=None):
         "params": tflite_params(graph),
         "macs": graph.macs,
         "macs_not_counted": graph.uncounted_ops,
-        "face_classifier": is_face_classifier(graph),
+        "face_classifier": is_face_model([t.shape for t in graph.inputs], [t.shape for t in outputs]),
         "precision": tflite_precision(graph),
         "fully_integer": graph.fully_integer,
         "integer_io": graph.integer_io,

@@ -63,6 +63,15 @@ def check_finite_outputs(outputs, source):
                         f"first: face {rows[0] + 1}); its weights or quantization parameters are probably broken")
 
 
+def is_face_model(input_shapes, output_shapes):
+    """True when a model takes one N×64×64×1 face and gives one N×C vector (C ≥ 2): what the face preprocessing and
+    the expression hooks apply to. Shapes are tuples; None or -1 stands for the batch."""
+    from lanmsff_edge.data.common import IMAGE_SIZE
+
+    return (len(input_shapes) == 1 and tuple(input_shapes[0])[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1)
+            and len(output_shapes) == 1 and len(output_shapes[0]) == 2 and (output_shapes[0][1] or 0) >= 2)
+
+
 def check_face_model(input_shapes, output_shapes, source):
     """``UserError`` unless a model takes one N×64×64×1 face and gives one N×C probability vector (C ≥ 2): what
     every command that feeds it faces needs, checked before it runs (instead of a shape error from inside Keras or
@@ -74,8 +83,6 @@ def check_face_model(input_shapes, output_shapes, source):
 
     inputs = " and ".join(text(shape) for shape in input_shapes)
     outputs = " and ".join(text(shape) for shape in output_shapes)
-    fits = (len(input_shapes) == 1 and tuple(input_shapes[0])[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1)
-            and len(output_shapes) == 1 and len(output_shapes[0]) == 2 and (output_shapes[0][1] or 0) >= 2)
-    if not fits:
+    if not is_face_model(input_shapes, output_shapes):
         raise UserError(f"{source} takes {inputs} and gives {outputs}: this command needs a face classifier that "
                         f"takes N×{IMAGE_SIZE}×{IMAGE_SIZE}×1 gray faces and gives N×classes probabilities")

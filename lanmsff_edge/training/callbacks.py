@@ -72,15 +72,15 @@ class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
                         f"{self.best_epoch + 1} (best {self.monitor})")
 
 
-def cosine_learning_rate(epoch, initial, epochs, warmup=None, floor=None):
-    """``train --schedule cosine``: linear warm-up over ``warmup`` epochs, then a cosine from ``initial`` down to
-    ``floor × initial`` at the last epoch. A function of the epoch alone, so a resumed run continues exactly."""
+def cosine_learning_rate(epoch, initial, epochs):
+    """``train --schedule cosine``: linear warm-up over ``config.cosine_warmup(epochs)`` epochs, then a cosine from
+    ``initial`` down to ``COSINE_FLOOR × initial`` at the last epoch. A function of the epoch alone, so a resumed
+    run continues exactly."""
     import math
 
     from lanmsff_edge.training import config as cfg
 
-    warmup = cfg.cosine_warmup(epochs) if warmup is None else int(warmup)
-    floor = cfg.COSINE_FLOOR if floor is None else float(floor)
+    warmup, floor = cfg.cosine_warmup(epochs), cfg.COSINE_FLOOR
     if epoch < warmup:
         return initial * (epoch + 1) / (warmup + 1)
     span = max(1, int(epochs) - warmup - 1)
