@@ -4,7 +4,7 @@ with real TFLM + CMSIS-NN on emulated Cortex-M cores, compared with LiteRT XNNPA
     python benchmarks/firmware_parity.py --data ../shared/data/ferplus.tar.gz --tflm ../shared/tflm/tflm-tree.tar.gz \
         [--images 200] [--core cortex-m55] [--patches 6] [--rounding single] [--json out.json]
 
-Prints the pair table of ``lanmsff_edge.runtimes.parity`` (max difference in output steps, images differing, top-1)
+Prints the pair table of ``lanmsff_edge.parity`` (max difference in output steps, images differing, top-1)
 with the emulated core as one more backend; the bundle is built with ``--rounding`` (TFLM and CMSIS-NN single or
 double rounding), and the host TFLM of the same rounding (``tflm-single``, or the ``tflm`` package) is compared.
 The first ``--images`` validation images are used: emulation runs
@@ -35,14 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
                    "double].")
 @click.option("--json", "json_path", default=None)
 def main(data_path, tflm, model, images, cores, patches, rounding, host_backends, json_path):
-    from lanmsff_edge import load_dataset
+    from lanmsff_edge import load_dataset, parity
     from lanmsff_edge.artifacts import presets
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.firmware_export import emulate, export_firmware
     from lanmsff_edge.firmware_export import tflm as tflm_tree
     from lanmsff_edge.memory import fit
-    from lanmsff_edge.runtimes import parity
-    from lanmsff_edge.runtimes.parity import quantize_for
+    from lanmsff_edge.runtimes.quantization import quantize_for
     from lanmsff_edge.tflite_graph import read_tflite
 
     tree = tflm_tree.find_tree(tflm)

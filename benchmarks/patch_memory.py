@@ -93,7 +93,7 @@ def main(data_path, models, counts, slow_images, json_path):
     from lanmsff_edge.artifacts import presets
     from lanmsff_edge.data.common import to_model_input
     from lanmsff_edge.memory import fit
-    from lanmsff_edge.runtimes.parity import quantize_for
+    from lanmsff_edge.runtimes.quantization import quantize_for
     from lanmsff_edge.tflite_graph import read_tflite
 
     chosen_keys = list(MODELS) if models == "all" else [k.strip() for k in models.split(",")]

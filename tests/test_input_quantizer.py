@@ -9,7 +9,7 @@ import pytest
 from lanmsff_edge.data.common import min_max
 from lanmsff_edge.firmware_export.bundle import render
 from lanmsff_edge.firmware_export.csource import c_float
-from lanmsff_edge.runtimes import litert, parity
+from lanmsff_edge.runtimes import litert, quantization
 from lanmsff_edge.runtimes.quantization import quantize
 from lanmsff_edge.tflite_graph import TensorInfo
 
@@ -83,7 +83,7 @@ def test_every_runtime_quantizes_an_exact_half_up_not_to_even():
     details = {"name": "input", "dtype": np.int8, "quantization": (0.25, 0)}
     assert litert.quantize(x, details).tolist() == expected.tolist()
     tensor = TensorInfo(index=0, name="input", shape=(4,), dtype="int8", scales=(0.25,), zero_points=(0,))
-    assert parity.quantize_for(tensor, x).tolist() == expected.tolist()
+    assert quantization.quantize_for(tensor, x).tolist() == expected.tolist()
 
 
 def test_quantize_saturates_at_the_dtype_range():

@@ -12,7 +12,8 @@ from lanmsff_edge.bench.measure import timing_input
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
 from lanmsff_edge.bench.timing import time_calls
 from lanmsff_edge.log import get_logger
-from lanmsff_edge.runtimes.parity import output_parity, quantize_for
+from lanmsff_edge.parity import output_parity
+from lanmsff_edge.runtimes.quantization import quantize_for
 
 LOGGER = get_logger(__name__)
 

@@ -13,10 +13,10 @@ import json
 
 import numpy as np
 
+from lanmsff_edge import parity
 from lanmsff_edge.atomic import write_text
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
-from lanmsff_edge.runtimes import parity
 from lanmsff_edge.runtimes.quantization import RULE as INPUT_RULE
 
 LOGGER = get_logger(__name__)

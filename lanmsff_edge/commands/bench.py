@@ -1,24 +1,24 @@
 """`lanmsff-edge bench`: latency, size and accuracy of models on a target, beside the float model."""
 import click
 
+from lanmsff_edge import parity as parity_backends
 from lanmsff_edge.bench import devices
 from lanmsff_edge.commands.params import CommaChoice, InputPath, ModelPath, OutputPath, model_help
 from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.firmware_export.cores import CORES
-from lanmsff_edge.runtimes import parity as parity_backends
 
 DEVICE_CHOICES = tuple(devices.DEVICES)
 ANDROID_DELEGATES = tuple(devices.ANDROID_DELEGATES)
 
 
 class BackendList(click.ParamType):
-    """--backends: comma-separated parity backends (lanmsff_edge.runtimes.parity.BACKENDS), two or more."""
+    """--backends: comma-separated parity backends (lanmsff_edge.parity.BACKENDS), two or more."""
 
     name = "backends"
 
     def convert(self, value, param, ctx):
         from lanmsff_edge.errors import UserError
-        from lanmsff_edge.runtimes.parity import backend_names
+        from lanmsff_edge.parity import backend_names
 
         if isinstance(value, tuple):
             return value

@@ -5,7 +5,7 @@
 
 Measures both files on the whole validation split (accuracy, per-class accuracy) and on the first
 ``--check-limit`` images (the ``check`` entry the tests re-measure), and the int8 file's kernel parity
-(``runtimes.parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
+(``parity``: XNNPACK, reference kernels, TFLite Micro) on the whole validation split; gathers the recipe,
 split sizes, epochs and quantization settings from the run's config.json, checkpoint and the quantize report
 (``<int8 stem>.json``), then copies the files and writes the card, each atomically. ``card_markdown`` renders a
 card's section of ``docs/model_cards.md`` (printed at the end, to paste there).

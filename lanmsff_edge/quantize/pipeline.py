@@ -112,7 +112,7 @@ def describe(method, data, path, reference, inputs, images, params, io):
 
 def kernel_agreement(data, model, inputs, arena_bytes):
     """TFLite Micro against LiteRT on the first ``MICRO_AGREEMENT_IMAGES`` inputs (float model inputs): for an int8
-    output the parity table of ``runtimes.parity`` (XNNPACK, reference kernels, TFLite Micro; raw outputs, pairwise),
+    output the parity table of ``parity`` (XNNPACK, reference kernels, TFLite Micro; raw outputs, pairwise),
     else the largest difference in output steps (``verify.micro_agreement``)."""
     count = min(MICRO_AGREEMENT_IMAGES, len(inputs))
     if not np.issubdtype(model.output_dtype, np.integer):
@@ -120,7 +120,7 @@ def kernel_agreement(data, model, inputs, arena_bytes):
                      for kernels in ("reference", "auto")}
         return {"tflm_vs_litert_reference_max_steps": agreement["reference"],
                 "tflm_vs_litert_default_max_steps": agreement["auto"], "tflm_vs_litert_images": count}
-    from lanmsff_edge.runtimes import parity
+    from lanmsff_edge import parity
 
     with quieted(parity.__name__):  # a check of a few images: no per-backend progress notes
         result = parity.measure(data, [model.quantize_input(x[None]) for x in inputs[:count]])

@@ -85,7 +85,7 @@ def markdown_table(report):
 
 
 def parity_lines(report):
-    """Kernel parity of the int8 variants (``runtimes.parity``; raw int8 outputs of the same inputs, pairwise), as a
+    """Kernel parity of the int8 variants (``parity``; raw int8 outputs of the same inputs, pairwise), as a
     second table; none when no variant has one."""
     rows = [(row["method"], pair) for row in report["variants"] for pair in (row.get("parity") or {}).get("pairs", [])]
     if not rows:

@@ -397,7 +397,7 @@ class MicroRuntime:
     params = None
 
     def __init__(self, model, arena_size=None):
-        from lanmsff_edge.runtimes.parity import quantize_for
+        from lanmsff_edge.runtimes.quantization import quantize_for
 
         data = _bytes(model)
         self.source = "<bytes>" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)

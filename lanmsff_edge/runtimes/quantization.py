@@ -16,3 +16,10 @@ def quantize(x, scale, zero_point, dtype):
     info = np.iinfo(dtype)
     steps = np.floor(np.asarray(x, np.float32) / np.float32(scale) + np.float32(0.5))
     return np.clip(steps.astype(np.int64) + int(zero_point), info.min, info.max).astype(dtype)
+
+
+def quantize_for(tensor, x):
+    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``), by ``quantization.RULE``."""
+    if not tensor.quantized:
+        return np.asarray(x, dtype=np.float32)
+    return quantize(x, tensor.scale, tensor.zero_point, tensor.dtype)

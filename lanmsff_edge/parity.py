@@ -31,6 +31,7 @@ import numpy as np
 
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
+from lanmsff_edge.runtimes.quantization import quantize_for
 
 LOGGER = get_logger(__name__)
 
@@ -51,15 +52,6 @@ class Backend:
 
 
 BACKENDS = {}
-
-
-def quantize_for(tensor, x):
-    """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``), by ``quantization.RULE``."""
-    from lanmsff_edge.runtimes.quantization import quantize
-
-    if not tensor.quantized:
-        return np.asarray(x, dtype=np.float32)
-    return quantize(x, tensor.scale, tensor.zero_point, tensor.dtype)
 
 
 def output_parity(tflm_outputs, litert_outputs, output_tensor):
