@@ -43,7 +43,14 @@ from lanmsff_edge.tflite_graph import read_tflite
 LOGGER = get_logger(__name__)
 LAYOUTS = ("plain", "cmake", "arduino")
 DEFAULT_MARGIN = "10%"
-INPUT_SHAPE = (1, 64, 64, 1)
+# Two kinds of bundle. A face model (one N×64×64×1 input, one N×C output: runtimes.base.is_face_model) gets the
+# face preprocessing in C and the expression hooks; any other full-integer model gets its input tensor as it is
+# (a seeded golden tensor or --golden-input) and generic hooks.
+KINDS = ("face", "tensor")
+HOOKS = {"face": ("image_provider", "expression_responder"), "tensor": ("input_provider", "output_handler")}
+C_TYPES = {"int8": ("int8_t", "kTfLiteInt8"), "int16": ("int16_t", "kTfLiteInt16"),  # tensor bundles' I/O types
+           "int32": ("int32_t", "kTfLiteInt32")}
+GOLDEN_SEED = 0
 
 
 class _Template(string.Template):
@@ -51,7 +58,7 @@ class _Template(string.Template):
 
 
 def render(template_name, **values):
-    text = resources.files(__package__).joinpath("templates", template_name).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("templates", *template_name.split("/")).read_text(encoding="utf-8")
     try:
         return _Template(text).substitute(values)
     except KeyError as missing:  # a template/code mismatch, not a user error
@@ -95,39 +102,49 @@ class _Facts:
     arena_size: int            # bytes declared (minimum + margin, rounded up)
     margin_option: str         # the margin as given ("10%", or bytes)
     methods: list              # op resolver methods
-    image: np.ndarray          # golden face, 8-bit gray
-    golden_input: np.ndarray   # its int8 model input
-    golden_output: np.ndarray  # TFLM's int8 output for it
+    image: np.ndarray          # golden face, 8-bit gray (None for a tensor bundle)
+    golden_input: np.ndarray   # the model input of the self-test
+    golden_output: np.ndarray  # TFLM's output for it
     golden_top: int
     probabilities: np.ndarray  # dequantized golden output
     golden_description: str
     fit: list                  # boards.fit_table verdicts
     latency: dict              # board key -> boards.estimate_latency
     rounding: str              # tflm.ROUNDINGS: what the golden was computed with, what the build must define
+    kind: str = "face"         # KINDS
 
 
-def _validate_model(graph, source):
-    problems = [f"input '{t.name}' is {t.dtype}" for t in graph.inputs if t.dtype != "int8"]
-    problems += [f"output '{t.name}' is {t.dtype}" for t in graph.outputs if t.dtype != "int8"]
+def bundle_kind(graph):
+    """``"face"`` for a model that takes one 64×64×1 face and gives one class vector, else ``"tensor"``."""
+    from lanmsff_edge.runtimes.base import is_face_model
+
+    return "face" if is_face_model([tuple(t.shape) for t in graph.inputs],
+                                   [tuple(t.shape) for t in graph.outputs]) else "tensor"
+
+
+def _validate_model(graph, source, kind="face"):
+    allowed = ("int8",) if kind == "face" else tuple(C_TYPES)
+    problems = [f"input '{t.name}' is {t.dtype}" for t in graph.inputs if t.dtype not in allowed]
+    problems += [f"output '{t.name}' is {t.dtype}" for t in graph.outputs if t.dtype not in allowed]
     floats = graph.non_integer_tensors + graph.float_constants
     if floats:
         example = floats[0].name if len(floats[0].name) <= 60 else floats[0].name[:57] + "..."
         problems.append(f"{len(floats)} tensor(s) are {floats[0].dtype}, e.g. '{example}'")
     if problems:
-        raise UserError(f"{source} is not a full-integer int8 model ({'; '.join(problems[:3])}); make one with "
-                        "`lanmsff-edge quantize` (int8 PTQ or QAT, int8 input and output)")
+        raise UserError(f"{source} is not a full-integer model ({'; '.join(problems[:3])}): a bundle's input and "
+                        f"output must be {' or '.join(allowed)}; make one with `lanmsff-edge quantize` (int8 PTQ or "
+                        "QAT, int8 input and output)")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UserError(f"{source} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                        "a LANMSFF classifier has one of each")
+        raise UserError(f"{source} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; the bundle's "
+                        "example and golden self-test feed one input tensor and check one output tensor")
 
 
 def _validate_shapes(graph, source):
     x, y = graph.inputs[0], graph.outputs[0]
-    if tuple(x.shape) != INPUT_SHAPE:
-        raise UserError(f"{source}: input shape {list(x.shape)}, expected {list(INPUT_SHAPE)} "
-                        "(batch-1 64×64 grayscale; export with a static batch of 1)")
-    if len(y.shape) != 2 or y.shape[0] != 1 or y.shape[1] < 2:
-        raise UserError(f"{source}: output shape {list(y.shape)}, expected [1, classes]")
+    for role, tensor in (("input", x), ("output", y)):
+        if any(int(d) < 1 for d in tensor.shape):
+            raise UserError(f"{source}: {role} '{tensor.name}' has shape {list(tensor.shape)}; TFLite Micro needs "
+                            "a static shape (export with a fixed batch of 1)")
     if not x.quantized or not y.quantized or not (0 < x.scale < math.inf and 0 < y.scale < math.inf):
         raise UserError(f"{source}: input/output tensors carry no per-tensor quantization scale (or a NaN, "
                         "infinite or non-positive one)")
@@ -257,19 +274,17 @@ def _plan_writes(out, folder, contents, paths):
     return writes, stale, kept
 
 
-def _layout_paths(name, layout):
+def _layout_paths(name, layout, kind="face"):
     """Logical file → path inside the bundle."""
+    hooks = HOOKS[kind]
     common = {
         "model_data_cc": f"{name}_model_data.cc",
         "model_data_h": f"{name}_model_data.h",
         "op_resolver_h": f"{name}_op_resolver.h",
         "model_settings_h": f"{name}_model_settings.h",
-        "preprocess_h": f"{name}_preprocess.h",
+        **({"preprocess_h": f"{name}_preprocess.h"} if kind == "face" else {}),
         "golden_h": f"{name}_golden.h",
-        "image_provider_h": "image_provider.h",
-        "image_provider_cc": "image_provider.cc",
-        "expression_responder_h": "expression_responder.h",
-        "expression_responder_cc": "expression_responder.cc",
+        **{f"{hook}_{suffix}": f"{hook}.{suffix}" for hook in hooks for suffix in ("h", "cc")},
         "main_functions_cc": "main_functions.cc",
         "main_functions_h": "main_functions.h",
         "main_cc": "main.cc",
@@ -283,7 +298,7 @@ def _layout_paths(name, layout):
         paths["library_h"] = f"src/{name}.h"
         paths["golden_h"] = f"examples/{name}/{name}_golden.h"
         # The hooks belong to the application, so they sit with the sketch (.cpp: what a sketch folder compiles).
-        for hook in ("image_provider", "expression_responder"):
+        for hook in hooks:
             paths[f"{hook}_h"] = f"examples/{name}/{hook}.h"
             paths[f"{hook}_cc"] = f"examples/{name}/{hook}.cpp"
         paths["sketch"] = f"examples/{name}/{name}.ino"
@@ -299,7 +314,7 @@ def _sha256(data):
 
 def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=None, labels=None,
                     max_arena=None, board=None, patches=None, verify=None, tflm=None, undilate=False,
-                    rounding=None):
+                    rounding=None, golden_input=None):
     """Write a TFLite Micro bundle for the int8 model at ``model`` (a path, or a bundled name such as ``ferplus``)
     into the directory ``out``; return a ``Bundle``.
 
@@ -315,9 +330,14 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     records it, so every build of the bundle (``emulate``, ``--verify``) uses it. None: ``single`` when a TFLM
     tree is at hand (``tflm`` or ``$TFLM_DIR``), else ``double`` with a note (a bundle must not need a TFLM tree).
 
-    Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer int8
-    with a 1×64×64×1 input, an op TFLite Micro lacks, a bad name/layout/margin/labels, an unusable ``out``, a
-    budget no patch count reaches, a failed verification.
+    Any full-integer model with one input and one output is taken (``bundle_kind``): a face model gets the face
+    preprocessing and the expression hooks; any other gets its input tensor as it is (int8 or int16), generic
+    hooks, and as its golden input ``golden_input`` (a ``.npy`` file: integers in the input's dtype, or floats,
+    quantized) or else seeded random integers. Labels then come only from the model or ``labels``.
+
+    Raises ``UserError`` (nothing written) for: a missing/non-tflite file, a model that is not full-integer or has
+    dynamic shapes or several inputs/outputs, an op TFLite Micro lacks, an unusable ``golden_input``, a bad
+    name/layout/margin/labels, an unusable ``out``, a budget no patch count reaches, a failed verification.
     """
     from lanmsff_edge.artifacts import presets
 
@@ -330,12 +350,16 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     graph = read_tflite(model_path)
     data = userfiles.read_bytes(model_path, "model", what="model")
     source = str(model_path)
-    _validate_model(graph, source)
+    kind = bundle_kind(graph)
+    _validate_model(graph, source, kind)
     micro.check_supported(graph, source)
     _validate_shapes(graph, source)
     folder = _check_out_dir(out)
-    num_classes = int(graph.outputs[0].shape[1])
-    label_names, label_source = resolve_labels(model_path, num_classes, model_bytes=data, option=labels)
+    label_names, label_source = _labels(graph, kind, model_path, data, labels)
+    if golden_input is not None and kind == "face":
+        raise UserError("--golden-input is for models other than 64×64 face classifiers: a face model's golden "
+                        "input is the bundled face through the C preprocessing the bundle ships")
+    golden = _golden_tensor(graph.inputs[0], golden_input) if kind == "tensor" else None
 
     if arena_margin is not None:
         parse_margin(arena_margin, 1)  # a malformed margin fails before minutes of measuring
@@ -379,9 +403,12 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
                         f"{micro.MAX_ARENA:,} bytes any microcontroller (and TFLite Micro's host check) can have")
 
     # Golden vector, produced by TFLM with the arena the bundle declares (so it is proven to be enough).
-    image, golden_description = golden_face()
     x, y = graph.inputs[0], graph.outputs[0]
-    golden_input = quantize_input(image, x.scale, x.zero_point)
+    if kind == "face":
+        image, golden_description = golden_face()
+        golden_input = quantize_input(image, x.scale, x.zero_point)
+    else:
+        image, (golden_input, golden_description) = None, golden
     golden_output = _golden_run(data, golden_input, rounding, tree, arena, source)
     golden_top = int(np.argmax(golden_output))
     patching.pop("original", None)
@@ -396,11 +423,11 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
                    label_source=label_source, arena_minimum=minimum, arena_margin=margin, arena_size=arena,
                    margin_option=arena_margin, methods=methods, image=image, golden_input=golden_input,
                    golden_output=golden_output, golden_top=golden_top, probabilities=probabilities,
-                   golden_description=golden_description, fit=fit, latency=latency, rounding=rounding)
+                   golden_description=golden_description, fit=fit, latency=latency, rounding=rounding, kind=kind)
     values = _values(facts)
     values["patch_notes"] = _patch_notes(patching)
-    paths = _layout_paths(name, layout)
-    contents = _render_all(paths, values, layout)
+    paths = _layout_paths(name, layout, kind)
+    contents = _render_all(paths, values, layout, kind)
 
     manifest = _manifest(facts, contents)
     manifest["patches"] = patching
@@ -484,20 +511,70 @@ def _default_rounding(tflm):
     return "double"
 
 
+def _labels(graph, kind, model_path, data, option):
+    """``(labels tuple, source)``: a face model's as ``resolve_labels`` finds them (the data set's by count at
+    worst); any other model's only from the model, a file beside it or ``option`` (``()`` when none names them)."""
+    y = graph.outputs[0]
+    if kind == "face":
+        return resolve_labels(model_path, int(y.shape[1]), model_bytes=data, option=option)
+    if len(y.shape) == 2 and y.shape[0] == 1:
+        found, source = resolve_labels(model_path, int(y.shape[1]), model_bytes=data, option=option, guess=False)
+        return tuple(found or ()), source
+    if option:
+        raise UserError(f"--labels: the output {list(y.shape)} is not one (1, classes) vector to name")
+    return (), f"none: the output {list(y.shape)} is not one (1, classes) vector"
+
+
+def _golden_tensor(tensor, path):
+    """``(golden input in the tensor's dtype and shape, description)``: the ``.npy`` at ``path`` (integers of the
+    dtype as they are, floats quantized by the tensor's scale and zero point), else seeded random integers over
+    the dtype's range (a bit-exactness check needs no meaningful input, only a deterministic one)."""
+    from lanmsff_edge.runtimes.quantization import RULE, quantize
+
+    dtype, shape = np.dtype(tensor.dtype), tuple(int(d) for d in tensor.shape)
+    info = np.iinfo(dtype)
+    if path is None:
+        values = np.random.default_rng(GOLDEN_SEED).integers(info.min, int(info.max) + 1, size=shape)
+        return values.astype(dtype), (f"seeded random {tensor.dtype} values over the whole range "
+                                      f"(numpy default_rng({GOLDEN_SEED}).integers, shape {list(shape)})")
+    path = Path(path)
+    raw = userfiles.read_bytes(path, "model", what="--golden-input")
+    try:
+        import io
+
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise UserError(f"--golden-input {path}: not a NumPy .npy array ({error})") from None
+    if not isinstance(array, np.ndarray) or array.size != int(np.prod(shape)):
+        raise UserError(f"--golden-input {path}: {getattr(array, 'size', 0)} values, the input "
+                        f"'{tensor.name}' {list(shape)} takes {int(np.prod(shape))}")
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min() < info.min or array.max() > info.max:
+            raise UserError(f"--golden-input {path}: integers outside {tensor.dtype}'s range "
+                            f"[{info.min}, {info.max}] (give floats to have them quantized)")
+        return array.astype(dtype).reshape(shape), f"{path.name} ({array.dtype} values as they are)"
+    if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+        raise UserError(f"--golden-input {path}: needs finite numbers (integers in {tensor.dtype}, or floats)")
+    return (quantize(array, tensor.scale, tensor.zero_point, dtype).reshape(shape),
+            f"{path.name} (float values quantized: {RULE})")
+
+
 def _golden_run(data, golden_input, rounding, tree, arena=None, source="the model"):
-    """The int8 output of ``data`` for ``golden_input`` under TFLM with ``rounding``: the tflite-micro package
-    (in a forked child, so a native abort is a one-line error naming ``source``) for double rounding, the host
-    build of the tree for single."""
-    x = golden_input.reshape(INPUT_SHAPE)
+    """The output of ``data`` for ``golden_input`` under TFLM with ``rounding``, flat, in the output's dtype: the
+    tflite-micro package (in a forked child, so a native abort is a one-line error naming ``source``) for double
+    rounding, the host build of the tree for single."""
+    graph = read_tflite(data)
+    x = golden_input.reshape(graph.inputs[0].shape)
+    dtype = np.dtype(graph.outputs[0].dtype)
     if rounding == "single":
         from lanmsff_edge.firmware_export.host import HostMicro
 
         runner = HostMicro(data, tree, rounding)
         try:
-            return runner.invoke(x)[0].reshape(-1).astype(np.int8)
+            return runner.invoke(x)[0].reshape(-1).astype(dtype)
         finally:
             runner.close()
-    return micro.run_isolated(data, x, arena, source)[0].reshape(-1).astype(np.int8)
+    return micro.run_isolated(data, x, arena, source)[0].reshape(-1).astype(dtype)
 
 
 def _check_bit_identical(reference, golden_output):
@@ -594,7 +671,7 @@ def _values(facts):
         name=name, camel=camel, layout=facts.layout, tool_version=TOOL_VERSION,
         model_file=csource.comment_text(facts.model_path.name),
         model_sha256=sha, model_sha256_short=sha[:16], model_bytes=len(data), model_kb=f"{len(data) / 1024:,.1f}",
-        schema_version=graph.schema_version, rows=x.shape[1], cols=x.shape[2], channels=x.shape[3],
+        schema_version=graph.schema_version,
         input_scale=csource.c_float(x.scale), input_zero_point=x.zero_point, input_scale_text=f"{x.scale:.9g}",
         output_scale=csource.c_float(y.scale), output_zero_point=y.zero_point, num_classes=len(labels),
         labels_source=csource.comment_text(facts.label_source),
@@ -603,10 +680,10 @@ def _values(facts):
         margin_text=_margin_text(facts.margin_option, facts.arena_margin), tflm_version=micro.tflm_version(),
         op_count=len(methods), resolver_calls="\n".join(
             f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;" for method in methods),
-        golden_description=facts.golden_description, golden_top_index=golden_top,
-        golden_top_label=csource.comment_text(labels[golden_top]),
+        golden_description=csource.comment_text(facts.golden_description), golden_top_index=golden_top,
+        golden_top_label=csource.comment_text(_top_label(labels, golden_top)),
         golden_top_probability=f"{facts.probabilities[golden_top]:.3f}",
-        golden_image_rows=csource.int_rows(np.asarray(facts.image, np.uint8).reshape(-1), per_line=16),
+        golden_computed_with=_golden_source(facts.rounding),
         golden_input_rows=csource.int_rows(facts.golden_input.reshape(-1), per_line=16),
         golden_output_rows=csource.int_rows(facts.golden_output.reshape(-1), per_line=16),
         golden_output_inline=", ".join(str(int(v)) for v in facts.golden_output),
@@ -619,7 +696,65 @@ def _values(facts):
         fit_rows="\n".join(fit_rows), fit_summary=summary, library_version="1.0.0",
     )
     values.update(_rounding_values(facts.rounding))
+    values.update(_face_values(facts) if facts.kind == "face" else _tensor_values(facts))
     return values
+
+
+def _top_label(labels, index):
+    return labels[index] if labels else f"index {index}"
+
+
+def _hook_values(kind, name):
+    """Template text that names a kind's platform hooks (CMake sources, the Arduino library header)."""
+    hooks = HOOKS[kind]
+    functions = "GetImage / RespondToExpression" if kind == "face" else "GetInput / HandleOutput"
+    includes = [f"{name}_model_data.h", f"{name}_model_settings.h", f"{name}_op_resolver.h"]
+    includes += [f"{name}_preprocess.h"] if kind == "face" else []
+    return {"hook_sources": " ".join(f"{hook}.cc" for hook in hooks),
+            "hook_comment": f"{' and '.join(f'{hook}.cc' for hook in hooks)}: add a file of your own that defines "
+                            f"{functions} to replace them",
+            "library_includes": "\n".join(f'#include "{header}"' for header in includes)}
+
+
+def _face_values(facts):
+    x, labels = facts.graph.inputs[0], facts.labels
+    return {**_hook_values("face", facts.name), "rows": x.shape[1], "cols": x.shape[2], "channels": x.shape[3],
+            "golden_image_rows": csource.int_rows(np.asarray(facts.image, np.uint8).reshape(-1), per_line=16),
+            "library_sentence": f"int8 facial-expression recognition ({len(labels)} classes, 64x64 gray)"}
+
+
+def _tensor_values(facts):
+    graph, labels, camel = facts.graph, facts.labels, csource.camel(facts.name)
+    x, y = graph.inputs[0], graph.outputs[0]
+
+    def shape_text(tensor):
+        return ", ".join(str(int(d)) for d in tensor.shape) or "scalar"
+
+    if labels:
+        label_block = (f"constexpr const char* k{camel}CategoryLabels[k{camel}CategoryCount] = {{\n"
+                       + "\n".join(f"    {csource.c_string(label)}," for label in labels) + "\n};\n")
+        print_line = (f'  MicroPrintf("output: %s (index %d of %d, q %d, %d/1000)", k{camel}CategoryLabels[top], top,\n'
+                      "              size, static_cast<int>(output[top]), real);")
+        sentence = f" ({len(labels)} classes: {csource.comment_text(', '.join(labels), limit=2000)})"
+    else:
+        label_block = ""
+        print_line = ('  MicroPrintf("output: largest value at index %d of %d (q %d, %d/1000)", top, size,\n'
+                      "              static_cast<int>(output[top]), real);")
+        sentence = ""
+    golden = facts.golden_output.reshape(-1)
+    shown = ", ".join(str(int(v)) for v in golden[:16]) + (", ..." if golden.size > 16 else "")
+    summary = (f"`[{shown}]` ({golden.size} values), largest at index {facts.golden_top}"
+               + (f" (**{labels[facts.golden_top]}**)" if labels else ""))
+    return {**_hook_values("tensor", facts.name),
+            "input_dtype": x.dtype, "output_dtype": y.dtype, "input_ctype": C_TYPES[x.dtype][0],
+            "output_ctype": C_TYPES[y.dtype][0], "input_tflite_type": C_TYPES[x.dtype][1],
+            "output_tflite_type": C_TYPES[y.dtype][1], "input_rank": max(len(x.shape), 1),
+            "input_dims": ", ".join(str(int(d)) for d in x.shape) or "1", "input_shape_text": shape_text(x),
+            "output_shape_text": shape_text(y), "input_size": x.elements, "output_size": y.elements,
+            "label_block": label_block, "handler_label_print": print_line, "labels_sentence": sentence,
+            "golden_output_summary": summary,
+            "library_sentence": f"a full-integer model ({x.dtype} [{shape_text(x)}] in, {y.dtype} "
+                                f"[{shape_text(y)}] out)"}
 
 
 _LAYOUT_NOTES = {
@@ -641,8 +776,9 @@ _LAYOUT_NOTES = {
 }
 
 
-def _render_all(paths, values, layout):
+def _render_all(paths, values, layout, kind="face"):
     name = values["name"]
+    own = "" if kind == "face" else "tensor/"  # the tensor bundle's own templates; the rest are shared
     guards = {key: csource.include_guard(Path(path).name) for key, path in paths.items()}
     contents = {}
 
@@ -654,26 +790,27 @@ def _render_all(paths, values, layout):
     put("model_data_cc", "model_data.cc.tmpl")
     put("model_data_h", "model_data.h.tmpl")
     put("op_resolver_h", "op_resolver.h.tmpl")
-    put("model_settings_h", "model_settings.h.tmpl")
+    put("model_settings_h", f"{own}model_settings.h.tmpl")
     put("preprocess_h", "preprocess.h.tmpl")
-    put("golden_h", "golden.h.tmpl")
-    put("main_functions_h", "main_functions.h.tmpl")
+    put("golden_h", f"{own}golden.h.tmpl")
+    put("main_functions_h", f"{own}main_functions.h.tmpl")
     platform = "#include <TensorFlowLite.h>\n" if layout == "arduino" else ""
-    for hook in ("image_provider", "expression_responder"):
-        put(f"{hook}_h", f"{hook}.h.tmpl")
-        put(f"{hook}_cc", f"{hook}.cc.tmpl", platform_includes=platform)
-    put("main_functions_cc", "main_functions.cc.tmpl", platform_includes="", self_include='#include "main_functions.h"')
+    for hook in HOOKS[kind]:
+        put(f"{hook}_h", f"{own}{hook}.h.tmpl")
+        put(f"{hook}_cc", f"{own}{hook}.cc.tmpl", platform_includes=platform)
+    put("main_functions_cc", f"{own}main_functions.cc.tmpl", platform_includes="",
+        self_include='#include "main_functions.h"')
     put("main_cc", "main.cc.tmpl")
     put("cmakelists", "CMakeLists.txt.tmpl")
     put("library_h", "library_header.h.tmpl")
     put("library_properties", "library.properties.tmpl")
-    put("sketch", "main_functions.cc.tmpl", platform_includes="#include <TensorFlowLite.h>\n",
+    put("sketch", f"{own}main_functions.cc.tmpl", platform_includes="#include <TensorFlowLite.h>\n",
         self_include=f"#include <{name}.h>")
     described = dict(_FILE_ROLES)
     rows = [f"| `{path}` | {described.get(key, '')} |" for key, path in paths.items()]
     rows.append("| `bundle.json` | manifest: checksums, sizes, arena, ops, quantization, golden vector, fit table |")
     notes = _LAYOUT_NOTES[layout].format(name=name, camel=values["camel"])
-    put("readme", "README.md.tmpl", file_rows="\n".join(rows), layout_notes=notes)
+    put("readme", f"{own}README.md.tmpl", file_rows="\n".join(rows), layout_notes=notes)
     return contents
 
 
@@ -683,11 +820,15 @@ _FILE_ROLES = {
     "op_resolver_h": "`MicroMutableOpResolver` with exactly the model's ops",
     "model_settings_h": "input shape, quantization, labels, arena size",
     "preprocess_h": "min-max + quantization of a gray face, dequantize, argmax (no TFLM dependency)",
-    "golden_h": "golden face, its int8 input and TFLM's int8 output",
+    "golden_h": "the golden self-test vector: its input (and face) and TFLM's output for it",
     "image_provider_h": "`GetImage()`: the platform hook that supplies each face (camera)",
     "image_provider_cc": "weak default `GetImage()`: the golden face, so the example runs without a camera",
     "expression_responder_h": "`RespondToExpression()`: the platform hook that acts on each result",
     "expression_responder_cc": "weak default `RespondToExpression()`: prints label and score (MicroPrintf)",
+    "input_provider_h": "`GetInput()`: the platform hook that supplies each model input (sensor, features)",
+    "input_provider_cc": "weak default `GetInput()`: the golden input, so the example runs without a sensor",
+    "output_handler_h": "`HandleOutput()`: the platform hook that acts on each result",
+    "output_handler_cc": "weak default `HandleOutput()`: prints the largest output value (MicroPrintf)",
     "main_functions_cc": "`setup()`: load, check, allocate, golden self-test; `loop()`: get → invoke → respond",
     "main_functions_h": "entry points of the example",
     "main_cc": "`main()` for a host or bare-metal build",
@@ -711,13 +852,17 @@ def _manifest(facts, contents):
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "name": facts.name,
         "layout": facts.layout,
+        "kind": facts.kind,
+        "hooks": list(HOOKS[facts.kind]),
         "model": {"file": facts.model_path.name, "sha256": _sha256(data), "bytes": len(data),
                   "schema_version": graph.schema_version, "subgraphs": graph.subgraph_count, "macs": graph.macs,
                   "macs_by_op": graph.macs_by_op},
         "input": {"name": x.name, "shape": list(x.shape), "dtype": x.dtype, "scale": x.scale,
                   "zero_point": x.zero_point,
-                  "preprocessing": "64x64 gray, per-image min-max to [0,1], q = zp + floor(x/scale + 0.5) "
-                                   "(round half up, float32; lanmsff_edge.runtimes.quantization)"},
+                  "preprocessing": ("64x64 gray, per-image min-max to [0,1], q = zp + floor(x/scale + 0.5) "
+                                    "(round half up, float32; lanmsff_edge.runtimes.quantization)"
+                                    if facts.kind == "face" else "none: the application supplies the quantized "
+                                    "input tensor (q = zp + floor(x/scale + 0.5))")},
         "output": {"name": y.name, "shape": list(y.shape), "dtype": y.dtype, "scale": y.scale,
                    "zero_point": y.zero_point},
         "labels": list(labels),
@@ -732,7 +877,7 @@ def _manifest(facts, contents):
         "rounding": {"mode": facts.rounding, "defines": tflm_tree.rounding_defines(facts.rounding),
                      "golden_computed_with": _golden_source(facts.rounding)},
         "golden": {"description": facts.golden_description, "output": [int(v) for v in facts.golden_output],
-                   "top_index": facts.golden_top, "top_label": labels[facts.golden_top],
+                   "top_index": facts.golden_top, "top_label": _top_label(labels, facts.golden_top),
                    "probabilities": [round(float(p), 6) for p in facts.probabilities]},
         "boards": [{**verdict.as_dict(), "latency_ms_estimate": round(latency[verdict.board.key]["ms"], 1),
                     "latency_assumption": latency[verdict.board.key]["assumption"]} for verdict in fit],

@@ -105,15 +105,22 @@ def bundle_rounding(manifest):
     return tflm.check_rounding((manifest.get("rounding") or {}).get("mode", "double"))
 
 
-def _inputs_header(inputs):
-    """``emulation_inputs.h``: the extra int8 inputs of a parity run (one row per input) or none."""
+_C_INPUT_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+
+
+def _inputs_header(inputs, dtype="int8"):
+    """``emulation_inputs.h``: the extra inputs of a parity run (one row per input, in the model input's
+    ``dtype``) or none."""
+    ctype = _C_INPUT_TYPES.get(dtype)
+    if ctype is None:
+        raise UserError(f"the emulation feeds int8, int16 or int32 inputs; this bundle's input is {dtype}")
     if inputs is None or len(inputs) == 0:
-        return ("constexpr int kEmulationInputCount = 0;\n"
-                "alignas(16) const signed char kEmulationInputs[1][1] = {{0}};\n")
-    rows = np.asarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+        return (f"#include <cstdint>\nconstexpr int kEmulationInputCount = 0;\n"
+                f"alignas(16) const {ctype} kEmulationInputs[1][1] = {{{{0}}}};\n")
+    rows = np.asarray(inputs, dtype=np.dtype(dtype)).reshape(len(inputs), -1)
     body = ",\n".join("{" + ",".join(str(int(v)) for v in row) + "}" for row in rows)
-    return (f"constexpr int kEmulationInputCount = {len(rows)};\n"
-            f"alignas(16) const signed char kEmulationInputs[{len(rows)}][{rows.shape[1]}] = {{\n{body}\n}};\n")
+    return (f"#include <cstdint>\nconstexpr int kEmulationInputCount = {len(rows)};\n"
+            f"alignas(16) const {ctype} kEmulationInputs[{len(rows)}][{rows.shape[1]}] = {{\n{body}\n}};\n")
 
 
 def build(bundle_dir, core, tree, work, inputs=None):
@@ -133,7 +140,7 @@ def build(bundle_dir, core, tree, work, inputs=None):
                                             .replace("@@{camel}", camel).replace("@@{name}", name)
                                             .replace("@@{runs}", str(DEFAULT_RUNS)))
     (work / "link.ld").write_text(cores.linker_script(core))
-    (work / "emulation_inputs.h").write_text(_inputs_header(inputs))
+    (work / "emulation_inputs.h").write_text(_inputs_header(inputs, manifest.get("input", {}).get("dtype", "int8")))
     arch = [*core.gcc_flags, "-mthumb", "-mlittle-endian", "-funsigned-char"]
     common = [*arch, "-O2", "-g", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
     defines = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_MCU_DEBUG_LOG", "-DCMSIS_NN", "-DNDEBUG", *core.defines,
@@ -144,8 +151,9 @@ def build(bundle_dir, core, tree, work, inputs=None):
     cxx = [tools["arm-none-eabi-g++"], *common, *defines, *includes, "-std=c++17", "-fno-rtti", "-fno-exceptions",
            "-fno-unwind-tables"]
     folder = Path(bundle_dir).resolve()
-    bundle_sources = [folder / f"{name}_model_data.cc", folder / "main_functions.cc", folder / "image_provider.cc",
-                      folder / "expression_responder.cc"]
+    hooks = manifest.get("hooks") or ("image_provider", "expression_responder")  # bundles before "hooks": faces
+    bundle_sources = [folder / f"{name}_model_data.cc", folder / "main_functions.cc",
+                      *(folder / f"{hook}.cc" for hook in hooks)]
     sources = [*bundle_sources, work / "emulation_main.cc"]
     objects = []
     LOGGER.info(f"compiling the bundle for {core.name}")

@@ -26,9 +26,12 @@ STUB_HEADERS = {
 #include <cstddef>
 #include <cstdint>
 typedef enum TfLiteStatus { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1, kTfLiteInt32 = 2, kTfLiteUInt8 = 3, kTfLiteInt8 = 9 } TfLiteType;
+typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1, kTfLiteInt32 = 2, kTfLiteUInt8 = 3, kTfLiteInt16 = 7,
+               kTfLiteInt8 = 9 } TfLiteType;
 typedef struct TfLiteQuantizationParams { float scale; int32_t zero_point; } TfLiteQuantizationParams;
-typedef union TfLitePtrUnion { int32_t* i32; float* f; uint8_t* uint8; int8_t* int8; void* data; } TfLitePtrUnion;
+typedef union TfLitePtrUnion {
+  int32_t* i32; float* f; char* raw; uint8_t* uint8; int16_t* i16; int8_t* int8; void* data;
+} TfLitePtrUnion;
 typedef struct TfLiteTensor {
   TfLiteType type; TfLitePtrUnion data; void* dims; TfLiteQuantizationParams params; size_t bytes;
 } TfLiteTensor;

@@ -8,9 +8,11 @@ MACs-per-cycle of its core. Keras rows are timed on the host CPU as the float re
 """
 import numpy as np
 
+from lanmsff_edge import native
 from lanmsff_edge.bench.measure import timing_input
 from lanmsff_edge.bench.rows import RUNTIME_ERRORS, keras_row, new_row, one_line
 from lanmsff_edge.bench.timing import time_calls
+from lanmsff_edge.errors import UserError
 from lanmsff_edge.log import get_logger
 from lanmsff_edge.parity import output_parity
 from lanmsff_edge.runtimes.quantization import quantize_for
@@ -25,6 +27,11 @@ def parity_faces(data):
     if data is not None and len(data):
         return data.images[:PARITY_IMAGES]
     return np.random.default_rng(1).integers(0, 256, size=(PARITY_IMAGES, 64, 64), dtype=np.uint8)
+
+
+def _litert_outputs(model, threads, inputs):
+    runtime = model.runtime(threads)
+    return [runtime.invoke_raw(x) for x in inputs]
 
 
 def tflm_row(model, settings):
@@ -47,17 +54,25 @@ def tflm_row(model, settings):
         x = quantize_for(source, timing_input(model, settings.data))
         LOGGER.info(f"{model.name}: timing TFLite Micro on the host")
         row.latency = time_calls(lambda: micro.invoke(interpreter, x), settings.runs, settings.warmup)
-        runtime = model.runtime(settings.threads)
+    except (*RUNTIME_ERRORS, micro.MicroAllocationError) as error:
+        row.error = one_line(error)
+        return row
+    # What follows compares with LiteRT: a file LiteRT refuses (TFLM runs some LiteRT does not load) keeps the
+    # TFLite Micro figures measured above, with a note instead of parity and accuracy.
+    try:
         inputs = [quantize_for(source, face[None]) for face in model.inputs(parity_faces(settings.data))]
-        row.extra["parity"] = output_parity([micro.invoke(interpreter, x)[0] for x in inputs],
-                                            [runtime.invoke_raw(x) for x in inputs], graph.outputs[0])
+        # LiteRT in a forked child: some files crash it natively (a SIGSEGV on an int16 SVDF) that TFLM runs
+        litert = native.isolated(f"{model.name}: LiteRT", _litert_outputs, model, settings.threads, inputs)
+        row.extra["parity"] = output_parity([micro.invoke(interpreter, x)[0] for x in inputs], litert,
+                                            graph.outputs[0])
         if settings.data is not None:
+            runtime = model.runtime(settings.threads)
             from lanmsff_edge.bench.measure import score
 
             score(row, model, runtime.predict, settings.data)
             row.notes.append("accuracy computed with LiteRT (TFLM parity is in the parity column)")
-    except (*RUNTIME_ERRORS, micro.MicroAllocationError) as error:
-        row.error = one_line(error)
+    except RUNTIME_ERRORS as error:
+        row.notes.append(f"LiteRT could not run the file, so no parity with it and no accuracy: {one_line(error)}")
     return row
 
 
@@ -166,7 +181,7 @@ def emulation_rows(models, rows, patches, settings):
 
     tree = settings.extra["tflm_tree"]
     variants = [(row.model, 1, model.data) for model, row in zip(models, rows)
-                if not row.error and row.format == "tflite" and row.precision == "int8"]
+                if not row.error and row.format == "tflite" and row.precision in INTEGER_PRECISIONS]
     variants += [(p["model"], p["patches"], p["_data"]) for p in patches if "_data" in p and p["patches"] > 1]
     table = []
     for name, count, data in variants:
@@ -175,9 +190,17 @@ def emulation_rows(models, rows, patches, settings):
             with tempfile.TemporaryDirectory(prefix="lanmsff-bench-emulate-") as folder:
                 model_file = Path(folder) / "model.tflite"
                 model_file.write_bytes(data)
-                export_firmware(model_file, Path(folder) / "bundle", labels=None, tflm=tree,
-                                rounding=settings.extra.get("rounding", "single"))
-                result = emulate.emulate(Path(folder) / "bundle", core, tree)
+                try:
+                    export_firmware(model_file, Path(folder) / "bundle", labels=None, tflm=tree,
+                                    rounding=settings.extra.get("rounding", "single"))
+                    result = emulate.emulate(Path(folder) / "bundle", core, tree)
+                except UserError as error:  # this model on this core; the other rows and cores go on
+                    message = one_line(error).replace(str(model_file), name)
+                    table.append({"model": name, "patches": count, "core": core, "error": message})
+                    for row in rows:
+                        if row.model == name:
+                            row.notes.append(f"emulated {core}: {message}")
+                    continue
             figures = result.as_dict()
             figures.pop("ops")
             entry = {"title": "Emulated Cortex-M (real TFLM + CMSIS-NN under QEMU -icount: instructions, not "

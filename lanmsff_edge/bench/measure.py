@@ -66,6 +66,10 @@ def timing_input(model, data):
 
 
 def check_classes(model, data):
+    if data is not None and model.is_tensor_model:
+        raise UserError(f"{model.path}: not an image classifier (input {list(model.graph.inputs[0].shape)}, output "
+                        f"{list(model.graph.outputs[0].shape)}): bench it without --dataset/--data (it is timed "
+                        "and compared on seeded random inputs)")
     if data is not None and model.num_classes != data.num_classes:
         raise UserError(f"{model.path}: the model predicts {model.num_classes} classes but {data.dataset} "
                         f"{data.split} has {data.num_classes} ({', '.join(data.class_names)})")

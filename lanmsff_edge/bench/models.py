@@ -4,6 +4,10 @@ Any NHWC image classifier works (1 or 3 channels, any fixed H×W, N×K probabili
 sits beside LANMSFF. The bench's faces are uint8 64×64 grayscale (the data contract); ``prepare_images`` resizes
 them to the model's H×W, repeats the gray channel for RGB models and maps them to the model's input range.
 LANMSFF's own input (64×64×1, [0, 1]) goes through ``to_model_input`` unchanged.
+
+A ``.tflite`` file that is no image classifier (audio features, a dense model, an autoencoder) is a *tensor*
+model (``spec`` None): it is timed, sized and compared between runtimes on seeded random inputs of its own input
+shape, and has no accuracy (no face data set applies to it).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +72,18 @@ def prepare_images(images, spec, input_range=(0.0, 1.0)):
     return x.astype(np.float32)
 
 
+def random_inputs(tensor, count, seed=0):
+    """``count`` deterministic float inputs for ``tensor`` (a ``tflite_graph.TensorInfo``): for a quantized input,
+    random integers over its dtype's range, dequantized; for a float one, uniform in [0, 1)."""
+    shape = (count, *(int(d) for d in tensor.shape[1:]))
+    rng = np.random.default_rng(seed)
+    if not tensor.quantized:
+        return rng.random(shape, dtype=np.float32)
+    info = np.iinfo(np.dtype(tensor.dtype))
+    steps = rng.integers(info.min, int(info.max) + 1, size=shape)
+    return ((steps - tensor.zero_point) * np.float32(tensor.scale)).astype(np.float32)
+
+
 def parse_input_range(text):
     if text not in INPUT_RANGES:
         raise UserError(f"--input-range {text!r}: choose one of {', '.join(INPUT_RANGES)}")
@@ -100,7 +116,16 @@ class BenchModel:
     def is_keras(self):
         return self.format == "keras"
 
+    @property
+    def is_tensor_model(self):
+        return self.spec is None
+
     def inputs(self, images):
+        """The model's float inputs for ``images`` (uint8 faces); a tensor model's are ``len(images)`` seeded
+        random inputs of its own shape instead, integer values of its input quantization (so quantizing them
+        gives back those integers)."""
+        if self.is_tensor_model:
+            return random_inputs(self.graph.inputs[0], len(images))
         return prepare_images(images, self.spec, self.input_range)
 
     def runtime(self, num_threads=None):
@@ -158,8 +183,13 @@ def tflite_model(data, path, name, input_range=(0.0, 1.0), origin="file"):
         raise UserError(f"{path}: the bench takes single-input, single-output classifiers "
                         f"({len(graph.inputs)} inputs, {len(graph.outputs)} outputs)")
     tensor = graph.inputs[0]
-    spec = image_spec(tensor.shape, path, tensor.shape_signature)
-    classes = _check_classifier_output(graph.outputs[0].shape, path)
+    try:
+        spec = image_spec(tensor.shape, path, tensor.shape_signature)
+        classes = _check_classifier_output(graph.outputs[0].shape, path)
+    except UserError:  # no image classifier: a tensor model, benched on random inputs of its own shape
+        if any(int(d) < 1 for d in tensor.shape):
+            raise UserError(f"{path}: input '{tensor.name}' has no fixed shape ({list(tensor.shape)})") from None
+        spec, classes = None, None
     return BenchModel(name=name, path=str(path), format="tflite", precision=tflite_precision(graph),
                             size_bytes=len(data), params=tflite_params(graph), macs=graph.macs, spec=spec,
                             num_classes=classes, input_range=input_range, origin=origin, data=bytes(data),

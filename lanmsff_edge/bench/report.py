@@ -346,13 +346,15 @@ def _emulation_lines(report, markdown=False):
         return []
     header = ["model", "patches", "core", "golden", "M instr.", "instr./MAC", "arena used", "flash", "RAM",
               "heaviest ops"]
-    body = [[r["model"], str(r["patches"]), r["core"],
+    body = [[r["model"], str(r["patches"]), r["core"], "ERROR", "", "", "", "", "", r["error"]] if "error" in r else
+            [r["model"], str(r["patches"]), r["core"],
              "bit-exact" if r["golden_ok"] else f"DIFFERS (max {r['max_diff_lsb']} steps)",
              f"{r['instructions'] / 1e6:,.1f}", f"{r['instructions_per_mac']:.2f}", _bytes(r["arena_used_bytes"]),
              _bytes(r["flash_bytes"]), _bytes(r["ram_bytes"]),
              ", ".join(f"{op} {100 * v['share']:.0f}%" for op, v in list(r["by_op_type"].items())[:3])]
             for r in rows]
-    return ["", rows[0]["title"]] + (_markdown_table(header, body) if markdown else _prose_last(header, body))
+    title = next((r["title"] for r in rows if "title" in r), "Emulated Cortex-M")
+    return ["", title] + (_markdown_table(header, body) if markdown else _prose_last(header, body))
 
 
 def _prose_last(header, body):

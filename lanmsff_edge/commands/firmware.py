@@ -37,9 +37,12 @@ def _size(ctx, param, value):
 
 
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
-                    "arena, golden self-test, example, README, bundle.json) for an int8 .tflite model.")
+                    "arena, golden self-test, example, README, bundle.json) for a full-integer .tflite model: a "
+                    "64x64 face classifier gets the face preprocessing and expression hooks, any other model its "
+                    "input tensor as it is and generic hooks.")
 @click.option("--model", "model_path", required=True, type=ModelPath(formats=("int8",)),
-              help=model_help("Full-integer int8 .tflite (from `lanmsff-edge quantize`)", formats=("int8",)))
+              help=model_help("Full-integer .tflite: int8 (or int16) input and output, one of each, static shapes",
+                              formats=("int8",)))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Bundle directory: new, empty, or an earlier bundle (the files the tool wrote there are "
                    "replaced; files you added, or hooks you edited, are kept; another edited file stops the export, "
@@ -72,15 +75,19 @@ def _size(ctx, param, value):
               help="Rewrite dilated depthwise convolutions for CMSIS-NN's fast kernels (same integers; measured "
                    "-2.5 % instructions on Cortex-M7, -15 % on M55; ~4 KB more arena).")
 @click.option("--labels", default=None,
-              help="Class labels: comma-separated, or a .txt (one per line) / .json file. "
-                   "Default: the model's sidecar JSON, else FERPlus (8) / FER-2013 (7).")
+              help="Class labels: comma-separated, or a .txt (one per line) / .json file. Default: the model's card, "
+                   "sidecar JSON or metadata; a face model then falls back to FERPlus (8) / FER-2013 (7), any other "
+                   "model has none.")
+@click.option("--golden-input", default=None, type=InputPath(dir_okay=False), metavar="FILE.npy",
+              help="The self-test's input for a model that is not a face classifier: a .npy of the input's size, "
+                   "integers of its dtype, or floats (quantized). [default: seeded random integers]")
 def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, rounding,
-            undilate, labels):
+            undilate, labels, golden_input):
     from lanmsff_edge.firmware_export import export_firmware
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
-                             tflm=tflm, undilate=undilate, rounding=rounding)
+                             tflm=tflm, undilate=undilate, rounding=rounding, golden_input=golden_input)
     manifest = bundle.manifest
     click.echo(f"bundle      {bundle.out} ({bundle.layout}, {len(bundle.files)} files)")
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")
@@ -97,8 +104,12 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
                    f"bit-exact, {verified['instructions'] / 1e6:,.1f} M instructions per inference (under QEMU, not "
                    f"cycles), arena used {verified['arena_used_bytes']:,} bytes")
     click.echo(f"ops         {len(bundle.ops)}: {' '.join(bundle.ops)}")
-    click.echo(f"labels      {', '.join(bundle.labels)} ({manifest['labels_source']})")
-    click.echo(f"golden      {bundle.golden_output} -> {bundle.labels[bundle.golden_top]} "
+    click.echo(f"kind        {manifest['kind']}: input {manifest['input']['dtype']} {manifest['input']['shape']}, "
+               f"output {manifest['output']['dtype']} {manifest['output']['shape']}, hooks "
+               f"{', '.join(manifest['hooks'])}")
+    click.echo(f"labels      {', '.join(bundle.labels) or 'none'} ({manifest['labels_source']})")
+    shown = bundle.golden_output if len(bundle.golden_output) <= 16 else [*bundle.golden_output[:16], "..."]
+    click.echo(f"golden      {shown} -> {manifest['golden']['top_label']} "
                f"({manifest['rounding']['golden_computed_with']})")
     defines = manifest["rounding"]["defines"]
     click.echo(f"rounding    {manifest['rounding']['mode']}: build TFLM and CMSIS-NN "
