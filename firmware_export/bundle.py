@@ -417,28 +417,50 @@ def export_firmware(model, out, name="lanmsff", layout="plain", arena_margin=Non
     probabilities = (golden_output.astype(np.float32) - y.zero_point) * y.scale
 
     methods = micro.resolver_methods(graph)
-    fit = boards.fit_table(len(data), arena)
     latency = {board.key: boards.estimate_latency(graph.macs, board) for board in boards.BOARDS}
-    facts = _Facts(name=name, layout=layout, graph=graph, data=data, model_path=model_path, labels=label_names,
-                   label_source=label_source, arena_minimum=minimum, arena_margin=margin, arena_size=arena,
-                   margin_option=arena_margin, methods=methods, image=image, golden_input=golden_input,
-                   golden_output=golden_output, golden_top=golden_top, probabilities=probabilities,
-                   golden_description=golden_description, fit=fit, latency=latency, rounding=rounding, kind=kind)
-    values = _values(facts)
-    values["patch_notes"] = _patch_notes(patching)
     paths = _layout_paths(name, layout, kind)
-    contents = _render_all(paths, values, layout, kind)
 
-    manifest = _manifest(facts, contents)
-    manifest["patches"] = patching
-    _, _, kept = _plan_writes(out, folder, {**contents, MANIFEST: b""}, paths)  # refuse clashes before verifying
-    for path in kept:  # the user's edited hook stays; the manifest lists only what the tool wrote
-        manifest["files"].pop(path, None)
-    if kept:
-        manifest["kept_user_files"] = kept
-    contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    def assemble(arena, margin, sized_for):
+        """The bundle's files and manifest for an arena of ``arena`` bytes (``margin`` over the host minimum)."""
+        fit = boards.fit_table(len(data), arena)
+        facts = _Facts(name=name, layout=layout, graph=graph, data=data, model_path=model_path, labels=label_names,
+                       label_source=label_source, arena_minimum=minimum, arena_margin=margin, arena_size=arena,
+                       margin_option=arena_margin, methods=methods, image=image, golden_input=golden_input,
+                       golden_output=golden_output, golden_top=golden_top, probabilities=probabilities,
+                       golden_description=golden_description, fit=fit, latency=latency, rounding=rounding,
+                       kind=kind)
+        values = _values(facts)
+        values["patch_notes"] = _patch_notes(patching)
+        contents = _render_all(paths, values, layout, kind)
+        manifest = _manifest(facts, contents)
+        manifest["arena"]["sized_for"] = sized_for
+        manifest["patches"] = patching
+        _, _, kept = _plan_writes(out, folder, {**contents, MANIFEST: b""}, paths)  # refuse clashes before verifying
+        for path in kept:  # the user's edited hook stays; the manifest lists only what the tool wrote
+            manifest["files"].pop(path, None)
+        if kept:
+            manifest["kept_user_files"] = kept
+        contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+        return fit, contents, manifest
+
+    fit, contents, manifest = assemble(arena, margin, "the host (tflite-micro's 64-bit interpreter)")
     if core is not None:
-        manifest["verified"] = _verify(contents, core, tree)
+        result, core_arena = _verify_on_core(contents, core, tree, arena)
+        if core_arena is not None:  # the core needs more than the host: the arena is sized on the core's figure
+            arena = round_up(core_arena + parse_margin(arena_margin, core_arena))
+            if budget and arena > budget:
+                if core_arena > budget:
+                    raise UserError(f"--verify {core.name}: the model needs {core_arena:,} bytes of arena on this "
+                                    f"core (its optimized kernels' scratch buffers; the host measured {minimum:,}), "
+                                    f"more than the {budget:,}-byte budget: allow more (--max-arena), or more "
+                                    "patches (--patches); nothing was written")
+                arena = budget // 16 * 16
+            margin = arena - minimum
+            fit, contents, manifest = assemble(arena, margin, f"{core.name} (emulated, TFLM + CMSIS-NN: "
+                                                              f"{core_arena:,} bytes used, more than the host's "
+                                                              f"{minimum:,})")
+            result, _ = _verify_on_core(contents, core, tree, arena, probe=False)
+        manifest["verified"] = result
         contents[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     writes, stale, _ = _plan_writes(out, folder, contents, paths)
     _write_directory(out, writes, stale)
@@ -584,23 +606,48 @@ def _check_bit_identical(reference, golden_output):
                            f"from the unpatched model's {reference.tolist()}")
 
 
-def _verify(contents, core, tree):
-    """Build ``contents`` for ``core`` and run its self-test under QEMU; return the figures for bundle.json."""
+_ARENA_CONSTANT = re.compile(rb"(TensorArenaSize = )(\d+);")
+SETUP_FAILED = "setup() failed"
+
+
+def _emulated(contents, core, tree, arena=None):
+    """``contents`` built for ``core`` and run under QEMU (``emulate.Emulation``); ``arena``: the tensor arena
+    the build declares instead of the bundle's own (a probe)."""
     from lanmsff_edge.firmware_export import emulate
 
     with tempfile.TemporaryDirectory(prefix="lanmsff-verify-") as staging:
         for relative, body in contents.items():
+            if arena is not None and relative.endswith("_model_settings.h"):
+                body = _ARENA_CONSTANT.sub(rb"\g<1>" + str(int(arena)).encode() + b";", body)
             target = Path(staging) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        result = emulate.emulate(staging, core, tree)
+        return emulate.emulate(staging, core, tree)
+
+
+def _verify_on_core(contents, core, tree, arena, probe=True):
+    """Build ``contents`` for ``core`` and run its self-test under QEMU: ``(figures for bundle.json, None)``. When
+    the declared ``arena`` is too small on that core (CMSIS-NN's scratch buffers, largest on Helium cores) and
+    ``probe``: ``(None, the bytes it used with a generous arena)``, for the caller to size the arena on the core."""
+    try:
+        result = _emulated(contents, core, tree)
+    except UserError as error:
+        if not probe or SETUP_FAILED not in str(error):
+            raise
+        generous = min(round_up(2 * arena + 64 * 1024), micro.MAX_ARENA)
+        LOGGER.info(f"the {arena:,}-byte arena measured on the host is too small on the emulated {core.name}: "
+                    f"measuring what it uses there (with {generous:,} bytes)")
+        used = _emulated(contents, core, tree, arena=generous).arena_used_bytes
+        if not used:
+            raise
+        return None, round_up(used)
     if not result.golden_ok:
         raise UserError(f"--verify {core.name}: the golden self-test FAILED on the emulated core: output "
                         f"{result.output} vs golden {result.golden_output} (max difference {result.max_diff_lsb} "
                         "steps); the bundle was not written")
     figures = result.as_dict()
     figures.pop("ops")
-    return figures
+    return figures, None
 
 
 def _golden_source(rounding):

@@ -164,3 +164,65 @@ def test_an_emulation_that_fails_for_one_model_is_a_row_and_the_rest_go_on(int8_
     assert [entry["error"] for entry in table] == ["the build for cortex-m7 failed; log: /tmp/x",
                                                    "the build for cortex-m55 failed; log: /tmp/x"]
     assert sum("emulated cortex-m7" in note for note in row.notes) == 1
+
+
+def _emulation(arena_used, golden_ok=True, arena=0):
+    from lanmsff_edge.firmware_export.emulate import Emulation
+
+    return Emulation(core="cortex-m55", machine="mps3-an547", tflm_arch="cortex-m55", kernels="CMSIS-NN",
+                     golden_ok=golden_ok, self_test_passed=golden_ok, max_diff_lsb=0, output=[], golden_output=[],
+                     instructions=1000, instructions_runs=[1000], instructions_per_mac=1.0, macs=1000, ops=[],
+                     by_op_type={}, arena_used_bytes=arena_used, arena_bytes=arena, flash_bytes=1, ram_bytes=1,
+                     model_bytes=1, stack_bytes=1)
+
+
+def test_verify_sizes_the_arena_on_the_core_when_the_host_figure_is_too_small(tflm_examples, monkeypatch, tmp_path):
+    """--verify CORE: a build whose setup() fails for the host-measured arena is probed with a generous one; the
+    bundle is then sized on what the core used (plus the margin), says so, and verified again at that size."""
+    from lanmsff_edge.firmware_export import tflm
+
+    monkeypatch.setattr(tflm, "find_tree", lambda tree=None: "tree")
+    monkeypatch.setattr(tflm, "require_tools", lambda *a, **k: {})
+    declared = []
+
+    def emulated(contents, core, tree, arena=None):
+        settings = next(body for path, body in contents.items() if path.endswith("_model_settings.h")).decode()
+        size = int(settings.split("TensorArenaSize = ")[1].split(";")[0])
+        declared.append(arena or size)
+        if arena is not None:  # the probe, with a generous arena: the core uses 12,000 bytes
+            return _emulation(12_000, arena=arena)
+        if size < 12_000:
+            raise UserError(f"the bundle did not complete on the emulated {core.name}: {bundle_module.SETUP_FAILED} "
+                            "(arena too small or an op missing); log: x")
+        return _emulation(12_000, arena=size)
+
+    monkeypatch.setattr(bundle_module, "_emulated", emulated)
+    made = export_firmware(tflm_examples["hello_world"], tmp_path / "fw", verify="cortex-m55", rounding="double",
+                           arena_margin="10%")
+    host = made.arena_minimum
+    assert host < 12_000 and declared[0] < 12_000 and declared[1] > 12_000  # host size, then the probe
+    assert made.arena_size == 13_200 == declared[2]  # 12,000 + 10 %, rounded to 16 bytes, verified again
+    manifest = json.loads((made.out / "bundle.json").read_text())
+    assert manifest["arena"]["size"] == 13_200 and "cortex-m55" in manifest["arena"]["sized_for"]
+    assert "TensorArenaSize = 13200;" in (made.out / "lanmsff_model_settings.h").read_text()
+    assert manifest["verified"]["arena_used_bytes"] == 12_000
+
+    # a budget the core's need exceeds is refused, nothing written
+    with pytest.raises(UserError, match="needs 12,000 bytes of arena on this core"):
+        export_firmware(tflm_examples["hello_world"], tmp_path / "fw2", verify="cortex-m55", rounding="double",
+                        max_arena="8KB")
+    assert not (tmp_path / "fw2").exists()
+
+
+@pytest.mark.slow
+def test_a_tensor_bundle_passes_its_golden_self_test_on_an_emulated_cortex_m7(tflm_examples, tmp_path):
+    """Real TFLM + CMSIS-NN (double rounding: one small library, the dense model's ops only) under QEMU."""
+    from test_emulation import TREE, needs_arm
+
+    if needs_arm.args[0]:
+        pytest.skip(needs_arm.kwargs["reason"])
+    made = export_firmware(tflm_examples["hello_world"], tmp_path / "fw", verify="cortex-m7", tflm=TREE,
+                           rounding="double")
+    verified = made.manifest["verified"]
+    assert verified["golden_ok"] and verified["self_test_passed"] and verified["output"] == made.golden_output
+    assert verified["arena_used_bytes"] <= made.arena_size

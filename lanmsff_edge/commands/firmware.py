@@ -93,6 +93,8 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
     click.echo(f"model       {bundle.model_bytes:,} bytes of flash, {manifest['model']['macs'] / 1e6:,.1f} M MACs")
     click.echo(f"arena       {bundle.arena_size:,} bytes (measured minimum {bundle.arena_minimum:,} "
                f"+ margin {bundle.arena_margin:,})")
+    if not manifest["arena"]["sized_for"].startswith("the host"):
+        click.echo(f"            sized on {manifest['arena']['sized_for']}")
     patching = manifest.get("patches", {})
     if patching.get("patches", 1) > 1:
         click.echo(f"patches     {patching['patches']} row stripes ({', '.join(patching['regions'])}): arena "
