@@ -72,7 +72,9 @@ def tflm_row(model, settings):
             score(row, model, runtime.predict, settings.data)
             row.notes.append("accuracy computed with LiteRT (TFLM parity is in the parity column)")
     except RUNTIME_ERRORS as error:
-        row.notes.append(f"LiteRT could not run the file, so no parity with it and no accuracy: {one_line(error)}")
+        reason = one_line(error)
+        reason = reason if len(reason) <= 160 else reason[:157].rsplit(" ", 1)[0] + " …"  # LiteRT repeats itself
+        row.notes.append(f"LiteRT could not run the file, so no parity with it and no accuracy: {reason}")
     return row
 
 
