@@ -109,18 +109,28 @@ def test_info_and_bench_read_tflite_files(light):
     assert ".keras" not in bench.split("note:")[0]  # the table has the int8 row only
 
 
-@pytest.mark.parametrize("args", [("train", "--dataset", "synthetic", "--epochs", 1),
-                                  ("quantize", "--model", "ferplus", "--out", "q.tflite"),
-                                  ("info",)])
-def test_a_command_that_needs_tensorflow_says_so_in_one_line(light, args, tmp_path):
-    if args[0] == "quantize" and "ferplus" not in presets.bundled_names():
+NEEDS_TRAIN = {  # command → its arguments in a folder (nothing named out* may appear there)
+    "train": lambda tmp: ["train", "--dataset", "synthetic", "--epochs", 1, "--out", tmp / "out"],
+    "quantize": lambda tmp: ["quantize", "--model", "ferplus", "--out", tmp / "out.tflite"],
+    "demo": lambda tmp: ["demo", "--out", tmp / "out"],
+    "gradcam": lambda tmp: ["gradcam", tmp / "face.png", "--model", "ferplus", "--out", tmp / "out.png"],
+    "info": lambda tmp: ["info"],  # builds an untrained Keras LANMSFF
+}
+
+
+@pytest.mark.parametrize("command", NEEDS_TRAIN)
+def test_a_command_that_needs_tensorflow_says_so_in_one_line(light, command, tmp_path):
+    if "ferplus" in NEEDS_TRAIN[command](tmp_path) and "ferplus" not in presets.bundled_names():
         pytest.skip("no bundled ferplus model")
-    args = [tmp_path / arg if arg == "q.tflite" else arg for arg in args]
-    result = light(*args, "--out", tmp_path / "run") if args[0] == "train" else light(*args)
+    from PIL import Image
+
+    Image.new("L", (64, 64), 128).save(tmp_path / "face.png")
+    result = light(*NEEDS_TRAIN[command](tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert line.startswith(NEEDS_TENSORFLOW), line
-    assert not (tmp_path / "run").exists() and not (tmp_path / "q.tflite").exists()
+    assert result.stderr.strip() == line, result.stderr  # nothing before it: no step started
+    assert not list(tmp_path.glob("out*"))
 
 
 def test_import_training_module_names_the_extra(monkeypatch):
