@@ -4,6 +4,7 @@ The package builds every model with Keras 2 (``tf_keras``), which quantization-a
 ``TF_USE_LEGACY_KERAS=1`` is set here, before anything imports TensorFlow, so users never have to; this is the one
 place the package sets TensorFlow's environment.
 Heavy modules load lazily: ``import lanmsff_edge`` stays fast and the CLI's ``--help`` does not start TensorFlow.
+TensorFlow is the optional ``[train]`` extra: without it the deployment side still runs (``extras``).
 """
 import importlib
 import os

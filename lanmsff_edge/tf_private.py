@@ -9,6 +9,7 @@ import contextlib
 import importlib
 
 from lanmsff_edge.errors import UserError
+from lanmsff_edge.extras import import_training_module
 
 _TFMOT = "tensorflow_model_optimization.python.core"
 # name → (module, attribute): the private things used, and why
@@ -47,8 +48,10 @@ def _moved(what, error):
 def private(name):
     """The object ``PRIVATE[name]`` names; ``PrivateAPIMoved`` when the installed release lacks it."""
     module, attribute = PRIVATE[name]
+    import lanmsff_edge.keras  # noqa: F401  (selects Keras 2 before tfmot is imported; TensorFlowMissing without it)
+
     if module.startswith("tensorflow_model_optimization"):
-        import lanmsff_edge.keras  # noqa: F401  (selects Keras 2 before tfmot is imported)
+        import_training_module("tensorflow_model_optimization")  # absent: the [train] extra, not a moved name
     try:
         return getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as error:

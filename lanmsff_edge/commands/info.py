@@ -34,7 +34,16 @@ def command(model_path, classes, width, no_massatt, no_pwfs, labels, json_path):
         return
     if labels:
         raise click.UsageError("--labels names the outputs of a .tflite file; a Keras model's come from its run")
-    from lanmsff_edge.model import build_model, load_model, model_summary
+    from lanmsff_edge.extras import TensorFlowMissing
+
+    try:
+        from lanmsff_edge.model import build_model, load_model, model_summary
+    except TensorFlowMissing as error:  # a Keras model; a .tflite one is read without TensorFlow
+        from lanmsff_edge.artifacts import presets
+
+        int8 = [name for name in presets.bundled_names() if name.endswith(":int8")][:1]
+        raise TensorFlowMissing(f"{error}; info of a .tflite file{f' (--model {int8[0]})' if int8 else ''} needs "
+                                "none") from None
 
     if path is not None:
         from lanmsff_edge.artifacts import presets

@@ -12,9 +12,9 @@ fake-quant exactly where the int8 TFLite graph holds a requantized tensor:
 from pathlib import Path
 
 import numpy as np
-import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from lanmsff_edge import tf_private  # noqa: E402
+from lanmsff_edge.extras import import_training_module
 from lanmsff_edge.keras import keras, tf  # before tfmot: selects Keras 2 (tf_keras)
 from lanmsff_edge.model.layers import CUSTOM_OBJECTS, PWFS, ChannelMean, ChannelShuffle, ChannelSplit  # noqa: E402
 from lanmsff_edge.quantize.converter import MIN_RANGE  # noqa: E402
@@ -23,6 +23,7 @@ from lanmsff_edge.quantize.rewrite import relu_before_pool  # noqa: E402
 DEFAULT_EPOCHS = 3
 DEFAULT_LEARNING_RATE = 5e-5
 
+tfmot = import_training_module("tensorflow_model_optimization")
 _tfmot_keras = tfmot.quantization.keras
 _register = keras.utils.register_keras_serializable(package="lanmsff_quantize")
 
