@@ -226,3 +226,17 @@ def test_a_tensor_bundle_passes_its_golden_self_test_on_an_emulated_cortex_m7(tf
     verified = made.manifest["verified"]
     assert verified["golden_ok"] and verified["self_test_passed"] and verified["output"] == made.golden_output
     assert verified["arena_used_bytes"] <= made.arena_size
+
+
+def test_parity_compares_tensor_models_on_seeded_inputs_without_a_data_set(tflm_examples, int8_lanmsff):
+    from lanmsff_edge.bench.parity_report import format_parity, run_parity
+
+    report = run_parity([tflm_examples["micro_speech"]], limit=6, backends=("xnnpack", "reference", "tflm"))
+    assert report["images"] == 6 and len(report["models"]) == 1
+    entry = report["models"][0]
+    assert {(p["a"], p["b"]) for p in entry["pairs"]} == {("xnnpack", "reference"), ("xnnpack", "tflm"),
+                                                         ("reference", "tflm")}
+    assert all(p["max_abs_diff"] is not None for p in entry["pairs"])
+    assert set(entry["accuracy"].values()) == {None} and "no accuracy on random inputs" in format_parity(report)
+    with pytest.raises(UserError, match="needs --dataset .* for image classifiers"):
+        run_parity([int8_lanmsff.path], limit=6)

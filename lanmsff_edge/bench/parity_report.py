@@ -6,7 +6,9 @@ set's split, one table row per pair of backends, and with ``trace`` where the ke
 
 Models: ``.tflite`` files with an integer output, as given; a ``.keras`` model is converted to int8 (PTQ, as the
 bench converts it); float TFLite models are skipped with a note; a bundled model (``ferplus``, or no model given)
-is its int8 file. Accuracy per backend is on the named split.
+is its int8 file. Accuracy per backend is on the named split. Models that are no image classifiers (audio
+features, dense models: ``bench.models`` tensor models) are compared without a data set, on ``limit`` (default
+``RANDOM_INPUTS``) seeded random inputs of their own shape, with no accuracy.
 """
 import hashlib
 import json
@@ -20,6 +22,20 @@ from lanmsff_edge.log import get_logger
 from lanmsff_edge.runtimes.quantization import RULE as INPUT_RULE
 
 LOGGER = get_logger(__name__)
+RANDOM_INPUTS = 200
+
+
+class _RandomInputs:
+    """Stands for a data set when tensor models are compared: ``count`` placeholders (a tensor model's
+    ``inputs`` makes seeded random inputs of its own shape from their number), no labels."""
+
+    dataset, split, labels = "seeded random inputs", "of each model's own input shape", None
+
+    def __init__(self, count):
+        self.images = np.zeros((count, 1, 1), np.uint8)
+
+    def __len__(self):
+        return len(self.images)
 
 
 def _model_paths(models, dataset):
@@ -53,7 +69,9 @@ def _int8_models(opened, dataset, data, images, fold, notes):
 
 
 def _accuracy(outputs, labels):
-    return None if outputs is None or not len(outputs) else float(np.mean(outputs.argmax(axis=1) == labels))
+    if outputs is None or labels is None or not len(outputs):
+        return None
+    return float(np.mean(outputs.argmax(axis=1) == labels))
 
 
 def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold=None,
@@ -67,16 +85,23 @@ def run_parity(models=(), dataset=None, data=None, split="val", limit=None, fold
     from lanmsff_edge.bench.models import open_models, parse_input_range
     from lanmsff_edge.bench.runner import load_data
 
-    if dataset is None:
-        raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
     backends = parity.backend_names(",".join(backends))
+    if dataset is None and not models:
+        raise UserError("--parity needs --dataset (and --data): the images the kernels are compared on")
     paths = _model_paths(models, dataset)
     opened = open_models(paths, parse_input_range(input_range))
-    images = load_data(dataset, data, split, limit, fold)
-    if not len(images):
-        raise UserError(f"{dataset} {split} has no images")
-    for model in opened:
-        check_classes(model, images)
+    if dataset is None:
+        faces = [model.name for model in opened if not model.is_tensor_model]
+        if faces:
+            raise UserError(f"--parity needs --dataset (and --data) for image classifiers ({', '.join(faces)}): "
+                            "the images the kernels are compared on")
+        images = _RandomInputs(limit or RANDOM_INPUTS)
+    else:
+        images = load_data(dataset, data, split, limit, fold)
+        if not len(images):
+            raise UserError(f"{dataset} {split} has no images")
+        for model in opened:
+            check_classes(model, images)
     notes = []
     entries = [model_entry(model, images, backends, threads, trace, tflm)
                for model in _int8_models(opened, dataset, data, images.images, fold, notes)]
@@ -145,6 +170,7 @@ def _backend_lines(report):
         for name, backend in entry["backends"].items():
             accuracy = entry["accuracy"].get(name)
             state = f"ERROR {backend['error']}" if backend["error"] else (
+                "ok (no accuracy on random inputs)" if accuracy is None else
                 f"accuracy {100 * accuracy:.2f} % on {report['dataset']} {report['split']}")
             lines.append(f"{entry['model']}: {name} = {backend['description']}: {state}")
     return lines
