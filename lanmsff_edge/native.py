@@ -127,8 +127,22 @@ def supervise(main, program="lanmsff-edge"):
     record = tempfile.TemporaryFile()
     sys.stdout.flush()
     sys.stderr.flush()
+    # The parent forwards the user's signals to the child. Its handlers go in before the fork: a Ctrl-C that comes
+    # while the parent is still being scheduled after fork() would otherwise stop the parent and leave the child.
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    child, pending = {}, []
+
+    def forward(number, frame):
+        if "pid" in child:
+            _forward(child["pid"], number)
+        else:
+            pending.append(number)
+
+    previous = {number: signal.signal(number, forward) for number in forwarded}
     pid = os.fork()
     if pid == 0:
+        for number, handler in previous.items():  # the child handles its signals as an unsupervised run would
+            signal.signal(number, handler)
         _phase_file = record.fileno()
         _die_with_parent()
         code = 1
@@ -151,8 +165,9 @@ def supervise(main, program="lanmsff-edge"):
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-    previous = {number: signal.signal(number, lambda number, frame: _forward(pid, number)) for number in forwarded}
+    child["pid"] = pid
+    for number in pending:
+        _forward(pid, number)
     try:
         while True:
             try:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
+from lanmsff_edge import parity
 from lanmsff_edge.bench.models import open_model
 from lanmsff_edge.bench.trace import trace
 from lanmsff_edge.errors import UserError
-from lanmsff_edge.runtimes import micro, parity
+from lanmsff_edge.runtimes import micro
 from lanmsff_edge.runtimes.litert import LiteRTRuntime
 from lanmsff_edge.tflite_slice import single_op_model
 

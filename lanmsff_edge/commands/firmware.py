@@ -36,6 +36,14 @@ def _size(ctx, param, value):
         raise click.BadParameter(str(error).split(": ", 1)[-1]) from None
 
 
+def _count(n):
+    return f"{n / 1e6:,.1f} M" if n >= 100_000 else f"{n:,}"
+
+
+def _milliseconds(ms):
+    return f"{ms:,.0f}" if ms >= 10 else f"{ms:.2g}"
+
+
 @click.command(help="Write a TensorFlow Lite Micro bundle (model array, op resolver, settings with a measured "
                     "arena, golden self-test, example, README, bundle.json) for a full-integer .tflite model: a "
                     "64x64 face classifier gets the face preprocessing and expression hooks, any other model its "
@@ -103,7 +111,7 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
     verified = manifest.get("verified")
     if verified:
         click.echo(f"verified    {verified['core']} (QEMU {verified['machine']}, TFLM + CMSIS-NN): golden self-test "
-                   f"bit-exact, {verified['instructions'] / 1e6:,.1f} M instructions per inference (under QEMU, not "
+                   f"bit-exact, {_count(verified['instructions'])} instructions per inference (under QEMU, not "
                    f"cycles), arena used {verified['arena_used_bytes']:,} bytes")
     click.echo(f"ops         {len(bundle.ops)}: {' '.join(bundle.ops)}")
     click.echo(f"kind        {manifest['kind']}: input {manifest['input']['dtype']} {manifest['input']['shape']}, "
@@ -119,7 +127,7 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
     click.echo("")
     click.echo(f"{'board':<40} {'verdict':<16} {'latency (estimate)':>18}")
     for board in manifest["boards"]:
-        click.echo(f"{board['name']:<40} {board['verdict']:<16} {board['latency_ms_estimate']:>15,.0f} ms")
+        click.echo(f"{board['name']:<40} {board['verdict']:<16} {_milliseconds(board['latency_ms_estimate']):>15} ms")
     reasons = [f"  {board['name']}: {board['reason']}" for board in manifest["boards"] if board["reason"]]
     if reasons:
         click.echo("")
