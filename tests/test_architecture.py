@@ -106,3 +106,16 @@ def test_the_model_layers_stay_below_their_users():
     assert not graph["artifacts"] & (above | {"runtimes"}), graph["artifacts"]
     assert not graph["runtimes"] & above, graph["runtimes"]
     assert "bench" not in graph["tflite_info"] and "bench" not in graph["quantize"]
+
+
+def test_no_click_choice_spells_out_its_values():
+    """Every ``click.Choice`` of the CLI reads its values from the table the library checks them against, so a new
+    value is added in one place (house review, issue 43): no list or tuple of literals in a Choice."""
+    literal = []
+    for path in sorted((REPO / "lanmsff_edge" / "commands").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Choice" and node.args
+                    and isinstance(node.args[0], (ast.List, ast.Tuple))
+                    and all(isinstance(e, ast.Constant) for e in node.args[0].elts)):
+                literal.append(f"{path.name}:{node.lineno}")
+    assert not literal, literal

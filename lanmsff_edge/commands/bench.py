@@ -3,9 +3,11 @@ import click
 
 from lanmsff_edge import parity as parity_backends
 from lanmsff_edge.bench import devices
+from lanmsff_edge.bench.models import INPUT_RANGES
 from lanmsff_edge.commands.params import CommaChoice, InputPath, ModelPath, OutputPath, model_help
 from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.firmware_export.cores import CORES
+from lanmsff_edge.firmware_export.tflm import ROUNDINGS
 
 DEVICE_CHOICES = tuple(devices.DEVICES)
 ANDROID_DELEGATES = tuple(devices.ANDROID_DELEGATES)
@@ -53,7 +55,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--fold", type=click.IntRange(1, 5), default=None,
               help="KDEF: cross-validation fold 1..5 (its subjects are the split).")
 @click.option("--no-convert", is_flag=True, help="Do not add converted float32/int8 TFLite rows for .keras models.")
-@click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default="0,1", show_default=True,
+@click.option("--input-range", type=click.Choice(list(INPUT_RANGES)), default="0,1", show_default=True,
               help="Value range the models expect (faces are min-max scaled to it).")
 @click.option("--wide", is_flag=True, help="Every column in the terminal table (by default it fits 120 columns).")
 @click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Write the rows as JSON.")
@@ -83,7 +85,7 @@ Speed-up and 'smaller' compare each row with the float Keras model (float32 TFLi
 @click.option("--tflm", default=None, type=InputPath(),
               help="mcu --emulate, and --parity's tflm-single backend: a TFLite Micro tree (checkout with "
                    "downloads, or tflm-tree.tar.gz). [default: $TFLM_DIR]")
-@click.option("--rounding", type=click.Choice(["single", "double"]), default="single", show_default=True,
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default="single", show_default=True,
               help="mcu --emulate: build TFLite Micro and CMSIS-NN with single rounding (TFLITE_SINGLE_ROUNDING=1, "
                    "CMSIS_NN_USE_SINGLE_ROUNDING: XNNPACK's arithmetic) or their stock double rounding.")
 @click.option("--patches", "patch_counts", type=click.IntRange(1, 10), multiple=True,

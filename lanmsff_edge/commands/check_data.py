@@ -2,7 +2,7 @@
 import click
 
 from lanmsff_edge.commands.params import InputPath, OutputPath
-from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.data.classes import DATASETS, SPLITS
 
 
 @click.command(help="Load a data set's splits and check them before training: images and classes per split, "
@@ -12,7 +12,7 @@ from lanmsff_edge.data.classes import DATASETS
 @click.option("--data", type=InputPath(),
               help="The data set's folder or archive (not needed for synthetic).")
 @click.option("--split", "splits", multiple=True, default=("train", "val"), show_default=True,
-              type=click.Choice(("train", "val", "test")), help="Splits to check; the first is the reference.")
+              type=click.Choice(SPLITS), help="Splits to check; the first is the reference.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
 @click.option("--limit", type=click.IntRange(1, None), help="Only the first N images of each split.")
 @click.option("--json", "json_path", type=OutputPath(dir_okay=False), help="Also write the figures as JSON.")

@@ -2,8 +2,10 @@
 import click
 
 from lanmsff_edge.commands.params import InputPath, ModelPath, OutputPath, model_help
-from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.evaluation.tta import TTA_MODES
+
+EVALUATION_SPLITS = tuple(s for s in SPLITS if s != "train")  # a model is not evaluated on what it learned
 
 
 @click.command(help="Accuracy, per-class accuracy, normalised confusion matrix (rows = actual, %), parameters, "
@@ -14,7 +16,7 @@ from lanmsff_edge.evaluation.tta import TTA_MODES
               help=model_help("A .keras or .tflite file or a training run folder", "Repeat for a k-fold mean."))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Data set [default: the run's].")
 @click.option("--data", type=InputPath(), help="The data set's folder or archive [default: the run's].")
-@click.option("--split", default="val", show_default=True, type=click.Choice(("val", "test")))
+@click.option("--split", default="val", show_default=True, type=click.Choice(EVALUATION_SPLITS))
 @click.option("--pose-list", "pose_lists", multiple=True, type=InputPath(dir_okay=False),
               help="A RAN pose list (Pose-FERPlus >30°, >45°); repeat for each. Adds per-pose accuracy and Var.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF fold [default: the run's fold].")

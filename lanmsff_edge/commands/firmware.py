@@ -3,6 +3,7 @@ import click
 
 from lanmsff_edge.boards import BOARDS
 from lanmsff_edge.commands.params import InputPath, ModelPath, model_help
+from lanmsff_edge.firmware_export import LAYOUTS
 from lanmsff_edge.firmware_export.cores import CORES
 from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING, ROUNDINGS
 
@@ -57,7 +58,7 @@ def _milliseconds(ms):
                    "named).")
 @click.option("--name", default="lanmsff", show_default=True,
               help="Prefix of file names and C symbols (a C identifier).")
-@click.option("--layout", type=click.Choice(["plain", "cmake", "arduino"]), default="plain", show_default=True,
+@click.option("--layout", type=click.Choice(LAYOUTS), default="plain", show_default=True,
               help="plain sources; + CMakeLists.txt (-DTFLM_DIR=...); or an Arduino library.")
 @click.option("--arena-margin", default=None, callback=lambda ctx, param, value: _margin(value),
               help="Added to the measured minimum arena: a percentage or bytes (4096, 8KB). [default: 10%; with "

@@ -2,8 +2,10 @@
 import click
 
 from lanmsff_edge.commands.params import SEED, FiniteFloatRange, InputPath, ModelPath, OutputPath, model_help
-from lanmsff_edge.data.classes import DATASETS
+from lanmsff_edge.data.classes import DATASETS, SPLITS
 from lanmsff_edge.quantize import methods
+from lanmsff_edge.quantize.methods import IO_TYPES
+from lanmsff_edge.training.settings import AUGMENT_CHOICES
 
 METHODS = methods.CHOICES
 
@@ -50,14 +52,14 @@ cached in $LANMSFF_CACHE/calibration (or calibration_cache/ beside OUT); its act
 @click.option("--calibration-size", default=500, show_default=True, type=click.IntRange(1, None),
               help="Images in the representative sample: PTQ calibration and the QAT starting ranges "
                    "(class- and pose-balanced, from train).")
-@click.option("--io", "io", default="int8", show_default=True, type=click.Choice(["int8", "float"]),
+@click.option("--io", "io", default="int8", show_default=True, type=click.Choice(IO_TYPES),
               help="Input/output type of the int8 models (float: QUANTIZE/DEQUANTIZE at the ends).")
-@click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]),
+@click.option("--split", default="val", show_default=True, type=click.Choice(SPLITS),
               help="Split the accuracy is measured on.")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold.")
 @click.option("--limit", type=click.IntRange(1, None), help="Use only the first N images of each split (quick runs).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Calibration sample and fine-tuning seed.")
-@click.option("--augment", type=click.Choice(("online", "paper", "none")),
+@click.option("--augment", type=click.Choice(AUGMENT_CHOICES),
               help="QAT fine-tuning augmentation [default: the training run's, else online].")
 @click.option("--out", required=True, type=OutputPath(dir_okay=False, companions=_companions), callback=_tflite_suffix,
               help="Output .tflite file.")

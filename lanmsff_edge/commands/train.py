@@ -4,8 +4,11 @@ import click
 
 from lanmsff_edge.commands.params import SEED, WIDTH, FiniteFloatRange, InputPath, ModelPath
 from lanmsff_edge.data.classes import DATASETS
-from lanmsff_edge.training.config import COSINE_FLOOR, COSINE_WARMUP_EPOCHS, SCHEDULES
+from lanmsff_edge.model.options import MASSATT_FORMS
+from lanmsff_edge.training.config import COSINE_FLOOR, COSINE_WARMUP_EPOCHS, SCHEDULES, TARGETS
+from lanmsff_edge.training.distribute import STRATEGIES
 from lanmsff_edge.training.precision import PRECISIONS
+from lanmsff_edge.training.settings import AUGMENT_CHOICES
 
 
 @click.command(help="Train LANMSFF with the paper's recipe (Adam 1e-3, cross-entropy, LR ×0.1 after 8 epochs "
@@ -25,19 +28,19 @@ from lanmsff_edge.training.precision import PRECISIONS
 @click.option("--width", type=WIDTH, help="Width multiplier. [default: 1]")
 @click.option("--no-massatt", is_flag=True, help="Without MassAtt (ablation).")
 @click.option("--no-pwfs", is_flag=True, help="Without PWFS (ablation).")
-@click.option("--massatt-form", type=click.Choice(("code", "equation")),
+@click.option("--massatt-form", type=click.Choice(MASSATT_FORMS),
               help="MassAtt as in the authors' code (sigmoid per path) or the paper's equation (3). [default: code]")
 @click.option("--fold", type=click.IntRange(1, 5), help="KDEF cross-validation fold (the validation subjects).")
-@click.option("--strategy", type=click.Choice(("default", "mirrored", "multiworker")),
+@click.option("--strategy", type=click.Choice(STRATEGIES),
               help="tf.distribute strategy: mirrored = all GPUs (or logical CPUs) of this machine, multiworker = "
                    "the machines in TF_CONFIG. [default: default]")
-@click.option("--augment", type=click.Choice(("online", "paper", "none")),
+@click.option("--augment", type=click.Choice(AUGMENT_CHOICES),
               help="online: random crop/rotation/flip per epoch; paper: the ×4 offline expansion. [default: online]")
 @click.option("--limit", type=click.IntRange(1, None), help="Use only the first N images of each split.")
 @click.option("--bn-recalibration/--no-bn-recalibration", default=None,
               help="Re-estimate BN statistics with dropout off before each validation (fixes the dropout→BN "
                    "variance shift; no weight changes). [default: on]")
-@click.option("--targets", type=click.Choice(("majority", "votes")),
+@click.option("--targets", type=click.Choice(TARGETS),
               help="majority: one-hot majority label; votes (FERPlus): the 10 annotators' vote distribution as soft "
                    "targets (Barsoum et al. 2016). Validation accuracy is on majority labels either way. "
                    "[default: majority]")

@@ -11,7 +11,7 @@ run, with a different order and different augmentations in each epoch.
 from lanmsff_edge.data.common import LabeledImages
 from lanmsff_edge.errors import UserError
 
-AUGMENT_MODES = ("none", "online", "paper")
+AUGMENT_MODES = ("online", "paper", "none")  # --augment of train and quantize
 
 
 def make_tf_dataset(images: LabeledImages, batch_size=32, augment="none", shuffle=False, seed=0,

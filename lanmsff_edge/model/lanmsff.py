@@ -6,12 +6,12 @@ builds the published network and its ablations / width family from the same code
 """
 from lanmsff_edge.keras import keras
 from lanmsff_edge.model.layers import PWFS, ChannelMean, ChannelShuffle, ChannelSplit
+from lanmsff_edge.model.options import MASSATT_FORMS
 
 INPUT_SIZE = 64
 BASE_WIDTHS = (66, 72, 78, 84)
 MASSATT_RATIO = 4
 DROPOUT = 0.4
-MASSATT_FORMS = ("code", "equation")
 
 L = keras.layers
 

@@ -11,10 +11,10 @@ import numpy as np
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.keras import quiet_native_stderr, tf
 from lanmsff_edge.quantize import methods
+from lanmsff_edge.quantize.methods import IO_TYPES
 
 METHODS = methods.NAMES
 INTEGER_METHODS = methods.INTEGER
-IO_TYPES = ("int8", "float")
 # Narrowest activation range int8 conversion gets. A tensor that is 0 on every calibration image (a dead ReLU
 # path: block 4's MassAtt spatial path of a FERPlus-trained LANMSFF is one) calibrates to [0, 0]; the converter
 # then gives it a scale of ~1e-8, the int32 biases after it overflow, and XNNPACK refuses the model.

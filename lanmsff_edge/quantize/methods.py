@@ -5,6 +5,8 @@ pipeline's ``METHOD_CHOICES`` all read ``METHODS``. No TensorFlow here: the CLI 
 """
 from dataclasses import dataclass
 
+IO_TYPES = ("int8", "float")  # the converted model's input/output type (--io)
+
 
 @dataclass(frozen=True)
 class Method:

@@ -1,7 +1,6 @@
 """What a resumed fit may not change, and the augmentation choices: shared by training and QAT, TF-free."""
+from lanmsff_edge.data.pipeline import AUGMENT_MODES as AUGMENT_CHOICES  # one table
 from lanmsff_edge.errors import UserError
-
-AUGMENT_CHOICES = ("online", "paper", "none")
 
 
 def check_augment(augment):
