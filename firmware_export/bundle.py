@@ -640,7 +640,7 @@ def _verify_on_core(contents, core, tree, arena, probe=True):
         used = _emulated(contents, core, tree, arena=generous).arena_used_bytes
         if not used:
             raise
-        return None, round_up(used)
+        return None, used
     if not result.golden_ok:
         raise UserError(f"--verify {core.name}: the golden self-test FAILED on the emulated core: output "
                         f"{result.output} vs golden {result.golden_output} (max difference {result.max_diff_lsb} "
