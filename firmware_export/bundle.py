@@ -634,7 +634,8 @@ def _verify_on_core(contents, core, tree, arena, probe=True):
     except UserError as error:
         if not probe or SETUP_FAILED not in str(error):
             raise
-        generous = min(round_up(2 * arena + 64 * 1024), micro.MAX_ARENA)
+        # twice the host figure and 64 KB more; within the emulated machine's RAM (data, bss and stack share it)
+        generous = min(round_up(2 * arena + 64 * 1024), micro.MAX_ARENA, core.ram.length * 3 // 4 // 16 * 16)
         LOGGER.info(f"the {arena:,}-byte arena measured on the host is too small on the emulated {core.name}: "
                     f"measuring what it uses there (with {generous:,} bytes)")
         used = _emulated(contents, core, tree, arena=generous).arena_used_bytes

@@ -138,7 +138,9 @@ def supervise(main, program="lanmsff-edge"):
         else:
             pending.append(number)
 
-    previous = {number: signal.signal(number, forward) for number in forwarded}
+    # a signal the user's shell ignores (SIGINT and SIGQUIT of a background job) stays ignored, in both processes
+    previous = {number: signal.signal(number, forward) for number in forwarded
+                if signal.getsignal(number) is not signal.SIG_IGN}
     pid = os.fork()
     if pid == 0:
         for number, handler in previous.items():  # the child handles its signals as an unsupervised run would

@@ -343,8 +343,11 @@ def test_the_supervised_command_keeps_exit_codes_and_interrupts(tmp_path):
               "def run(*args, **kwargs):\n    try:\n        print('ready', flush=True)\n        time.sleep(60)\n"
               "    except KeyboardInterrupt:\n        print('interrupted', file=sys.stderr)\n        sys.exit(130)\n"
               "cli.cli.main = run\ncli.main()\n")
+    # as from an interactive shell: Ctrl-C not ignored (a background job started by a script inherits SIG_IGN,
+    # which the supervisor rightly keeps)
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGINT)  # to the parent only, as a script's kill -INT would
     _, err = process.communicate(timeout=60)
