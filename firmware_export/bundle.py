@@ -33,6 +33,7 @@ from lanmsff_edge.artifacts.labels import resolve_labels
 from lanmsff_edge.errors import UserError
 from lanmsff_edge.firmware_export import csource
 from lanmsff_edge.firmware_export import tflm as tflm_tree
+from lanmsff_edge.firmware_export.csource import C_TYPES
 from lanmsff_edge.firmware_export.golden import golden_face, quantize_input
 from lanmsff_edge.firmware_export.tflm import DEFAULT_ROUNDING
 from lanmsff_edge.log import get_logger
@@ -48,8 +49,6 @@ DEFAULT_MARGIN = "10%"
 # (a seeded golden tensor or --golden-input) and generic hooks.
 KINDS = ("face", "tensor")
 HOOKS = {"face": ("image_provider", "expression_responder"), "tensor": ("input_provider", "output_handler")}
-C_TYPES = {"int8": ("int8_t", "kTfLiteInt8"), "int16": ("int16_t", "kTfLiteInt16"),  # tensor bundles' I/O types
-           "int32": ("int32_t", "kTfLiteInt32")}
 GOLDEN_SEED = 0
 
 
@@ -551,14 +550,14 @@ def _golden_tensor(tensor, path):
     """``(golden input in the tensor's dtype and shape, description)``: the ``.npy`` at ``path`` (integers of the
     dtype as they are, floats quantized by the tensor's scale and zero point), else seeded random integers over
     the dtype's range (a bit-exactness check needs no meaningful input, only a deterministic one)."""
-    from lanmsff_edge.runtimes.quantization import RULE, quantize
+    from lanmsff_edge.runtimes.quantization import RULE, quantize, random_integers
 
     dtype, shape = np.dtype(tensor.dtype), tuple(int(d) for d in tensor.shape)
     info = np.iinfo(dtype)
     if path is None:
-        values = np.random.default_rng(GOLDEN_SEED).integers(info.min, int(info.max) + 1, size=shape)
-        return values.astype(dtype), (f"seeded random {tensor.dtype} values over the whole range "
-                                      f"(numpy default_rng({GOLDEN_SEED}).integers, shape {list(shape)})")
+        return random_integers(dtype, shape, GOLDEN_SEED), (
+            f"seeded random {tensor.dtype} values over the whole range (numpy default_rng({GOLDEN_SEED}).integers, "
+            f"shape {list(shape)})")
     path = Path(path)
     raw = userfiles.read_bytes(path, "model", what="--golden-input")
     try:

@@ -1,6 +1,10 @@
 """Turning bytes, integers, floats and names into C/C++ source text (the way TFLite Micro's examples spell them)."""
 import re
 
+# int dtype → (C type, TfLiteType): what a bundle's input/output tensors may be
+C_TYPES = {"int8": ("int8_t", "kTfLiteInt8"), "int16": ("int16_t", "kTfLiteInt16"),
+           "int32": ("int32_t", "kTfLiteInt32")}
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

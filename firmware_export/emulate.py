@@ -105,13 +105,10 @@ def bundle_rounding(manifest):
     return tflm.check_rounding((manifest.get("rounding") or {}).get("mode", "double"))
 
 
-_C_INPUT_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
-
-
 def _inputs_header(inputs, dtype="int8"):
     """``emulation_inputs.h``: the extra inputs of a parity run (one row per input, in the model input's
     ``dtype``) or none."""
-    ctype = _C_INPUT_TYPES.get(dtype)
+    ctype = csource.C_TYPES.get(dtype, (None,))[0]
     if ctype is None:
         raise UserError(f"the emulation feeds int8, int16 or int32 inputs; this bundle's input is {dtype}")
     if inputs is None or len(inputs) == 0:

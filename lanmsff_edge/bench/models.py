@@ -75,12 +75,12 @@ def prepare_images(images, spec, input_range=(0.0, 1.0)):
 def random_inputs(tensor, count, seed=0):
     """``count`` deterministic float inputs for ``tensor`` (a ``tflite_graph.TensorInfo``): for a quantized input,
     random integers over its dtype's range, dequantized; for a float one, uniform in [0, 1)."""
+    from lanmsff_edge.runtimes.quantization import random_integers
+
     shape = (count, *(int(d) for d in tensor.shape[1:]))
-    rng = np.random.default_rng(seed)
     if not tensor.quantized:
-        return rng.random(shape, dtype=np.float32)
-    info = np.iinfo(np.dtype(tensor.dtype))
-    steps = rng.integers(info.min, int(info.max) + 1, size=shape)
+        return np.random.default_rng(seed).random(shape, dtype=np.float32)
+    steps = random_integers(tensor.dtype, shape, seed).astype(np.int64)
     return ((steps - tensor.zero_point) * np.float32(tensor.scale)).astype(np.float32)
 
 

@@ -18,6 +18,13 @@ def quantize(x, scale, zero_point, dtype):
     return np.clip(steps.astype(np.int64) + int(zero_point), info.min, info.max).astype(dtype)
 
 
+def random_integers(dtype, shape, seed=0):
+    """Seeded random integers over ``dtype``'s whole range: a deterministic stand-in input for a model whose real
+    inputs are not at hand (a bundle's golden input, a bench of a model that is no image classifier)."""
+    info = np.iinfo(np.dtype(dtype))
+    return np.random.default_rng(seed).integers(info.min, int(info.max) + 1, size=shape).astype(dtype)
+
+
 def quantize_for(tensor, x):
     """Float input → the dtype of a graph input tensor (``tflite_graph.TensorInfo``), by ``quantization.RULE``."""
     if not tensor.quantized:
