@@ -676,8 +676,9 @@ def _rounding_values(rounding):
     return {"rounding_cmake": cmake, "rounding_notes": notes, "rounding": rounding}
 
 
-def _millions(macs):
-    return f"{macs / 1e6:,.1f} M" if macs >= 100_000 else f"{macs:,}"
+def millions(count):
+    """``12.3 M`` from 100,000 on, the exact count below (a few hundred MACs are not "0.0 M")."""
+    return f"{count / 1e6:,.1f} M" if count >= 100_000 else f"{count:,}"
 
 
 def _margin_text(arena_margin, margin):
@@ -737,7 +738,7 @@ def _values(facts):
         model_rows=csource.byte_rows(data), code_flash=boards.DEFAULT_CODE_FLASH,
         ram_reserve=boards.DEFAULT_RAM_RESERVE,
         macs_m=f"{graph.macs / 1e6:,.1f}",
-        mac_ops=", ".join(f"{op} {_millions(macs)}" for op, macs in macs_by_op.items()) or "none",
+        mac_ops=", ".join(f"{op} {millions(macs)}" for op, macs in macs_by_op.items()) or "none",
         model_bytes_text=f"{len(data):,}", arena_size_text=f"{arena:,}", arena_minimum_text=f"{minimum:,}",
         code_flash_text=f"{boards.DEFAULT_CODE_FLASH:,}", ram_reserve_text=f"{boards.DEFAULT_RAM_RESERVE:,}",
         fit_rows="\n".join(fit_rows), fit_summary=summary, library_version="1.0.0",

@@ -37,10 +37,6 @@ def _size(ctx, param, value):
         raise click.BadParameter(str(error).split(": ", 1)[-1]) from None
 
 
-def _count(n):
-    return f"{n / 1e6:,.1f} M" if n >= 100_000 else f"{n:,}"
-
-
 def _milliseconds(ms):
     return f"{ms:,.0f}" if ms >= 10 else f"{ms:.2g}"
 
@@ -93,6 +89,7 @@ def _milliseconds(ms):
 def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, patches, verify_core, tflm, rounding,
             undilate, labels, golden_input):
     from lanmsff_edge.firmware_export import export_firmware
+    from lanmsff_edge.firmware_export.bundle import millions
 
     bundle = export_firmware(model_path, out_dir, name=name, layout=layout, arena_margin=arena_margin,
                              labels=labels, max_arena=max_arena, board=board, patches=patches, verify=verify_core,
@@ -112,7 +109,7 @@ def command(model_path, out_dir, name, layout, arena_margin, max_arena, board, p
     verified = manifest.get("verified")
     if verified:
         click.echo(f"verified    {verified['core']} (QEMU {verified['machine']}, TFLM + CMSIS-NN): golden self-test "
-                   f"bit-exact, {_count(verified['instructions'])} instructions per inference (under QEMU, not "
+                   f"bit-exact, {millions(verified['instructions'])} instructions per inference (under QEMU, not "
                    f"cycles), arena used {verified['arena_used_bytes']:,} bytes")
     click.echo(f"ops         {len(bundle.ops)}: {' '.join(bundle.ops)}")
     click.echo(f"kind        {manifest['kind']}: input {manifest['input']['dtype']} {manifest['input']['shape']}, "
